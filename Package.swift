@@ -1,0 +1,21 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// One settings list, applied to every target, so the whole package builds under the same rules.
+let settings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Broker",
+    products: [
+        .library(name: "Broker", targets: ["Broker"]),
+        .executable(name: "broker-demo", targets: ["BrokerDemo"]),
+    ],
+    targets: [
+        .target(name: "Broker", swiftSettings: settings),
+        .executableTarget(name: "BrokerDemo", dependencies: ["Broker"], swiftSettings: settings),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: settings),
+    ]
+)

@@ -1,0 +1,92 @@
+/// The one error type of Broker: the AWS error code a real client would see, and a message saying what was wrong.
+public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// An AWS error code. ``name`` is the JSON protocol's shape name (`__type`), ``queryCode`` the legacy Query code
+    /// (also sent in `x-amzn-query-error`), ``httpStatus`` the status AWS answers with.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        /// The JSON protocol's error shape name, e.g. `QueueDoesNotExist`.
+        public let name: String
+        /// The legacy Query protocol code, e.g. `AWS.SimpleQueueService.NonExistentQueue`.
+        public let queryCode: String
+        /// The HTTP status AWS returns with this error.
+        public let httpStatus: Int
+
+        /// Creates a code; the Query code defaults to the shape name, as it is for most of AWS's codes.
+        public init(name: String, queryCode: String? = nil, httpStatus: Int = 400) {
+            self.name = name
+            self.queryCode = queryCode ?? name
+            self.httpStatus = httpStatus
+        }
+
+        /// The shape name.
+        public var description: String { name }
+
+        // SQS
+        /// The queue named by URL, name or ARN does not exist (or was deleted).
+        public static let queueDoesNotExist = Code(name: "QueueDoesNotExist", queryCode: "AWS.SimpleQueueService.NonExistentQueue")
+        /// CreateQueue named an existing queue with a different attribute value.
+        public static let queueNameExists = Code(name: "QueueNameExists", queryCode: "QueueAlreadyExists")
+        /// CreateQueue within 60 seconds of deleting a queue of the same name.
+        public static let queueDeletedRecently = Code(name: "QueueDeletedRecently", queryCode: "AWS.SimpleQueueService.QueueDeletedRecently")
+        /// The receipt handle is malformed or belongs to another queue.
+        public static let receiptHandleIsInvalid = Code(name: "ReceiptHandleIsInvalid")
+        /// A parameter's value is out of range or malformed.
+        public static let invalidParameterValue = Code(name: "InvalidParameterValueException", queryCode: "InvalidParameterValue")
+        /// A required parameter is missing (for example an empty message body).
+        public static let missingParameter = Code(name: "MissingRequiredParameterException", queryCode: "MissingParameter")
+        /// An unknown attribute name, or one that does not apply to this queue type.
+        public static let invalidAttributeName = Code(name: "InvalidAttributeName")
+        /// An attribute value that is out of range or malformed.
+        public static let invalidAttributeValue = Code(name: "InvalidAttributeValue")
+        /// The message body or an attribute value holds characters SQS does not allow.
+        public static let invalidMessageContents = Code(name: "InvalidMessageContents")
+        /// A batch call with no entries.
+        public static let emptyBatchRequest = Code(name: "EmptyBatchRequest", queryCode: "AWS.SimpleQueueService.EmptyBatchRequest")
+        /// A batch call with more than 10 entries.
+        public static let tooManyEntriesInBatchRequest = Code(name: "TooManyEntriesInBatchRequest", queryCode: "AWS.SimpleQueueService.TooManyEntriesInBatchRequest")
+        /// Two batch entries share an id.
+        public static let batchEntryIdsNotDistinct = Code(name: "BatchEntryIdsNotDistinct", queryCode: "AWS.SimpleQueueService.BatchEntryIdsNotDistinct")
+        /// A batch entry id is empty, too long or holds characters other than `[A-Za-z0-9_-]`.
+        public static let invalidBatchEntryId = Code(name: "InvalidBatchEntryId", queryCode: "AWS.SimpleQueueService.InvalidBatchEntryId")
+        /// The messages of a batch are together larger than the limit.
+        public static let batchRequestTooLong = Code(name: "BatchRequestTooLong", queryCode: "AWS.SimpleQueueService.BatchRequestTooLong")
+        /// A second PurgeQueue within 60 seconds.
+        public static let purgeQueueInProgress = Code(name: "PurgeQueueInProgress", queryCode: "AWS.SimpleQueueService.PurgeQueueInProgress", httpStatus: 403)
+        /// Too many messages in flight (short poll), or another resource limit reached.
+        public static let overLimit = Code(name: "OverLimit", httpStatus: 403)
+        /// The operation is not allowed in the queue's current state (for example a second move task).
+        public static let unsupportedOperation = Code(name: "UnsupportedOperation", queryCode: "AWS.SimpleQueueService.UnsupportedOperation")
+        /// A resource such as a message move task does not exist.
+        public static let resourceNotFound = Code(name: "ResourceNotFoundException", httpStatus: 404)
+        /// Two parameters that cannot be used together.
+        public static let invalidParameterCombination = Code(name: "InvalidParameterCombination")
+    }
+
+    /// The AWS error code.
+    public let code: Code
+    /// What was wrong, in AWS's words where they are known.
+    public let message: String
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// `Code: message`.
+    public var description: String { "\(code.name): \(message)" }
+}
+
+extension BrokerError {
+    static func queueDoesNotExist() -> BrokerError {
+        BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
+    }
+
+    /// AWS's wording for a bad parameter value: "Value X for parameter P is invalid. Reason: R".
+    static func invalidParameter(_ name: String, value: String, reason: String) -> BrokerError {
+        BrokerError(.invalidParameterValue, "Value \(value) for parameter \(name) is invalid. Reason: \(reason)")
+    }
+
+    static func invalidAttributeValue(_ name: String) -> BrokerError {
+        BrokerError(.invalidAttributeValue, "Invalid value for the parameter \(name).")
+    }
+}

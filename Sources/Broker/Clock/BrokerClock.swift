@@ -1,0 +1,120 @@
+import Foundation
+
+/// The one source of time for a ``Broker``: wall time for timestamps, and wake-ups for everything that waits.
+///
+/// Visibility timeouts, delays, retention, long-poll deadlines, the purge and re-create intervals and consumers'
+/// waits all read this clock, so a test that drives a ``ManualClock`` controls every time-dependent behaviour.
+public protocol BrokerClock: Sendable {
+    /// The current wall-clock time.
+    var now: Date { get }
+
+    /// Runs `action` once, at or after `deadline`, unless the returned wake-up is cancelled first.
+    ///
+    /// `action` runs on the clock's own context (a Dispatch queue for ``SystemClock``, the caller of
+    /// ``ManualClock/advance(by:)`` for the manual clock); it must be short and must not block.
+    func schedule(at deadline: Date, _ action: @escaping @Sendable () -> Void) -> ScheduledWakeUp
+}
+
+/// A pending wake-up returned by ``BrokerClock/schedule(at:_:)``.
+public struct ScheduledWakeUp: Sendable {
+    private let onCancel: @Sendable () -> Void
+
+    /// Creates a wake-up whose cancellation runs `onCancel`.
+    public init(onCancel: @escaping @Sendable () -> Void) {
+        self.onCancel = onCancel
+    }
+
+    /// Stops the wake-up from running if it has not run yet. Cancelling twice, or after it ran, does nothing.
+    public func cancel() {
+        onCancel()
+    }
+}
+
+extension BrokerClock {
+    /// Suspends until the clock reaches `deadline`; throws `CancellationError` as soon as the task is cancelled.
+    public func sleep(until deadline: Date) async throws {
+        try Task.checkCancellation()
+        if deadline <= now { return }
+        let sleeper = Sleeper()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                guard sleeper.register(continuation) else {
+                    // The task was cancelled before the continuation existed: the tombstone answers for it.
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                sleeper.attach(schedule(at: deadline) { sleeper.finish(with: nil) })
+            }
+        } onCancel: {
+            sleeper.finish(with: CancellationError())
+        }
+    }
+
+    /// Suspends for `duration` of this clock's time.
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now.adding(duration))
+    }
+}
+
+/// One sleep's state: the continuation is resumed exactly once, by the wake-up or by cancellation, whichever is first.
+private final class Sleeper: Sendable {
+    private enum State {
+        case idle
+        case waiting(CheckedContinuation<Void, any Error>, ScheduledWakeUp?)
+        case cancelledBeforeRegistration
+        case finished
+    }
+
+    private let state = LockedState(State.idle)
+
+    /// Returns false when cancellation already happened (a tombstone), so the caller must resume at once.
+    func register(_ continuation: CheckedContinuation<Void, any Error>) -> Bool {
+        state.withLock { state in
+            guard case .idle = state else { return false }
+            state = .waiting(continuation, nil)
+            return true
+        }
+    }
+
+    func attach(_ wakeUp: ScheduledWakeUp) {
+        let keep = state.withLock { state -> Bool in
+            guard case .waiting(let continuation, nil) = state else { return false }
+            state = .waiting(continuation, wakeUp)
+            return true
+        }
+        if !keep { wakeUp.cancel() }
+    }
+
+    func finish(with error: (any Error)?) {
+        let action: (CheckedContinuation<Void, any Error>, ScheduledWakeUp?)? = state.withLock { state in
+            switch state {
+            case .idle:
+                if error != nil { state = .cancelledBeforeRegistration }
+                return nil
+            case .waiting(let continuation, let wakeUp):
+                state = .finished
+                return (continuation, wakeUp)
+            case .cancelledBeforeRegistration, .finished:
+                return nil
+            }
+        }
+        guard let (continuation, wakeUp) = action else { return }
+        if error != nil { wakeUp?.cancel() }
+        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+    }
+}
+
+extension Date {
+    /// `self` moved on by a `Duration`, at the attosecond precision a `Date` can hold.
+    func adding(_ duration: Duration) -> Date {
+        addingTimeInterval(duration.timeInterval)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as Foundation counts time.
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,33 @@
+/// Input rules specific to FIFO queues (and the FIFO parameters standard queues refuse).
+enum FifoRules {
+    /// Group, deduplication and receive-attempt ids: 1–128 characters, alphanumerics and ASCII punctuation.
+    static func validateIdentifier(_ value: String, parameter: String) throws(BrokerError) {
+        guard !value.isEmpty, value.utf8.count <= 128,
+              value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E })
+        else {
+            throw BrokerError.invalidParameter(parameter, value: value,
+                reason: "\(parameter) can only include alphanumeric and punctuation characters. 1 to 128 in length.")
+        }
+    }
+
+    static func validateSend(_ request: SendMessageRequest, delaySeconds: Int?) throws(BrokerError) {
+        guard let group = request.messageGroupId else {
+            throw BrokerError(.missingParameter, "The request must contain the parameter MessageGroupId.")
+        }
+        try validateIdentifier(group, parameter: "MessageGroupId")
+        if let id = request.messageDeduplicationId {
+            try validateIdentifier(id, parameter: "MessageDeduplicationId")
+        }
+        if let delaySeconds, delaySeconds != 0 {
+            throw BrokerError.invalidParameter("DelaySeconds", value: String(delaySeconds),
+                reason: "The request include parameter that is not valid for this queue type.")
+        }
+    }
+
+    static func rejectOnStandardQueue(_ request: SendMessageRequest) throws(BrokerError) {
+        if let id = request.messageDeduplicationId {
+            throw BrokerError.invalidParameter("MessageDeduplicationId", value: id,
+                reason: "The request include parameter that is not valid for this queue type.")
+        }
+    }
+}

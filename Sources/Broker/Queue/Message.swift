@@ -1,0 +1,235 @@
+import Foundation
+
+/// A message attribute value: `DataType` is `String`, `Number` or `Binary`, optionally with a custom suffix
+/// (`String.json`, `Number.float`).
+public struct MessageAttributeValue: Sendable, Hashable {
+    /// `DataType`: `String`, `Number`, `Binary`, or one of them followed by `.` and a custom label.
+    public var dataType: String
+    /// `StringValue`, for String and Number types.
+    public var stringValue: String?
+    /// `BinaryValue`, for Binary types.
+    public var binaryValue: Data?
+
+    /// Creates a value from its AWS fields.
+    public init(dataType: String, stringValue: String? = nil, binaryValue: Data? = nil) {
+        self.dataType = dataType
+        self.stringValue = stringValue
+        self.binaryValue = binaryValue
+    }
+
+    /// A `String` attribute.
+    public static func string(_ value: String) -> MessageAttributeValue {
+        MessageAttributeValue(dataType: "String", stringValue: value)
+    }
+
+    /// A `Number` attribute, given as AWS takes it: a decimal string.
+    public static func number(_ value: String) -> MessageAttributeValue {
+        MessageAttributeValue(dataType: "Number", stringValue: value)
+    }
+
+    /// A `Number` attribute from an integer.
+    public static func number(_ value: Int) -> MessageAttributeValue {
+        MessageAttributeValue(dataType: "Number", stringValue: String(value))
+    }
+
+    /// A `Binary` attribute.
+    public static func binary(_ value: Data) -> MessageAttributeValue {
+        MessageAttributeValue(dataType: "Binary", binaryValue: value)
+    }
+
+    /// Whether the type is Binary (transport type 2 in the MD5 encoding) rather than String or Number.
+    var isBinary: Bool { dataType.hasPrefix("Binary") }
+}
+
+/// System attributes a receive can ask for and a message carries, as AWS names them.
+public enum MessageSystemAttributeName: String, Sendable, Hashable, CaseIterable {
+    /// Every system attribute.
+    case all = "All"
+    /// The sender's account id.
+    case senderId = "SenderId"
+    /// Send time, epoch milliseconds.
+    case sentTimestamp = "SentTimestamp"
+    /// How many times the message has been received, this receive included.
+    case approximateReceiveCount = "ApproximateReceiveCount"
+    /// First receive time, epoch milliseconds.
+    case approximateFirstReceiveTimestamp = "ApproximateFirstReceiveTimestamp"
+    /// FIFO: the sequence number.
+    case sequenceNumber = "SequenceNumber"
+    /// FIFO: the deduplication id.
+    case messageDeduplicationId = "MessageDeduplicationId"
+    /// FIFO and fair queues: the message group id.
+    case messageGroupId = "MessageGroupId"
+    /// The X-Ray trace header sent as a system attribute.
+    case awsTraceHeader = "AWSTraceHeader"
+    /// Set on messages in a dead-letter queue: the ARN of the queue they came from.
+    case deadLetterQueueSourceArn = "DeadLetterQueueSourceArn"
+}
+
+/// A message as ReceiveMessage returns it.
+public struct Message: Sendable, Hashable {
+    /// `MessageId`, the same on every receive of this message.
+    public let messageId: String
+    /// `ReceiptHandle`: new on every receive; delete and change visibility with the latest one.
+    public let receiptHandle: String
+    /// `Body`.
+    public let body: String
+    /// `MD5OfBody`: hex MD5 of the body's UTF-8 bytes.
+    public let md5OfBody: String
+    /// `MD5OfMessageAttributes` over the returned attributes; nil when none are returned.
+    public let md5OfMessageAttributes: String?
+    /// `MessageAttributes` selected by the receive's `messageAttributeNames`.
+    public let messageAttributes: [String: MessageAttributeValue]
+    /// `Attributes`: the system attributes selected by the receive, as AWS's strings.
+    public let attributes: [MessageSystemAttributeName: String]
+
+    /// `ApproximateReceiveCount` as a number, when it was asked for.
+    public var receiveCount: Int? { attributes[.approximateReceiveCount].flatMap { Int($0) } }
+}
+
+/// What SendMessage returns.
+public struct SendMessageResult: Sendable, Hashable {
+    /// `MessageId` of the stored message (for a deduplicated FIFO send, the id of the original).
+    public let messageId: String
+    /// `MD5OfMessageBody`.
+    public let md5OfMessageBody: String
+    /// `MD5OfMessageAttributes`; nil when the message has no attributes.
+    public let md5OfMessageAttributes: String?
+    /// `MD5OfMessageSystemAttributes`; nil when the message has no system attributes.
+    public let md5OfMessageSystemAttributes: String?
+    /// `SequenceNumber` (FIFO queues only).
+    public let sequenceNumber: String?
+}
+
+/// One message to send: the fields of SendMessage, and of an entry of SendMessageBatch.
+public struct SendMessageRequest: Sendable, Hashable {
+    /// `MessageBody`: 1 byte up to the queue's `MaximumMessageSize` (with the attributes), of XML-safe characters.
+    public var body: String
+    /// `DelaySeconds` for this message (standard queues); nil uses the queue's delay.
+    public var delaySeconds: Duration?
+    /// `MessageAttributes`: up to 10.
+    public var messageAttributes: [String: MessageAttributeValue]
+    /// `MessageSystemAttributes`: only `AWSTraceHeader`, a String.
+    public var messageSystemAttributes: [String: MessageAttributeValue]
+    /// `MessageGroupId`: required on FIFO queues; on standard queues it groups tenants of a fair queue.
+    public var messageGroupId: String?
+    /// `MessageDeduplicationId` (FIFO queues).
+    public var messageDeduplicationId: String?
+
+    /// Creates a send request.
+    public init(
+        body: String,
+        delaySeconds: Duration? = nil,
+        messageAttributes: [String: MessageAttributeValue] = [:],
+        messageSystemAttributes: [String: MessageAttributeValue] = [:],
+        messageGroupId: String? = nil,
+        messageDeduplicationId: String? = nil
+    ) {
+        self.body = body
+        self.delaySeconds = delaySeconds
+        self.messageAttributes = messageAttributes
+        self.messageSystemAttributes = messageSystemAttributes
+        self.messageGroupId = messageGroupId
+        self.messageDeduplicationId = messageDeduplicationId
+    }
+}
+
+/// An entry of SendMessageBatch: an `Id` unique in the batch plus the message.
+public struct SendMessageBatchRequestEntry: Sendable, Hashable {
+    /// `Id`: up to 80 characters of `[A-Za-z0-9_-]`, distinct within the batch.
+    public var id: String
+    /// The message.
+    public var message: SendMessageRequest
+
+    /// Creates an entry.
+    public init(id: String, message: SendMessageRequest) {
+        self.id = id
+        self.message = message
+    }
+
+    /// Creates an entry from the message's fields.
+    public init(id: String, body: String, delaySeconds: Duration? = nil,
+                messageAttributes: [String: MessageAttributeValue] = [:],
+                messageGroupId: String? = nil, messageDeduplicationId: String? = nil) {
+        self.init(id: id, message: SendMessageRequest(
+            body: body, delaySeconds: delaySeconds, messageAttributes: messageAttributes,
+            messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId))
+    }
+}
+
+/// A failed batch entry, as AWS reports it in `Failed`.
+public struct BatchResultErrorEntry: Sendable, Hashable {
+    /// The entry's `Id`.
+    public let id: String
+    /// The error code (`Code`), e.g. `InvalidParameterValue`.
+    public let code: String
+    /// `Message`.
+    public let message: String
+    /// `SenderFault`: true when the request was at fault.
+    public let senderFault: Bool
+
+    init(id: String, error: BrokerError) {
+        self.id = id
+        self.code = error.code.queryCode
+        self.message = error.message
+        self.senderFault = error.code.httpStatus < 500
+    }
+}
+
+/// The per-entry outcome of a batch call: `Successful` and `Failed`, never thrown away together.
+public struct BatchResult<Success: Sendable & Hashable>: Sendable, Hashable {
+    /// Entries that succeeded, keyed by their `Id`, in request order.
+    public var successful: [(id: String, result: Success)] { successfulEntries.map { ($0.id, $0.result) } }
+    /// Entries that failed, in request order.
+    public let failed: [BatchResultErrorEntry]
+
+    struct Entry: Sendable, Hashable {
+        let id: String
+        let result: Success
+    }
+
+    let successfulEntries: [Entry]
+
+    /// The result of the entry with `id`, if it succeeded.
+    public func result(for id: String) -> Success? {
+        successfulEntries.first { $0.id == id }?.result
+    }
+
+    /// The failure of the entry with `id`, if it failed.
+    public func failure(for id: String) -> BatchResultErrorEntry? {
+        failed.first { $0.id == id }
+    }
+}
+
+/// Nothing to report for a successful DeleteMessageBatch or ChangeMessageVisibilityBatch entry but its `Id`.
+public struct BatchEntryAcknowledged: Sendable, Hashable {}
+
+/// An entry of ChangeMessageVisibilityBatch.
+public struct ChangeMessageVisibilityBatchRequestEntry: Sendable, Hashable {
+    /// `Id`, distinct within the batch.
+    public var id: String
+    /// `ReceiptHandle`.
+    public var receiptHandle: String
+    /// `VisibilityTimeout`, counted from the call.
+    public var visibilityTimeout: Duration
+
+    /// Creates an entry.
+    public init(id: String, receiptHandle: String, visibilityTimeout: Duration) {
+        self.id = id
+        self.receiptHandle = receiptHandle
+        self.visibilityTimeout = visibilityTimeout
+    }
+}
+
+/// An entry of DeleteMessageBatch.
+public struct DeleteMessageBatchRequestEntry: Sendable, Hashable {
+    /// `Id`, distinct within the batch.
+    public var id: String
+    /// `ReceiptHandle`.
+    public var receiptHandle: String
+
+    /// Creates an entry.
+    public init(id: String, receiptHandle: String) {
+        self.id = id
+        self.receiptHandle = receiptHandle
+    }
+}

@@ -1,0 +1,315 @@
+import Foundation
+
+/// A handle to one SQS queue in a ``Broker``: cheap to copy and `Sendable`; every call goes to the queue's core.
+///
+/// After the queue is deleted every call throws `QueueDoesNotExist`, even if a queue of the same name is created
+/// later (that one is a different queue, as its receipt handles are).
+public struct Queue: Sendable, Hashable {
+    let core: QueueCore
+
+    init(core: QueueCore) {
+        self.core = core
+    }
+
+    /// The queue's name.
+    public var name: String { core.name }
+    /// The queue URL, `https://sqs.<region>.amazonaws.com/<account>/<name>` unless configured otherwise.
+    public var url: String { core.url }
+    /// The queue ARN, `arn:aws:sqs:<region>:<account>:<name>`.
+    public var arn: String { core.arn }
+    /// Whether this is a FIFO queue.
+    public var isFifo: Bool { core.isFifo }
+
+    /// Two handles are equal when they name the same queue incarnation.
+    public static func == (lhs: Queue, rhs: Queue) -> Bool { lhs.core === rhs.core }
+
+    /// Hashes the queue's identity.
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(core)) }
+
+    // MARK: Sending
+
+    /// SendMessage.
+    @discardableResult
+    public func sendMessage(_ body: String, delaySeconds: Duration? = nil,
+                            messageAttributes: [String: MessageAttributeValue] = [:],
+                            messageGroupId: String? = nil, messageDeduplicationId: String? = nil) throws(BrokerError) -> SendMessageResult {
+        try sendMessage(SendMessageRequest(body: body, delaySeconds: delaySeconds, messageAttributes: messageAttributes,
+                                           messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId))
+    }
+
+    /// SendMessage with every field of the request.
+    @discardableResult
+    public func sendMessage(_ request: SendMessageRequest) throws(BrokerError) -> SendMessageResult {
+        let prepared = try core.prepare(request)
+        return try core.mutate { state, now, _ throws(BrokerError) in try core.store(prepared, in: &state, now: now) }
+    }
+
+    /// SendMessageBatch: 1–10 entries with distinct ids, together at most 1 MiB. Entries that fail are reported
+    /// in `failed`; the others are sent.
+    public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {
+        try MessageValidation.validateBatch(ids: entries.map(\.id))
+        var prepared: [(String, Result<QueueCore.PreparedSend, BrokerError>)] = []
+        var total = 0
+        for entry in entries {
+            do throws(BrokerError) {
+                let send = try core.prepare(entry.message)
+                total += send.size
+                prepared.append((entry.id, .success(send)))
+            } catch {
+                prepared.append((entry.id, .failure(error)))
+            }
+        }
+        if total > 1_048_576 {
+            throw BrokerError(.batchRequestTooLong,
+                "Batch requests cannot be longer than 1048576 bytes. You have sent \(total) bytes.")
+        }
+        return try core.mutate { state, now, _ throws(BrokerError) in
+            var successful: [BatchResult<SendMessageResult>.Entry] = []
+            var failed: [BatchResultErrorEntry] = []
+            for (id, outcome) in prepared {
+                do throws(BrokerError) {
+                    let send = try outcome.get()
+                    successful.append(.init(id: id, result: try core.store(send, in: &state, now: now)))
+                } catch {
+                    failed.append(BatchResultErrorEntry(id: id, error: error))
+                }
+            }
+            return BatchResult(failed: failed, successfulEntries: successful)
+        }
+    }
+
+    // MARK: Receiving
+
+    /// ReceiveMessage.
+    ///
+    /// - Parameters:
+    ///   - maxNumberOfMessages: 1–10.
+    ///   - visibilityTimeout: 0 s – 12 h; nil uses the queue's. Zero leaves the messages visible.
+    ///   - waitTimeSeconds: 0–20 s; nil uses the queue's `ReceiveMessageWaitTimeSeconds`. A long poll returns as soon
+    ///     as a message is available (sent, delay ended, visibility lapsed) and empty at its deadline.
+    ///   - messageAttributeNames: `All`, `.*`, `prefix.*` or names.
+    ///   - messageSystemAttributeNames: the system attributes to return.
+    ///   - receiveRequestAttemptId: FIFO only: a retry within 5 minutes returns the same messages and handles.
+    /// - Throws: `BrokerError`, or `CancellationError` when the task is cancelled while waiting (no message is lost:
+    ///   nothing is taken from the queue for a cancelled wait).
+    public func receiveMessages(maxNumberOfMessages: Int = 1, visibilityTimeout: Duration? = nil,
+                                waitTimeSeconds: Duration? = nil, messageAttributeNames: [String] = [],
+                                messageSystemAttributeNames: [MessageSystemAttributeName] = [],
+                                receiveRequestAttemptId: String? = nil) async throws -> [Message] {
+        guard (1...10).contains(maxNumberOfMessages) else {
+            throw BrokerError.invalidParameter("MaxNumberOfMessages", value: String(maxNumberOfMessages),
+                                               reason: "Must be between 1 and 10, if provided.")
+        }
+        let visibility = try visibilityTimeout.map { d throws(BrokerError) in
+            try MessageValidation.wholeSeconds(d, parameter: "VisibilityTimeout", range: 0...QueueCore.maximumVisibility,
+                                               reason: "Must be between 0 and 43200, if provided.")
+        }
+        let wait = try waitTimeSeconds.map { d throws(BrokerError) in
+            try MessageValidation.wholeSeconds(d, parameter: "WaitTimeSeconds", range: 0...20,
+                                               reason: "Must be >= 0 and <= 20, if provided.")
+        }
+        if let attempt = receiveRequestAttemptId {
+            try FifoRules.validateIdentifier(attempt, parameter: "ReceiveRequestAttemptId")
+        }
+        let request = ReceiveRequest(
+            maxNumberOfMessages: maxNumberOfMessages, visibilityTimeout: visibility, waitTimeSeconds: wait,
+            selection: AttributeSelection(messageAttributeNames: messageAttributeNames,
+                                          systemAttributeNames: messageSystemAttributeNames),
+            receiveRequestAttemptId: isFifo ? receiveRequestAttemptId : nil)
+        let deliveries = try await core.receive(request)
+        return core.messages(from: deliveries, selection: request.selection)
+    }
+
+    // MARK: Deleting and visibility
+
+    /// DeleteMessage with the receipt handle of a receive. Deleting an already deleted message succeeds.
+    public func deleteMessage(receiptHandle: String) throws(BrokerError) {
+        let handle = try core.parseHandle(receiptHandle)
+        try core.mutate { state, now, _ throws(BrokerError) in
+            try core.delete(handle, text: receiptHandle, in: &state, now: now)
+        }
+    }
+
+    /// DeleteMessageBatch: per-entry outcomes.
+    public func deleteMessageBatch(_ entries: [DeleteMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
+        try MessageValidation.validateBatch(ids: entries.map(\.id))
+        return try batch(entries.map { ($0.id, $0.receiptHandle) }) { _, handle, text, state, now throws(BrokerError) in
+            try core.delete(handle, text: text, in: &state, now: now)
+        }
+    }
+
+    /// ChangeMessageVisibility: the new timeout counts from now and may not reach past 12 hours from the receive.
+    /// A handle whose message is no longer in flight succeeds and changes nothing, as on AWS.
+    public func changeMessageVisibility(receiptHandle: String, visibilityTimeout: Duration) throws(BrokerError) {
+        let timeout = try Self.visibilitySeconds(visibilityTimeout)
+        let handle = try core.parseHandle(receiptHandle)
+        try core.mutate { state, now, _ throws(BrokerError) in
+            try core.changeVisibility(handle, timeout: timeout, in: &state, now: now)
+        }
+    }
+
+    /// ChangeMessageVisibilityBatch: per-entry outcomes.
+    public func changeMessageVisibilityBatch(_ entries: [ChangeMessageVisibilityBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
+        try MessageValidation.validateBatch(ids: entries.map(\.id))
+        let timeouts = Dictionary(entries.map { ($0.id, $0.visibilityTimeout) }, uniquingKeysWith: { first, _ in first })
+        return try batch(entries.map { ($0.id, $0.receiptHandle) }) { id, handle, _, state, now throws(BrokerError) in
+            let timeout = try Self.visibilitySeconds(timeouts[id] ?? .zero)
+            try core.changeVisibility(handle, timeout: timeout, in: &state, now: now)
+        }
+    }
+
+    private static func visibilitySeconds(_ duration: Duration) throws(BrokerError) -> Int {
+        try MessageValidation.wholeSeconds(duration, parameter: "VisibilityTimeout", range: 0...QueueCore.maximumVisibility,
+                                           reason: "Must be between 0 and 43200, if provided.")
+    }
+
+    /// Runs `operation` per entry in one critical section, collecting AWS's `Successful` and `Failed` lists.
+    private func batch(
+        _ entries: [(id: String, handle: String)],
+        _ operation: (String, ReceiptHandle, String, inout QueueState, Date) throws(BrokerError) -> Void
+    ) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
+        try core.mutate { state, now, _ throws(BrokerError) in
+            var successful: [BatchResult<BatchEntryAcknowledged>.Entry] = []
+            var failed: [BatchResultErrorEntry] = []
+            for (id, text) in entries {
+                do throws(BrokerError) {
+                    try operation(id, try core.parseHandle(text), text, &state, now)
+                    successful.append(.init(id: id, result: BatchEntryAcknowledged()))
+                } catch {
+                    failed.append(BatchResultErrorEntry(id: id, error: error))
+                }
+            }
+            return BatchResult(failed: failed, successfulEntries: successful)
+        }
+    }
+
+    // MARK: Management
+
+    /// PurgeQueue: deletes every message (and, on a FIFO queue, the deduplication history). One purge per 60 seconds.
+    public func purge() throws(BrokerError) {
+        try core.mutate { state, now, _ throws(BrokerError) in
+            if let last = state.lastPurge, now.timeIntervalSince(last) < 60 {
+                throw BrokerError(.purgeQueueInProgress, "Only one PurgeQueue operation on \(core.name) is allowed every 60 seconds.")
+            }
+            state.lastPurge = now
+            for message in state.messages.values { message.state = .gone }
+            state.messages.removeAll()
+            state.visible.removeAll()
+            state.hidden.removeAll()
+            state.retention.removeAll()
+            state.groups.removeAll()
+            state.readyGroups.removeAll()
+            state.deduplication.removeAll()
+            state.deduplicationExpiry.removeAll()
+            state.receiveAttempts.removeAll()
+            state.visibleCount = 0
+            state.inFlightCount = 0
+            state.delayedCount = 0
+        }
+    }
+
+    /// GetQueueAttributes as AWS's string map; `All` (the default) returns every attribute.
+    public func attributes(_ names: [String] = ["All"]) throws(BrokerError) -> [String: String] {
+        var wanted: [QueueAttributeName] = []
+        for name in names {
+            if name == "All" {
+                wanted = QueueAttributeName.allCases
+            } else if let attribute = QueueAttributeName(rawValue: name) {
+                wanted.append(attribute)
+            } else {
+                throw BrokerError(.invalidAttributeName, "Unknown Attribute \(name).")
+            }
+        }
+        return try core.read { state, _ in
+            var result: [String: String] = [:]
+            for name in wanted {
+                if let value = core.awsValue(of: name, in: state) { result[name.rawValue] = value }
+            }
+            return result
+        }
+    }
+
+    /// The queue's settable attributes, typed, every one filled in with its current value.
+    public func configuration() throws(BrokerError) -> QueueAttributes {
+        try core.read { state, _ in state.settings.attributes }
+    }
+
+    /// Message counts and the age of the oldest message, settled to the clock's `now`. Exact, unlike AWS's
+    /// approximate counters.
+    public func statistics() throws(BrokerError) -> QueueStatistics {
+        try core.read { state, now in
+            while let oldest = state.retention.min, oldest.state == .gone { _ = state.retention.popMin() }
+            return QueueStatistics(
+                approximateNumberOfMessages: state.visibleCount,
+                approximateNumberOfMessagesNotVisible: state.inFlightCount,
+                approximateNumberOfMessagesDelayed: state.delayedCount,
+                oldestMessageAge: state.retention.min.map { .seconds(now.timeIntervalSince($0.enqueuedAt)) })
+        }
+    }
+
+    /// SetQueueAttributes with typed values.
+    public func setAttributes(_ attributes: QueueAttributes) throws(BrokerError) {
+        try RedriveValidation.validate(attributes, sourceArn: core.arn, sourceIsFifo: core.isFifo, resolve: core.resolveQueue)
+        try core.mutate { state, now, _ throws(BrokerError) in
+            try state.settings.apply(attributes, creating: false)
+            state.lastModified = now
+        }
+    }
+
+    /// SetQueueAttributes with AWS's string map.
+    public func setAttributes(awsAttributes: [String: String]) throws(BrokerError) {
+        try setAttributes(QueueAttributes(awsAttributes: awsAttributes))
+    }
+
+    /// TagQueue: adds or replaces tags (keys ≤128, values ≤256 characters, at most 50 tags).
+    public func tag(_ tags: [String: String]) throws(BrokerError) {
+        try QueueTags.validate(tags)
+        try core.mutate { state, _, _ throws(BrokerError) in
+            let merged = state.tags.merging(tags) { $1 }
+            try QueueTags.validateCount(merged.count, queue: core.name)
+            state.tags = merged
+        }
+    }
+
+    /// UntagQueue.
+    public func untag(_ keys: [String]) throws(BrokerError) {
+        try core.mutate { state, _, _ in
+            for key in keys { state.tags[key] = nil }
+        }
+    }
+
+    /// ListQueueTags.
+    public func tags() throws(BrokerError) -> [String: String] {
+        try core.read { state, _ in state.tags }
+    }
+}
+
+/// Exact message counts of a queue.
+public struct QueueStatistics: Sendable, Hashable {
+    /// Messages available for retrieval (`ApproximateNumberOfMessages`).
+    public let approximateNumberOfMessages: Int
+    /// Messages in flight (`ApproximateNumberOfMessagesNotVisible`).
+    public let approximateNumberOfMessagesNotVisible: Int
+    /// Messages waiting out a delay (`ApproximateNumberOfMessagesDelayed`).
+    public let approximateNumberOfMessagesDelayed: Int
+    /// Age of the oldest message in the queue, if any.
+    public let oldestMessageAge: Duration?
+}
+
+/// Tag rules of SQS queues.
+enum QueueTags {
+    static func validate(_ tags: [String: String]) throws(BrokerError) {
+        for (key, value) in tags {
+            guard !key.isEmpty, key.count <= 128 else {
+                throw BrokerError(.invalidParameterValue, "Tag key must be between 1 and 128 characters: \(key)")
+            }
+            guard value.count <= 256 else {
+                throw BrokerError(.invalidParameterValue, "Tag value must be at most 256 characters (key \(key)).")
+            }
+        }
+    }
+
+    static func validateCount(_ count: Int, queue: String) throws(BrokerError) {
+        if count > 50 { throw BrokerError(.invalidParameterValue, "Too many tags added for queue \(queue).") }
+    }
+}

@@ -1,0 +1,351 @@
+import Foundation
+
+extension QueueCore {
+    // MARK: Send
+
+    /// A send after the checks that need no lock: digests and sizes computed outside the critical section.
+    struct PreparedSend {
+        let request: SendMessageRequest
+        let size: Int
+        let delaySeconds: Int?
+        let md5OfBody: String
+        let md5OfMessageAttributes: String?
+        let md5OfMessageSystemAttributes: String?
+        let contentDeduplicationId: String?
+    }
+
+    func prepare(_ request: SendMessageRequest) throws(BrokerError) -> PreparedSend {
+        let size = try MessageValidation.validate(request, maximumMessageSize: 1_048_576)
+        let delay: Int? = try request.delaySeconds.map { d throws(BrokerError) in
+            try MessageValidation.wholeSeconds(d, parameter: "DelaySeconds", range: 0...900,
+                                               reason: "DelaySeconds must be >= 0 and <= 900.")
+        }
+        if isFifo {
+            try FifoRules.validateSend(request, delaySeconds: delay)
+        } else {
+            try FifoRules.rejectOnStandardQueue(request)
+            if let group = request.messageGroupId { try FifoRules.validateIdentifier(group, parameter: "MessageGroupId") }
+        }
+        let needsContentHash = isFifo && request.messageDeduplicationId == nil
+        return PreparedSend(
+            request: request, size: size, delaySeconds: delay,
+            md5OfBody: MessageDigest.md5Hex(of: request.body),
+            md5OfMessageAttributes: MessageDigest.md5OfAttributes(request.messageAttributes),
+            md5OfMessageSystemAttributes: MessageDigest.md5OfAttributes(request.messageSystemAttributes),
+            contentDeduplicationId: needsContentHash ? SHA256.hash(request.body).hexString : nil)
+    }
+
+    /// Stores one prepared message (the caller holds the lock through `mutate`).
+    func store(_ prepared: PreparedSend, in state: inout QueueState, now: Date) throws(BrokerError) -> SendMessageResult {
+        let request = prepared.request
+        if prepared.size > state.settings.maximumMessageSize {
+            throw BrokerError(.invalidParameterValue,
+                "One or more parameters are invalid. Reason: Message must be shorter than \(state.settings.maximumMessageSize) bytes.")
+        }
+        var deduplicationId: String?
+        var sequenceNumber: UInt64?
+        if isFifo {
+            guard let id = request.messageDeduplicationId
+                ?? (state.settings.contentBasedDeduplication ? prepared.contentDeduplicationId : nil)
+            else {
+                throw BrokerError(.invalidParameterValue,
+                    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+            }
+            deduplicationId = id
+            let key = deduplicationKey(id, group: request.messageGroupId ?? "", scope: state.settings.deduplicationScope)
+            expireDeduplication(&state, now: now)
+            if let record = state.deduplication[key] {
+                return SendMessageResult(messageId: record.messageId, md5OfMessageBody: prepared.md5OfBody,
+                                         md5OfMessageAttributes: prepared.md5OfMessageAttributes,
+                                         md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
+                                         sequenceNumber: String(record.sequenceNumber))
+            }
+            state.nextSequenceNumber += 1
+            sequenceNumber = state.nextSequenceNumber
+        }
+        let delay = isFifo ? state.settings.delaySeconds : (prepared.delaySeconds ?? state.settings.delaySeconds)
+        let key = state.nextKey
+        state.nextKey += 1
+        let messageId = state.ids.uuidString()
+        let message = StoredMessage(
+            key: key, messageId: messageId, body: request.body, md5OfBody: prepared.md5OfBody,
+            messageAttributes: request.messageAttributes, md5OfMessageAttributes: prepared.md5OfMessageAttributes,
+            systemAttributes: request.messageSystemAttributes,
+            md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
+            sentAt: now, enqueuedAt: now, groupId: request.messageGroupId, deduplicationId: deduplicationId,
+            sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
+            receiveCount: 0, firstReceivedAt: nil, state: .visible, visibleAt: now)
+        insert(message, delay: delay, in: &state, now: now)
+        if let deduplicationId, let sequenceNumber {
+            let expiresAt = now.addingTimeInterval(Self.deduplicationWindow)
+            let dedupKey = deduplicationKey(deduplicationId, group: request.messageGroupId ?? "",
+                                            scope: state.settings.deduplicationScope)
+            state.deduplication[dedupKey] = DeduplicationRecord(expiresAt: expiresAt, messageId: messageId,
+                                                                sequenceNumber: sequenceNumber)
+            state.deduplicationExpiry.append((expiresAt, dedupKey))
+        }
+        return SendMessageResult(messageId: messageId, md5OfMessageBody: prepared.md5OfBody,
+                                 md5OfMessageAttributes: prepared.md5OfMessageAttributes,
+                                 md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
+                                 sequenceNumber: sequenceNumber.map { String($0) })
+    }
+
+    /// Adds a new message to the indexes: visible now, or delayed by `delay` seconds.
+    func insert(_ message: StoredMessage, delay: Int, in state: inout QueueState, now: Date) {
+        state.messages[message.key] = message
+        state.retention.push(message)
+        if isFifo, let group = message.groupId {
+            state.groups[group, default: MessageGroup()].messages.append(message)
+        }
+        // Enter through the state transitions so counts and indexes stay in one place.
+        if delay > 0 {
+            message.state = .visible
+            state.visibleCount += 1
+            hide(message, until: now.addingTimeInterval(TimeInterval(delay)), as: .delayed, in: &state)
+        } else {
+            message.state = .delayed
+            state.delayedCount += 1
+            makeVisible(message, in: &state)
+        }
+    }
+
+    func deduplicationKey(_ id: String, group: String, scope: DeduplicationScope) -> String {
+        scope == .messageGroup ? group + "\u{0}" + id : id
+    }
+
+    func expireDeduplication(_ state: inout QueueState, now: Date) {
+        while let first = state.deduplicationExpiry.first, first.expiresAt <= now {
+            _ = state.deduplicationExpiry.removeFirst()
+            if let record = state.deduplication[first.key], record.expiresAt <= now {
+                state.deduplication[first.key] = nil
+            }
+        }
+    }
+
+    // MARK: Receive
+
+    /// Picks up to `maxNumberOfMessages` receivable messages and puts them in flight. Messages whose receive count
+    /// has reached the redrive policy's `maxReceiveCount` go to `effects.deadLetters` instead.
+    func select(_ state: inout QueueState, request: ReceiveRequest, visibilityTimeout: Int, now: Date,
+                effects: inout QueueEffects) -> [Delivery] {
+        if isFifo, let attempt = request.receiveRequestAttemptId,
+           let replay = replayAttempt(attempt, in: &state, now: now) {
+            return replay
+        }
+        guard state.visibleCount > 0 else { return [] }
+        var redrive: (maxReceiveCount: Int, target: QueueCore)?
+        var redriveResolved = false
+        func shouldDeadLetter(_ message: StoredMessage) -> Bool {
+            guard let policy = state.settings.redrivePolicy, message.receiveCount >= policy.maxReceiveCount else { return false }
+            if !redriveResolved {
+                redriveResolved = true
+                if let target = resolveQueue(policy.deadLetterTargetArn), target !== self {
+                    redrive = (policy.maxReceiveCount, target)
+                }
+            }
+            guard let redrive else { return false }
+            effects.deadLetterTarget = redrive.target
+            return true
+        }
+        var picked: [Delivery] = []
+        let max = request.maxNumberOfMessages
+        let deadline = now.addingTimeInterval(TimeInterval(visibilityTimeout))
+        func deliver(_ message: StoredMessage) {
+            message.receiveCount += 1
+            if message.firstReceivedAt == nil { message.firstReceivedAt = now }
+            message.receivedAt = now
+            message.receiptNonce = state.ids.next() | 1
+            if visibilityTimeout > 0 { hide(message, until: deadline, as: .inFlight, in: &state) }
+            picked.append(Delivery(message: message, receiptNonce: message.receiptNonce,
+                                   receiveCount: message.receiveCount, firstReceivedAt: message.firstReceivedAt))
+        }
+        if isFifo {
+            var servedGroups: [String] = []
+            while picked.count < max, let (sequence, name) = state.readyGroups.popMin() {
+                guard !servedGroups.contains(name), var group = state.groups.removeValue(forKey: name) else { continue }
+                defer { state.groups[name] = group.head() == nil ? nil : group }
+                guard group.inFlight == 0, let head = group.head(), head.state == .visible,
+                      head.sequenceNumber == sequence else { continue }
+                servedGroups.append(name)
+                var offset = 0
+                while picked.count < max, let message = group.messages.element(at: offset) {
+                    offset += 1
+                    if message.state == .gone { continue }
+                    guard message.state == .visible else { break }
+                    if shouldDeadLetter(message) {
+                        detach(message, from: &state)
+                        effects.deadLetters.append(message)
+                        continue
+                    }
+                    deliver(message)
+                    if visibilityTimeout > 0 { group.inFlight += 1 }
+                }
+            }
+            // Groups left receivable (zero visibility, or every message dead-lettered) go back on the ready heap.
+            for name in servedGroups { markGroupReady(name, in: &state) }
+            if let attempt = request.receiveRequestAttemptId, !picked.isEmpty {
+                state.receiveAttempts[attempt] = (now.addingTimeInterval(Self.deduplicationWindow), picked)
+            }
+        } else {
+            var stillVisible: [StoredMessage] = []
+            while picked.count < max, state.inFlightCount < inFlightLimit, let message = state.visible.removeFirst() {
+                guard message.state == .visible else { continue }
+                if shouldDeadLetter(message) {
+                    detach(message, from: &state)
+                    effects.deadLetters.append(message)
+                    continue
+                }
+                deliver(message)
+                if visibilityTimeout == 0 { stillVisible.append(message) }
+            }
+            for message in stillVisible { state.visible.append(message) }
+        }
+        return picked
+    }
+
+    /// A FIFO receive retried with the same `ReceiveRequestAttemptId` within five minutes gets the same messages
+    /// and receipt handles, as long as none of them was deleted or changed visibility since.
+    private func replayAttempt(_ attempt: String, in state: inout QueueState, now: Date) -> [Delivery]? {
+        if state.receiveAttempts.count > 1_000 {
+            state.receiveAttempts = state.receiveAttempts.filter { $0.value.expiresAt > now }
+        }
+        guard let record = state.receiveAttempts[attempt] else { return nil }
+        guard record.expiresAt > now,
+              record.deliveries.allSatisfy({ $0.message.state == .inFlight && $0.message.receiptNonce == $0.receiptNonce })
+        else {
+            state.receiveAttempts[attempt] = nil
+            return nil
+        }
+        return record.deliveries
+    }
+
+    /// Turns deliveries into `Message`s with the receive's attribute selection (outside the lock).
+    func messages(from deliveries: [Delivery], selection: AttributeSelection) -> [Message] {
+        deliveries.map { delivery in
+            let stored = delivery.message
+            let userAttributes: [String: MessageAttributeValue]
+            let md5: String?
+            if selection.returnsAllUserAttributes {
+                userAttributes = stored.messageAttributes
+                md5 = stored.md5OfMessageAttributes
+            } else {
+                userAttributes = stored.messageAttributes.filter { selection.includesUser($0.key) }
+                md5 = userAttributes.count == stored.messageAttributes.count
+                    ? stored.md5OfMessageAttributes : MessageDigest.md5OfAttributes(userAttributes)
+            }
+            var system: [MessageSystemAttributeName: String] = [:]
+            func add(_ name: MessageSystemAttributeName, _ value: @autoclosure () -> String?) {
+                if selection.includesSystem(name), let value = value() { system[name] = value }
+            }
+            add(.senderId, senderId)
+            add(.sentTimestamp, String(stored.sentAt.epochMilliseconds))
+            add(.approximateReceiveCount, String(delivery.receiveCount))
+            add(.approximateFirstReceiveTimestamp, delivery.firstReceivedAt.map { String($0.epochMilliseconds) })
+            add(.messageGroupId, stored.groupId)
+            add(.messageDeduplicationId, stored.deduplicationId)
+            add(.sequenceNumber, stored.sequenceNumber.map { String($0) })
+            add(.awsTraceHeader, stored.systemAttributes[MessageSystemAttributeName.awsTraceHeader.rawValue]?.stringValue)
+            add(.deadLetterQueueSourceArn, stored.deadLetterQueueSourceArn)
+            let handle = ReceiptHandle(incarnation: incarnation, key: stored.key, nonce: delivery.receiptNonce)
+            return Message(messageId: stored.messageId, receiptHandle: handle.encoded, body: stored.body,
+                           md5OfBody: stored.md5OfBody, md5OfMessageAttributes: md5,
+                           messageAttributes: userAttributes, attributes: system)
+        }
+    }
+
+    // MARK: Delete and visibility
+
+    /// Finds the message a receipt handle names; malformed or foreign handles are `ReceiptHandleIsInvalid`.
+    func parseHandle(_ text: String) throws(BrokerError) -> ReceiptHandle {
+        guard let handle = ReceiptHandle(text), handle.incarnation == incarnation else {
+            throw BrokerError(.receiptHandleIsInvalid, "The input receipt handle \"\(text)\" is not a valid receipt handle.")
+        }
+        return handle
+    }
+
+    func delete(_ handle: ReceiptHandle, text: String, in state: inout QueueState, now: Date) throws(BrokerError) {
+        guard let message = state.messages[handle.key] else { return }  // already deleted: AWS answers success
+        if isFifo {
+            guard message.receiptNonce == handle.nonce, message.state == .inFlight else {
+                throw BrokerError.invalidParameter("ReceiptHandle", value: text, reason: "The receipt handle has expired.")
+            }
+        } else if message.receiptNonce != handle.nonce {
+            // A handle superseded by a later receive: AWS accepts the call and keeps the message.
+            return
+        }
+        remove(message, from: &state)
+    }
+
+    func changeVisibility(_ handle: ReceiptHandle, timeout: Int, in state: inout QueueState, now: Date) throws(BrokerError) {
+        guard let message = state.messages[handle.key], message.receiptNonce == handle.nonce,
+              message.state == .inFlight
+        else { return }  // not in flight under this handle: a silent success that changes nothing, as on AWS
+        let limit = message.receivedAt.addingTimeInterval(TimeInterval(Self.maximumVisibility))
+        let deadline = now.addingTimeInterval(TimeInterval(timeout))
+        guard deadline <= limit else {
+            throw BrokerError.invalidParameter("VisibilityTimeout", value: String(timeout),
+                reason: "Total VisibilityTimeout for the message is beyond the limit [\(Self.maximumVisibility) seconds]")
+        }
+        if timeout == 0 {
+            makeVisible(message, in: &state)
+        } else {
+            hide(message, until: deadline, as: .inFlight, in: &state)
+        }
+    }
+
+    // MARK: Dead letters
+
+    func moveToDeadLetterQueue(_ messages: [StoredMessage], target: QueueCore?) {
+        if let target, target.acceptDeadLetters(messages, sourceArn: arn) { return }
+        // The dead-letter queue vanished between the receive and the move: keep the messages here.
+        try? mutate { state, now, _ in
+            for message in messages {
+                var sequence: UInt64?
+                if isFifo {
+                    state.nextSequenceNumber += 1
+                    sequence = state.nextSequenceNumber
+                }
+                let copy = message.copy(key: state.nextKey, enqueuedAt: message.enqueuedAt, sequenceNumber: sequence,
+                                        deadLetterQueueSourceArn: message.deadLetterQueueSourceArn)
+                state.nextKey += 1
+                insert(copy, delay: 0, in: &state, now: now)
+            }
+        }
+    }
+
+    /// Takes messages moved from `sourceArn`: they keep id, body, attributes and receive count; a standard queue
+    /// keeps their enqueue time (so retention counts from the original send), a FIFO queue resets it.
+    func acceptDeadLetters(_ messages: [StoredMessage], sourceArn: String) -> Bool {
+        (try? mutate { state, now, _ in
+            for message in messages {
+                var sequence: UInt64?
+                if isFifo {
+                    state.nextSequenceNumber += 1
+                    sequence = state.nextSequenceNumber
+                }
+                let copy = message.copy(key: state.nextKey, enqueuedAt: isFifo ? now : message.enqueuedAt,
+                                        sequenceNumber: sequence, deadLetterQueueSourceArn: sourceArn)
+                state.nextKey += 1
+                insert(copy, delay: 0, in: &state, now: now)
+            }
+            return true
+        }) ?? false
+    }
+}
+
+extension StoredMessage {
+    /// The same message under a new key in another queue (or again in this one).
+    func copy(key: UInt64, enqueuedAt: Date, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?) -> StoredMessage {
+        StoredMessage(key: key, messageId: messageId, body: body, md5OfBody: md5OfBody,
+                      messageAttributes: messageAttributes, md5OfMessageAttributes: md5OfMessageAttributes,
+                      systemAttributes: systemAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
+                      sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
+                      sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: deadLetterQueueSourceArn, size: size,
+                      receiveCount: receiveCount, firstReceivedAt: firstReceivedAt, state: .visible, visibleAt: enqueuedAt)
+    }
+}
+
+extension Date {
+    /// Milliseconds since 1970, the unit of SQS's timestamp attributes.
+    var epochMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
+}

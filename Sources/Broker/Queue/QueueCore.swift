@@ -1,0 +1,300 @@
+import Foundation
+
+/// What a critical section leaves to do once the lock is released: resume waiters, move dead letters.
+struct QueueEffects {
+    var resumes: [(CheckedContinuation<[Delivery], any Error>, [Delivery])] = []
+    var deadLetters: [StoredMessage] = []
+    var deadLetterTarget: QueueCore?
+
+    var isEmpty: Bool { resumes.isEmpty && deadLetters.isEmpty }
+}
+
+/// The shared core of one queue: its state behind one lock, and the operations on it.
+///
+/// Message states follow from deadlines and `now` and are settled whenever the queue is touched; the only timer is
+/// one per queue, and only while long polls wait, at the next moment a waiter can be served or must return.
+final class QueueCore: Sendable {
+    let name: String
+    let url: String
+    let arn: String
+    let isFifo: Bool
+    let createdAt: Date
+    /// Distinguishes this queue from an earlier queue of the same name, so old receipt handles are foreign.
+    let incarnation: UInt64
+    let clock: any BrokerClock
+    let senderId: String
+    let inFlightLimit: Int
+    let resolveQueue: @Sendable (String) -> QueueCore?
+    let state: LockedState<QueueState>
+
+    static let maximumVisibility = 43_200
+    static let deduplicationWindow: TimeInterval = 300
+
+    init(name: String, url: String, arn: String, settings: QueueSettings, tags: [String: String], seed: UInt64,
+         clock: any BrokerClock, senderId: String, inFlightLimit: Int,
+         resolveQueue: @escaping @Sendable (String) -> QueueCore?) {
+        self.name = name
+        self.url = url
+        self.arn = arn
+        self.isFifo = settings.fifoQueue
+        self.clock = clock
+        self.senderId = senderId
+        self.inFlightLimit = inFlightLimit
+        self.resolveQueue = resolveQueue
+        let now = clock.now
+        self.createdAt = now
+        var ids = IDGenerator(seed: seed)
+        self.incarnation = ids.next() | 1
+        let firstSequence = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
+        state = LockedState(QueueState(settings: settings, tags: tags, lastModified: now, ids: ids,
+                                       nextSequenceNumber: firstSequence))
+    }
+
+    /// Runs `body` on the live state, then settles waiters and the timer, then applies the effects outside the lock.
+    func mutate<R>(_ body: (inout QueueState, Date, inout QueueEffects) throws(BrokerError) -> R) throws(BrokerError) -> R {
+        var effects = QueueEffects()
+        let result: Result<R, BrokerError> = state.withLock { state in
+            guard !state.deleted else { return .failure(BrokerError.queueDoesNotExist()) }
+            let now = clock.now
+            settle(&state, now: now)
+            do throws(BrokerError) {
+                let value = try body(&state, now, &effects)
+                serveWaiters(&state, now: now, effects: &effects)
+                rescheduleTimer(&state)
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        apply(effects)
+        return try result.get()
+    }
+
+    /// Reads the settled state.
+    func read<R>(_ body: (inout QueueState, Date) throws(BrokerError) -> R) throws(BrokerError) -> R {
+        try mutate { state, now, _ throws(BrokerError) in try body(&state, now) }
+    }
+
+    func apply(_ effects: QueueEffects) {
+        guard !effects.isEmpty else { return }
+        for (continuation, deliveries) in effects.resumes {
+            continuation.resume(returning: deliveries)
+        }
+        if !effects.deadLetters.isEmpty {
+            moveToDeadLetterQueue(effects.deadLetters, target: effects.deadLetterTarget)
+        }
+    }
+
+    // MARK: Settling
+
+    /// Brings message states up to `now`: expires messages past retention, makes due delayed and in-flight
+    /// messages visible. Cost is proportional to what changed, never to the queue's depth.
+    func settle(_ state: inout QueueState, now: Date) {
+        let retention = TimeInterval(state.settings.messageRetentionPeriod)
+        while let oldest = state.retention.min {
+            if oldest.state == .gone {
+                _ = state.retention.popMin()
+            } else if oldest.enqueuedAt.addingTimeInterval(retention) <= now {
+                _ = state.retention.popMin()
+                remove(oldest, from: &state)
+            } else {
+                break
+            }
+        }
+        while let next = state.hidden.min, next.deadline <= now {
+            _ = state.hidden.popMin()
+            if next.isCurrent { makeVisible(next.message, in: &state) }
+        }
+        compactIfNeeded(&state)
+    }
+
+    func makeVisible(_ message: StoredMessage, in state: inout QueueState) {
+        let wasInFlight = message.state == .inFlight
+        switch message.state {
+        case .delayed: state.delayedCount -= 1
+        case .inFlight:
+            state.inFlightCount -= 1
+            if let group = message.groupId, isFifo { state.groups[group]?.inFlight -= 1 }
+        case .visible, .gone: return
+        }
+        message.state = .visible
+        message.stamp &+= 1
+        state.visibleCount += 1
+        if isFifo, let group = message.groupId {
+            // A group becomes receivable when its last in-flight message returns, or when its head matures.
+            if wasInFlight || state.groups[group]?.head() === message { markGroupReady(group, in: &state) }
+        } else {
+            state.visible.append(message)
+        }
+    }
+
+    func hide(_ message: StoredMessage, until deadline: Date, as newState: StoredMessage.State, in state: inout QueueState) {
+        switch message.state {
+        case .visible: state.visibleCount -= 1
+        case .delayed: state.delayedCount -= 1
+        case .inFlight: state.inFlightCount -= 1
+        case .gone: return
+        }
+        switch newState {
+        case .delayed: state.delayedCount += 1
+        case .inFlight: state.inFlightCount += 1
+        case .visible, .gone: break
+        }
+        message.state = newState
+        message.visibleAt = deadline
+        message.stamp &+= 1
+        state.hidden.push(TimedEntry(deadline: deadline, stamp: message.stamp, message: message))
+    }
+
+    /// Removes a message for good (deleted, expired, purged or moved to a dead-letter queue).
+    func remove(_ message: StoredMessage, from state: inout QueueState) {
+        let wasInFlight = message.state == .inFlight
+        guard detach(message, from: &state) else { return }
+        if isFifo, let group = message.groupId {
+            if wasInFlight { state.groups[group]?.inFlight -= 1 }
+            if var entry = state.groups[group] {
+                if entry.head() == nil {
+                    state.groups[group] = nil
+                } else {
+                    state.groups[group] = entry
+                    markGroupReady(group, in: &state)
+                }
+            }
+        }
+    }
+
+    /// Takes a message out of the counts and the key index; its group (FIFO) is the caller's business.
+    @discardableResult
+    func detach(_ message: StoredMessage, from state: inout QueueState) -> Bool {
+        switch message.state {
+        case .visible: state.visibleCount -= 1
+        case .delayed: state.delayedCount -= 1
+        case .inFlight: state.inFlightCount -= 1
+        case .gone: return false
+        }
+        message.state = .gone
+        state.messages[message.key] = nil
+        return true
+    }
+
+    /// Lazily removed entries are dropped once they outnumber live ones, so memory follows the live message count.
+    private func compactIfNeeded(_ state: inout QueueState) {
+        let live = state.liveCount
+        if state.retention.count > 2 * live + 64 { state.retention.retain { $0.state != .gone } }
+        if state.hidden.count > 2 * (state.inFlightCount + state.delayedCount) + 64 { state.hidden.retain { $0.isCurrent } }
+        if state.visible.count > 2 * state.visibleCount + 64 {
+            state.visible.retain { $0.state == .visible }
+        }
+        if state.readyGroups.count > 2 * state.groups.count + 64 {
+            state.readyGroups.removeAll()
+            for group in Array(state.groups.keys) { markGroupReady(group, in: &state) }
+        }
+    }
+
+    // MARK: FIFO groups
+
+    func markGroupReady(_ group: String, in state: inout QueueState) {
+        guard var entry = state.groups[group], entry.inFlight == 0, let head = entry.head(), head.state == .visible,
+              let sequence = head.sequenceNumber else { return }
+        state.groups[group] = entry
+        state.readyGroups.push((sequence, group))
+    }
+
+    // MARK: Waiters and the timer
+
+    /// Serves waiting long polls in arrival order while messages are available, and returns those past deadline.
+    func serveWaiters(_ state: inout QueueState, now: Date, effects: inout QueueEffects) {
+        guard !state.waiters.isEmpty else { return }
+        var index = 0
+        while index < state.waiters.count {
+            let waiter = state.waiters[index]
+            let deliveries = select(&state, request: waiter.request, visibilityTimeout: waiter.visibilityTimeout,
+                                    now: now, effects: &effects)
+            if !deliveries.isEmpty || waiter.deadline <= now {
+                state.waiters.remove(at: index)
+                effects.resumes.append((waiter.continuation, deliveries))
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    func rescheduleTimer(_ state: inout QueueState) {
+        guard !state.waiters.isEmpty else {
+            state.timer?.wakeUp.cancel()
+            state.timer = nil
+            return
+        }
+        var needed = state.waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
+        if let next = state.hidden.min { needed = min(needed, next.deadline) }
+        if let timer = state.timer, timer.deadline <= needed { return }
+        state.timer?.wakeUp.cancel()
+        let wakeUp = clock.schedule(at: needed) { [weak self] in self?.timerFired() }
+        state.timer = (needed, wakeUp)
+    }
+
+    private func timerFired() {
+        var effects = QueueEffects()
+        state.withLock { state in
+            state.timer = nil
+            guard !state.deleted else { return }
+            let now = clock.now
+            settle(&state, now: now)
+            serveWaiters(&state, now: now, effects: &effects)
+            rescheduleTimer(&state)
+        }
+        apply(effects)
+    }
+
+    /// Registers a long poll; returns nil when it was registered, or what to resume with at once.
+    func register(_ request: ReceiveRequest, visibilityTimeout: Int, deadline: Date, id: UInt64,
+                  continuation: CheckedContinuation<[Delivery], any Error>) -> Result<[Delivery], any Error>? {
+        var effects = QueueEffects()
+        let outcome: Result<[Delivery], any Error>? = state.withLock { state in
+            if Task.isCancelled { return .failure(CancellationError()) }
+            guard !state.deleted else { return .success([]) }
+            let now = clock.now
+            settle(&state, now: now)
+            let deliveries = select(&state, request: request, visibilityTimeout: visibilityTimeout, now: now, effects: &effects)
+            if !deliveries.isEmpty || deadline <= now { return .success(deliveries) }
+            state.waiters.append(Waiter(id: id, request: request, visibilityTimeout: visibilityTimeout,
+                                        deadline: deadline, continuation: continuation))
+            rescheduleTimer(&state)
+            return nil
+        }
+        apply(effects)
+        return outcome
+    }
+
+    /// Cancels a waiting long poll; the waiter is resumed here only if nobody resumed it before.
+    func cancelWaiter(id: UInt64) {
+        let waiter: Waiter? = state.withLock { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            let waiter = state.waiters.remove(at: index)
+            rescheduleTimer(&state)
+            return waiter
+        }
+        waiter?.continuation.resume(throwing: CancellationError())
+    }
+
+    func nextWaiterID() -> UInt64 {
+        state.withLock { state in
+            defer { state.nextWaiterID += 1 }
+            return state.nextWaiterID
+        }
+    }
+
+    /// Marks the queue deleted: later calls fail with QueueDoesNotExist and waiting long polls return empty.
+    func markDeleted() {
+        let waiters: [Waiter] = state.withLock { state in
+            state.deleted = true
+            state.timer?.wakeUp.cancel()
+            state.timer = nil
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.continuation.resume(returning: []) }
+    }
+
+    var isDeleted: Bool { state.withLock { $0.deleted } }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// A FIFO message group: its messages in send order (the in-flight ones included, until deleted), and how many
+/// of them are in flight. The group is blocked while `inFlight > 0`.
+struct MessageGroup {
+    var messages = Ring<StoredMessage>()
+    var inFlight = 0
+
+    /// Drops deleted messages from the front and returns the first live one.
+    mutating func head() -> StoredMessage? {
+        while let first = messages.first {
+            if first.state != .gone { return first }
+            _ = messages.removeFirst()
+        }
+        return nil
+    }
+}
+
+/// A long-poll receive waiting for messages.
+struct Waiter {
+    let id: UInt64
+    let request: ReceiveRequest
+    let visibilityTimeout: Int
+    let deadline: Date
+    let continuation: CheckedContinuation<[Delivery], any Error>
+}
+
+/// A deduplication record of a FIFO queue: the id stays taken for five minutes from the first accepted send.
+struct DeduplicationRecord {
+    let expiresAt: Date
+    let messageId: String
+    let sequenceNumber: UInt64
+}
+
+/// Everything a queue owns, guarded by the queue's one lock.
+struct QueueState {
+    var settings: QueueSettings
+    var tags: [String: String]
+    var lastModified: Date
+    var deleted = false
+    var lastPurge: Date?
+
+    var ids: IDGenerator
+    var nextKey: UInt64 = 1
+    var nextSequenceNumber: UInt64
+
+    /// Every live message by key, so a receipt handle finds its message in O(1).
+    var messages: [UInt64: StoredMessage] = [:]
+    /// Standard queues: visible messages in the order they became visible (stale entries skipped lazily).
+    var visible = Ring<StoredMessage>()
+    /// Delayed and in-flight messages by the time they become visible.
+    var hidden = Heap<TimedEntry>(by: { $0.deadline < $1.deadline })
+    /// Live messages by enqueue time, for retention.
+    var retention = Heap<StoredMessage>(by: { $0.enqueuedAt < $1.enqueuedAt })
+
+    var visibleCount = 0
+    var inFlightCount = 0
+    var delayedCount = 0
+
+    // FIFO
+    var groups: [String: MessageGroup] = [:]
+    /// Groups that may be receivable, by the sequence number of their head (validated when popped).
+    var readyGroups = Heap<(sequence: UInt64, group: String)>(by: { $0.sequence < $1.sequence })
+    var deduplication: [String: DeduplicationRecord] = [:]
+    var deduplicationExpiry = Ring<(expiresAt: Date, key: String)>()
+    var receiveAttempts: [String: (expiresAt: Date, deliveries: [Delivery])] = [:]
+
+    var waiters: [Waiter] = []
+    var nextWaiterID: UInt64 = 1
+    var timer: (deadline: Date, wakeUp: ScheduledWakeUp)?
+
+    var liveCount: Int { visibleCount + inFlightCount + delayedCount }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// Which attributes a receive returns: AWS's `MessageAttributeNames` and `MessageSystemAttributeNames` rules.
+struct AttributeSelection: Sendable {
+    private let allUser: Bool
+    private let userNames: Set<String>
+    private let userPrefixes: [String]
+    private let system: Set<MessageSystemAttributeName>
+
+    init(messageAttributeNames: [String], systemAttributeNames: [MessageSystemAttributeName]) {
+        var allUser = false
+        var names = Set<String>()
+        var prefixes: [String] = []
+        for name in messageAttributeNames {
+            if name == "All" || name == ".*" {
+                allUser = true
+            } else if name.hasSuffix(".*") {
+                prefixes.append(String(name.dropLast(1)))
+            } else {
+                names.insert(name)
+            }
+        }
+        self.allUser = allUser
+        self.userNames = names
+        self.userPrefixes = prefixes
+        self.system = systemAttributeNames.contains(.all)
+            ? Set(MessageSystemAttributeName.allCases) : Set(systemAttributeNames)
+    }
+
+    var returnsAllUserAttributes: Bool { allUser }
+
+    func includesUser(_ name: String) -> Bool {
+        allUser || userNames.contains(name) || userPrefixes.contains { name.hasPrefix($0) }
+    }
+
+    func includesSystem(_ name: MessageSystemAttributeName) -> Bool { system.contains(name) }
+}
+
+/// A validated ReceiveMessage call.
+struct ReceiveRequest: Sendable {
+    let maxNumberOfMessages: Int
+    /// Nil: the queue's visibility timeout.
+    let visibilityTimeout: Int?
+    /// Nil: the queue's `ReceiveMessageWaitTimeSeconds`.
+    let waitTimeSeconds: Int?
+    let selection: AttributeSelection
+    let receiveRequestAttemptId: String?
+}
+
+/// A message picked by a receive, with the per-receive values captured under the queue's lock.
+struct Delivery: Sendable {
+    let message: StoredMessage
+    let receiptNonce: UInt64
+    let receiveCount: Int
+    let firstReceivedAt: Date?
+}

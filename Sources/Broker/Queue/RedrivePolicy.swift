@@ -1,0 +1,113 @@
+import Foundation
+
+/// `RedrivePolicy`: after `maxReceiveCount` receives, the next receive moves a message to the dead-letter queue.
+public struct RedrivePolicy: Sendable, Hashable {
+    /// The ARN of the dead-letter queue, in the same broker and of the same type (FIFO with FIFO).
+    public var deadLetterTargetArn: String
+    /// How many receives a message gets before the next one moves it to the DLQ: 1 – 1 000.
+    public var maxReceiveCount: Int
+
+    /// Creates a redrive policy.
+    public init(deadLetterTargetArn: String, maxReceiveCount: Int) {
+        self.deadLetterTargetArn = deadLetterTargetArn
+        self.maxReceiveCount = maxReceiveCount
+    }
+
+    /// Parses AWS's JSON form, `{"deadLetterTargetArn":"arn:…","maxReceiveCount":"5"}` (count as number or string).
+    /// An empty string means "remove the policy", as in SetQueueAttributes.
+    public init(json: String) throws(BrokerError) {
+        if json.trimmingCharacters(in: .whitespaces).isEmpty {
+            self.init(deadLetterTargetArn: "", maxReceiveCount: 0)
+            return
+        }
+        let invalid = BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy is not a valid JSON map.")
+        guard let object = JSONValue.parseObject(json) else { throw invalid }
+        guard let arn = object["deadLetterTargetArn"] as? String else {
+            throw BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
+        }
+        let count: Int?
+        switch object["maxReceiveCount"] {
+        case let number as NSNumber: count = Int(exactly: number.doubleValue)
+        case let string as String: count = Int(string)
+        default: count = nil
+        }
+        guard let count else {
+            throw BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy does not contain mandatory attribute: maxReceiveCount.")
+        }
+        for key in object.keys where key != "deadLetterTargetArn" && key != "maxReceiveCount" {
+            throw BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount].")
+        }
+        self.init(deadLetterTargetArn: arn, maxReceiveCount: count)
+    }
+
+    /// The JSON form AWS returns from GetQueueAttributes.
+    public var json: String {
+        "{\"deadLetterTargetArn\":\"\(deadLetterTargetArn)\",\"maxReceiveCount\":\(maxReceiveCount)}"
+    }
+
+    var isRemoval: Bool { deadLetterTargetArn.isEmpty }
+}
+
+/// `RedriveAllowPolicy`: which source queues may name this queue as their dead-letter queue.
+public enum RedriveAllowPolicy: Sendable, Hashable {
+    /// Any queue in the same account and region (the default).
+    case allowAll
+    /// No queue may use this one as a dead-letter queue.
+    case denyAll
+    /// Only the listed source queues (1 – 10 ARNs).
+    case byQueue([String])
+
+    /// Parses AWS's JSON form, `{"redrivePermission":"byQueue","sourceQueueArns":["arn:…"]}`.
+    public init(json: String) throws(BrokerError) {
+        func invalid(_ reason: String) -> BrokerError {
+            BrokerError(.invalidAttributeValue, "Invalid value for the parameter RedriveAllowPolicy. Reason: \(reason)")
+        }
+        guard let object = JSONValue.parseObject(json) else { throw invalid("Redrive allow policy is not a valid JSON map.") }
+        guard let permission = object["redrivePermission"] as? String else {
+            throw invalid("Redrive allow policy does not contain mandatory attribute: redrivePermission.")
+        }
+        let arns = object["sourceQueueArns"]
+        switch permission {
+        case "allowAll", "denyAll":
+            guard arns == nil else { throw invalid("Only byQueue redrivePermission accepts sourceQueueArns.") }
+            self = permission == "allowAll" ? .allowAll : .denyAll
+        case "byQueue":
+            guard let list = arns as? [Any], let strings = list as? [String], (1...10).contains(strings.count) else {
+                throw invalid("sourceQueueArns must list between 1 and 10 queue ARNs when redrivePermission is byQueue.")
+            }
+            self = .byQueue(strings)
+        default:
+            throw invalid("redrivePermission must be one of allowAll, denyAll, byQueue.")
+        }
+    }
+
+    /// The JSON form AWS returns from GetQueueAttributes.
+    public var json: String {
+        switch self {
+        case .allowAll: return "{\"redrivePermission\":\"allowAll\"}"
+        case .denyAll: return "{\"redrivePermission\":\"denyAll\"}"
+        case .byQueue(let arns):
+            let list = arns.map { "\"\($0)\"" }.joined(separator: ",")
+            return "{\"redrivePermission\":\"byQueue\",\"sourceQueueArns\":[\(list)]}"
+        }
+    }
+
+    /// Whether a queue with `sourceArn` may send its dead letters here.
+    func allows(sourceArn: String) -> Bool {
+        switch self {
+        case .allowAll: true
+        case .denyAll: false
+        case .byQueue(let arns): arns.contains(sourceArn)
+        }
+    }
+}
+
+/// Small helpers over `JSONSerialization` for the policy documents that are parsed once, when they are set.
+enum JSONValue {
+    static func parseObject(_ text: String) -> [String: Any]? {
+        guard let data = text.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? [String: Any]
+        else { return nil }
+        return object
+    }
+}

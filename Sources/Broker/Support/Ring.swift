@@ -1,0 +1,123 @@
+/// A growable ring buffer: O(1) append at the back and removal at the front, with no per-element allocation.
+struct Ring<Element> {
+    private var storage: [Element?] = []
+    private var head = 0
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func append(_ element: Element) {
+        if count == storage.count { grow() }
+        storage[(head + count) & (storage.count - 1)] = element
+        count += 1
+    }
+
+    var first: Element? { count == 0 ? nil : storage[head] }
+
+    /// The element `offset` places behind the front.
+    func element(at offset: Int) -> Element? {
+        guard offset >= 0, offset < count else { return nil }
+        return storage[(head + offset) & (storage.count - 1)]
+    }
+
+    mutating func removeFirst() -> Element? {
+        guard count > 0 else { return nil }
+        let element = storage[head]
+        storage[head] = nil
+        head = (head + 1) & (storage.count - 1)
+        count -= 1
+        return element
+    }
+
+    mutating func removeAll() {
+        storage = []
+        head = 0
+        count = 0
+    }
+
+    /// Keeps the elements that satisfy `isIncluded`, in order: the compaction step for lazily removed entries.
+    mutating func retain(where isIncluded: (Element) -> Bool) {
+        var kept = Ring()
+        while let element = removeFirst() {
+            if isIncluded(element) { kept.append(element) }
+        }
+        self = kept
+    }
+
+    /// The elements front to back.
+    var elements: [Element] {
+        (0..<count).compactMap { storage[(head + $0) & (storage.count - 1)] }
+    }
+
+    private mutating func grow() {
+        let newCapacity = Swift.max(16, storage.count * 2)
+        var newStorage = [Element?](repeating: nil, count: newCapacity)
+        for index in 0..<count {
+            newStorage[index] = storage[(head + index) & (storage.count - 1)]
+        }
+        storage = newStorage
+        head = 0
+    }
+}
+
+/// A binary min-heap ordered by `areInIncreasingOrder`; O(log n) push and pop.
+struct Heap<Element> {
+    private(set) var elements: [Element] = []
+    private let areInIncreasingOrder: (Element, Element) -> Bool
+
+    init(by areInIncreasingOrder: @escaping (Element, Element) -> Bool) {
+        self.areInIncreasingOrder = areInIncreasingOrder
+    }
+
+    var count: Int { elements.count }
+    var isEmpty: Bool { elements.isEmpty }
+    var min: Element? { elements.first }
+
+    mutating func push(_ element: Element) {
+        elements.append(element)
+        var child = elements.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard areInIncreasingOrder(elements[child], elements[parent]) else { break }
+            elements.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popMin() -> Element? {
+        guard !elements.isEmpty else { return nil }
+        elements.swapAt(0, elements.count - 1)
+        let minimum = elements.removeLast()
+        siftDown(from: 0)
+        return minimum
+    }
+
+    mutating func removeAll() {
+        elements.removeAll()
+    }
+
+    /// Keeps the elements that satisfy `isIncluded` and restores the heap order in O(n).
+    mutating func retain(where isIncluded: (Element) -> Bool) {
+        elements.removeAll { !isIncluded($0) }
+        var index = elements.count / 2
+        while index > 0 {
+            index -= 1
+            siftDown(from: index)
+        }
+    }
+
+    private mutating func siftDown(from start: Int) {
+        var parent = start
+        let count = elements.count
+        while true {
+            let left = 2 * parent + 1
+            guard left < count else { return }
+            var smallest = left
+            let right = left + 1
+            if right < count, areInIncreasingOrder(elements[right], elements[left]) { smallest = right }
+            guard areInIncreasingOrder(elements[smallest], elements[parent]) else { return }
+            elements.swapAt(parent, smallest)
+            parent = smallest
+        }
+    }
+}
