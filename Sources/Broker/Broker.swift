@@ -48,6 +48,8 @@ public final class Broker: Sendable {
 
     /// A leaf lock: nothing else is locked while it is held, so queue locks may take it.
     private let registry = LockedState(Registry())
+    /// Dead-letter redrive tasks; also a leaf lock.
+    let moveTasks = LockedState(MoveTaskRegistry())
     private let seed: UInt64
 
     /// Creates a broker.
@@ -151,25 +153,30 @@ public final class Broker: Sendable {
     /// ListQueues: names starting with `prefix` (case-sensitive), at most 1,000 without `maxResults`;
     /// with `maxResults` (1–1,000) paginated by `nextToken`.
     public func listQueues(prefix: String? = nil, maxResults: Int? = nil, nextToken: String? = nil) throws(BrokerError) -> ListQueuesPage {
+        let names = registry.withLock { registry in
+            registry.queues.keys.filter { name in prefix.map { name.hasPrefix($0) } ?? true }
+        }
+        return try page(of: names, maxResults: maxResults, nextToken: nextToken)
+    }
+
+    /// One page of queue URLs in name order: all (up to 1,000) without `maxResults`, else `maxResults` after the
+    /// name `nextToken` encodes.
+    func page(of names: [String], maxResults: Int?, nextToken: String?) throws(BrokerError) -> ListQueuesPage {
         if let maxResults, !(1...1_000).contains(maxResults) {
             throw BrokerError.invalidParameter("MaxResults", value: String(maxResults),
                                                reason: "MaxResults must be an integer between 1 and 1000.")
         }
         var after: String?
         if let nextToken {
-            guard maxResults != nil, let data = Data(base64Encoded: nextToken), let name = String(data: data, encoding: .utf8) else {
+            guard let data = Data(base64Encoded: nextToken), let name = String(data: data, encoding: .utf8) else {
                 throw BrokerError.invalidParameter("NextToken", value: nextToken, reason: "Invalid NextToken value.")
             }
             after = name
         }
-        let names = registry.withLock { registry in
-            registry.queues.keys.filter { name in
-                (prefix.map { name.hasPrefix($0) } ?? true) && (after.map { name > $0 } ?? true)
-            }.sorted()
-        }
+        let sorted = names.filter { name in after.map { name > $0 } ?? true }.sorted()
         let limit = maxResults ?? 1_000
-        let page = Array(names.prefix(limit))
-        let token = maxResults != nil && names.count > limit ? page.last.map { Data($0.utf8).base64EncodedString() } : nil
+        let page = Array(sorted.prefix(limit))
+        let token = maxResults != nil && sorted.count > limit ? page.last.map { Data($0.utf8).base64EncodedString() } : nil
         return ListQueuesPage(queueUrls: page.map { "\(configuration.queueURLBase)/\(configuration.accountId)/\($0)" },
                               nextToken: token)
     }

@@ -127,7 +127,7 @@ extension QueueCore {
     /// Picks up to `maxNumberOfMessages` receivable messages and puts them in flight. Messages whose receive count
     /// has reached the redrive policy's `maxReceiveCount` go to `effects.deadLetters` instead.
     func select(_ state: inout QueueState, request: ReceiveRequest, visibilityTimeout: Int, now: Date,
-                effects: inout QueueEffects) -> [Delivery] {
+                effects: inout QueueEffects, redrive redriveEnabled: Bool = true) -> [Delivery] {
         if isFifo, let attempt = request.receiveRequestAttemptId,
            let replay = replayAttempt(attempt, in: &state, now: now) {
             return replay
@@ -136,7 +136,8 @@ extension QueueCore {
         var redrive: (maxReceiveCount: Int, target: QueueCore)?
         var redriveResolved = false
         func shouldDeadLetter(_ message: StoredMessage) -> Bool {
-            guard let policy = state.settings.redrivePolicy, message.receiveCount >= policy.maxReceiveCount else { return false }
+            guard redriveEnabled, let policy = state.settings.redrivePolicy,
+                  message.receiveCount >= policy.maxReceiveCount else { return false }
             if !redriveResolved {
                 redriveResolved = true
                 if let target = resolveQueue(policy.deadLetterTargetArn), target !== self {
@@ -323,8 +324,11 @@ extension QueueCore {
                     state.nextSequenceNumber += 1
                     sequence = state.nextSequenceNumber
                 }
+                // AWS replaces a FIFO message's deduplication id with its message id in the DLQ, so two messages
+                // that shared a deduplication id stay two messages.
                 let copy = message.copy(key: state.nextKey, enqueuedAt: isFifo ? now : message.enqueuedAt,
-                                        sequenceNumber: sequence, deadLetterQueueSourceArn: sourceArn)
+                                        sequenceNumber: sequence, deadLetterQueueSourceArn: sourceArn,
+                                        deduplicationId: isFifo ? message.messageId : message.deduplicationId)
                 state.nextKey += 1
                 insert(copy, delay: 0, in: &state, now: now)
             }
@@ -335,11 +339,13 @@ extension QueueCore {
 
 extension StoredMessage {
     /// The same message under a new key in another queue (or again in this one).
-    func copy(key: UInt64, enqueuedAt: Date, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?) -> StoredMessage {
+    func copy(key: UInt64, enqueuedAt: Date, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?,
+              deduplicationId: String? = nil) -> StoredMessage {
         StoredMessage(key: key, messageId: messageId, body: body, md5OfBody: md5OfBody,
                       messageAttributes: messageAttributes, md5OfMessageAttributes: md5OfMessageAttributes,
                       systemAttributes: systemAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
-                      sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
+                      sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId,
+                      deduplicationId: deduplicationId ?? self.deduplicationId,
                       sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: deadLetterQueueSourceArn, size: size,
                       receiveCount: receiveCount, firstReceivedAt: firstReceivedAt, state: .visible, visibleAt: enqueuedAt)
     }

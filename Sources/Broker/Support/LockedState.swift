@@ -28,7 +28,7 @@ final class LockedState<State>: @unchecked Sendable {
 
     /// Runs `body` with exclusive access to the state. Never call back into code that may take the same lock.
     @inline(__always)
-    func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+    func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&state)
