@@ -16,6 +16,6 @@ let package = Package(
     targets: [
         .target(name: "Broker", swiftSettings: settings),
         .executableTarget(name: "BrokerDemo", dependencies: ["Broker"], swiftSettings: settings),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: settings),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker"], resources: [.copy("Resources")], swiftSettings: settings),
     ]
 )

@@ -50,7 +50,12 @@ public final class Broker: Sendable {
     private let registry = LockedState(Registry())
     /// Dead-letter redrive tasks; also a leaf lock.
     let moveTasks = LockedState(MoveTaskRegistry())
+    /// Topics by name; a leaf lock.
+    let topicRegistry = LockedState(TopicRegistry())
+    /// Handler deliveries still running.
+    let deliveries = DeliveryTracker()
     private let seed: UInt64
+    var seedValue: UInt64 { seed }
 
     /// Creates a broker.
     public init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock()) {

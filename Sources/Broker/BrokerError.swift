@@ -59,6 +59,30 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let resourceNotFound = Code(name: "ResourceNotFoundException", httpStatus: 404)
         /// Two parameters that cannot be used together.
         public static let invalidParameterCombination = Code(name: "InvalidParameterCombination")
+
+        // SNS
+        /// SNS: a parameter is missing or invalid (filter policies, topic names, attributes).
+        public static let invalidParameter = Code(name: "InvalidParameterException", queryCode: "InvalidParameter")
+        /// SNS: a parameter value is invalid (for example a message attribute).
+        public static let parameterValueInvalid = Code(name: "InvalidParameterValueException", queryCode: "ParameterValueInvalid")
+        /// SNS: the topic or subscription does not exist.
+        public static let notFound = Code(name: "NotFoundException", queryCode: "NotFound", httpStatus: 404)
+        /// SNS: the resource named by an ARN does not exist (tagging).
+        public static let snsResourceNotFound = Code(name: "ResourceNotFoundException", queryCode: "ResourceNotFound", httpStatus: 404)
+        /// SNS: too many filter policies.
+        public static let filterPolicyLimitExceeded = Code(name: "FilterPolicyLimitExceededException", queryCode: "FilterPolicyLimitExceeded", httpStatus: 403)
+        /// SNS: too many tags.
+        public static let tagLimitExceeded = Code(name: "TagLimitExceededException", queryCode: "TagLimitExceeded")
+        /// SNS batch: no entries.
+        public static let snsEmptyBatchRequest = Code(name: "EmptyBatchRequestException", queryCode: "EmptyBatchRequest")
+        /// SNS batch: more than 10 entries.
+        public static let snsTooManyEntriesInBatchRequest = Code(name: "TooManyEntriesInBatchRequestException", queryCode: "TooManyEntriesInBatchRequest")
+        /// SNS batch: duplicate entry ids.
+        public static let snsBatchEntryIdsNotDistinct = Code(name: "BatchEntryIdsNotDistinctException", queryCode: "BatchEntryIdsNotDistinct")
+        /// SNS batch: an invalid entry id.
+        public static let snsInvalidBatchEntryId = Code(name: "InvalidBatchEntryIdException", queryCode: "InvalidBatchEntryId")
+        /// SNS batch: the entries are together too large.
+        public static let snsBatchRequestTooLong = Code(name: "BatchRequestTooLongException", queryCode: "BatchRequestTooLong")
     }
 
     /// The AWS error code.

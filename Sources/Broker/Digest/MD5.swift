@@ -1,107 +1,20 @@
-/// MD5 (RFC 1321), streaming.
-///
-/// Runs on every message send, so the state is fixed-size and blocks are compressed straight out of the caller's
-/// buffer; only a partial trailing block is copied into the 64-byte inline buffer.
-struct MD5 {
+/// MD5 (RFC 1321), streaming; buffering, padding and the `update`/`finalize`/`hash` entry points come from
+/// `BlockDigest`.
+struct MD5: BlockDigest {
     static let digestByteCount = 16
-    static let blockByteCount = 64
+    static let lengthIsBigEndian = false
 
-    /// 64 bytes of inline storage; a tuple keeps it out of the heap.
-    private typealias Block = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-
+    var buffer = DigestBlockBuffer()
     private var a0: UInt32 = 0x6745_2301
     private var b0: UInt32 = 0xefcd_ab89
     private var c0: UInt32 = 0x98ba_dcfe
     private var d0: UInt32 = 0x1032_5476
-    private var block: Block = (0, 0, 0, 0, 0, 0, 0, 0)
-    private var blockFill = 0
-    private var byteCount: UInt64 = 0
 
     init() {}
 
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        var input = bytes
-        guard !input.isEmpty else { return }
-        byteCount &+= UInt64(input.count)
-
-        if blockFill > 0 {
-            let fill = blockFill
-            let take = Swift.min(Self.blockByteCount - fill, input.count)
-            withUnsafeMutableBytes(of: &block) { dst in
-                UnsafeMutableRawBufferPointer(rebasing: dst[fill ..< fill + take])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: input[..<take]))
-            }
-            blockFill += take
-            input = UnsafeRawBufferPointer(rebasing: input[take...])
-            guard blockFill == Self.blockByteCount else { return }
-            // A copy, because compress mutates self while the bytes are borrowed.
-            let full = block
-            withUnsafeBytes(of: full) { compress($0) }
-            blockFill = 0
-        }
-
-        let whole = input.count & ~(Self.blockByteCount - 1)
-        if whole > 0 {
-            compress(UnsafeRawBufferPointer(rebasing: input[..<whole]))
-        }
-        let rest = input.count - whole
-        if rest > 0 {
-            withUnsafeMutableBytes(of: &block) { dst in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[whole...]))
-            }
-            blockFill = rest
-        }
-    }
-
-    mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        let handled: Void? = bytes.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
-        guard handled == nil else { return }
-        // Non-contiguous input: stage it through a stack chunk rather than materialising an array.
-        var chunk: Block = (0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &chunk) { buffer in
-            var count = 0
-            for byte in bytes {
-                buffer[count] = byte
-                count += 1
-                if count == buffer.count {
-                    update(UnsafeRawBufferPointer(buffer))
-                    count = 0
-                }
-            }
-            if count > 0 {
-                update(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-            }
-        }
-    }
-
-    mutating func update(_ string: String) {
-        var string = string
-        string.withUTF8 { update(UnsafeRawBufferPointer($0)) }
-    }
-
-    consuming func finalize() -> [UInt8] {
-        let bitLength = byteCount &<< 3
-        // 0x80, then zeros up to 56 mod 64; at most 64 bytes.
-        let padLength = blockFill < 56 ? 56 - blockFill : 120 - blockFill
-        var padding: Block = (0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &padding) { $0[0] = 0x80 }
-        withUnsafeBytes(of: padding) { update(UnsafeRawBufferPointer(rebasing: $0[..<padLength])) }
-        withUnsafeBytes(of: bitLength.littleEndian) { update($0) }
-
+    var chainingValue: [UInt8] {
         let words = (a0.littleEndian, b0.littleEndian, c0.littleEndian, d0.littleEndian)
         return withUnsafeBytes(of: words) { [UInt8]($0) }
-    }
-
-    static func hash(_ string: String) -> [UInt8] {
-        var md5 = MD5()
-        md5.update(string)
-        return md5.finalize()
-    }
-
-    static func hash<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
-        var md5 = MD5()
-        md5.update(bytes)
-        return md5.finalize()
     }
 
     /// floor(abs(sin(i + 1)) * 2^32), RFC 1321 section 3.4.
@@ -117,7 +30,7 @@ struct MD5 {
     ]
 
     /// Compresses `blocks`, whose count is a multiple of 64.
-    private mutating func compress(_ blocks: UnsafeRawBufferPointer) {
+    mutating func compress(_ blocks: UnsafeRawBufferPointer) {
         var a0 = a0, b0 = b0, c0 = c0, d0 = d0
         Self.k.withUnsafeBufferPointer { k in
             var offset = 0

@@ -1,14 +1,10 @@
-/// SHA-256 (FIPS 180-4), streaming.
-///
-/// Same buffering scheme as `MD5`: fixed-size state, whole blocks compressed straight from the caller's bytes, and
-/// only a partial trailing block copied into the 64-byte inline buffer.
-struct SHA256 {
+/// SHA-256 (FIPS 180-4), streaming; buffering, padding and the `update`/`finalize`/`hash` entry points come from
+/// `BlockDigest`.
+struct SHA256: BlockDigest {
     static let digestByteCount = 32
-    static let blockByteCount = 64
+    static let lengthIsBigEndian = true
 
-    /// 64 bytes of inline storage; a tuple keeps it out of the heap.
-    private typealias Block = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
-
+    var buffer = DigestBlockBuffer()
     // FIPS 180-4 section 5.3.3.
     private var h0: UInt32 = 0x6a09_e667
     private var h1: UInt32 = 0xbb67_ae85
@@ -18,98 +14,15 @@ struct SHA256 {
     private var h5: UInt32 = 0x9b05_688c
     private var h6: UInt32 = 0x1f83_d9ab
     private var h7: UInt32 = 0x5be0_cd19
-    private var block: Block = (0, 0, 0, 0, 0, 0, 0, 0)
-    private var blockFill = 0
-    private var byteCount: UInt64 = 0
 
     init() {}
 
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        var input = bytes
-        guard !input.isEmpty else { return }
-        byteCount &+= UInt64(input.count)
-
-        if blockFill > 0 {
-            let fill = blockFill
-            let take = Swift.min(Self.blockByteCount - fill, input.count)
-            withUnsafeMutableBytes(of: &block) { dst in
-                UnsafeMutableRawBufferPointer(rebasing: dst[fill ..< fill + take])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: input[..<take]))
-            }
-            blockFill += take
-            input = UnsafeRawBufferPointer(rebasing: input[take...])
-            guard blockFill == Self.blockByteCount else { return }
-            // A copy, because compress mutates self while the bytes are borrowed.
-            let full = block
-            withUnsafeBytes(of: full) { compress($0) }
-            blockFill = 0
-        }
-
-        let whole = input.count & ~(Self.blockByteCount - 1)
-        if whole > 0 {
-            compress(UnsafeRawBufferPointer(rebasing: input[..<whole]))
-        }
-        let rest = input.count - whole
-        if rest > 0 {
-            withUnsafeMutableBytes(of: &block) { dst in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[whole...]))
-            }
-            blockFill = rest
-        }
-    }
-
-    mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        let handled: Void? = bytes.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
-        guard handled == nil else { return }
-        // Non-contiguous input: stage it through a stack chunk rather than materialising an array.
-        var chunk: Block = (0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &chunk) { buffer in
-            var count = 0
-            for byte in bytes {
-                buffer[count] = byte
-                count += 1
-                if count == buffer.count {
-                    update(UnsafeRawBufferPointer(buffer))
-                    count = 0
-                }
-            }
-            if count > 0 {
-                update(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-            }
-        }
-    }
-
-    mutating func update(_ string: String) {
-        var string = string
-        string.withUTF8 { update(UnsafeRawBufferPointer($0)) }
-    }
-
-    consuming func finalize() -> [UInt8] {
-        let bitLength = byteCount &<< 3
-        // 0x80, then zeros up to 56 mod 64; at most 64 bytes.
-        let padLength = blockFill < 56 ? 56 - blockFill : 120 - blockFill
-        var padding: Block = (0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &padding) { $0[0] = 0x80 }
-        withUnsafeBytes(of: padding) { update(UnsafeRawBufferPointer(rebasing: $0[..<padLength])) }
-        withUnsafeBytes(of: bitLength.bigEndian) { update($0) }
-
+    var chainingValue: [UInt8] {
         let words = (
             h0.bigEndian, h1.bigEndian, h2.bigEndian, h3.bigEndian,
             h4.bigEndian, h5.bigEndian, h6.bigEndian, h7.bigEndian
         )
         return withUnsafeBytes(of: words) { [UInt8]($0) }
-    }
-
-    static func hash(_ string: String) -> [UInt8] {
-        var sha = SHA256()
-        sha.update(string)
-        return sha.finalize()
-    }
-
-    static func hash<C: Collection>(_ bytes: C) -> [UInt8] where C.Element == UInt8 {
-        var sha = SHA256()
-        sha.update(bytes)
-        return sha.finalize()
     }
 
     /// First 32 bits of the fractional parts of the cube roots of the first 64 primes (FIPS 180-4 section 4.2.2).
@@ -125,7 +38,7 @@ struct SHA256 {
     ]
 
     /// Compresses `blocks`, whose count is a multiple of 64.
-    private mutating func compress(_ blocks: UnsafeRawBufferPointer) {
+    mutating func compress(_ blocks: UnsafeRawBufferPointer) {
         var h0 = h0, h1 = h1, h2 = h2, h3 = h3, h4 = h4, h5 = h5, h6 = h6, h7 = h7
         // The 64-word message schedule lives on the stack, reused for every block of this call.
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in

@@ -266,7 +266,14 @@ struct QueueSettings: Sendable, Equatable {
         if let kms = attributes.kmsMasterKeyId { next.kmsMasterKeyId = kms.isEmpty ? nil : kms }
         if let sse = attributes.sqsManagedSseEnabled { next.sqsManagedSseEnabled = sse }
         if let redrive = attributes.redrivePolicy { next.redrivePolicy = redrive.isRemoval ? nil : redrive }
-        if let allow = attributes.redriveAllowPolicy { next.redriveAllowPolicy = allow }
+        if let allow = attributes.redriveAllowPolicy {
+            // The typed value obeys the limit the JSON parser checks: byQueue names 1–10 source queues.
+            if case .byQueue(let arns) = allow, !(1...10).contains(arns.count) {
+                throw BrokerError(.invalidAttributeValue,
+                    "Invalid value for the parameter RedriveAllowPolicy. Reason: sourceQueueArns must list between 1 and 10 queue ARNs when redrivePermission is byQueue.")
+            }
+            next.redriveAllowPolicy = allow
+        }
         if let cbd = attributes.contentBasedDeduplication { next.contentBasedDeduplication = cbd }
         if let scope = attributes.deduplicationScope { next.deduplicationScope = scope }
         if let limit = attributes.fifoThroughputLimit { next.fifoThroughputLimit = limit }

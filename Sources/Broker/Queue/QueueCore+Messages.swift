@@ -129,7 +129,7 @@ extension QueueCore {
     func select(_ state: inout QueueState, request: ReceiveRequest, visibilityTimeout: Int, now: Date,
                 effects: inout QueueEffects, redrive redriveEnabled: Bool = true) -> [Delivery] {
         if isFifo, let attempt = request.receiveRequestAttemptId,
-           let replay = replayAttempt(attempt, in: &state, now: now) {
+           let replay = replayAttempt(attempt, visibilityTimeout: visibilityTimeout, in: &state, now: now) {
             return replay
         }
         guard state.visibleCount > 0 else { return [] }
@@ -146,6 +146,13 @@ extension QueueCore {
             }
             guard let redrive else { return false }
             effects.deadLetterTarget = redrive.target
+            return true
+        }
+        /// Takes a message that has used up its receives out of the queue, for the dead-letter queue.
+        func deadLettered(_ message: StoredMessage) -> Bool {
+            guard shouldDeadLetter(message) else { return false }
+            detach(message, from: &state)
+            effects.deadLetters.append(message)
             return true
         }
         var picked: [Delivery] = []
@@ -173,11 +180,7 @@ extension QueueCore {
                     offset += 1
                     if message.state == .gone { continue }
                     guard message.state == .visible else { break }
-                    if shouldDeadLetter(message) {
-                        detach(message, from: &state)
-                        effects.deadLetters.append(message)
-                        continue
-                    }
+                    if deadLettered(message) { continue }
                     deliver(message)
                     if visibilityTimeout > 0 { group.inFlight += 1 }
                 }
@@ -191,11 +194,7 @@ extension QueueCore {
             var stillVisible: [StoredMessage] = []
             while picked.count < max, state.inFlightCount < inFlightLimit, let message = state.visible.removeFirst() {
                 guard message.state == .visible else { continue }
-                if shouldDeadLetter(message) {
-                    detach(message, from: &state)
-                    effects.deadLetters.append(message)
-                    continue
-                }
+                if deadLettered(message) { continue }
                 deliver(message)
                 if visibilityTimeout == 0 { stillVisible.append(message) }
             }
@@ -205,8 +204,10 @@ extension QueueCore {
     }
 
     /// A FIFO receive retried with the same `ReceiveRequestAttemptId` within five minutes gets the same messages
-    /// and receipt handles, as long as none of them was deleted or changed visibility since.
-    private func replayAttempt(_ attempt: String, in state: inout QueueState, now: Date) -> [Delivery]? {
+    /// and receipt handles, as long as none of them was deleted or changed visibility since. As on AWS, the retry
+    /// resets their visibility timeout.
+    private func replayAttempt(_ attempt: String, visibilityTimeout: Int, in state: inout QueueState,
+                               now: Date) -> [Delivery]? {
         if state.receiveAttempts.count > 1_000 {
             state.receiveAttempts = state.receiveAttempts.filter { $0.value.expiresAt > now }
         }
@@ -216,6 +217,10 @@ extension QueueCore {
         else {
             state.receiveAttempts[attempt] = nil
             return nil
+        }
+        if visibilityTimeout > 0 {
+            let deadline = now.addingTimeInterval(TimeInterval(visibilityTimeout))
+            for delivery in record.deliveries { hide(delivery.message, until: deadline, as: .inFlight, in: &state) }
         }
         return record.deliveries
     }

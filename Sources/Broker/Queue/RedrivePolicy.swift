@@ -21,7 +21,7 @@ public struct RedrivePolicy: Sendable, Hashable {
             return
         }
         let invalid = BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy is not a valid JSON map.")
-        guard let object = JSONValue.parseObject(json) else { throw invalid }
+        guard let object = PolicyJSON.parseObject(json) else { throw invalid }
         guard let arn = object["deadLetterTargetArn"] as? String else {
             throw BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
         }
@@ -62,7 +62,7 @@ public enum RedriveAllowPolicy: Sendable, Hashable {
         func invalid(_ reason: String) -> BrokerError {
             BrokerError(.invalidAttributeValue, "Invalid value for the parameter RedriveAllowPolicy. Reason: \(reason)")
         }
-        guard let object = JSONValue.parseObject(json) else { throw invalid("Redrive allow policy is not a valid JSON map.") }
+        guard let object = PolicyJSON.parseObject(json) else { throw invalid("Redrive allow policy is not a valid JSON map.") }
         guard let permission = object["redrivePermission"] as? String else {
             throw invalid("Redrive allow policy does not contain mandatory attribute: redrivePermission.")
         }
@@ -103,7 +103,7 @@ public enum RedriveAllowPolicy: Sendable, Hashable {
 }
 
 /// Small helpers over `JSONSerialization` for the policy documents that are parsed once, when they are set.
-enum JSONValue {
+enum PolicyJSON {
     static func parseObject(_ text: String) -> [String: Any]? {
         guard let data = text.data(using: .utf8),
               let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? [String: Any]

@@ -1,0 +1,122 @@
+import Foundation
+
+/// The topics of one broker, by name.
+struct TopicRegistry {
+    var topics: [String: TopicCore] = [:]
+    var created: UInt64 = 0
+}
+
+extension Broker {
+    /// CreateTopic. Idempotent: the same name returns the existing topic, unless a given attribute differs
+    /// (`InvalidParameter`). Names: 1–256 of `[A-Za-z0-9_-]`; a FIFO topic's ends in `.fifo`.
+    @discardableResult
+    public func createTopic(named name: String, attributes: TopicAttributes = TopicAttributes(),
+                            tags: [String: String] = [:]) throws(BrokerError) -> Topic {
+        let fifo = attributes.fifoTopic ?? false
+        let stem = fifo && name.hasSuffix(".fifo") ? String(name.dropLast(5)) : name
+        let valid = !stem.isEmpty && name.utf8.count <= 256 && stem.utf8.allSatisfy {
+            MessageValidation.isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+        }
+        if fifo, !(valid && name.hasSuffix(".fifo")) {
+            throw BrokerError(.invalidParameter,
+                "Invalid parameter: Fifo Topic names must end with .fifo and must be made up of only uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long.")
+        }
+        guard valid else {
+            throw BrokerError(.invalidParameter,
+                "Invalid parameter: Topic Name")
+        }
+        var settings = TopicSettings()
+        try settings.apply(attributes, creating: true)
+        let arn = "arn:aws:sns:\(configuration.region):\(configuration.accountId):\(name)"
+        let context = topicContext
+        let core = topicRegistry.withLock { registry -> TopicCore in
+            if let existing = registry.topics[name] { return existing }
+            registry.created += 1
+            var seeds = IDGenerator(seed: topicSeed ^ (registry.created &* 0xD1B5_4A32_D192_ED03))
+            let core = TopicCore(name: name, arn: arn, settings: settings, tags: tags, seed: seeds.next(), broker: context)
+            registry.topics[name] = core
+            return core
+        }
+        let existing = try core.withLiveState { state in state.settings }
+        if existing != settings, attributes != TopicAttributes() {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Topic already exists with different attributes")
+        }
+        return Topic(core: core)
+    }
+
+    /// CreateTopic with AWS's string attribute map.
+    @discardableResult
+    public func createTopic(named name: String, awsAttributes: [String: String], tags: [String: String] = [:]) throws(BrokerError) -> Topic {
+        try createTopic(named: name, attributes: TopicAttributes(awsAttributes: awsAttributes), tags: tags)
+    }
+
+    /// The topic an ARN names; `NotFound` otherwise.
+    public func topic(arn: String) throws(BrokerError) -> Topic {
+        let prefix = "arn:aws:sns:\(configuration.region):\(configuration.accountId):"
+        guard arn.hasPrefix(prefix), let core = topicRegistry.withLock({ $0.topics[String(arn.dropFirst(prefix.count))] }) else {
+            throw BrokerError.topicNotFound()
+        }
+        return Topic(core: core)
+    }
+
+    /// DeleteTopic: its subscriptions go with it. Deleting a topic that does not exist succeeds, as on AWS.
+    public func deleteTopic(_ topic: Topic) {
+        topicRegistry.withLock { registry in
+            if registry.topics[topic.name] === topic.core { registry.topics[topic.name] = nil }
+        }
+        topic.core.state.withLock { state in
+            state.deleted = true
+            state.subscriptions.removeAll()
+        }
+    }
+
+    /// DeleteTopic by ARN.
+    public func deleteTopic(arn: String) throws(BrokerError) {
+        if let topic = try? topic(arn: arn) { deleteTopic(topic) }
+    }
+
+    /// ListTopics: topic ARNs in name order, 100 a page.
+    public func listTopics(nextToken: String? = nil) throws(BrokerError) -> (topicArns: [String], nextToken: String?) {
+        let arns = topicRegistry.withLock { $0.topics.values.map(\.arn) }.sorted()
+        let page = try Paging.page(arns, size: 100, nextToken: nextToken)
+        return (page.subscriptions, page.nextToken)
+    }
+
+    /// ListSubscriptions: every subscription of every topic, 100 a page.
+    public func listSubscriptions(nextToken: String? = nil) throws(BrokerError) -> (subscriptions: [SubscriptionInfo], nextToken: String?) {
+        let cores = topicRegistry.withLock { $0.topics.values.sorted { $0.name < $1.name } }
+        let all = cores.flatMap { core in core.state.withLock { $0.subscriptions }.map(core.info) }
+        return try Paging.page(all, size: 100, nextToken: nextToken)
+    }
+
+    /// The subscription an ARN names.
+    public func subscription(arn: String) throws(BrokerError) -> Subscription {
+        let topicArn = String(arn.split(separator: ":").dropLast().joined(separator: ":"))
+        guard let topic = try? topic(arn: topicArn) else { throw BrokerError.subscriptionNotFound() }
+        let record = try topic.core.record(arn)
+        return Subscription(arn: arn, topicArn: topicArn, protocol: record.protocol, endpoint: record.endpoint, topic: topic)
+    }
+
+    /// Unsubscribe.
+    public func unsubscribe(_ subscription: Subscription) throws(BrokerError) {
+        guard subscription.topic.core.unsubscribe(subscription.arn) else { throw BrokerError.subscriptionNotFound() }
+    }
+
+    /// Unsubscribe by ARN.
+    public func unsubscribe(subscriptionArn: String) throws(BrokerError) {
+        try unsubscribe(subscription(arn: subscriptionArn))
+    }
+
+    /// Waits until every handler delivery started so far has finished (retries waiting on the clock included, so
+    /// with a ``ManualClock`` advance it first). For tests: publish, then `await broker.waitForDeliveries()`.
+    public func waitForDeliveries() async {
+        await deliveries.waitUntilIdle()
+    }
+
+    var topicContext: BrokerContext {
+        BrokerContext(region: configuration.region, accountId: configuration.accountId, clock: clock,
+                      resolveQueue: resolveQueue, deliveries: deliveries)
+    }
+
+    var topicSeed: UInt64 { seedValue ^ 0x7090_1C5E_ED00_0000 }
+}

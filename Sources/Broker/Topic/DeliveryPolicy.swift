@@ -1,0 +1,97 @@
+import Foundation
+
+/// SNS's retry policy for a delivery that failed on the endpoint's side (for Broker: a handler that threw).
+///
+/// Retries run in four phases: immediate retries, retries at the minimum delay, a back-off from the minimum to the
+/// maximum delay, and retries at the maximum delay. ``awsManaged`` is AWS's fixed policy for SQS and Lambda
+/// endpoints: 3 immediate, 2 at 1 s, 10 backing off from 1 to 20 s, 100,000 at 20 s — 100,015 retries over 23 days.
+struct DeliveryPolicy: Sendable, Hashable {
+    enum Backoff: String, Sendable, Hashable { case linear, arithmetic, geometric, exponential }
+
+    var numRetries: Int
+    var numNoDelayRetries: Int
+    var numMinDelayRetries: Int
+    var numMaxDelayRetries: Int
+    var minDelayTarget: Int
+    var maxDelayTarget: Int
+    var backoffFunction: Backoff
+    let json: String
+
+    static let awsManaged = DeliveryPolicy(
+        numRetries: 100_015, numNoDelayRetries: 3, numMinDelayRetries: 2, numMaxDelayRetries: 100_000,
+        minDelayTarget: 1, maxDelayTarget: 20, backoffFunction: .exponential,
+        json: #"{"healthyRetryPolicy":{"minDelayTarget":1,"maxDelayTarget":20,"numRetries":100015,"numNoDelayRetries":3,"numMinDelayRetries":2,"numMaxDelayRetries":100000,"backoffFunction":"exponential"}}"#)
+
+    init(numRetries: Int, numNoDelayRetries: Int, numMinDelayRetries: Int, numMaxDelayRetries: Int,
+         minDelayTarget: Int, maxDelayTarget: Int, backoffFunction: Backoff, json: String) {
+        self.numRetries = numRetries
+        self.numNoDelayRetries = numNoDelayRetries
+        self.numMinDelayRetries = numMinDelayRetries
+        self.numMaxDelayRetries = numMaxDelayRetries
+        self.minDelayTarget = minDelayTarget
+        self.maxDelayTarget = maxDelayTarget
+        self.backoffFunction = backoffFunction
+        self.json = json
+    }
+
+    /// Parses a subscription's `{"healthyRetryPolicy":{…}}` or a topic's `{"http":{"defaultHealthyRetryPolicy":{…}}}`.
+    init(json: String) throws(BrokerError) {
+        func invalid(_ reason: String) -> BrokerError {
+            BrokerError(.invalidParameter, "Invalid parameter: DeliveryPolicy: \(reason)")
+        }
+        guard let object = PolicyJSON.parseObject(json) else { throw invalid("Invalid JSON") }
+        let retry = (object["healthyRetryPolicy"] as? [String: Any])
+            ?? ((object["http"] as? [String: Any])?["defaultHealthyRetryPolicy"] as? [String: Any])
+            ?? [:]
+        func int(_ key: String, _ fallback: Int) throws(BrokerError) -> Int {
+            guard let raw = retry[key] else { return fallback }
+            guard let number = raw as? NSNumber, let value = Int(exactly: number.doubleValue), value >= 0 else {
+                throw invalid("\(key) must be a non-negative integer")
+            }
+            return value
+        }
+        let minDelay = try int("minDelayTarget", 20)
+        let maxDelay = try int("maxDelayTarget", 20)
+        let retries = try int("numRetries", 3)
+        let noDelay = try int("numNoDelayRetries", 0)
+        let minRetries = try int("numMinDelayRetries", 0)
+        let maxRetries = try int("numMaxDelayRetries", 0)
+        guard minDelay >= 1, minDelay <= maxDelay, maxDelay <= 3_600 else {
+            throw invalid("minDelayTarget must be at least 1 and no more than maxDelayTarget, which must be at most 3600")
+        }
+        guard retries <= 100, noDelay + minRetries + maxRetries <= retries else {
+            throw invalid("numRetries must be at most 100 and at least the sum of the other retry counts")
+        }
+        var backoff = Backoff.linear
+        if let name = retry["backoffFunction"] {
+            guard let text = name as? String, let parsed = Backoff(rawValue: text) else {
+                throw invalid("backoffFunction must be one of linear, arithmetic, geometric, exponential")
+            }
+            backoff = parsed
+        }
+        self.init(numRetries: retries, numNoDelayRetries: noDelay, numMinDelayRetries: minRetries,
+                  numMaxDelayRetries: maxRetries, minDelayTarget: minDelay, maxDelayTarget: maxDelay,
+                  backoffFunction: backoff, json: json)
+    }
+
+    /// The delay before retry number `retry` (1-based), or nil when the policy has no more retries.
+    func delay(beforeRetry retry: Int) -> TimeInterval? {
+        guard retry >= 1, retry <= numRetries else { return nil }
+        if retry <= numNoDelayRetries { return 0 }
+        if retry <= numNoDelayRetries + numMinDelayRetries { return TimeInterval(minDelayTarget) }
+        let backoffCount = numRetries - numNoDelayRetries - numMinDelayRetries - numMaxDelayRetries
+        let step = retry - numNoDelayRetries - numMinDelayRetries
+        guard step <= backoffCount, backoffCount > 0 else { return TimeInterval(maxDelayTarget) }
+        let low = Double(minDelayTarget)
+        let high = Double(maxDelayTarget)
+        let fraction = Double(step) / Double(backoffCount)
+        let delay: Double
+        switch backoffFunction {
+        case .linear: delay = low + (high - low) * fraction
+        case .arithmetic: delay = low + (high - low) * fraction * fraction
+        case .geometric: delay = low * pow(high / low, fraction)
+        case .exponential: delay = low * pow(high / low, fraction * fraction)
+        }
+        return delay.rounded()
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// One message to publish: the fields of Publish, and of an entry of PublishBatch.
+public struct PublishRequest: Sendable, Hashable {
+    /// `Message`: non-empty; with its attributes at most 256 KiB.
+    public var message: String
+    /// `Subject`: up to 100 printable characters, no line breaks.
+    public var subject: String?
+    /// `MessageAttributes`: String, String.Array, Number or Binary.
+    public var messageAttributes: [String: MessageAttributeValue]
+    /// `MessageStructure`: `json` makes `message` a JSON object of per-protocol bodies with a `default` entry.
+    public var messageStructure: String?
+    /// `MessageGroupId`: required on FIFO topics.
+    public var messageGroupId: String?
+    /// `MessageDeduplicationId` (FIFO topics).
+    public var messageDeduplicationId: String?
+
+    /// Creates a publish request.
+    public init(message: String, subject: String? = nil, messageAttributes: [String: MessageAttributeValue] = [:],
+                messageStructure: String? = nil, messageGroupId: String? = nil, messageDeduplicationId: String? = nil) {
+        self.message = message
+        self.subject = subject
+        self.messageAttributes = messageAttributes
+        self.messageStructure = messageStructure
+        self.messageGroupId = messageGroupId
+        self.messageDeduplicationId = messageDeduplicationId
+    }
+}
+
+/// An entry of PublishBatch.
+public struct PublishBatchRequestEntry: Sendable, Hashable {
+    /// `Id`: up to 80 characters of `[A-Za-z0-9_-]`, distinct within the batch.
+    public var id: String
+    /// The message.
+    public var request: PublishRequest
+
+    /// Creates an entry.
+    public init(id: String, request: PublishRequest) {
+        self.id = id
+        self.request = request
+    }
+}
+
+/// What Publish returns.
+public struct PublishResult: Sendable, Hashable {
+    /// `MessageId`, the same in every subscription's copy.
+    public let messageId: String
+    /// `SequenceNumber` (FIFO topics).
+    public let sequenceNumber: String?
+}
+
+/// The notification a handler subscription receives: the `Sns` part of Lambda's SNS event record.
+public struct SNSNotification: Sendable, Hashable {
+    /// `Type`: always `Notification`.
+    public var type: String { "Notification" }
+    /// `MessageId`, as Publish returned it.
+    public let messageId: String
+    /// `TopicArn`.
+    public let topicArn: String
+    /// `Subject`, when the publish had one.
+    public let subject: String?
+    /// `Message`: for `MessageStructure=json`, the `lambda` entry, else `default`.
+    public let message: String
+    /// `Timestamp`: when the topic accepted the publish.
+    public let timestamp: Date
+    /// `MessageAttributes`.
+    public let messageAttributes: [String: MessageAttributeValue]
+    /// The subscription this copy was delivered for (`EventSubscriptionArn`).
+    public let subscriptionArn: String
+    /// `SequenceNumber` (FIFO topics).
+    public let sequenceNumber: String?
+    /// `MessageGroupId`, when the publish had one.
+    public let messageGroupId: String?
+}
+
+/// AWS's timestamp format for SNS, `2026-01-01T00:00:00.000Z`, written by hand (DESIGN.md: formatters are slow).
+enum SNSTimestamp {
+    static func format(_ date: Date) -> String {
+        let totalMilliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var days = totalMilliseconds >= 0 ? totalMilliseconds / 86_400_000 : (totalMilliseconds - 86_399_999) / 86_400_000
+        let millisecondOfDay = totalMilliseconds - days * 86_400_000
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        days += 719_468
+        let era = (days >= 0 ? days : days - 146_096) / 146_097
+        let dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        let hour = millisecondOfDay / 3_600_000
+        let minute = millisecondOfDay / 60_000 % 60
+        let second = millisecondOfDay / 1_000 % 60
+        let millisecond = millisecondOfDay % 1_000
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millisecond, 3))Z"
+    }
+}
+
+/// JSON string literals written by hand, for envelopes built once per publish.
+enum JSONText {
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        result.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case "\u{08}": result += "\\b"
+            case "\u{0C}": result += "\\f"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        result += "\""
+        return result
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+
+/// Subscription attributes to set on Subscribe (nil: default); SetSubscriptionAttributes takes name/value pairs.
+public struct SubscriptionAttributes: Sendable, Hashable {
+    /// `FilterPolicy`: JSON; empty string removes it.
+    public var filterPolicy: String?
+    /// `FilterPolicyScope`: `MessageAttributes` (default) or `MessageBody`.
+    public var filterPolicyScope: String?
+    /// `RawMessageDelivery` (SQS subscriptions): deliver the message itself, attributes as SQS message attributes.
+    public var rawMessageDelivery: Bool?
+    /// `RedrivePolicy`: `{"deadLetterTargetArn":"arn:aws:sqs:…"}`, the subscription's dead-letter queue.
+    public var redrivePolicy: String?
+    /// `DeliveryPolicy`: retry policy for handler subscriptions.
+    public var deliveryPolicy: String?
+
+    /// Creates subscription attributes.
+    public init(filterPolicy: String? = nil, filterPolicyScope: String? = nil, rawMessageDelivery: Bool? = nil,
+                redrivePolicy: String? = nil, deliveryPolicy: String? = nil) {
+        self.filterPolicy = filterPolicy
+        self.filterPolicyScope = filterPolicyScope
+        self.rawMessageDelivery = rawMessageDelivery
+        self.redrivePolicy = redrivePolicy
+        self.deliveryPolicy = deliveryPolicy
+    }
+
+    /// Parses AWS's string map.
+    public init(awsAttributes: [String: String]) throws(BrokerError) {
+        self.init()
+        for (name, value) in awsAttributes { try set(name, value) }
+    }
+
+    mutating func set(_ name: String, _ value: String) throws(BrokerError) {
+        switch name {
+        case "FilterPolicy": filterPolicy = value
+        case "FilterPolicyScope": filterPolicyScope = value
+        case "RawMessageDelivery": rawMessageDelivery = try TopicSettings.bool(value, name)
+        case "RedrivePolicy": redrivePolicy = value
+        case "DeliveryPolicy": deliveryPolicy = value
+        default: throw BrokerError(.invalidParameter, "Invalid parameter: AttributeName")
+        }
+    }
+}
+
+/// How a subscription's endpoint is reached.
+public enum SubscriptionProtocol: String, Sendable, Hashable {
+    /// An SQS queue of the same broker.
+    case sqs
+    /// An in-process handler, standing where a Lambda function would (endpoint: a Lambda-style ARN).
+    case lambda
+}
+
+/// A subscription as ListSubscriptions reports it.
+public struct SubscriptionInfo: Sendable, Hashable {
+    /// `SubscriptionArn`.
+    public let subscriptionArn: String
+    /// `TopicArn`.
+    public let topicArn: String
+    /// `Protocol`.
+    public let `protocol`: SubscriptionProtocol
+    /// `Endpoint`: a queue ARN or a handler's Lambda-style ARN.
+    public let endpoint: String
+    /// `Owner`: the account id.
+    public let owner: String
+}
+
+/// Delivery outcomes of one subscription, counted since it was created.
+public struct DeliveryStatistics: Sendable, Hashable {
+    /// Copies delivered.
+    public var delivered = 0
+    /// Failed attempts that were retried.
+    public var retried = 0
+    /// Copies that ended in the subscription's dead-letter queue.
+    public var deadLettered = 0
+    /// Copies that failed for good with no dead-letter queue (or a failing one), and were dropped.
+    public var dropped = 0
+    /// Copies the filter policy kept back.
+    public var filteredOut = 0
+}
+
+/// A subscription's validated settings.
+struct SubscriptionSettings: Sendable, Equatable {
+    var filterPolicy: FilterPolicy?
+    var rawMessageDelivery = false
+    var deadLetterTargetArn: String?
+    var deliveryPolicy: DeliveryPolicy?
+
+    mutating func apply(_ attributes: SubscriptionAttributes, protocol: SubscriptionProtocol) throws(BrokerError) {
+        var next = self
+        let scope: FilterPolicy.Scope
+        if let name = attributes.filterPolicyScope {
+            guard let parsed = FilterPolicy.Scope(rawValue: name) else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: FilterPolicyScope: Invalid value [\(name)]. Please use either MessageBody or MessageAttributes")
+            }
+            scope = parsed
+        } else {
+            scope = filterPolicy?.scope ?? .messageAttributes
+        }
+        if let json = attributes.filterPolicy {
+            next.filterPolicy = json.trimmingCharacters(in: .whitespaces).isEmpty ? nil : try FilterPolicy(json: json, scope: scope)
+        } else if let policy = filterPolicy, policy.scope != scope {
+            next.filterPolicy = try FilterPolicy(json: policy.json, scope: scope)
+        } else if attributes.filterPolicyScope != nil, filterPolicy == nil {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: FilterPolicyScope can not be set without a FilterPolicy")
+        }
+        if let raw = attributes.rawMessageDelivery {
+            guard `protocol` == .sqs || !raw else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: RawMessageDelivery is supported only for the sqs, http, https and firehose protocols")
+            }
+            next.rawMessageDelivery = raw
+        }
+        if let redrive = attributes.redrivePolicy {
+            if redrive.trimmingCharacters(in: .whitespaces).isEmpty {
+                next.deadLetterTargetArn = nil
+            } else {
+                guard let object = PolicyJSON.parseObject(redrive), let arn = object["deadLetterTargetArn"] as? String,
+                      arn.hasPrefix("arn:aws:sqs:")
+                else {
+                    throw BrokerError(.invalidParameter, "Invalid parameter: RedrivePolicy: deadLetterTargetArn must be the ARN of an SQS queue")
+                }
+                next.deadLetterTargetArn = arn
+            }
+        }
+        if let delivery = attributes.deliveryPolicy {
+            next.deliveryPolicy = delivery.isEmpty ? nil : try DeliveryPolicy(json: delivery)
+        }
+        self = next
+    }
+}
+
+/// A subscription in a topic's state. The handler and counters are shared with in-flight deliveries.
+struct SubscriptionRecord: Sendable {
+    let arn: String
+    let `protocol`: SubscriptionProtocol
+    let endpoint: String
+    var settings: SubscriptionSettings
+    let handler: (@Sendable (SNSNotification) async throws -> Void)?
+    let statistics: LockedState<DeliveryStatistics>
+
+    func count(_ update: (inout DeliveryStatistics) -> Void) {
+        statistics.withLock { update(&$0) }
+    }
+}
+
+/// A handle to a subscription.
+public struct Subscription: Sendable, Hashable {
+    /// `SubscriptionArn`.
+    public let arn: String
+    /// The topic's ARN.
+    public let topicArn: String
+    /// `Protocol`.
+    public let `protocol`: SubscriptionProtocol
+    /// `Endpoint`.
+    public let endpoint: String
+    let topic: Topic
+
+    /// Two handles are equal when they name the same subscription.
+    public static func == (lhs: Subscription, rhs: Subscription) -> Bool { lhs.arn == rhs.arn }
+    /// Hashes the ARN.
+    public func hash(into hasher: inout Hasher) { hasher.combine(arn) }
+
+    /// GetSubscriptionAttributes.
+    public func attributes() throws(BrokerError) -> [String: String] {
+        try topic.core.subscriptionAttributes(arn)
+    }
+
+    /// SetSubscriptionAttributes: one of FilterPolicy, FilterPolicyScope, RawMessageDelivery, RedrivePolicy,
+    /// DeliveryPolicy.
+    public func setAttribute(_ name: String, _ value: String) throws(BrokerError) {
+        var attributes = SubscriptionAttributes()
+        try attributes.set(name, value)
+        try topic.core.updateSubscription(arn, attributes)
+    }
+
+    /// Delivery outcomes so far: delivered, retried, dead-lettered, dropped, filtered out.
+    public func statistics() throws(BrokerError) -> DeliveryStatistics {
+        try topic.core.subscriptionStatistics(arn)
+    }
+}

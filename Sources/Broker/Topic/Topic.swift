@@ -1,0 +1,170 @@
+import Foundation
+
+/// A handle to one SNS topic in a ``Broker``.
+public struct Topic: Sendable, Hashable {
+    let core: TopicCore
+
+    /// The topic's name.
+    public var name: String { core.name }
+    /// The topic ARN, `arn:aws:sns:<region>:<account>:<name>`.
+    public var arn: String { core.arn }
+    /// Whether this is a FIFO topic.
+    public var isFifo: Bool { core.isFifo }
+
+    /// Two handles are equal when they name the same topic.
+    public static func == (lhs: Topic, rhs: Topic) -> Bool { lhs.core === rhs.core }
+    /// Hashes the topic's identity.
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(core)) }
+
+    // MARK: Publishing
+
+    /// Publish. Returns once the topic has accepted the message; queue copies are in their queues by then, handler
+    /// copies run on their own tasks. A delivery that fails never fails the publish.
+    @discardableResult
+    public func publish(_ message: String, subject: String? = nil,
+                        messageAttributes: [String: MessageAttributeValue] = [:],
+                        messageGroupId: String? = nil, messageDeduplicationId: String? = nil) throws(BrokerError) -> PublishResult {
+        try publish(PublishRequest(message: message, subject: subject, messageAttributes: messageAttributes,
+                                   messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId))
+    }
+
+    /// Publish with every field of the request.
+    @discardableResult
+    public func publish(_ request: PublishRequest) throws(BrokerError) -> PublishResult {
+        try core.publish(request)
+    }
+
+    /// PublishBatch: 1–10 entries with distinct ids, together at most 256 KiB; per-entry results.
+    public func publishBatch(_ entries: [PublishBatchRequestEntry]) throws(BrokerError) -> BatchResult<PublishResult> {
+        do throws(BrokerError) {
+            try MessageValidation.validateBatch(ids: entries.map(\.id))
+        } catch {
+            throw BrokerError.snsBatchError(error)
+        }
+        let total = entries.reduce(0) { $0 + $1.request.message.utf8.count }
+        if total > TopicCore.maximumMessageSize {
+            throw BrokerError(.snsBatchRequestTooLong, "The length of all the messages put together is more than the limit.")
+        }
+        var successful: [BatchResult<PublishResult>.Entry] = []
+        var failed: [BatchResultErrorEntry] = []
+        for entry in entries {
+            do throws(BrokerError) {
+                successful.append(.init(id: entry.id, result: try core.publish(entry.request)))
+            } catch {
+                if error.code == .notFound { throw error }
+                failed.append(BatchResultErrorEntry(id: entry.id, error: error))
+            }
+        }
+        return BatchResult(failed: failed, successfulEntries: successful)
+    }
+
+    // MARK: Subscribing
+
+    /// Subscribe an SQS queue of the same broker. Subscribing the same queue again returns the same subscription
+    /// (or `InvalidParameter` when the attributes differ). A standard topic cannot feed a FIFO queue.
+    @discardableResult
+    public func subscribe(_ queue: Queue, attributes: SubscriptionAttributes = SubscriptionAttributes()) throws(BrokerError) -> Subscription {
+        if queue.isFifo, !isFifo {
+            throw BrokerError(.invalidParameter,
+                "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics")
+        }
+        let arn = try core.subscribe(protocol: .sqs, endpoint: queue.arn, attributes: attributes, handler: nil)
+        return Subscription(arn: arn, topicArn: self.arn, protocol: .sqs, endpoint: queue.arn, topic: self)
+    }
+
+    /// Subscribe with AWS's protocol and endpoint strings (`sqs` and a queue ARN), as boto3 code does.
+    @discardableResult
+    public func subscribe(protocol name: String, endpoint: String, attributes: [String: String] = [:]) throws(BrokerError) -> Subscription {
+        guard name == SubscriptionProtocol.sqs.rawValue else {
+            throw BrokerError(.invalidParameter,
+                "Invalid parameter: Amazon SNS does not support this protocol string: \(name) (Broker delivers to sqs endpoints and in-process handlers)")
+        }
+        guard let queue = core.broker.resolveQueue(endpoint) else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: SQS endpoint ARN")
+        }
+        return try subscribe(Queue(core: queue), attributes: SubscriptionAttributes(awsAttributes: attributes))
+    }
+
+    /// Subscribe an in-process handler: it stands where a Lambda function would, receives each matching
+    /// notification on its own task, and is retried under the subscription's (or topic's, or AWS's managed)
+    /// delivery policy when it throws. FIFO topics deliver only to SQS queues, as on AWS.
+    @discardableResult
+    public func subscribe(functionName: String, attributes: SubscriptionAttributes = SubscriptionAttributes(),
+                          handler: @escaping @Sendable (SNSNotification) async throws -> Void) throws(BrokerError) -> Subscription {
+        guard !isFifo else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Invalid protocol type: lambda. FIFO topics deliver only to SQS queues.")
+        }
+        let endpoint = "arn:aws:lambda:\(core.broker.region):\(core.broker.accountId):function:\(functionName)"
+        let arn = try core.subscribe(protocol: .lambda, endpoint: endpoint, attributes: attributes, handler: handler)
+        return Subscription(arn: arn, topicArn: self.arn, protocol: .lambda, endpoint: endpoint, topic: self)
+    }
+
+    /// ListSubscriptionsByTopic: 100 a page.
+    public func listSubscriptions(nextToken: String? = nil) throws(BrokerError) -> (subscriptions: [SubscriptionInfo], nextToken: String?) {
+        let all = try core.withLiveState { state in state.subscriptions }.map(core.info)
+        return try Paging.page(all, size: 100, nextToken: nextToken)
+    }
+
+    // MARK: Attributes and tags
+
+    /// GetTopicAttributes.
+    public func attributes() throws(BrokerError) -> [String: String] {
+        try core.attributes()
+    }
+
+    /// SetTopicAttributes: one attribute by AWS's name.
+    public func setAttribute(_ name: String, _ value: String) throws(BrokerError) {
+        var attributes = TopicAttributes()
+        try attributes.set(name, value)
+        try core.withLiveState { (state) throws(BrokerError) in try state.settings.apply(attributes, creating: false) }
+    }
+
+    /// TagResource.
+    public func tag(_ tags: [String: String]) throws(BrokerError) {
+        try core.withLiveState { (state) throws(BrokerError) in
+            let merged = state.tags.merging(tags) { $1 }
+            guard merged.count <= 50 else { throw BrokerError(.tagLimitExceeded, "Could not complete request: tag quota of per resource exceeded") }
+            state.tags = merged
+        }
+    }
+
+    /// UntagResource.
+    public func untag(_ keys: [String]) throws(BrokerError) {
+        try core.withLiveState { state in for key in keys { state.tags[key] = nil } }
+    }
+
+    /// ListTagsForResource.
+    public func tags() throws(BrokerError) -> [String: String] {
+        try core.withLiveState { state in state.tags }
+    }
+}
+
+/// Opaque page tokens over an ordered list, as SNS's list calls use them.
+enum Paging {
+    static func page<T>(_ items: [T], size: Int, nextToken: String?) throws(BrokerError) -> (subscriptions: [T], nextToken: String?) {
+        var start = 0
+        if let nextToken {
+            guard let data = Data(base64Encoded: nextToken), let text = String(data: data, encoding: .utf8),
+                  let offset = Int(text), offset >= 0, offset <= items.count
+            else { throw BrokerError(.invalidParameter, "Invalid parameter: NextToken") }
+            start = offset
+        }
+        let end = min(items.count, start + size)
+        let token = end < items.count ? Data(String(end).utf8).base64EncodedString() : nil
+        return (Array(items[start..<end]), token)
+    }
+}
+
+extension BrokerError {
+    /// SQS's batch errors carry over to SNS with the `…Exception` shape names.
+    static func snsBatchError(_ error: BrokerError) -> BrokerError {
+        let code: Code = switch error.code {
+        case .emptyBatchRequest: .snsEmptyBatchRequest
+        case .tooManyEntriesInBatchRequest: .snsTooManyEntriesInBatchRequest
+        case .batchEntryIdsNotDistinct: .snsBatchEntryIdsNotDistinct
+        case .invalidBatchEntryId: .snsInvalidBatchEntryId
+        default: error.code
+        }
+        return BrokerError(code, error.message)
+    }
+}

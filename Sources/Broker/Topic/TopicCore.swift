@@ -1,0 +1,199 @@
+import Foundation
+
+/// A topic's state, behind the topic's one lock.
+struct TopicState {
+    var settings: TopicSettings
+    var tags: [String: String]
+    var deleted = false
+    var subscriptions: [SubscriptionRecord] = []
+    var subscriptionsDeleted = 0
+    var ids: IDGenerator
+    var nextSequenceNumber: UInt64
+    var deduplication: [String: DeduplicationRecord] = [:]
+    var deduplicationExpiry = Ring<(expiresAt: Date, key: String)>()
+}
+
+/// The shared core of one topic.
+final class TopicCore: Sendable {
+    let name: String
+    let arn: String
+    let isFifo: Bool
+    let broker: BrokerContext
+    let state: LockedState<TopicState>
+
+    init(name: String, arn: String, settings: TopicSettings, tags: [String: String], seed: UInt64, broker: BrokerContext) {
+        self.name = name
+        self.arn = arn
+        self.isFifo = settings.fifoTopic
+        self.broker = broker
+        var ids = IDGenerator(seed: seed)
+        let first = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
+        state = LockedState(TopicState(settings: settings, tags: tags, ids: ids, nextSequenceNumber: first))
+    }
+
+    func withLiveState<R>(_ body: (inout TopicState) throws(BrokerError) -> R) throws(BrokerError) -> R {
+        try state.withLock { (state) throws(BrokerError) -> R in
+            guard !state.deleted else { throw BrokerError.topicNotFound() }
+            return try body(&state)
+        }
+    }
+
+    // MARK: Subscriptions
+
+    func subscribe(protocol: SubscriptionProtocol, endpoint: String, attributes: SubscriptionAttributes,
+                   handler: (@Sendable (SNSNotification) async throws -> Void)?) throws(BrokerError) -> String {
+        var settings = SubscriptionSettings()
+        try settings.apply(attributes, protocol: `protocol`)
+        return try withLiveState { (state) throws(BrokerError) -> String in
+            // Subscribing the same queue again returns the same subscription, unless attributes differ.
+            if handler == nil, let existing = state.subscriptions.first(where: { $0.protocol == `protocol` && $0.endpoint == endpoint }) {
+                var requested = existing.settings
+                try requested.apply(attributes, protocol: `protocol`)
+                guard requested == existing.settings else {
+                    throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Subscription already exists with different attributes")
+                }
+                return existing.arn
+            }
+            let arn = "\(self.arn):\(state.ids.uuidString())"
+            state.subscriptions.append(SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint,
+                                                          settings: settings, handler: handler,
+                                                          statistics: LockedState(DeliveryStatistics())))
+            return arn
+        }
+    }
+
+    func unsubscribe(_ arn: String) -> Bool {
+        state.withLock { state in
+            guard let index = state.subscriptions.firstIndex(where: { $0.arn == arn }) else { return false }
+            state.subscriptions.remove(at: index)
+            state.subscriptionsDeleted += 1
+            return true
+        }
+    }
+
+    func record(_ arn: String) throws(BrokerError) -> SubscriptionRecord {
+        try withLiveState { (state) throws(BrokerError) -> SubscriptionRecord in
+            guard let record = state.subscriptions.first(where: { $0.arn == arn }) else {
+                throw BrokerError.subscriptionNotFound()
+            }
+            return record
+        }
+    }
+
+    func updateSubscription(_ arn: String, _ attributes: SubscriptionAttributes) throws(BrokerError) {
+        try withLiveState { (state) throws(BrokerError) in
+            guard let index = state.subscriptions.firstIndex(where: { $0.arn == arn }) else {
+                throw BrokerError.subscriptionNotFound()
+            }
+            try state.subscriptions[index].settings.apply(attributes, protocol: state.subscriptions[index].protocol)
+        }
+    }
+
+    func subscriptionStatistics(_ arn: String) throws(BrokerError) -> DeliveryStatistics {
+        try record(arn).statistics.withLock { $0 }
+    }
+
+    func subscriptionAttributes(_ arn: String) throws(BrokerError) -> [String: String] {
+        let record = try record(arn)
+        let settings = record.settings
+        var attributes: [String: String] = [
+            "SubscriptionArn": record.arn, "TopicArn": self.arn, "Owner": broker.accountId,
+            "Protocol": record.protocol.rawValue, "Endpoint": record.endpoint,
+            "ConfirmationWasAuthenticated": "true", "PendingConfirmation": "false",
+            "RawMessageDelivery": String(settings.rawMessageDelivery),
+            "SubscriptionPrincipal": "arn:aws:iam::\(broker.accountId):user/broker",
+        ]
+        if let policy = settings.filterPolicy {
+            attributes["FilterPolicy"] = policy.json
+            attributes["FilterPolicyScope"] = policy.scope.rawValue
+        }
+        if let dlq = settings.deadLetterTargetArn {
+            attributes["RedrivePolicy"] = "{\"deadLetterTargetArn\":\"\(dlq)\"}"
+        }
+        if let delivery = settings.deliveryPolicy {
+            attributes["DeliveryPolicy"] = delivery.json
+        }
+        if record.protocol == .lambda {
+            attributes["EffectiveDeliveryPolicy"] = (settings.deliveryPolicy ?? .awsManaged).json
+        }
+        return attributes
+    }
+
+    func info(_ record: SubscriptionRecord) -> SubscriptionInfo {
+        SubscriptionInfo(subscriptionArn: record.arn, topicArn: arn, protocol: record.protocol,
+                         endpoint: record.endpoint, owner: broker.accountId)
+    }
+
+    // MARK: Attributes
+
+    func attributes() throws(BrokerError) -> [String: String] {
+        try withLiveState { state in
+            let settings = state.settings
+            var result: [String: String] = [
+                "TopicArn": arn, "Owner": broker.accountId, "DisplayName": settings.displayName,
+                "Policy": settings.policy ?? TopicSettings.defaultPolicy(topicArn: arn, account: broker.accountId),
+                "SubscriptionsConfirmed": String(state.subscriptions.count), "SubscriptionsPending": "0",
+                "SubscriptionsDeleted": String(state.subscriptionsDeleted),
+                "EffectiveDeliveryPolicy": (settings.deliveryPolicy ?? .awsManaged).json,
+                "SignatureVersion": settings.signatureVersion, "TracingConfig": settings.tracingConfig,
+            ]
+            if let delivery = settings.deliveryPolicy { result["DeliveryPolicy"] = delivery.json }
+            if let kms = settings.kmsMasterKeyId { result["KmsMasterKeyId"] = kms }
+            if isFifo {
+                result["FifoTopic"] = "true"
+                result["ContentBasedDeduplication"] = String(settings.contentBasedDeduplication)
+                result["FifoThroughputScope"] = settings.fifoThroughputScope
+            }
+            return result
+        }
+    }
+}
+
+/// What topics need of their broker: identity, clock, queue lookup and the tracker of running deliveries.
+struct BrokerContext: Sendable {
+    let region: String
+    let accountId: String
+    let clock: any BrokerClock
+    let resolveQueue: @Sendable (String) -> QueueCore?
+    let deliveries: DeliveryTracker
+}
+
+/// Counts handler deliveries that have not finished, so a test can wait for them.
+final class DeliveryTracker: Sendable {
+    private struct State {
+        var running = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = LockedState(State())
+
+    func begin() { state.withLock { $0.running += 1 } }
+
+    func end() {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            state.running -= 1
+            guard state.running == 0 else { return [] }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    var running: Int { state.withLock { $0.running } }
+
+    func waitUntilIdle() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { state -> Bool in
+                if state.running == 0 { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+}
+
+extension BrokerError {
+    static func topicNotFound() -> BrokerError { BrokerError(.notFound, "Topic does not exist") }
+    static func subscriptionNotFound() -> BrokerError { BrokerError(.notFound, "Subscription does not exist") }
+}

@@ -1,0 +1,298 @@
+import Foundation
+import Testing
+
+@testable import Broker
+
+@Suite struct TopicTests {
+    /// The order pipeline's fan-out: each event type lands exactly where the subscriptions' policies say.
+    @Test(arguments: [
+        ("order.created", ["payment-queue", "inventory-queue", "notification-queue", "analytics-queue"]),
+        ("order.refunded", ["payment-queue", "notification-queue", "analytics-queue"]),
+        ("order.cancelled", ["inventory-queue", "notification-queue", "analytics-queue"]),
+        ("order.shipped", ["notification-queue", "analytics-queue"]),
+    ])
+    func orderEventsFanOutByEventType(eventType: String, expected: [String]) async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "order-events")
+        let policies: [String: String?] = [
+            "payment-queue": #"{"event_type":["order.created","order.refunded"]}"#,
+            "inventory-queue": #"{"event_type":["order.created","order.cancelled"]}"#,
+            "notification-queue": nil,
+            "analytics-queue": nil,
+        ]
+        var queues: [String: Queue] = [:]
+        for (name, policy) in policies {
+            let queue = try broker.createQueue(named: name)
+            try topic.subscribe(queue, attributes: SubscriptionAttributes(filterPolicy: policy))
+            queues[name] = queue
+        }
+        let event = #"{"orderId":"1001","total":25.5}"#
+        let published = try topic.publish(event, messageAttributes: ["event_type": .string(eventType)])
+        for (name, queue) in queues {
+            let messages = try await queue.receiveMessages(maxNumberOfMessages: 10)
+            if expected.contains(name) {
+                let message = try #require(messages.first, "\(name) should get \(eventType)")
+                #expect(messages.count == 1)
+                let envelope = try #require(try JSONSerialization.jsonObject(with: Data(message.body.utf8)) as? [String: Any])
+                #expect(envelope["Message"] as? String == event)
+                #expect(envelope["MessageId"] as? String == published.messageId)
+                #expect(envelope["Type"] as? String == "Notification")
+                let attributes = try #require(envelope["MessageAttributes"] as? [String: [String: String]])
+                #expect(attributes["event_type"] == ["Type": "String", "Value": eventType])
+            } else {
+                #expect(messages.isEmpty, "\(name) should not get \(eventType)")
+            }
+        }
+    }
+
+    @Test func envelopeHasAWSFieldsInAWSOrder() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        let subscription = try topic.subscribe(queue)
+        let published = try topic.publish("hello \"world\"\n", subject: "Greeting")
+        let body = try #require(try await queue.receiveMessages().first?.body)
+        let keys = ["Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp", "SignatureVersion", "Signature",
+                    "SigningCertURL", "UnsubscribeURL"]
+        let positions = keys.map { body.range(of: "\"\($0)\" : ")?.lowerBound }
+        #expect(positions.allSatisfy { $0 != nil })
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted())
+        let envelope = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
+        #expect(envelope["Message"] == "hello \"world\"\n")
+        #expect(envelope["MessageId"] == published.messageId)
+        #expect(envelope["Timestamp"] == "2026-01-01T00:00:00.000Z")
+        #expect(envelope["TopicArn"] == topic.arn)
+        #expect(envelope["UnsubscribeURL"]?.hasSuffix("SubscriptionArn=\(subscription.arn)") == true)
+        #expect(envelope["MessageAttributes"] == nil)
+    }
+
+    @Test func rawDeliveryWritesMessageAndMapsAttributes() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: true))
+        try topic.publish("raw body", messageAttributes: ["n": .number(7), "s": .string("x")])
+        let message = try #require(try await queue.receiveMessages(messageAttributeNames: ["All"]).first)
+        #expect(message.body == "raw body")
+        #expect(message.messageAttributes["n"] == .number(7))
+        #expect(message.messageAttributes["s"] == .string("x"))
+    }
+
+    @Test func envelopeDeliveryKeepsAttributesInsideTheBodyOnly() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        try topic.subscribe(queue)
+        try topic.publish("m", messageAttributes: ["s": .string("x")])
+        let message = try #require(try await queue.receiveMessages(messageAttributeNames: ["All"]).first)
+        #expect(message.messageAttributes.isEmpty)
+        #expect(message.body.contains(#""s" : {"Type":"String","Value":"x"}"#))
+    }
+
+    @Test func publishToDeletedQueueSucceedsAndDeadLettersTheCopy() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        let dlq = try broker.createQueue(named: "sub-dlq")
+        let subscription = try topic.subscribe(queue, attributes: SubscriptionAttributes(
+            redrivePolicy: #"{"deadLetterTargetArn":"\#(dlq.arn)"}"#))
+        try broker.deleteQueue(queue)
+        let published = try topic.publish("lost?")
+        let dead = try #require(try await dlq.receiveMessages(messageAttributeNames: ["All"]).first)
+        #expect(dead.messageAttributes["ErrorCode"]?.stringValue == "AWS.SimpleQueueService.NonExistentQueue")
+        #expect(dead.messageAttributes["RequestID"]?.stringValue == published.messageId)
+        #expect(dead.body.contains("lost?"))
+        #expect(try subscription.statistics().deadLettered == 1)
+    }
+
+    @Test func publishToDeletedQueueWithoutDeadLetterQueueIsDroppedAndCounted() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        let subscription = try topic.subscribe(queue)
+        try broker.deleteQueue(queue)
+        try topic.publish("gone")
+        #expect(try subscription.statistics().dropped == 1)
+    }
+
+    @Test func standardTopicRejectsFifoQueue() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q.fifo", attributes: QueueAttributes(fifoQueue: true))
+        expectBrokerError(.invalidParameter) { try topic.subscribe(queue) }
+    }
+
+    @Test func fifoTopicKeepsGroupOrderAndDeduplicatesEndToEnd() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t.fifo", attributes: TopicAttributes(fifoTopic: true, contentBasedDeduplication: true))
+        let queue = try broker.createQueue(named: "q.fifo", attributes: QueueAttributes(fifoQueue: true))
+        try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: true))
+        let first = try topic.publish("1", messageGroupId: "g")
+        try topic.publish("2", messageGroupId: "g")
+        let duplicate = try topic.publish("1", messageGroupId: "g")
+        #expect(duplicate.messageId == first.messageId)
+        #expect(duplicate.sequenceNumber == first.sequenceNumber)
+        let bodies = try await queue.receiveMessages(maxNumberOfMessages: 10, messageSystemAttributeNames: [.messageGroupId]).map(\.body)
+        #expect(bodies == ["1", "2"])
+    }
+
+    @Test func fifoEnvelopeCarriesSequenceNumberAndNoSignature() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t.fifo", attributes: TopicAttributes(fifoTopic: true))
+        let queue = try broker.createQueue(named: "q.fifo", attributes: QueueAttributes(fifoQueue: true))
+        try topic.subscribe(queue)
+        let published = try topic.publish("m", messageGroupId: "g", messageDeduplicationId: "d")
+        let body = try #require(try await queue.receiveMessages().first?.body)
+        let envelope = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: String])
+        #expect(envelope["SequenceNumber"] == published.sequenceNumber)
+        #expect(envelope["Signature"] == nil)
+        #expect(envelope["SigningCertURL"] == nil)
+    }
+
+    @Test func fifoTopicRequiresGroupAndDeduplication() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t.fifo", attributes: TopicAttributes(fifoTopic: true))
+        expectBrokerError(.invalidParameter) { try topic.publish("m") }
+        expectBrokerError(.invalidParameter) { try topic.publish("m", messageGroupId: "g") }
+        let standard = try broker.createTopic(named: "s")
+        expectBrokerError(.invalidParameter) { try standard.publish("m", messageDeduplicationId: "d") }
+    }
+
+    @Test func handlerReceivesNotificationOffThePublisherTask() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let received = LockedState<[SNSNotification]>([])
+        let subscription = try topic.subscribe(functionName: "audit") { notification in
+            received.withLock { $0.append(notification) }
+        }
+        let published = try topic.publish("hi", subject: "s", messageAttributes: ["k": .string("v")])
+        await broker.waitForDeliveries()
+        let notification = try #require(received.withLock { $0 }.first)
+        #expect(notification.messageId == published.messageId)
+        #expect(notification.message == "hi")
+        #expect(notification.subject == "s")
+        #expect(notification.subscriptionArn == subscription.arn)
+        #expect(notification.messageAttributes["k"] == .string("v"))
+        #expect(try subscription.statistics().delivered == 1)
+    }
+
+    @Test func failingHandlerIsRetriedUnderDeliveryPolicyThenDeadLettered() async throws {
+        let (broker, clock) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let dlq = try broker.createQueue(named: "handler-dlq")
+        struct Failure: Error {}
+        let attempts = LockedState(0)
+        let policy = #"{"healthyRetryPolicy":{"numRetries":3,"numNoDelayRetries":1,"minDelayTarget":5,"maxDelayTarget":5}}"#
+        let subscription = try topic.subscribe(functionName: "flaky", attributes: SubscriptionAttributes(
+            redrivePolicy: #"{"deadLetterTargetArn":"\#(dlq.arn)"}"#, deliveryPolicy: policy)) { _ in
+            attempts.withLock { $0 += 1 }
+            throw Failure()
+        }
+        try topic.publish("boom")
+        // 1 attempt + 1 immediate retry, then it waits 5 s on the broker clock for each of the 2 remaining retries.
+        for _ in 0..<2 {
+            for _ in 0..<10_000 where clock.pendingWakeUps == 0 { await Task.yield() }
+            #expect(clock.pendingWakeUps == 1)
+            clock.advance(by: .seconds(5))
+        }
+        await broker.waitForDeliveries()
+        #expect(attempts.withLock { $0 } == 4)
+        let statistics = try subscription.statistics()
+        #expect(statistics.retried == 3)
+        #expect(statistics.deadLettered == 1)
+        #expect(try dlq.statistics().approximateNumberOfMessages == 1)
+    }
+
+    @Test func messageStructureJsonPicksPerProtocolBody() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: true))
+        try topic.publish(PublishRequest(message: #"{"default":"d","sqs":"for sqs"}"#, messageStructure: "json"))
+        #expect(try await queue.receiveMessages().first?.body == "for sqs")
+        expectBrokerError(.invalidParameter) {
+            try topic.publish(PublishRequest(message: #"{"sqs":"x"}"#, messageStructure: "json"))
+        }
+        expectBrokerError(.invalidParameter) {
+            try topic.publish(PublishRequest(message: "not json", messageStructure: "json"))
+        }
+    }
+
+    @Test func publishValidatesMessageSubjectAndAttributes() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        expectBrokerError(.invalidParameter) { try topic.publish("") }
+        expectBrokerError(.invalidParameter) { try topic.publish(String(repeating: "x", count: 262_145)) }
+        try topic.publish(String(repeating: "x", count: 262_144))
+        expectBrokerError(.invalidParameter) { try topic.publish("m", subject: String(repeating: "s", count: 101)) }
+        expectBrokerError(.invalidParameter) { try topic.publish("m", subject: "line\nbreak") }
+        expectBrokerError(.parameterValueInvalid) { try topic.publish("m", messageAttributes: ["a": .string("")]) }
+        expectBrokerError(.parameterValueInvalid) {
+            try topic.publish("m", messageAttributes: ["a": MessageAttributeValue(dataType: "Text", stringValue: "x")])
+        }
+        expectBrokerError(.parameterValueInvalid) {
+            try topic.publish("m", messageAttributes: ["a": MessageAttributeValue(dataType: "String.Array", stringValue: "[oops")])
+        }
+        try topic.publish("m", messageAttributes: ["a": MessageAttributeValue(dataType: "String.Array", stringValue: #"["x",1,true,null]"#)])
+    }
+
+    @Test func topicLifecycleAndAttributes() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "orders", attributes: TopicAttributes(displayName: "Orders"))
+        #expect(try broker.createTopic(named: "orders") == topic)
+        expectBrokerError(.invalidParameter) {
+            try broker.createTopic(named: "orders", attributes: TopicAttributes(displayName: "Other"))
+        }
+        let attributes = try topic.attributes()
+        #expect(attributes["DisplayName"] == "Orders")
+        #expect(attributes["TopicArn"] == "arn:aws:sns:us-east-1:000000000000:orders")
+        #expect(attributes["SubscriptionsConfirmed"] == "0")
+        #expect(attributes["FifoTopic"] == nil)
+        try topic.setAttribute("DisplayName", "Renamed")
+        #expect(try topic.attributes()["DisplayName"] == "Renamed")
+        expectBrokerError(.invalidParameter) { try topic.setAttribute("Bogus", "x") }
+        expectBrokerError(.invalidParameter) { try broker.createTopic(named: "bad name") }
+        expectBrokerError(.invalidParameter) { try broker.createTopic(named: "plain", attributes: TopicAttributes(fifoTopic: true)) }
+        broker.deleteTopic(topic)
+        expectBrokerError(.notFound) { try topic.publish("m") }
+        expectBrokerError(.notFound) { try broker.topic(arn: topic.arn) }
+    }
+
+    @Test func listTopicsPagesByHundred() throws {
+        let (broker, _) = makeBroker()
+        for index in 0..<150 { try broker.createTopic(named: "topic-\(index)") }
+        let first = try broker.listTopics()
+        #expect(first.topicArns.count == 100)
+        let second = try broker.listTopics(nextToken: try #require(first.nextToken))
+        #expect(second.topicArns.count == 50)
+        #expect(second.nextToken == nil)
+        #expect(Set(first.topicArns + second.topicArns).count == 150)
+    }
+
+    @Test func subscribingTheSameQueueAgainReturnsTheSameSubscription() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        let first = try topic.subscribe(queue)
+        #expect(try topic.subscribe(queue) == first)
+        expectBrokerError(.invalidParameter) {
+            try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: true))
+        }
+        #expect(try topic.listSubscriptions().subscriptions.count == 1)
+        let attributes = try first.attributes()
+        #expect(attributes["Protocol"] == "sqs")
+        #expect(attributes["Endpoint"] == queue.arn)
+        #expect(attributes["RawMessageDelivery"] == "false")
+        try first.setAttribute("RawMessageDelivery", "true")
+        #expect(try first.attributes()["RawMessageDelivery"] == "true")
+        try broker.unsubscribe(first)
+        #expect(try topic.listSubscriptions().subscriptions.isEmpty)
+        expectBrokerError(.notFound) { try broker.unsubscribe(first) }
+    }
+
+    @Test func snsTimestampFormatsMillisecondsInUTC() {
+        #expect(SNSTimestamp.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(SNSTimestamp.format(Date(timeIntervalSince1970: 1_767_225_600.123)) == "2026-01-01T00:00:00.123Z")
+        #expect(SNSTimestamp.format(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00.000Z")
+    }
+}
