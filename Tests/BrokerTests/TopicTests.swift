@@ -296,3 +296,69 @@ import Testing
         #expect(SNSTimestamp.format(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00.000Z")
     }
 }
+
+@Suite struct TopicLimitTests {
+    @Test func twoHundredAndFirstFilterPolicyOnATopicIsRejected() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        for index in 0..<TopicCore.maximumFilterPolicies {
+            try topic.subscribe(try broker.createQueue(named: "q\(index)"),
+                                attributes: SubscriptionAttributes(filterPolicy: #"{"k":["v"]}"#))
+        }
+        let last = try broker.createQueue(named: "last")
+        expectBrokerError(.filterPolicyLimitExceeded) {
+            try topic.subscribe(last, attributes: SubscriptionAttributes(filterPolicy: #"{"k":["v"]}"#))
+        }
+        let unfiltered = try topic.subscribe(last)
+        expectBrokerError(.filterPolicyLimitExceeded) { try unfiltered.setAttribute("FilterPolicy", #"{"k":["v"]}"#) }
+    }
+
+    @Test func publishBatchReportsEntryFailuresAndDeliversTheRest() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: true))
+        let result = try topic.publishBatch([
+            PublishBatchRequestEntry(id: "ok", request: PublishRequest(message: "fine")),
+            PublishBatchRequestEntry(id: "empty", request: PublishRequest(message: "")),
+        ])
+        #expect(result.result(for: "ok") != nil)
+        #expect(result.failure(for: "empty")?.code == "InvalidParameter")
+        #expect(try await queue.receiveMessages(maxNumberOfMessages: 10).map(\.body) == ["fine"])
+        expectBrokerError(.snsEmptyBatchRequest) { _ = try topic.publishBatch([]) }
+        expectBrokerError(.snsBatchEntryIdsNotDistinct) {
+            _ = try topic.publishBatch([PublishBatchRequestEntry(id: "a", request: PublishRequest(message: "1")),
+                                        PublishBatchRequestEntry(id: "a", request: PublishRequest(message: "2"))])
+        }
+        let eleven = (0..<11).map { PublishBatchRequestEntry(id: "e\($0)", request: PublishRequest(message: "m")) }
+        expectBrokerError(.snsTooManyEntriesInBatchRequest) { _ = try topic.publishBatch(eleven) }
+    }
+
+    @Test func rawDeliveryOfAttributesSQSCannotTakeFailsTheDelivery() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        let subscription = try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: true))
+        let attributes = Dictionary(uniqueKeysWithValues: (0..<11).map { ("a\($0)", MessageAttributeValue.string("v")) })
+        try topic.publish("m", messageAttributes: attributes)
+        #expect(try subscription.statistics().dropped == 1)
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+    }
+
+    @Test func slowHandlerDoesNotDelayQueueDelivery() async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        let gate = AsyncStream<Void>.makeStream()
+        try topic.subscribe(functionName: "slow") { _ in
+            for await _ in gate.stream { break }
+        }
+        try topic.subscribe(queue)
+        try topic.publish("m")
+        // The queue's copy is there while the handler is still blocked.
+        #expect(try queue.statistics().approximateNumberOfMessages == 1)
+        gate.continuation.yield()
+        gate.continuation.finish()
+        await broker.waitForDeliveries()
+    }
+}

@@ -196,7 +196,7 @@ private struct BodyWalk {
             }
             return true
         }
-        return matchObjectWithChoices(members, mask: mask, cursors: cursors)
+        return false
     }
 
     /// The fields of `mask` whose path continues with `key`.

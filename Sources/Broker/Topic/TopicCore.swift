@@ -54,6 +54,7 @@ final class TopicCore: Sendable {
                 }
                 return existing.arn
             }
+            if settings.filterPolicy != nil { try Self.checkFilterPolicyLimit(state, adding: 1) }
             let arn = "\(self.arn):\(state.ids.uuidString())"
             state.subscriptions.append(SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint,
                                                           settings: settings, handler: handler,
@@ -85,7 +86,21 @@ final class TopicCore: Sendable {
             guard let index = state.subscriptions.firstIndex(where: { $0.arn == arn }) else {
                 throw BrokerError.subscriptionNotFound()
             }
-            try state.subscriptions[index].settings.apply(attributes, protocol: state.subscriptions[index].protocol)
+            var settings = state.subscriptions[index].settings
+            let hadPolicy = settings.filterPolicy != nil
+            try settings.apply(attributes, protocol: state.subscriptions[index].protocol)
+            if settings.filterPolicy != nil, !hadPolicy { try Self.checkFilterPolicyLimit(state, adding: 1) }
+            state.subscriptions[index].settings = settings
+        }
+    }
+
+    /// AWS's default quota: 200 filter policies per topic.
+    static let maximumFilterPolicies = 200
+
+    static func checkFilterPolicyLimit(_ state: TopicState, adding: Int) throws(BrokerError) {
+        let count = state.subscriptions.count { $0.settings.filterPolicy != nil }
+        if count + adding > maximumFilterPolicies {
+            throw BrokerError(.filterPolicyLimitExceeded, "Filter policy limit exceeded: a topic can have at most \(maximumFilterPolicies) filter policies.")
         }
     }
 
