@@ -324,10 +324,10 @@ struct SystemClockTests {
     @Test func cancelledWakeUpDoesNotRun() async {
         let clock = SystemClock()
         let log = WakeUpLog<String>()
-        let cancelled = clock.schedule(at: clock.now.addingTimeInterval(0.01)) { log.append("cancelled") }
+        let cancelled = clock.schedule(at: clock.now.addingTimeInterval(0.05)) { log.append("cancelled") }
         cancelled.cancel()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            _ = clock.schedule(at: clock.now.addingTimeInterval(0.05)) {
+            _ = clock.schedule(at: clock.now.addingTimeInterval(0.1)) {
                 log.append("kept")
                 continuation.resume()
             }

@@ -255,7 +255,7 @@ import Testing
         expectBrokerError(.invalidParameter) { try broker.createTopic(named: "plain", attributes: TopicAttributes(fifoTopic: true)) }
         broker.deleteTopic(topic)
         expectBrokerError(.notFound) { try topic.publish("m") }
-        expectBrokerError(.notFound) { try broker.topic(arn: topic.arn) }
+        expectBrokerError(.notFound) { _ = try broker.topic(arn: topic.arn) }
     }
 
     @Test func listTopicsPagesByHundred() throws {
@@ -263,7 +263,8 @@ import Testing
         for index in 0..<150 { try broker.createTopic(named: "topic-\(index)") }
         let first = try broker.listTopics()
         #expect(first.topicArns.count == 100)
-        let second = try broker.listTopics(nextToken: try #require(first.nextToken))
+        let token: String = try #require(first.nextToken)
+        let second = try broker.listTopics(nextToken: token)
         #expect(second.topicArns.count == 50)
         #expect(second.nextToken == nil)
         #expect(Set(first.topicArns + second.topicArns).count == 150)

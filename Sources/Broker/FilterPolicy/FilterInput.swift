@@ -49,6 +49,12 @@ struct FilterInput {
         return (members, hasLeaves)
     }
 
+    /// Whether the body has been parsed (by a body-scope policy); lets tests see that attribute scope never parses.
+    var hasParsedBody: Bool {
+        if case .unparsed = bodyState { return false }
+        return true
+    }
+
     private static func hasScalar(in members: [FilterJSONValue.Member]) -> Bool {
         members.contains { hasScalar($0.value) }
     }

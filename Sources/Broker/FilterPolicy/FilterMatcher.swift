@@ -196,7 +196,7 @@ private struct BodyWalk {
             }
             return true
         }
-        return false
+        return matchObjectWithChoices(members, mask: mask, cursors: cursors)
     }
 
     /// The fields of `mask` whose path continues with `key`.

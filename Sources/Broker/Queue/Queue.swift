@@ -263,6 +263,7 @@ public struct Queue: Sendable, Hashable {
 
     /// TagQueue: adds or replaces tags (keys ≤128, values ≤256 characters, at most 50 tags).
     public func tag(_ tags: [String: String]) throws(BrokerError) {
+        if tags.isEmpty { throw BrokerError(.missingParameter, "The request must contain the parameter Tags.") }
         try QueueTags.validate(tags)
         try core.mutate { state, _, _ throws(BrokerError) in
             let merged = state.tags.merging(tags) { $1 }
