@@ -680,3 +680,27 @@ struct FifoQueueTests {
         expectBrokerError(.invalidParameterValue) { try queue.sendMessage("work", messageGroupId: "two words") }
     }
 }
+
+@Suite struct FifoRetroactiveDelayTests {
+    @Test func changingQueueDelayOnFifoQueueAppliesToMessagesAlreadyDelayed() async throws {
+        let (broker, clock) = makeBroker()
+        let queue = try broker.createQueue(named: "d.fifo", attributes: QueueAttributes(
+            delaySeconds: .seconds(60), fifoQueue: true, contentBasedDeduplication: true))
+        try queue.sendMessage("waiting", messageGroupId: "g")
+        clock.advance(by: .seconds(10))
+        try queue.setAttributes(QueueAttributes(delaySeconds: .seconds(5)))
+        #expect(try await queue.receiveMessages().map(\.body) == ["waiting"])
+    }
+
+    @Test func lengtheningQueueDelayOnFifoQueueHidesDelayedMessagesLonger() async throws {
+        let (broker, clock) = makeBroker()
+        let queue = try broker.createQueue(named: "d.fifo", attributes: QueueAttributes(
+            delaySeconds: .seconds(10), fifoQueue: true, contentBasedDeduplication: true))
+        try queue.sendMessage("waiting", messageGroupId: "g")
+        try queue.setAttributes(QueueAttributes(delaySeconds: .seconds(100)))
+        clock.advance(by: .seconds(50))
+        #expect(try await queue.receiveMessages().isEmpty)
+        clock.advance(by: .seconds(50))
+        #expect(try await queue.receiveMessages().map(\.body) == ["waiting"])
+    }
+}

@@ -251,8 +251,12 @@ public struct Queue: Sendable, Hashable {
     public func setAttributes(_ attributes: QueueAttributes) throws(BrokerError) {
         try RedriveValidation.validate(attributes, sourceArn: core.arn, sourceIsFifo: core.isFifo, resolve: core.resolveQueue)
         try core.mutate { state, now, _ throws(BrokerError) in
+            let oldDelay = state.settings.delaySeconds
             try state.settings.apply(attributes, creating: false)
             state.lastModified = now
+            if core.isFifo, state.settings.delaySeconds != oldDelay {
+                core.applyDelayRetroactively(in: &state, now: now)
+            }
         }
     }
 

@@ -191,6 +191,20 @@ final class QueueCore: Sendable {
         }
     }
 
+    /// On FIFO queues a changed `DelaySeconds` applies to messages already waiting out their delay (AWS: the
+    /// per-queue delay is retroactive for FIFO queues). A configuration change, so a pass over the messages is fine.
+    func applyDelayRetroactively(in state: inout QueueState, now: Date) {
+        let delay = TimeInterval(state.settings.delaySeconds)
+        for message in state.messages.values where message.state == .delayed {
+            let due = message.enqueuedAt.addingTimeInterval(delay)
+            if due <= now {
+                makeVisible(message, in: &state)
+            } else {
+                hide(message, until: due, as: .delayed, in: &state)
+            }
+        }
+    }
+
     // MARK: FIFO groups
 
     func markGroupReady(_ group: String, in state: inout QueueState) {

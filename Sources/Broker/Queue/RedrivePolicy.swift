@@ -104,6 +104,11 @@ public enum RedriveAllowPolicy: Sendable, Hashable {
 
 /// Small helpers over `JSONSerialization` for the policy documents that are parsed once, when they are set.
 enum PolicyJSON {
+    static func isJSON(_ text: String) -> Bool {
+        guard let data = text.data(using: .utf8) else { return false }
+        return (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil
+    }
+
     static func parseObject(_ text: String) -> [String: Any]? {
         guard let data = text.data(using: .utf8),
               let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? [String: Any]

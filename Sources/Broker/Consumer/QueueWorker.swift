@@ -1,0 +1,348 @@
+import Foundation
+
+/// How a ``QueueWorker`` treats a message whose handler failed.
+public enum FailurePolicy: Sendable, Hashable {
+    /// Leave it in flight: it comes back when its visibility timeout lapses (AWS's behaviour, the default).
+    case leaveForVisibilityTimeout
+    /// Release it now (visibility 0).
+    case releaseImmediately
+    /// Make it visible again after a fixed delay.
+    case delay(Duration)
+    /// Make it visible after `base × 2^(receiveCount − 1)`, at most `maximum`, with full jitter when asked.
+    case exponentialBackoff(base: Duration, maximum: Duration, jitter: Bool)
+}
+
+/// When a ``QueueWorker`` deletes a message.
+public enum Acknowledgement: Sendable, Hashable {
+    /// After the handler returns (the default).
+    case onSuccess
+    /// After the handler finishes, even when it threw.
+    case always
+    /// Never by itself: the handler calls ``ReceivedMessage/acknowledge()``.
+    case manual
+}
+
+/// Configuration of a ``QueueWorker``.
+public struct QueueWorkerConfiguration: Sendable {
+    /// Messages handled at once; a receive asks only for as many as there are free slots. Default 10.
+    /// AWS's consumers use 2–1,000; 1 is allowed for deterministic tests.
+    public var concurrency: Int
+    /// `MaxNumberOfMessages` per receive: 1–10. Default 10.
+    public var receiveBatchSize: Int
+    /// Long-poll wait per receive: 0–20 s. Default 20 s.
+    public var waitTimeSeconds: Duration
+    /// Visibility timeout of each receive; nil uses the queue's.
+    public var visibilityTimeout: Duration?
+    /// While a handler runs, extend its message's visibility by `extension` every `interval`; stops the moment the
+    /// handler ends. Nil: no heartbeat.
+    public var heartbeat: (interval: Duration, extension: Duration)?
+    /// What a failure does to the message.
+    public var failurePolicy: FailurePolicy
+    /// When messages are deleted.
+    public var acknowledgement: Acknowledgement
+    /// FIFO queues: after a failure, skip only the rest of the failed message's group in that batch (true), or the
+    /// rest of the batch (false, the default, as Powertools does).
+    public var skipGroupOnError: Bool
+
+    /// Creates a configuration.
+    public init(concurrency: Int = 10, receiveBatchSize: Int = 10, waitTimeSeconds: Duration = .seconds(20),
+                visibilityTimeout: Duration? = nil, heartbeat: (interval: Duration, extension: Duration)? = nil,
+                failurePolicy: FailurePolicy = .leaveForVisibilityTimeout, acknowledgement: Acknowledgement = .onSuccess,
+                skipGroupOnError: Bool = false) {
+        self.concurrency = concurrency
+        self.receiveBatchSize = receiveBatchSize
+        self.waitTimeSeconds = waitTimeSeconds
+        self.visibilityTimeout = visibilityTimeout
+        self.heartbeat = heartbeat
+        self.failurePolicy = failurePolicy
+        self.acknowledgement = acknowledgement
+        self.skipGroupOnError = skipGroupOnError
+    }
+}
+
+/// An error a handler throws for a message that can never succeed: the worker moves it to the queue's dead-letter
+/// queue at once (a copy is sent there and the original deleted) instead of waiting for `maxReceiveCount`.
+public struct NonRetryableError: Error, Sendable {
+    /// Why the message can never succeed.
+    public let reason: String
+
+    /// Creates the error.
+    public init(_ reason: String) {
+        self.reason = reason
+    }
+}
+
+/// A message handed to a ``QueueWorker`` handler.
+public struct ReceivedMessage: Sendable {
+    /// The message as received.
+    public let message: Message
+    /// The queue it came from.
+    public let queue: Queue
+
+    /// The body.
+    public var body: String { message.body }
+    /// The message id.
+    public var messageId: String { message.messageId }
+    /// `ApproximateReceiveCount`, this receive included.
+    public var receiveCount: Int { message.receiveCount ?? 1 }
+
+    /// Deletes the message now (manual acknowledgement).
+    public func acknowledge() throws(BrokerError) {
+        try queue.deleteMessage(receiptHandle: message.receiptHandle)
+    }
+
+    /// Changes the message's visibility timeout, counted from now.
+    public func changeVisibility(_ timeout: Duration) throws(BrokerError) {
+        try queue.changeMessageVisibility(receiptHandle: message.receiptHandle, visibilityTimeout: timeout)
+    }
+}
+
+/// A long-running queue poller, as SQS client libraries provide: per-message or batch handlers under a concurrency
+/// limit, with back-pressure, a visibility heartbeat, a failure policy and acknowledgement modes.
+///
+/// Retries are the queue's job: the worker never counts them; the queue's `maxReceiveCount` and redrive policy
+/// decide when a message goes to the dead-letter queue.
+public final class QueueWorker: Sendable {
+    /// The handler shapes a worker runs.
+    enum Handler: Sendable {
+        case message(@Sendable (ReceivedMessage) async throws -> Void)
+        /// Returns the ids of failed messages; throwing fails them all.
+        case batch(@Sendable ([ReceivedMessage]) async throws -> Set<String>)
+    }
+
+    /// The polled queue.
+    public let queue: Queue
+    /// The configuration.
+    public let configuration: QueueWorkerConfiguration
+    private let handler: Handler
+    private let runtime: ConsumerRuntime
+    private let broker: Broker
+
+    /// A worker that runs `handler` once per message.
+    public convenience init(queue: Queue, broker: Broker, configuration: QueueWorkerConfiguration = QueueWorkerConfiguration(),
+                            handler: @escaping @Sendable (ReceivedMessage) async throws -> Void) throws(BrokerError) {
+        try self.init(queue: queue, broker: broker, configuration: configuration, handler: .message(handler))
+    }
+
+    /// A worker that runs `handler` once per received batch; it returns the ids of the messages that failed.
+    public convenience init(queue: Queue, broker: Broker, configuration: QueueWorkerConfiguration = QueueWorkerConfiguration(),
+                            batchHandler: @escaping @Sendable ([ReceivedMessage]) async throws -> Set<String>) throws(BrokerError) {
+        try self.init(queue: queue, broker: broker, configuration: configuration, handler: .batch(batchHandler))
+    }
+
+    init(queue: Queue, broker: Broker, configuration: QueueWorkerConfiguration, handler: Handler) throws(BrokerError) {
+        guard (1...1_000).contains(configuration.concurrency) else {
+            throw BrokerError(.invalidParameterValue, "concurrency must be between 1 and 1000.")
+        }
+        guard (1...10).contains(configuration.receiveBatchSize) else {
+            throw BrokerError(.invalidParameterValue, "receiveBatchSize must be between 1 and 10.")
+        }
+        _ = try MessageValidation.wholeSeconds(configuration.waitTimeSeconds, parameter: "WaitTimeSeconds", range: 0...20,
+                                               reason: "Must be >= 0 and <= 20, if provided.")
+        if let heartbeat = configuration.heartbeat, heartbeat.interval <= .zero || heartbeat.extension <= heartbeat.interval {
+            throw BrokerError(.invalidParameterValue, "The heartbeat must extend visibility by more than its interval.")
+        }
+        self.queue = queue
+        self.configuration = configuration
+        self.handler = handler
+        self.broker = broker
+        self.runtime = ConsumerRuntime(clock: broker.clock, slots: configuration.concurrency)
+    }
+
+    /// Events in order; one reader.
+    public var events: AsyncStream<ConsumerEvent> { runtime.events }
+    /// Counters so far.
+    public var statistics: ConsumerStatistics { runtime.statistics }
+
+    /// Polls until the task is cancelled (running handlers are cancelled; nothing unacknowledged is deleted) or
+    /// ``stop(drainTimeout:)`` is called.
+    public func run() async throws(BrokerError) {
+        try await runtime.run { [self] in await pollLoop() }
+    }
+
+    /// Starts ``run()`` on its own task.
+    public func start() {
+        Task { try? await run() }
+    }
+
+    /// Stops polling, lets running handlers finish for up to `drainTimeout` of the broker's clock, then cancels them.
+    public func stop(drainTimeout: Duration = .seconds(30)) async {
+        await runtime.stop(drainTimeout: drainTimeout)
+    }
+
+    /// Stops receiving until ``resume()``; running handlers go on.
+    public func pause() { runtime.pause() }
+    /// Receives again.
+    public func resume() { runtime.resume() }
+
+    // MARK: Polling
+
+    private func pollLoop() async {
+        while true {
+            let slots = await runtime.acquire(maximum: configuration.receiveBatchSize)
+            guard slots > 0 else { return }
+            let messages: [Message]
+            do {
+                messages = try await queue.receiveMessages(
+                    maxNumberOfMessages: slots, visibilityTimeout: configuration.visibilityTimeout,
+                    waitTimeSeconds: configuration.waitTimeSeconds, messageAttributeNames: ["All"],
+                    messageSystemAttributeNames: [.all])
+            } catch {
+                runtime.release(slots)
+                return
+            }
+            runtime.release(slots - messages.count)
+            if messages.isEmpty {
+                runtime.emit(.emptyPoll) { $0.emptyPolls += 1 }
+                if configuration.waitTimeSeconds == .zero {
+                    // A short poll found nothing: idle a second of the broker's clock instead of spinning.
+                    do { try await runtime.clock.sleep(for: .seconds(1)) } catch { return }
+                }
+                continue
+            }
+            let received = messages.map { ReceivedMessage(message: $0, queue: queue) }
+            for message in received { runtime.emit(.received(messageId: message.messageId)) { $0.received += 1 } }
+            dispatch(received)
+        }
+    }
+
+    private func dispatch(_ batch: [ReceivedMessage]) {
+        switch handler {
+        case .batch(let handle):
+            runtime.spawn { [self] in
+                await runBatch(batch, handle)
+                runtime.release(batch.count)
+            }
+        case .message(let handle) where queue.isFifo:
+            // In order within each group; after a failure nothing later in the group (or batch) runs.
+            runtime.spawn { [self] in
+                var stoppedGroups = Set<String>()
+                var stopAll = false
+                for message in batch {
+                    let group = message.message.attributes[.messageGroupId] ?? ""
+                    if stopAll || stoppedGroups.contains(group) || Task.isCancelled {
+                        runtime.emit(.failed(messageId: message.messageId, error: "skipped after an earlier failure in its group"))
+                            { $0.failed += 1 }
+                        runtime.release(1)
+                        continue
+                    }
+                    if await !runOne(message, handle) {
+                        if configuration.skipGroupOnError { stoppedGroups.insert(group) } else { stopAll = true }
+                    }
+                    runtime.release(1)
+                }
+            }
+        case .message(let handle):
+            for message in batch {
+                runtime.spawn { [self] in
+                    _ = await runOne(message, handle)
+                    runtime.release(1)
+                }
+            }
+        }
+    }
+
+    /// Runs the handler on one message and settles it; returns whether it succeeded.
+    private func runOne(_ message: ReceivedMessage, _ handle: @Sendable (ReceivedMessage) async throws -> Void) async -> Bool {
+        let heartbeat = startHeartbeat(for: [message])
+        let outcome: Result<Void, any Error>
+        do { outcome = .success(try await handle(message)) } catch { outcome = .failure(error) }
+        await stop(heartbeat)
+        switch outcome {
+        case .success:
+            settleSuccess([message])
+            return true
+        case .failure(let error):
+            settleFailure(message, error: error)
+            return false
+        }
+    }
+
+    private func runBatch(_ batch: [ReceivedMessage], _ handle: @Sendable ([ReceivedMessage]) async throws -> Set<String>) async {
+        let heartbeat = startHeartbeat(for: batch)
+        let failed: Result<Set<String>, any Error>
+        do { failed = .success(try await handle(batch)) } catch { failed = .failure(error) }
+        await stop(heartbeat)
+        switch failed {
+        case .success(let ids):
+            settleSuccess(batch.filter { !ids.contains($0.messageId) })
+            for message in batch where ids.contains(message.messageId) {
+                settleFailure(message, error: BatchItemFailed())
+            }
+        case .failure(let error):
+            for message in batch { settleFailure(message, error: error) }
+        }
+    }
+
+    private struct BatchItemFailed: Error, CustomStringConvertible {
+        var description: String { "reported as failed by the batch handler" }
+    }
+
+    // MARK: Settling
+
+    private func settleSuccess(_ messages: [ReceivedMessage]) {
+        if configuration.acknowledgement == .manual {
+            for message in messages { runtime.emit(.processed(messageId: message.messageId)) { $0.processed += 1 } }
+            return
+        }
+        let deleted = ConsumerDeletes.delete(messages.map { ($0.messageId, $0.message.receiptHandle) }, from: queue, runtime: runtime)
+        for message in messages where deleted.contains(message.messageId) {
+            runtime.emit(.processed(messageId: message.messageId)) { $0.processed += 1 }
+        }
+    }
+
+    private func settleFailure(_ message: ReceivedMessage, error: any Error) {
+        runtime.emit(.failed(messageId: message.messageId, error: String(describing: error))) { $0.failed += 1 }
+        if let nonRetryable = error as? NonRetryableError, moveToDeadLetterQueue(message, reason: nonRetryable.reason) {
+            return
+        }
+        if configuration.acknowledgement == .always {
+            _ = ConsumerDeletes.delete([(message.messageId, message.message.receiptHandle)], from: queue, runtime: runtime)
+            return
+        }
+        let visibility: Duration?
+        switch configuration.failurePolicy {
+        case .leaveForVisibilityTimeout: visibility = nil
+        case .releaseImmediately: visibility = .zero
+        case .delay(let delay): visibility = delay
+        case .exponentialBackoff(let base, let maximum, let jitter):
+            let exponent = min(30, max(0, message.receiveCount - 1))
+            let seconds = min(maximum.timeInterval, base.timeInterval * pow(2, Double(exponent)))
+            visibility = .seconds(Int((jitter ? Double.random(in: 0...seconds) : seconds).rounded()))
+        }
+        if let visibility { try? message.changeVisibility(visibility) }
+    }
+
+    /// Sends a copy to the queue's dead-letter queue and deletes the original; false when the queue has none.
+    private func moveToDeadLetterQueue(_ message: ReceivedMessage, reason: String) -> Bool {
+        guard let arn = try? queue.configuration().redrivePolicy?.deadLetterTargetArn,
+              let dlq = try? broker.queue(arn: arn) else { return false }
+        var attributes = message.message.messageAttributes
+        if attributes.count < MessageValidation.maximumAttributes { attributes["NonRetryableReason"] = .string(reason) }
+        let group = message.message.attributes[.messageGroupId]
+        let request = SendMessageRequest(body: message.body, messageAttributes: attributes, messageGroupId: group,
+                                         messageDeduplicationId: dlq.isFifo ? message.messageId : nil)
+        guard (try? dlq.sendMessage(request)) != nil else { return false }
+        _ = ConsumerDeletes.delete([(message.messageId, message.message.receiptHandle)], from: queue, runtime: runtime)
+        return true
+    }
+
+    // MARK: Heartbeat
+
+    private func startHeartbeat(for messages: [ReceivedMessage]) -> Task<Void, Never>? {
+        guard let heartbeat = configuration.heartbeat else { return nil }
+        let clock = runtime.clock
+        return Task {
+            while !Task.isCancelled {
+                do { try await clock.sleep(for: heartbeat.interval) } catch { return }
+                for message in messages { try? message.changeVisibility(heartbeat.extension) }
+            }
+        }
+    }
+
+    /// Stops the heartbeat and waits for it, so no extension can follow the settlement (a delete, say).
+    private func stop(_ heartbeat: Task<Void, Never>?) async {
+        heartbeat?.cancel()
+        await heartbeat?.value
+    }
+}
