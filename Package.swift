@@ -12,10 +12,12 @@ let package = Package(
     products: [
         .library(name: "Broker", targets: ["Broker"]),
         .executable(name: "broker-demo", targets: ["BrokerDemo"]),
+        .executable(name: "broker-bench", targets: ["BrokerBench"]),
     ],
     targets: [
         .target(name: "Broker", swiftSettings: settings),
         .executableTarget(name: "BrokerDemo", dependencies: ["Broker"], swiftSettings: settings),
+        .executableTarget(name: "BrokerBench", dependencies: ["Broker"], swiftSettings: settings),
         .testTarget(name: "BrokerTests", dependencies: ["Broker"], resources: [.copy("Resources")], swiftSettings: settings),
     ]
 )

@@ -221,8 +221,10 @@ public final class QueueWorker: Sendable {
                 for message in batch {
                     let group = message.message.attributes[.messageGroupId] ?? ""
                     if stopAll || stoppedGroups.contains(group) || Task.isCancelled {
-                        runtime.emit(.failed(messageId: message.messageId, error: "skipped after an earlier failure in its group"))
-                            { $0.failed += 1 }
+                        // Never started: release it at once. Its group stays blocked while the failed message is
+                        // in flight, so order holds; the receive still counts towards maxReceiveCount, as on AWS.
+                        try? message.changeVisibility(.zero)
+                        runtime.emit(.released(messageId: message.messageId)) { $0.released += 1 }
                         runtime.release(1)
                         continue
                     }

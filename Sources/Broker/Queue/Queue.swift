@@ -48,20 +48,24 @@ public struct Queue: Sendable, Hashable {
     /// in `failed`; the others are sent.
     public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {
         try MessageValidation.validateBatch(ids: entries.map(\.id))
-        var prepared: [(String, Result<QueueCore.PreparedSend, BrokerError>)] = []
-        var total = 0
-        for entry in entries {
-            do throws(BrokerError) {
-                let send = try core.prepare(entry.message)
-                total += send.size
-                prepared.append((entry.id, .success(send)))
-            } catch {
-                prepared.append((entry.id, .failure(error)))
+        // The limit applies to the request as sent, valid entries or not.
+        let total = entries.reduce(0) { sum, entry in
+            sum + entry.message.body.utf8.count + entry.message.messageAttributes.reduce(0) { bytes, attribute in
+                bytes + attribute.key.utf8.count + attribute.value.dataType.utf8.count
+                    + (attribute.value.stringValue?.utf8.count ?? 0) + (attribute.value.binaryValue?.count ?? 0)
             }
         }
         if total > 1_048_576 {
             throw BrokerError(.batchRequestTooLong,
                 "Batch requests cannot be longer than 1048576 bytes. You have sent \(total) bytes.")
+        }
+        var prepared: [(String, Result<QueueCore.PreparedSend, BrokerError>)] = []
+        for entry in entries {
+            do throws(BrokerError) {
+                prepared.append((entry.id, .success(try core.prepare(entry.message))))
+            } catch {
+                prepared.append((entry.id, .failure(error)))
+            }
         }
         return try core.mutate { state, now, _ throws(BrokerError) in
             var successful: [BatchResult<SendMessageResult>.Entry] = []

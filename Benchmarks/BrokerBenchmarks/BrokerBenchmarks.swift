@@ -1,0 +1,6 @@
+import Benchmark
+import Broker
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark("placeholder") { _ in }
+}
