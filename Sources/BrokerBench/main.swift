@@ -1,1 +1,211 @@
-print("stub")
+import Foundation
+
+// broker-bench: throughput and latency of Broker, each scenario verifying its own result. `--help` says how.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let options: Options
+do {
+    options = try Options.parse(arguments)
+} catch {
+    if let message = error.message {
+        FileHandle.standardError.write(Data("broker-bench: \(message)\n\nRun 'broker-bench --help' for usage.\n".utf8))
+        exit(2)
+    }
+    print(Options.usage)
+    exit(0)
+}
+
+/// Runs `once` `options.runs` times, each after a warm-up on a throw-away broker.
+func repeatRuns(_ options: Options, warmup: (() async throws -> RunResult)?,
+                _ once: () async throws -> RunResult) async throws -> [RunResult] {
+    var results: [RunResult] = []
+    for run in 1...options.runs {
+        if let warmup, options.warmup > 0 {
+            let result = try await warmup()
+            if !result.failures.isEmpty { results.append(RunResult(rows: [], failures: result.failures.map { "warm-up: \($0)" })) }
+        }
+        if options.runs > 1 { note("run \(run)/\(options.runs)", quiet: options.quiet) }
+        results.append(try await once())
+    }
+    return results
+}
+
+func queueShape(_ options: Options, fifo: Bool, batch: Int? = nil) -> QueueRunShape {
+    QueueRunShape(fifo: fifo, groups: options.groups, batch: batch ?? options.batchSize, bodySize: options.bodySize,
+                  producers: options.producers, consumers: options.consumers, clock: options.brokerClock, quiet: options.quiet)
+}
+
+func runQueue(_ shape: QueueRunShape, _ options: Options) async throws -> [RunResult] {
+    func once(_ budget: Budget, quiet: Bool) async throws -> RunResult {
+        var shape = shape
+        shape.quiet = quiet
+        return shape.isSingleThread ? try await runQueueSingleThread(shape, budget: budget)
+                                    : try await runQueueProducersConsumers(shape, budget: budget)
+    }
+    return try await repeatRuns(options, warmup: { try await once(.duration(options.warmup), quiet: true) }) {
+        try await once(options.budget, quiet: options.quiet)
+    }
+}
+
+func fanoutShape(_ options: Options) -> FanoutShape {
+    FanoutShape(subscriptions: options.subscriptions, bodyScope: options.bodyScope, publishBatch: options.publishBatch,
+                batch: options.batchSize, bodySize: options.bodySize, clock: options.brokerClock, quiet: options.quiet)
+}
+
+func runFanoutRuns(_ shape: FanoutShape, _ options: Options) async throws -> [RunResult] {
+    var quietShape = shape
+    quietShape.quiet = true
+    return try await repeatRuns(options, warmup: { try await runFanout(quietShape, budget: .duration(options.warmup)) }) {
+        try await runFanout(shape, budget: options.budget)
+    }
+}
+
+func runLongPollRuns(_ options: Options) async throws -> [RunResult] {
+    let rounds = options.messages ?? 2_000
+    return try await repeatRuns(options, warmup: { try await runLongPoll(rounds: 200, gapMicroseconds: options.gapMicroseconds, quiet: true) }) {
+        try await runLongPoll(rounds: rounds, gapMicroseconds: options.gapMicroseconds, quiet: options.quiet)
+    }
+}
+
+func runConsumerRuns(_ options: Options) async throws -> [RunResult] {
+    let count = options.messages ?? 100_000
+    return try await repeatRuns(options, warmup: {
+        try await runConsumer(count: max(1_000, count / 10), concurrency: options.concurrency, bodySize: options.bodySize, quiet: true)
+    }) {
+        try await runConsumer(count: count, concurrency: options.concurrency, bodySize: options.bodySize, quiet: options.quiet)
+    }
+}
+
+/// Every depth in one run, so the ratio to the first depth is taken within a run.
+func runDepthSweepRuns(_ options: Options, depths: [Int]) async throws -> [RunResult] {
+    var shape = queueShape(options, fifo: false)
+    shape.producers = 1
+    shape.consumers = 1
+    let quietShape = { () -> QueueRunShape in var quiet = shape; quiet.quiet = true; return quiet }()
+    return try await repeatRuns(options, warmup: { try await runQueueSingleThread(quietShape, budget: .duration(options.warmup), resident: 1_000) }) {
+        var rows: [Row] = []
+        var failures: [String] = []
+        for depth in depths {
+            note("depth \(Format.grouped(depth)): filling, then \(options.budget.description) of send+receive+delete", quiet: options.quiet)
+            let result = try await runQueueSingleThread(shape, budget: options.budget, resident: depth)
+            failures += result.failures.map { "depth \(depth): \($0)" }
+            rows += result.rows
+        }
+        if let first = rows.first?.throughput, first > 0 {
+            for index in rows.indices { rows[index].extras.append(("throughput vs first depth", rows[index].throughput / first)) }
+        }
+        return RunResult(rows: rows, failures: failures)
+    }
+}
+
+/// Runs every goal of issue 6 and judges it.
+func runGoals(_ options: Options) async throws -> (results: [RunResult], rows: [AggregatedRow], goals: [Report.Goal]) {
+    var all: [RunResult] = []
+    var goals: [Report.Goal] = []
+    func add(_ results: [RunResult]) -> [AggregatedRow] {
+        all += results
+        return aggregate(results)
+    }
+    var base = options
+    base.producers = 1
+    base.consumers = 1
+    base.messageSize = nil
+
+    note("== standard queue, batches of 10", quiet: options.quiet)
+    base.scenario = .sendReceiveDelete
+    let batched = add(try await runQueue(queueShape(base, fifo: false, batch: 10), base))[0]
+    goals.append(.init(goal: "standard send+receive+delete, batches of 10, one thread", measured: "\(Format.grouped(Int(batched.throughputMedian))) msgs/s",
+                       target: "≥ 1,000,000 msgs/s", pass: batched.throughputMedian >= 1_000_000))
+    note("== standard queue, unbatched", quiet: options.quiet)
+    let single = add(try await runQueue(queueShape(base, fifo: false, batch: 1), base))[0]
+    goals.append(.init(goal: "standard send+receive+delete, unbatched, one thread", measured: "\(Format.grouped(Int(single.throughputMedian))) msgs/s",
+                       target: "≥ 400,000 msgs/s", pass: single.throughputMedian >= 400_000))
+    note("== FIFO, 10 groups, batches of 10", quiet: options.quiet)
+    base.scenario = .fifo
+    base.groups = 10
+    let fifo = add(try await runQueue(queueShape(base, fifo: true, batch: 10), base))[0]
+    goals.append(.init(goal: "FIFO, 10 groups, batches of 10", measured: "\(Format.grouped(Int(fifo.throughputMedian))) msgs/s",
+                       target: "≥ 500,000 msgs/s", pass: fifo.throughputMedian >= 500_000))
+    note("== fan-out to 4 subscriptions", quiet: options.quiet)
+    base.scenario = .fanout
+    var fanShape = fanoutShape(base)
+    fanShape.subscriptions = 4
+    fanShape.bodyScope = false
+    fanShape.publishBatch = false
+    let fanout = add(try await runFanoutRuns(fanShape, base))[0]
+    goals.append(.init(goal: "topic, 4 subscriptions (2 filtered, raw, envelope), 300-byte JSON", measured: "\(Format.grouped(Int(fanout.throughputMedian))) publishes/s",
+                       target: "≥ 150,000 publishes/s", pass: fanout.throughputMedian >= 150_000))
+    note("== long-poll wake-up", quiet: options.quiet)
+    var pollOptions = base
+    pollOptions.messages = nil
+    let poll = add(try await runLongPollRuns(pollOptions))[0]
+    let p50 = poll.latencyMicroseconds?.p50 ?? .infinity
+    let p99 = poll.latencyMicroseconds?.p99 ?? .infinity
+    goals.append(.init(goal: "long-poll wake-up p50", measured: Format.micros(p50), target: "≤ 20µs", pass: p50 <= 20))
+    goals.append(.init(goal: "long-poll wake-up p99", measured: Format.micros(p99), target: "≤ 60µs", pass: p99 <= 60))
+    note("== depth sweep", quiet: options.quiet)
+    base.scenario = .depthSweep
+    base.messageSize = 100
+    let depthRows = add(try await runDepthSweepRuns(base, depths: [1_000, 1_000_000]))
+    if let deep = depthRows.last {
+        let ratio = deep.extras["throughput vs first depth"] ?? 0
+        goals.append(.init(goal: "throughput at 1,000,000 resident vs at 1,000", measured: String(format: "%.0f%%", ratio * 100),
+                           target: "≥ 90%", pass: ratio >= 0.9))
+        let beyond = deep.extras["heap bytes/msg beyond body"] ?? .infinity
+        goals.append(.init(goal: "memory per resident 100-byte message, beyond the body", measured: "\(Int(beyond.rounded())) bytes",
+                           target: "≤ 400 bytes", pass: beyond <= 400))
+    }
+    note("== consumer overhead", quiet: options.quiet)
+    base.scenario = .consumer
+    let consumerRows = add(try await runConsumerRuns(base))
+    let overhead = consumerRows[0].extras["overhead µs/msg"] ?? .infinity
+    goals.append(.init(goal: "QueueWorker overhead per message above raw receive+delete", measured: String(format: "%.2fµs", overhead),
+                       target: "≤ 2µs", pass: overhead <= 2))
+    return (all, aggregate(all), goals)
+}
+
+let results: [RunResult]
+var aggregated: [AggregatedRow]
+var goals: [Report.Goal]?
+do {
+    switch options.scenario {
+    case .sendReceiveDelete: results = try await runQueue(queueShape(options, fifo: false), options)
+    case .fifo: results = try await runQueue(queueShape(options, fifo: true), options)
+    case .fanout: results = try await runFanoutRuns(fanoutShape(options), options)
+    case .longPollLatency: results = try await runLongPollRuns(options)
+    case .consumer: results = try await runConsumerRuns(options)
+    case .depthSweep: results = try await runDepthSweepRuns(options, depths: options.depths)
+    case .goals:
+        let outcome = try await runGoals(options)
+        results = outcome.results
+        goals = outcome.goals
+    }
+    aggregated = aggregate(results)
+} catch {
+    FileHandle.standardError.write(Data("broker-bench: the scenario threw: \(error)\n".utf8))
+    exit(1)
+}
+
+let failures = results.flatMap(\.failures)
+let usesSystemClock: Bool = switch options.scenario {
+case .longPollLatency, .consumer: true
+case .goals: false
+default: options.brokerClock == .system
+}
+let report = Report(
+    scenario: options.scenario.rawValue,
+    command: (["broker-bench"] + arguments).joined(separator: " "),
+    runs: options.runs,
+    budgetPerRun: options.scenario == .longPollLatency ? "\(options.messages ?? 2_000) rounds"
+        : options.scenario == .consumer ? "\(options.messages ?? 100_000) messages" : options.budget.description,
+    warmupSeconds: options.warmup,
+    clock: options.scenario == .goals ? "ManualClock (long-poll and consumer: SystemClock)"
+        : usesSystemClock ? "SystemClock" : "ManualClock",
+    memoryMethod: [.depthSweep, .goals].contains(options.scenario) ? Memory.method : nil,
+    machine: .current,
+    results: aggregated,
+    goals: goals,
+    verified: failures.isEmpty,
+    failures: failures)
+print(options.json ? renderJSON(report) : renderTable(report))
+exit(failures.isEmpty ? 0 : 1)

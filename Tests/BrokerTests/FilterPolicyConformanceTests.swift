@@ -105,9 +105,19 @@ private extension [FilterJSONValue.Member] {
 
 @Suite("FilterPolicy conformance")
 struct FilterPolicyConformanceTests {
-    /// Cases whose expected value this engine deliberately does not reproduce, with the reason. Empty: every case of
-    /// the shared data agrees with AWS's current documentation as implemented. (A case listed here would be run with
-    /// its expectation inverted, so a change in behaviour is noticed.)
+    /// Cases whose expected value this engine deliberately does not reproduce, with the reason. A case listed here is
+    /// run with its expectation inverted, so a change in behaviour is noticed.
+    ///
+    /// Empty: the low-confidence cases were checked against AWS's current documentation and kept as they are —
+    /// - `doc-anything-but-attr-array-rugby-baseball` (disputed): string-value-matching.html says both that a
+    ///   `String.Array` matches "if none of the array elements are listed" and, in its example list, that
+    ///   `["rugby", "baseball"]` matches because it "contains a value that isn't rugby or tennis". The example is kept:
+    ///   it is the concrete statement, and it is how every other pattern treats arrays (one element at a time).
+    /// - `inv-doc-leaf-keys-over-5` (disputed): subscription-filter-policy-constraints.html counts leaf keys only and
+    ///   lists six for this very policy, so it is over the five-key limit.
+    /// - `{}` cases: sns-message-filtering (removing a policy) documents `{}` as "no filter policy", accepting all.
+    /// - `moto-string-array-with-number-no-array-match-1`, `ls-attr-can-not-match-on-values-that-are-not-valid-json-strings`:
+    ///   the documentation is silent; a bare JSON scalar is read as a one-element array, invalid JSON matches nothing.
     static let knownDifferences: [String: String] = [:]
 
     @Test("every case file is present and complete")

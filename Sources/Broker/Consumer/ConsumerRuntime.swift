@@ -190,6 +190,49 @@ final class ConsumerRuntime: Sendable {
     }
 }
 
+/// What both consumer modes share: the lifecycle, the event stream and the counters.
+///
+/// `@unchecked Sendable` because the class is open to its two subclasses only; every stored property is an
+/// immutable `Sendable` value.
+public class QueueConsumer: @unchecked Sendable {
+    let runtime: ConsumerRuntime
+
+    init(runtime: ConsumerRuntime) {
+        self.runtime = runtime
+    }
+
+    /// Events in order: started, received, processed, failed, timed out, filtered out, batch completed, empty poll,
+    /// delete failed, released, stopped. One reader.
+    public var events: AsyncStream<ConsumerEvent> { runtime.events }
+    /// Counters so far.
+    public var statistics: ConsumerStatistics { runtime.statistics }
+
+    /// Polls until the task is cancelled (running handlers are cancelled; nothing unacknowledged is deleted) or
+    /// ``stop(drainTimeout:)`` is called.
+    public func run() async throws(BrokerError) {
+        try await runtime.run { [self] in await pollLoop() }
+    }
+
+    /// Starts ``run()`` on its own task.
+    public func start() {
+        Task { try? await run() }
+    }
+
+    /// Stops polling, lets running handlers finish for up to `drainTimeout` of the broker's clock, then cancels
+    /// them; returns when the consumer has stopped.
+    public func stop(drainTimeout: Duration = .seconds(30)) async {
+        await runtime.stop(drainTimeout: drainTimeout)
+    }
+
+    /// Stops receiving until ``resume()`` (Lambda's `Enabled: false`); running handlers go on.
+    public func pause() { runtime.pause() }
+    /// Receives again.
+    public func resume() { runtime.resume() }
+
+    /// The mode's polling; runs until the runtime stops handing out slots.
+    func pollLoop() async {}
+}
+
 /// Runs `body` against a timeout on the broker's clock; the body is cancelled (cooperatively) when time runs out.
 enum Timeout {
     enum Outcome<T: Sendable>: Sendable {

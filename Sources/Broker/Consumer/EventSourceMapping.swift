@@ -38,14 +38,13 @@ public struct EventSourceMappingConfiguration: Sendable {
 /// - A throw or a timeout deletes nothing: the records come back after their visibility timeout, their receive
 ///   count grows, and the queue's redrive policy moves them to the DLQ. The mapping never changes visibility.
 /// - Records no filter pattern matches are deleted without reaching the handler.
-public final class EventSourceMapping: Sendable {
+public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
     /// The mapped queue.
     public let queue: Queue
     /// The configuration.
     public let configuration: EventSourceMappingConfiguration
     private let handler: @Sendable (SQSEvent) async throws -> SQSBatchResponse?
     private let filters: [FilterPolicy]
-    private let runtime: ConsumerRuntime
     private let region: String
 
     /// Validates the configuration as Lambda's CreateEventSourceMapping does.
@@ -89,38 +88,12 @@ public final class EventSourceMapping: Sendable {
         self.handler = handler
         self.filters = filters
         self.region = broker.configuration.region
-        self.runtime = ConsumerRuntime(clock: broker.clock, slots: configuration.maximumConcurrency)
+        super.init(runtime: ConsumerRuntime(clock: broker.clock, slots: configuration.maximumConcurrency))
     }
-
-    /// Events in order: started, received, processed, failed, timed out, filtered out, batch completed, empty poll,
-    /// delete failed, stopped. One reader.
-    public var events: AsyncStream<ConsumerEvent> { runtime.events }
-    /// Counters so far.
-    public var statistics: ConsumerStatistics { runtime.statistics }
-
-    /// Polls until the task is cancelled (handlers are cancelled; their batches stay on the queue) or ``stop(drainTimeout:)``.
-    public func run() async throws(BrokerError) {
-        try await runtime.run { [self] in await pollLoop() }
-    }
-
-    /// Starts ``run()`` on its own task.
-    public func start() {
-        Task { try? await run() }
-    }
-
-    /// Stops polling and lets running batches finish for up to `drainTimeout` of the broker's clock.
-    public func stop(drainTimeout: Duration = .seconds(30)) async {
-        await runtime.stop(drainTimeout: drainTimeout)
-    }
-
-    /// Stops taking new batches until ``resume()`` (Lambda's `Enabled: false`).
-    public func pause() { runtime.pause() }
-    /// Takes batches again.
-    public func resume() { runtime.resume() }
 
     // MARK: Polling
 
-    private func pollLoop() async {
+    override func pollLoop() async {
         var carried: [SQSEventRecord] = []
         while await runtime.acquire(maximum: 1) == 1 {
             guard let batch = await assembleBatch(&carried) else {

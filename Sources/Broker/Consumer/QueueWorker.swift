@@ -102,7 +102,7 @@ public struct ReceivedMessage: Sendable {
 ///
 /// Retries are the queue's job: the worker never counts them; the queue's `maxReceiveCount` and redrive policy
 /// decide when a message goes to the dead-letter queue.
-public final class QueueWorker: Sendable {
+public final class QueueWorker: QueueConsumer, @unchecked Sendable {
     /// The handler shapes a worker runs.
     enum Handler: Sendable {
         case message(@Sendable (ReceivedMessage) async throws -> Void)
@@ -115,7 +115,6 @@ public final class QueueWorker: Sendable {
     /// The configuration.
     public let configuration: QueueWorkerConfiguration
     private let handler: Handler
-    private let runtime: ConsumerRuntime
     private let broker: Broker
 
     /// A worker that runs `handler` once per message.
@@ -146,38 +145,12 @@ public final class QueueWorker: Sendable {
         self.configuration = configuration
         self.handler = handler
         self.broker = broker
-        self.runtime = ConsumerRuntime(clock: broker.clock, slots: configuration.concurrency)
+        super.init(runtime: ConsumerRuntime(clock: broker.clock, slots: configuration.concurrency))
     }
-
-    /// Events in order; one reader.
-    public var events: AsyncStream<ConsumerEvent> { runtime.events }
-    /// Counters so far.
-    public var statistics: ConsumerStatistics { runtime.statistics }
-
-    /// Polls until the task is cancelled (running handlers are cancelled; nothing unacknowledged is deleted) or
-    /// ``stop(drainTimeout:)`` is called.
-    public func run() async throws(BrokerError) {
-        try await runtime.run { [self] in await pollLoop() }
-    }
-
-    /// Starts ``run()`` on its own task.
-    public func start() {
-        Task { try? await run() }
-    }
-
-    /// Stops polling, lets running handlers finish for up to `drainTimeout` of the broker's clock, then cancels them.
-    public func stop(drainTimeout: Duration = .seconds(30)) async {
-        await runtime.stop(drainTimeout: drainTimeout)
-    }
-
-    /// Stops receiving until ``resume()``; running handlers go on.
-    public func pause() { runtime.pause() }
-    /// Receives again.
-    public func resume() { runtime.resume() }
 
     // MARK: Polling
 
-    private func pollLoop() async {
+    override func pollLoop() async {
         while true {
             let slots = await runtime.acquire(maximum: configuration.receiveBatchSize)
             guard slots > 0 else { return }

@@ -8,7 +8,10 @@
 ///
 /// ```swift
 /// var input = FilterInput(attributes: request.messageAttributes, body: request.message)
-/// for subscription in subscriptions where subscription.filterPolicy?.matches(&input) ?? true { … }
+/// for subscription in subscriptions {
+///     if let policy = subscription.filterPolicy, !policy.matches(&input) { continue }
+///     deliver(message, to: subscription)
+/// }
 /// ```
 struct FilterInput {
     /// The message attributes as published.
@@ -86,16 +89,32 @@ struct FilterInput {
     private enum Kind {
         case string, number, stringArray, ignored
 
+        /// `String`, `String.Array`, `Number`, each optionally followed by `.` and a custom label; byte-wise, since
+        /// this runs for every attribute a policy names on every publish.
         init(dataType: String) {
-            if dataType == "String.Array" || dataType.hasPrefix("String.Array.") {
+            if Self.isType(dataType, "String.Array") {
                 self = .stringArray
-            } else if dataType == "String" || dataType.hasPrefix("String.") {
+            } else if Self.isType(dataType, "String") {
                 self = .string
-            } else if dataType == "Number" || dataType.hasPrefix("Number.") {
+            } else if Self.isType(dataType, "Number") {
                 self = .number
             } else {
                 self = .ignored
             }
+        }
+
+        /// Whether `dataType` is `base`, or `base` followed by `.` and more.
+        private static func isType(_ dataType: String, _ base: StaticString) -> Bool {
+            let fast = dataType.utf8.withContiguousStorageIfAvailable { bytes in
+                base.withUTF8Buffer { expected in
+                    guard bytes.count >= expected.count else { return false }
+                    for index in 0..<expected.count where bytes[index] != expected[index] { return false }
+                    return bytes.count == expected.count || bytes[expected.count] == UInt8(ascii: ".")
+                }
+            }
+            if let fast { return fast }
+            let name = "\(base)"
+            return dataType == name || dataType.hasPrefix(name + ".")
         }
     }
 

@@ -4,8 +4,8 @@
 /// dotted paths into the body's JSON; nested objects and dotted keys are interchangeable (`{"a": {"b": 1}}` and
 /// `{"a.b": 1}` both have the field `a.b`), and arrays are transparent — a field matches when any element does.
 ///
-/// Arrays of objects follow AWS's array-consistent rule (its S3 `Records` examples): fields that reach into the
-/// same array must be satisfied by the same element. `Records: [{"name": "a", "size": 1}, {"name": "b", "size": 2}]`
+/// Arrays of objects are matched array-consistently, as AWS's rule engine (Event Ruler) matches JSON events and as
+/// LocalStack reproduces for S3 `Records`: fields that reach into the same array must be satisfied by the same element. `Records: [{"name": "a", "size": 1}, {"name": "b", "size": 2}]`
 /// does not match `{"Records": {"name": ["a"], "size": [2]}}`. The body tree is walked with the branch's fields all
 /// at once: an array node needs one element that satisfies every field entering it; an object node routes each field
 /// into the member whose key continues its path.
@@ -14,29 +14,42 @@ extension CompiledFilterPolicy {
 
     func matchesAttributes(_ input: inout FilterInput) -> Bool {
         if branches.isEmpty { return true }
-        // AWS: "`exists: false` only matches if at least one attribute is present. An empty set of attributes
-        // results in the filter not matching." Every other pattern needs an attribute anyway.
-        guard input.eligibleAttributeCount() > 0 else { return false }
+        guard !input.attributes.isEmpty else { return false }
         branchLoop: for branch in branches {
-            for field in branch.fields where !Self.matchesAttribute(field, &input) { continue branchLoop }
-            return true
+            var sawValue = false
+            for field in branch.fields {
+                switch Self.matchAttribute(field, &input) {
+                case .unmatched: continue branchLoop
+                case .matchedValue: sawValue = true
+                case .matchedAbsence: break
+                }
+            }
+            // AWS: "`exists: false` only matches if at least one attribute is present. An empty set of attributes
+            // results in the filter not matching." Only a branch met purely by absences needs the (lazy) count.
+            if sawValue || input.eligibleAttributeCount() > 0 { return true }
         }
         return false
     }
 
-    private static func matchesAttribute(_ field: FilterField, _ input: inout FilterInput) -> Bool {
+    private enum AttributeOutcome {
+        case unmatched
+        case matchedValue
+        case matchedAbsence
+    }
+
+    private static func matchAttribute(_ field: FilterField, _ input: inout FilterInput) -> AttributeOutcome {
         switch input.attribute(field.name) {
         case .absent:
-            return field.allowsAbsence
+            return field.allowsAbsence ? .matchedAbsence : .unmatched
         case .value(let value):
-            if field.allowsAbsence, !FilterPattern.isPresentValue(value) { return true }
-            return field.patterns.contains { $0.matches(value) }
+            if field.allowsAbsence, !FilterPattern.isPresentValue(value) { return .matchedAbsence }
+            return field.patterns.contains { $0.matches(value) } ? .matchedValue : .unmatched
         case .elements(let elements):
-            if field.allowsAbsence, !elements.contains(where: FilterPattern.isPresentValue) { return true }
-            for element in elements where field.patterns.contains(where: { $0.matches(element) }) { return true }
-            return false
+            if field.allowsAbsence, !elements.contains(where: FilterPattern.isPresentValue) { return .matchedAbsence }
+            for element in elements where field.patterns.contains(where: { $0.matches(element) }) { return .matchedValue }
+            return .unmatched
         case .opaque:
-            return field.patterns.contains { if case .exists = $0 { true } else { false } }
+            return field.patterns.contains { if case .exists = $0 { true } else { false } } ? .matchedValue : .unmatched
         }
     }
 

@@ -417,18 +417,47 @@ struct FilterCIDR: Sendable {
 /// equivalent strings (`é` precomposed or not) as equal.
 enum FilterText {
     static func equal(_ lhs: String, _ rhs: String) -> Bool {
-        lhs.utf8.elementsEqual(rhs.utf8)
+        let fast = lhs.utf8.withContiguousStorageIfAvailable { left in
+            rhs.utf8.withContiguousStorageIfAvailable { right in
+                left.count == right.count && same(left, 0, right)
+            }
+        }
+        if let fast, let result = fast { return result }
+        return lhs.utf8.elementsEqual(rhs.utf8)
     }
 
     static func hasPrefix(_ string: String, _ prefix: String) -> Bool {
-        string.utf8.starts(with: prefix.utf8)
+        let fast = string.utf8.withContiguousStorageIfAvailable { whole in
+            prefix.utf8.withContiguousStorageIfAvailable { part in
+                whole.count >= part.count && same(whole, 0, part)
+            }
+        }
+        if let fast, let result = fast { return result }
+        return string.utf8.starts(with: prefix.utf8)
     }
 
     static func hasSuffix(_ string: String, _ suffix: String) -> Bool {
+        let fast = string.utf8.withContiguousStorageIfAvailable { whole in
+            suffix.utf8.withContiguousStorageIfAvailable { part in
+                whole.count >= part.count && same(whole, whole.count - part.count, part)
+            }
+        }
+        if let fast, let result = fast { return result }
         let utf8 = string.utf8
         let suffixUTF8 = suffix.utf8
         guard utf8.count >= suffixUTF8.count else { return false }
         return utf8.suffix(suffixUTF8.count).elementsEqual(suffixUTF8)
+    }
+
+    /// Whether `haystack[offset...]` starts with `needle`; the caller guarantees the length.
+    @inline(__always)
+    private static func same(_ haystack: UnsafeBufferPointer<UInt8>, _ offset: Int, _ needle: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        while index < needle.count {
+            if haystack[offset + index] != needle[index] { return false }
+            index += 1
+        }
+        return true
     }
 
     /// Case-insensitive equality: ASCII is folded byte by byte without allocating; other text is compared lowercased.

@@ -1,0 +1,136 @@
+import Foundation
+
+/// Number formatting for the table.
+enum Format {
+    static func number(_ value: Double, digits: Int = 2) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int(value)) }
+        return String(format: "%.\(digits)f", value)
+    }
+
+    static func grouped(_ value: Int) -> String {
+        let digits = String(abs(value))
+        var out = ""
+        for (index, character) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { out.append(",") }
+            out.append(character)
+        }
+        return value < 0 ? "-" + out : out
+    }
+
+    /// 1234567 → "1.23M", 12345 → "12.3k".
+    static func rate(_ value: Double) -> String {
+        switch value {
+        case 1e6...: String(format: "%.2fM", value / 1e6)
+        case 1e4...: String(format: "%.1fk", value / 1e3)
+        case 1e3...: String(format: "%.2fk", value / 1e3)
+        default: String(format: "%.1f", value)
+        }
+    }
+
+    /// Microseconds with sensible precision.
+    static func micros(_ value: Double) -> String {
+        switch value {
+        case 10_000...: String(format: "%.1fms", value / 1_000)
+        case 100...: String(format: "%.0fµs", value)
+        case 10...: String(format: "%.1fµs", value)
+        default: String(format: "%.2fµs", value)
+        }
+    }
+
+    static func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+        let count = text.count
+        guard count < width else { return text }
+        let padding = String(repeating: " ", count: width - count)
+        return right ? padding + text : text + padding
+    }
+}
+
+/// The report of one invocation.
+struct Report: Codable {
+    struct Machine: Codable {
+        var cpu: String
+        var cores: Int
+        var os: String
+    }
+    struct Goal: Codable {
+        var goal: String
+        var measured: String
+        var target: String
+        var pass: Bool
+    }
+    var tool = "broker-bench"
+    var scenario: String
+    var command: String
+    var runs: Int
+    var budgetPerRun: String
+    var warmupSeconds: Double
+    var clock: String
+    var memoryMethod: String?
+    var machine: Machine
+    var results: [AggregatedRow]
+    var goals: [Goal]?
+    var verified: Bool
+    var failures: [String]
+}
+
+extension Report.Machine {
+    static var current: Report.Machine {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        return Report.Machine(cpu: model, cores: ProcessInfo.processInfo.activeProcessorCount,
+                              os: ProcessInfo.processInfo.operatingSystemVersionString)
+    }
+}
+
+/// Renders a report as the human table.
+func renderTable(_ report: Report) -> String {
+    var lines: [String] = []
+    lines.append("broker-bench \(report.scenario) — median of \(report.runs) run(s), \(report.budgetPerRun) per run, warm-up \(Format.number(report.warmupSeconds)) s, \(report.clock)")
+    lines.append("machine: \(report.machine.cpu), \(report.machine.cores) cores")
+    let header = [Format.pad("scenario", 20), Format.pad("variant", 52), Format.pad("throughput", 16, right: true),
+                  Format.pad("min–max", 17, right: true), Format.pad("p50", 9, right: true), Format.pad("p90", 9, right: true),
+                  Format.pad("p99", 9, right: true), Format.pad("max", 9, right: true)].joined(separator: " ")
+    lines.append(header)
+    lines.append(String(repeating: "-", count: header.count))
+    for row in report.results {
+        let latency = row.latencyMicroseconds
+        lines.append([
+            Format.pad(row.scenario, 20), Format.pad(row.variant, 52),
+            Format.pad("\(Format.grouped(Int(row.throughputMedian.rounded()))) \(row.unit.replacingOccurrences(of: "/s", with: ""))/s", 16, right: true),
+            Format.pad("\(Format.rate(row.throughputMin))–\(Format.rate(row.throughputMax))", 17, right: true),
+            Format.pad(latency.map { Format.micros($0.p50) } ?? "—", 9, right: true),
+            Format.pad(latency.map { Format.micros($0.p90) } ?? "—", 9, right: true),
+            Format.pad(latency.map { Format.micros($0.p99) } ?? "—", 9, right: true),
+            Format.pad(latency.map { Format.micros($0.max) } ?? "—", 9, right: true),
+        ].joined(separator: " "))
+        if latency != nil { lines.append("    latency: \(row.latencyOf)") }
+        if !row.extras.isEmpty {
+            let extras = row.extras.sorted { $0.key < $1.key }.map { "\($0.key) \(Format.number($0.value, digits: 2))" }
+            lines.append("    " + extras.joined(separator: ", "))
+        }
+    }
+    if let method = report.memoryMethod { lines.append("memory: \(method)") }
+    if let goals = report.goals {
+        lines.append("")
+        lines.append("GOALS (issue 6)")
+        for goal in goals {
+            lines.append("  \(goal.pass ? "PASS" : "MISS")  \(Format.pad(goal.goal, 58)) measured \(Format.pad(goal.measured, 16)) target \(goal.target)")
+        }
+    }
+    lines.append("")
+    if report.verified {
+        lines.append("verification: OK — every message delivered exactly once, FIFO order per group, fan-out counts as the filters dictate")
+    } else {
+        lines.append("verification: FAILED")
+        for failure in report.failures { lines.append("  - \(failure)") }
+    }
+    return lines.joined(separator: "\n")
+}
+
+func renderJSON(_ report: Report) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    guard let data = try? encoder.encode(report), let text = String(data: data, encoding: .utf8) else { return "{}" }
+    return text
+}

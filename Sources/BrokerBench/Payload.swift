@@ -1,0 +1,160 @@
+import Foundation
+
+/// Message bodies that carry what verification needs: a sequence number, a message group and the send time.
+///
+/// Queue bodies: `m<12-digit seq>g<6-digit group>t<20-digit send time, ns>` padded with `x` to the size.
+/// Fan-out bodies: a JSON order event whose `orderId` is `ord-<12-digit seq>`, padded in its `note` field.
+enum Payload {
+    static let minimumSize = 48
+    private static let seqOffset = 1
+    private static let groupOffset = 14
+    private static let timeOffset = 21
+
+    /// A queue body of `size` bytes (one allocation, as any body of more than 15 bytes needs).
+    static func body(seq: Int, group: Int = 0, sentAt: UInt64 = 0, size: Int) -> String {
+        String(unsafeUninitializedCapacity: size) { buffer in
+            buffer[0] = UInt8(ascii: "m")
+            write(UInt64(seq), digits: 12, into: buffer, at: seqOffset)
+            buffer[13] = UInt8(ascii: "g")
+            write(UInt64(group), digits: 6, into: buffer, at: groupOffset)
+            buffer[20] = UInt8(ascii: "t")
+            write(sentAt, digits: 20, into: buffer, at: timeOffset)
+            for index in 41..<size { buffer[index] = UInt8(ascii: "x") }
+            return size
+        }
+    }
+
+    @inline(__always)
+    private static func write(_ value: UInt64, digits: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        var rest = value
+        for index in stride(from: offset + digits - 1, through: offset, by: -1) {
+            buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+    }
+
+    @inline(__always)
+    private static func read(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int, digits: Int) -> UInt64? {
+        guard offset + digits <= bytes.count else { return nil }
+        var value: UInt64 = 0
+        for index in offset..<(offset + digits) {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value * 10 + UInt64(digit)
+        }
+        return value
+    }
+
+    /// The sequence number, group and send time of a queue body; nil if the body is not one of ours.
+    static func parse(_ body: String) -> (seq: Int, group: Int, sentAt: UInt64)? {
+        var body = body
+        return body.withUTF8 { bytes -> (Int, Int, UInt64)? in
+            guard bytes.count >= 41, bytes[0] == UInt8(ascii: "m"), bytes[13] == UInt8(ascii: "g"),
+                  bytes[20] == UInt8(ascii: "t"),
+                  let seq = read(bytes, at: seqOffset, digits: 12), let group = read(bytes, at: groupOffset, digits: 6),
+                  let sentAt = read(bytes, at: timeOffset, digits: 20)
+            else { return nil }
+            return (Int(seq), Int(group), sentAt)
+        }
+    }
+
+    // MARK: Fan-out
+
+    static let eventTypes = ["order.created", "order.refunded", "order.cancelled", "order.shipped"]
+
+    /// A JSON order event of about `size` bytes (at least the fixed part, ~190 bytes).
+    static func orderEvent(seq: Int, size: Int) -> String {
+        var digits = String(seq)
+        digits = String(repeating: "0", count: max(0, 12 - digits.utf8.count)) + digits
+        let type = eventTypes[seq % eventTypes.count]
+        let head = #"{"orderId":"ord-"# + digits + #"","eventType":""# + type
+            + #"","customer":{"id":"c-1042","tier":"gold"},"currency":"EUR","total":129.95,"items":[{"sku":"SKU-1","qty":2}],"note":""#
+        let tail = #""}"#
+        let padding = max(0, size - head.utf8.count - tail.utf8.count)
+        return head + String(repeating: "x", count: padding) + tail
+    }
+
+    /// The sequence number in a fan-out copy: a raw body, or an SNS envelope that quotes it.
+    static func orderSeq(in body: String) -> Int? {
+        var body = body
+        return body.withUTF8 { bytes -> Int? in
+            // "ord-" followed by 12 digits, wherever it is (the envelope escapes the quotes, not the digits).
+            let count = bytes.count
+            var index = 0
+            while index + 16 <= count {
+                if bytes[index] == UInt8(ascii: "o"), bytes[index + 1] == UInt8(ascii: "r"), bytes[index + 2] == UInt8(ascii: "d"),
+                   bytes[index + 3] == UInt8(ascii: "-") {
+                    return read(bytes, at: index + 4, digits: 12).map(Int.init)
+                }
+                index += 1
+            }
+            return nil
+        }
+    }
+}
+
+/// Which sequence numbers have been seen: a growable bitset, so "delivered exactly once" costs a bit per message.
+struct SeenSet {
+    private var words: [UInt64] = []
+    private(set) var count = 0
+
+    init(capacity: Int = 0) {
+        words = [UInt64](repeating: 0, count: (capacity + 63) / 64)
+    }
+
+    /// Marks `seq`; false if it was already marked (a duplicate delivery).
+    @inline(__always)
+    mutating func insert(_ seq: Int) -> Bool {
+        let word = seq >> 6
+        if word >= words.count { words.append(contentsOf: repeatElement(0, count: max(word + 1 - words.count, words.count))) }
+        let bit = UInt64(1) << UInt64(seq & 63)
+        if words[word] & bit != 0 { return false }
+        words[word] |= bit
+        count += 1
+        return true
+    }
+
+    func contains(_ seq: Int) -> Bool {
+        let word = seq >> 6
+        return word < words.count && words[word] & (UInt64(1) << UInt64(seq & 63)) != 0
+    }
+}
+
+/// A lock-protected value for the harness's shared counters (NSLock: the harness is outside the library).
+final class Shared<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    @inline(__always)
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// Collects verification failures; keeps the first few messages of each kind readable.
+struct Verifier {
+    private(set) var failures: [String] = []
+    private var suppressed = 0
+
+    mutating func fail(_ message: String) {
+        if failures.count < 20 { failures.append(message) } else { suppressed += 1 }
+    }
+
+    mutating func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+        if !condition { fail(message()) }
+    }
+
+    var all: [String] {
+        suppressed > 0 ? failures + ["… and \(suppressed) more failures"] : failures
+    }
+
+    mutating func absorb(_ other: [String]) {
+        for failure in other { fail(failure) }
+    }
+}

@@ -1,0 +1,350 @@
+import Broker
+import Foundation
+
+/// A broker for one run, on the chosen clock.
+func makeBroker(_ clock: ClockChoice) -> Broker {
+    let configuration = BrokerConfiguration(seed: 42)
+    switch clock {
+    case .manual: return Broker(configuration: configuration, clock: ManualClock())
+    case .system: return Broker(configuration: configuration, clock: SystemClock())
+    }
+}
+
+/// Queue attributes for benchmark queues: a visibility timeout no run outlives, so "exactly once" is what the
+/// semantics promise (a standard queue redelivers only after a visibility timeout lapses).
+func benchQueueAttributes(fifo: Bool) -> QueueAttributes {
+    QueueAttributes(visibilityTimeout: .seconds(43_200), fifoQueue: fifo ? true : nil)
+}
+
+/// The shape of a send → receive → delete run.
+struct QueueRunShape {
+    var fifo: Bool
+    var groups: Int
+    var batch: Int
+    var bodySize: Int
+    var producers: Int
+    var consumers: Int
+    var clock: ClockChoice
+    var quiet: Bool
+
+    var scenarioName: String { fifo ? "fifo" : "send-receive-delete" }
+    var variant: String {
+        var parts = ["batch=\(batch)"]
+        if fifo { parts.append("groups=\(groups)") }
+        if producers > 1 || consumers > 1 { parts.append("producers=\(producers)"); parts.append("consumers=\(consumers)") }
+        parts.append("size=\(bodySize)")
+        return parts.joined(separator: ",")
+    }
+    var isSingleThread: Bool { producers == 1 && consumers == 1 }
+}
+
+/// Precomputed small strings (ids, group ids) so the loop allocates only what a real client would.
+enum Names {
+    static let entryIds = (0..<10).map { String($0) }
+    static func groupIds(_ count: Int) -> [String] { (0..<count).map { "g\($0)" } }
+}
+
+/// Per-group order checking for FIFO runs: each group's sequence numbers must arrive increasing.
+struct GroupOrder {
+    private var last: [Int]
+
+    init(groups: Int) {
+        last = [Int](repeating: -1, count: groups)
+    }
+
+    /// False when `seq` does not come after the group's previous message.
+    @inline(__always)
+    mutating func accept(seq: Int, group: Int) -> Bool {
+        guard group < last.count, seq > last[group] else { return false }
+        last[group] = seq
+        return true
+    }
+}
+
+// MARK: One thread
+
+/// One thread sends a batch, receives it back and deletes it, in turn; one latency sample per iteration.
+///
+/// With `resident` > 0 (the depth sweep, standard queues) the queue is first filled with that many messages, untimed,
+/// and the heap and RSS growth per resident message are measured around the fill; the timed loop then runs with
+/// them resident (receives take the oldest messages, so the depth stays constant).
+func runQueueSingleThread(_ shape: QueueRunShape, budget: Budget, resident: Int = 0) async throws -> RunResult {
+    let broker = makeBroker(shape.clock)
+    let queue = try broker.createQueue(named: shape.fifo ? "bench.fifo" : "bench", attributes: benchQueueAttributes(fifo: shape.fifo))
+    let groupIds = Names.groupIds(shape.groups)
+    let batch = shape.batch
+    var verifier = Verifier()
+    var seen = SeenSet(capacity: resident + (RunBudget(budget).messageLimit ?? 1 << 20))
+    var order = GroupOrder(groups: shape.groups)
+    var histogram = Histogram()
+    var sendEntries: [SendMessageBatchRequestEntry] = []
+    sendEntries.reserveCapacity(batch)
+    var deleteEntries: [DeleteMessageBatchRequestEntry] = []
+    deleteEntries.reserveCapacity(batch)
+    let progress = Progress("\(shape.scenarioName) \(shape.variant)", enabled: !shape.quiet)
+
+    var memoryExtras: [(name: String, value: Double)] = []
+    if resident > 0 {
+        let heapBefore = Memory.heapBytesInUse()
+        let rssBefore = Memory.residentBytes()
+        verifier.absorb(try fill(queue, count: resident, bodySize: shape.bodySize, quiet: shape.quiet, label: "\(resident) messages"))
+        let heapAfter = Memory.heapBytesInUse()
+        let rssAfter = Memory.residentBytes()
+        if let heapBefore, let heapAfter {
+            let perMessage = Double(heapAfter - heapBefore) / Double(resident)
+            memoryExtras.append(("heap bytes/msg", perMessage))
+            memoryExtras.append(("heap bytes/msg beyond body", perMessage - Double(shape.bodySize)))
+        }
+        if let rssBefore, let rssAfter {
+            memoryExtras.append(("RSS bytes/msg", Double(rssAfter - rssBefore) / Double(resident)))
+        }
+        let statistics = try queue.statistics()
+        verifier.check(statistics.approximateNumberOfMessages == resident, "filled \(resident), the queue holds \(statistics.approximateNumberOfMessages)")
+    }
+
+    var sent = 0
+    var deleted = 0
+    var emptyReceives = 0
+    let run = RunBudget(budget)
+    var iterationStart = run.start
+
+    /// Receives, checks and deletes until everything sent so far is deleted (a receive may return fewer messages
+    /// than are waiting, or, on a FIFO queue, one group's only).
+    func drain() async throws {
+        while deleted < sent {
+            let messages = try await queue.receiveMessages(maxNumberOfMessages: batch)
+            if messages.isEmpty {
+                emptyReceives += 1
+                if emptyReceives > 3 {
+                    verifier.fail("\(sent - deleted) messages sent but not receivable (empty receives with nothing in flight)")
+                    deleted = sent
+                }
+                continue
+            }
+            for message in messages {
+                guard let parsed = Payload.parse(message.body) else {
+                    verifier.fail("received a body that was never sent: \(message.body.prefix(40))")
+                    continue
+                }
+                if !seen.insert(parsed.seq) { verifier.fail("message \(parsed.seq) delivered twice") }
+                if shape.fifo, !order.accept(seq: parsed.seq, group: parsed.group) {
+                    verifier.fail("FIFO order broken in group \(parsed.group) at message \(parsed.seq)")
+                }
+            }
+            if batch == 1 {
+                for message in messages { try queue.deleteMessage(receiptHandle: message.receiptHandle) }
+            } else {
+                deleteEntries.removeAll(keepingCapacity: true)
+                for (index, message) in messages.enumerated() {
+                    deleteEntries.append(DeleteMessageBatchRequestEntry(id: Names.entryIds[index], receiptHandle: message.receiptHandle))
+                }
+                let result = try queue.deleteMessageBatch(deleteEntries)
+                if !result.failed.isEmpty { verifier.fail("DeleteMessageBatch failed: \(result.failed[0].code) \(result.failed[0].message)") }
+            }
+            deleted += messages.count
+        }
+    }
+
+    while !run.isSpent(sent: sent, now: iterationStart) {
+        if batch == 1 && !shape.fifo {
+            try queue.sendMessage(Payload.body(seq: resident + sent, size: shape.bodySize))
+        } else if batch == 1 {
+            let group = sent % shape.groups
+            try queue.sendMessage(Payload.body(seq: sent, group: group, size: shape.bodySize),
+                                  messageGroupId: groupIds[group], messageDeduplicationId: String(sent))
+        } else {
+            sendEntries.removeAll(keepingCapacity: true)
+            for index in 0..<batch {
+                let seq = sent + index
+                if shape.fifo {
+                    let group = seq % shape.groups
+                    sendEntries.append(SendMessageBatchRequestEntry(
+                        id: Names.entryIds[index], body: Payload.body(seq: seq, group: group, size: shape.bodySize),
+                        messageGroupId: groupIds[group], messageDeduplicationId: String(seq)))
+                } else {
+                    sendEntries.append(SendMessageBatchRequestEntry(id: Names.entryIds[index], body: Payload.body(seq: resident + seq, size: shape.bodySize)))
+                }
+            }
+            let result = try queue.sendMessageBatch(sendEntries)
+            if !result.failed.isEmpty { verifier.fail("SendMessageBatch failed: \(result.failed[0].code) \(result.failed[0].message)") }
+        }
+        sent += batch
+        try await drain()
+        let now = nanosecondsNow()
+        histogram.record(now &- iterationStart)
+        iterationStart = now
+        progress.tick(deleted, now: now)
+    }
+    let end = iterationStart
+    progress.finish()
+
+    let statistics = try queue.statistics()
+    verifier.check(seen.count == sent, "\(sent) messages sent, \(seen.count) distinct received")
+    verifier.check(statistics.approximateNumberOfMessages == resident && statistics.approximateNumberOfMessagesNotVisible == 0,
+                   "queue should hold \(resident) at the end: \(statistics.approximateNumberOfMessages) visible, \(statistics.approximateNumberOfMessagesNotVisible) in flight")
+    let seconds = Double(end - run.start) / 1e9
+    let row = Row(scenario: resident > 0 ? "depth-sweep" : shape.scenarioName,
+                  variant: resident > 0 ? "resident=\(resident),\(shape.variant)" : shape.variant, unit: "msgs/s",
+                  throughput: Double(deleted) / seconds, count: deleted, seconds: seconds,
+                  latency: histogram.summary, latencyOf: "one iteration: send \(batch), receive, delete (one thread)",
+                  extras: memoryExtras)
+    return RunResult(rows: [row], failures: verifier.all)
+}
+
+// MARK: Producers and consumers
+
+/// State shared by producer threads and consumer tasks.
+private struct Exchange {
+    var producersRunning: Int
+    var sent = 0
+    var deleted = 0
+    var seen: SeenSet
+    var order: GroupOrder
+    var failures = Verifier()
+    var lastDelete: UInt64 = 0
+}
+
+/// Producer threads send; consumer tasks receive (short polls) and delete. Latency is send → receive of each
+/// message (the send time travels in the body).
+///
+/// Producers are OS threads because the send path never suspends: as tasks they would hold the cooperative pool
+/// (one thread per core) and starve the consumers. Consumers are tasks (receive is async); one that finds the queue
+/// empty yields.
+func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async throws -> RunResult {
+    let broker = makeBroker(shape.clock)
+    let queue = try broker.createQueue(named: shape.fifo ? "bench.fifo" : "bench", attributes: benchQueueAttributes(fifo: shape.fifo))
+    let run = RunBudget(budget)
+    let limit = run.messageLimit
+    let exchange = Shared(Exchange(producersRunning: shape.producers, seen: SeenSet(capacity: limit ?? 1 << 22),
+                                   order: GroupOrder(groups: shape.groups)))
+    let groupIds = Names.groupIds(shape.groups)
+    let progress = Progress("\(shape.scenarioName) \(shape.variant)", enabled: !shape.quiet)
+    let batch = shape.batch
+
+    // Producer p sends sequence numbers p, p+P, p+2P, … and, on FIFO queues, owns groups p, p+P, … so that each
+    // group's order is one thread's send order.
+    var threads: [Thread] = []
+    let producersDone = DispatchGroup()
+    for producer in 0..<shape.producers {
+        producersDone.enter()
+        let thread = Thread {
+            defer { producersDone.leave() }
+            let ownGroups = stride(from: producer, to: shape.groups, by: shape.producers).map { $0 }
+            let share = limit.map { $0 / shape.producers + (producer < $0 % shape.producers ? 1 : 0) }
+            var k = 0
+            var entries: [SendMessageBatchRequestEntry] = []
+            var failure: String?
+            var now = nanosecondsNow()
+            while failure == nil {
+                if let share { if k >= share { break } } else if run.isSpent(sent: 0, now: now) { break }
+                let count = share.map { min(batch, $0 - k) } ?? batch
+                entries.removeAll(keepingCapacity: true)
+                for index in 0..<count {
+                    let seq = (k + index) * shape.producers + producer
+                    let group = shape.fifo ? ownGroups[(k + index) % ownGroups.count] : 0
+                    entries.append(SendMessageBatchRequestEntry(
+                        id: Names.entryIds[index], body: Payload.body(seq: seq, group: group, sentAt: now, size: shape.bodySize),
+                        messageGroupId: shape.fifo ? groupIds[group] : nil,
+                        messageDeduplicationId: shape.fifo ? String(seq) : nil))
+                }
+                do {
+                    if count == 1 {
+                        try queue.sendMessage(entries[0].message)
+                    } else {
+                        let result = try queue.sendMessageBatch(entries)
+                        if let first = result.failed.first { failure = "SendMessageBatch failed: \(first.code) \(first.message)" }
+                    }
+                } catch {
+                    failure = "send failed: \(error)"
+                }
+                k += count
+                exchange.withLock { $0.sent += count }
+                now = nanosecondsNow()
+            }
+            exchange.withLock { state in
+                state.producersRunning -= 1
+                if let failure { state.failures.fail(failure) }
+            }
+        }
+        thread.stackSize = 1 << 20
+        threads.append(thread)
+    }
+    for thread in threads { thread.start() }
+
+    let histograms = try await withThrowingTaskGroup(of: Histogram.self) { group in
+        for _ in 0..<shape.consumers {
+            group.addTask {
+                var histogram = Histogram()
+                var deleteEntries: [DeleteMessageBatchRequestEntry] = []
+                while true {
+                    let messages = try await queue.receiveMessages(maxNumberOfMessages: batch)
+                    let received = nanosecondsNow()
+                    if messages.isEmpty {
+                        let finished = exchange.withLock { $0.producersRunning == 0 && $0.deleted >= $0.sent }
+                        if finished { return histogram }
+                        await Task.yield()
+                        continue
+                    }
+                    var parsed: [(seq: Int, group: Int)] = []
+                    parsed.reserveCapacity(messages.count)
+                    for message in messages {
+                        if let body = Payload.parse(message.body) {
+                            histogram.record(received &- body.sentAt)
+                            parsed.append((body.seq, body.group))
+                        } else {
+                            parsed.append((-1, -1))
+                        }
+                    }
+                    // Check before deleting: on a FIFO queue the group's next messages are handed out only after.
+                    exchange.withLock { state in
+                        for (seq, group) in parsed {
+                            if seq < 0 { state.failures.fail("received a body that was never sent"); continue }
+                            if !state.seen.insert(seq) { state.failures.fail("message \(seq) delivered twice") }
+                            if shape.fifo, !state.order.accept(seq: seq, group: group) {
+                                state.failures.fail("FIFO order broken in group \(group) at message \(seq)")
+                            }
+                        }
+                    }
+                    if batch == 1 {
+                        for message in messages { try queue.deleteMessage(receiptHandle: message.receiptHandle) }
+                    } else {
+                        deleteEntries.removeAll(keepingCapacity: true)
+                        for (index, message) in messages.enumerated() {
+                            deleteEntries.append(DeleteMessageBatchRequestEntry(id: Names.entryIds[index], receiptHandle: message.receiptHandle))
+                        }
+                        let result = try queue.deleteMessageBatch(deleteEntries)
+                        if let first = result.failed.first {
+                            exchange.withLock { $0.failures.fail("DeleteMessageBatch failed: \(first.code) \(first.message)") }
+                        }
+                    }
+                    let now = nanosecondsNow()
+                    let deleted = exchange.withLock { state -> Int in
+                        state.deleted += messages.count
+                        state.lastDelete = max(state.lastDelete, now)
+                        return state.deleted
+                    }
+                    progress.tick(deleted, now: now)
+                }
+            }
+        }
+        var all: [Histogram] = []
+        for try await histogram in group { all.append(histogram) }
+        return all
+    }
+    producersDone.wait()
+    progress.finish()
+
+    var histogram = Histogram()
+    for part in histograms { histogram.merge(part) }
+    let statistics = try queue.statistics()
+    let (sent, deleted, distinct, lastDelete, failures) = exchange.withLock { ($0.sent, $0.deleted, $0.seen.count, $0.lastDelete, $0.failures) }
+    var verifier = failures
+    verifier.check(distinct == sent, "\(sent) messages sent, \(distinct) distinct received")
+    verifier.check(statistics.approximateNumberOfMessages == 0 && statistics.approximateNumberOfMessagesNotVisible == 0,
+                   "queue not empty at the end")
+    let seconds = Double(max(lastDelete, run.start + 1) - run.start) / 1e9
+    let row = Row(scenario: shape.scenarioName, variant: shape.variant, unit: "msgs/s",
+                  throughput: Double(deleted) / seconds, count: deleted, seconds: seconds,
+                  latency: histogram.summary, latencyOf: "send → receive of each message")
+    return RunResult(rows: [row], failures: verifier.all)
+}
