@@ -81,6 +81,7 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
     var deleteEntries: [DeleteMessageBatchRequestEntry] = []
     deleteEntries.reserveCapacity(10)
     let progress = Progress("fanout \(shape.variant)", enabled: !shape.quiet)
+    let cpuStart = processCPUNanoseconds()
     let run = RunBudget(budget)
     var published = 0
     var iterationStart = run.start
@@ -153,6 +154,7 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
         progress.tick(published, unit: "publishes", now: now)
     }
     let end = iterationStart
+    let cpuSeconds = Double(processCPUNanoseconds() - cpuStart) / 1e9
     progress.finish()
 
     for (index, subscription) in subscriptions.enumerated() {
@@ -168,6 +170,7 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
                   latency: histogram.summary,
                   latencyOf: "one iteration: \(batch) publishes, then every copy received and deleted",
                   extras: [("copies per publish", Double(copies) / Double(max(published, 1))),
-                           ("copies/s", Double(copies) / seconds)])
+                           ("copies/s", Double(copies) / seconds),
+                           ("publishes per CPU-second", Double(published) / cpuSeconds)])
     return RunResult(rows: [row], failures: verifier.all)
 }

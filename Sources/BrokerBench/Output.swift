@@ -88,7 +88,8 @@ func renderTable(_ report: Report) -> String {
     var lines: [String] = []
     lines.append("broker-bench \(report.scenario) — median of \(report.runs) run(s), \(report.budgetPerRun) per run, warm-up \(Format.number(report.warmupSeconds)) s, \(report.clock)")
     lines.append("machine: \(report.machine.cpu), \(report.machine.cores) cores")
-    let header = [Format.pad("scenario", 20), Format.pad("variant", 52), Format.pad("throughput", 16, right: true),
+    let variantWidth = max(20, report.results.map(\.variant.count).max() ?? 0)
+    let header = [Format.pad("scenario", 20), Format.pad("variant", variantWidth), Format.pad("throughput", 16, right: true),
                   Format.pad("min–max", 17, right: true), Format.pad("p50", 9, right: true), Format.pad("p90", 9, right: true),
                   Format.pad("p99", 9, right: true), Format.pad("max", 9, right: true)].joined(separator: " ")
     lines.append(header)
@@ -96,7 +97,7 @@ func renderTable(_ report: Report) -> String {
     for row in report.results {
         let latency = row.latencyMicroseconds
         lines.append([
-            Format.pad(row.scenario, 20), Format.pad(row.variant, 52),
+            Format.pad(row.scenario, 20), Format.pad(row.variant, variantWidth),
             Format.pad("\(Format.grouped(Int(row.throughputMedian.rounded()))) \(row.unit.replacingOccurrences(of: "/s", with: ""))/s", 16, right: true),
             Format.pad("\(Format.rate(row.throughputMin))–\(Format.rate(row.throughputMax))", 17, right: true),
             Format.pad(latency.map { Format.micros($0.p50) } ?? "—", 9, right: true),

@@ -105,6 +105,7 @@ func runQueueSingleThread(_ shape: QueueRunShape, budget: Budget, resident: Int 
     var sent = 0
     var deleted = 0
     var emptyReceives = 0
+    let cpuStart = processCPUNanoseconds()
     let run = RunBudget(budget)
     var iterationStart = run.start
 
@@ -176,6 +177,7 @@ func runQueueSingleThread(_ shape: QueueRunShape, budget: Budget, resident: Int 
         progress.tick(deleted, now: now)
     }
     let end = iterationStart
+    let cpuSeconds = Double(processCPUNanoseconds() - cpuStart) / 1e9
     progress.finish()
 
     let statistics = try queue.statistics()
@@ -187,7 +189,7 @@ func runQueueSingleThread(_ shape: QueueRunShape, budget: Budget, resident: Int 
                   variant: resident > 0 ? "resident=\(resident),\(shape.variant)" : shape.variant, unit: "msgs/s",
                   throughput: Double(deleted) / seconds, count: deleted, seconds: seconds,
                   latency: histogram.summary, latencyOf: "one iteration: send \(batch), receive, delete (one thread)",
-                  extras: memoryExtras)
+                  extras: [("msgs per CPU-second", Double(deleted) / cpuSeconds)] + memoryExtras)
     return RunResult(rows: [row], failures: verifier.all)
 }
 

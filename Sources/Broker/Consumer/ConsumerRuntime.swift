@@ -29,7 +29,8 @@ final class ConsumerRuntime: Sendable {
     init(clock: any BrokerClock, slots: Int) {
         self.clock = clock
         state = LockedState(State(freeSlots: slots))
-        (events, eventSink) = AsyncStream.makeStream(of: ConsumerEvent.self)
+        // Bounded: a consumer nobody watches must not grow a buffer forever; a watcher sees the newest events.
+        (events, eventSink) = AsyncStream.makeStream(of: ConsumerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
     }
 
     var statistics: ConsumerStatistics { state.withLock { $0.statistics } }

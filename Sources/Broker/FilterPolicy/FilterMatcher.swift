@@ -59,11 +59,11 @@ extension CompiledFilterPolicy {
         if branches.isEmpty { return true }
         // A body that is not a JSON object matches nothing; one without a single value is like an empty attribute set.
         guard let body = input.bodyObject(), body.hasLeaves else { return false }
-        // Dotted keys can make one field reach several members; the search then tries combinations. The budget bounds
-        // that work on hostile bodies (ordinary ones need a few visits per node); when it runs out the message does
-        // not match.
+        // Dotted and duplicate keys can give one field several members to continue into; the search then tries
+        // combinations. The budget bounds that work on hostile bodies: an ordinary body needs at most one visit per
+        // node (far below 16 per byte), and when a hostile one exhausts it the message does not match.
         for branch in branches {
-            var walk = BodyWalk(fields: branch.fields, budget: 64 * input.body.utf8.count + 10_000)
+            var walk = BodyWalk(fields: branch.fields, budget: 16 * input.body.utf8.count + 10_000)
             if walk.matchesBranch(body.members) { return true }
         }
         return false

@@ -282,10 +282,10 @@ struct FilterPolicyCompiler {
         case "<", "<=":
             guard terms.count == 2 else { throw error("Too many elements in numeric expression") }
             return FilterNumericRange(lower: nil, upper: .init(value: try inRange(value), inclusive: op == "<="))
-        default: // ">", ">="
-            let lower = FilterNumericRange.Bound(value: 0, inclusive: op == ">=")
+        default: // ">", ">=", optionally followed by "<" or "<=" and an upper bound
+            let lowerInclusive = op == ">="
             if terms.count == 2 {
-                return FilterNumericRange(lower: .init(value: try inRange(value), inclusive: lower.inclusive), upper: nil)
+                return FilterNumericRange(lower: .init(value: try inRange(value), inclusive: lowerInclusive), upper: nil)
             }
             guard case .string(let upperOp) = terms[2] else {
                 throw error("Bad value in numeric range: \(tokenText(terms, 2))")
@@ -298,7 +298,7 @@ struct FilterPolicyCompiler {
             let bottom = try inRange(value)
             let top = try inRange(upperValue)
             guard bottom < top else { throw error("Bottom must be less than top") }
-            return FilterNumericRange(lower: .init(value: bottom, inclusive: lower.inclusive),
+            return FilterNumericRange(lower: .init(value: bottom, inclusive: lowerInclusive),
                                       upper: .init(value: top, inclusive: upperOp == "<="))
         }
     }

@@ -73,8 +73,9 @@ public struct Message: Sendable, Hashable {
     public let receiptHandle: String
     /// `Body`.
     public let body: String
-    /// `MD5OfBody`: hex MD5 of the body's UTF-8 bytes.
-    public let md5OfBody: String
+    /// `MD5OfBody`: hex MD5 of the body's UTF-8 bytes (computed on first use for copies SNS delivered).
+    public var md5OfBody: String { storedMD5OfBody ?? MessageDigest.md5Hex(of: body) }
+    let storedMD5OfBody: String?
     /// `MD5OfMessageAttributes` over the returned attributes; nil when none are returned.
     public let md5OfMessageAttributes: String?
     /// `MessageAttributes` selected by the receive's `messageAttributeNames`.

@@ -13,20 +13,34 @@ enum MessageValidation {
     }
 
     static func hasOnlyAllowedCharacters(_ text: String) -> Bool {
-        // Fast path: printable ASCII needs no scalar decoding.
-        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x80 }) { return true }
-        return text.unicodeScalars.allSatisfy(isAllowed)
+        // One pass over the UTF-8 bytes: a Swift string is valid UTF-8 (no surrogates), so the only scalars to
+        // refuse are C0 controls other than tab, LF and CR, and U+FFFE / U+FFFF (EF BF BE, EF BF BF).
+        var text = text
+        return text.withUTF8 { bytes in
+            var index = 0
+            let count = bytes.count
+            while index < count {
+                let byte = bytes[index]
+                if byte < 0x20 {
+                    if byte != 0x09 && byte != 0x0A && byte != 0x0D { return false }
+                } else if byte == 0xEF, index + 2 < count, bytes[index + 1] == 0xBF, bytes[index + 2] >= 0xBE {
+                    return false
+                }
+                index += 1
+            }
+            return true
+        }
     }
 
     static let invalidCharacters = BrokerError(.invalidMessageContents,
         "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
 
     /// Checks the body, attributes and size of one message; returns its size in bytes as SQS counts it.
-    static func validate(_ request: SendMessageRequest, maximumMessageSize: Int) throws(BrokerError) -> Int {
+    static func validate(_ request: SendMessageRequest, maximumMessageSize: Int, checkBody: Bool = true) throws(BrokerError) -> Int {
         if request.body.isEmpty {
             throw BrokerError(.missingParameter, "The request must contain the parameter MessageBody.")
         }
-        guard hasOnlyAllowedCharacters(request.body) else { throw invalidCharacters }
+        guard !checkBody || hasOnlyAllowedCharacters(request.body) else { throw invalidCharacters }
         var size = request.body.utf8.count
         size += try validateAttributes(request.messageAttributes)
         try validateSystemAttributes(request.messageSystemAttributes)
@@ -58,15 +72,28 @@ enum MessageValidation {
     }
 
     static func validateAttributeName(_ name: String) throws(BrokerError) {
-        let invalid = BrokerError(.invalidParameterValue, "Message (user) attribute name '\(name)' is invalid. "
-            + "Names can contain alphanumeric characters, hyphens, underscores and periods, must not start or end with a period, "
-            + "must not contain consecutive periods, must not start with AWS. or Amazon., and can be up to 256 characters long.")
+        func invalid() -> BrokerError {
+            BrokerError(.invalidParameterValue, "Message (user) attribute name '\(name)' is invalid. "
+                + "Names can contain alphanumeric characters, hyphens, underscores and periods, must not start or end with a period, "
+                + "must not contain consecutive periods, must not start with AWS. or Amazon., and can be up to 256 characters long.")
+        }
         guard !name.isEmpty, name.utf8.count <= 256,
               name.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }),
-              !name.hasPrefix("."), !name.hasSuffix("."), !name.contains("..")
-        else { throw invalid }
-        let lowered = name.lowercased()
-        if lowered.hasPrefix("aws.") || lowered.hasPrefix("amazon.") { throw invalid }
+              !name.hasPrefix("."), !name.hasSuffix("."), !hasDoublePeriod(name)
+        else { throw invalid() }
+        if name.utf8.count >= 4, name.contains(".") {
+            let lowered = name.lowercased()
+            if lowered.hasPrefix("aws.") || lowered.hasPrefix("amazon.") { throw invalid() }
+        }
+    }
+
+    private static func hasDoublePeriod(_ name: String) -> Bool {
+        var previous: UInt8 = 0
+        for byte in name.utf8 {
+            if byte == UInt8(ascii: "."), previous == byte { return true }
+            previous = byte
+        }
+        return false
     }
 
     static func validateAttributeValue(name: String, _ value: MessageAttributeValue) throws(BrokerError) {
@@ -148,15 +175,15 @@ enum MessageValidation {
             throw BrokerError(.tooManyEntriesInBatchRequest,
                 "Maximum number of entries per request are 10. You have sent \(ids.count).")
         }
-        var seen = Set<String>()
-        for id in ids {
+        // At most 10 ids: pairwise comparison beats hashing them into a set.
+        for (index, id) in ids.enumerated() {
             guard !id.isEmpty, id.utf8.count <= 80,
                   id.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") })
             else {
                 throw BrokerError(.invalidBatchEntryId,
                     "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
             }
-            guard seen.insert(id).inserted else {
+            if ids[..<index].contains(id) {
                 throw BrokerError(.batchEntryIdsNotDistinct, "Id \(id) repeated.")
             }
         }

@@ -44,6 +44,12 @@ public struct Queue: Sendable, Hashable {
         return try core.mutate { state, now, _ throws(BrokerError) in try core.store(prepared, in: &state, now: now) }
     }
 
+    /// A send of a body Broker wrote itself (an SNS copy): no second character scan, digest on demand.
+    func deliver(_ request: SendMessageRequest) throws(BrokerError) {
+        let prepared = try core.prepare(request, trusted: true)
+        _ = try core.mutate { state, now, _ throws(BrokerError) in try core.store(prepared, in: &state, now: now) }
+    }
+
     /// SendMessageBatch: 1–10 entries with distinct ids, together at most 1 MiB. Entries that fail are reported
     /// in `failed`; the others are sent.
     public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {

@@ -8,14 +8,16 @@ extension QueueCore {
         let request: SendMessageRequest
         let size: Int
         let delaySeconds: Int?
-        let md5OfBody: String
+        let md5OfBody: String?
         let md5OfMessageAttributes: String?
         let md5OfMessageSystemAttributes: String?
         let contentDeduplicationId: String?
     }
 
-    func prepare(_ request: SendMessageRequest) throws(BrokerError) -> PreparedSend {
-        let size = try MessageValidation.validate(request, maximumMessageSize: 1_048_576)
+    /// `trusted` is for bodies Broker wrote itself (SNS envelopes, copies of validated messages): their characters
+    /// need no second scan and their digest is computed only if a receive asks for it.
+    func prepare(_ request: SendMessageRequest, trusted: Bool = false) throws(BrokerError) -> PreparedSend {
+        let size = try MessageValidation.validate(request, maximumMessageSize: 1_048_576, checkBody: !trusted)
         let delay: Int? = try request.delaySeconds.map { d throws(BrokerError) in
             try MessageValidation.wholeSeconds(d, parameter: "DelaySeconds", range: 0...900,
                                                reason: "DelaySeconds must be >= 0 and <= 900.")
@@ -29,7 +31,7 @@ extension QueueCore {
         let needsContentHash = isFifo && request.messageDeduplicationId == nil
         return PreparedSend(
             request: request, size: size, delaySeconds: delay,
-            md5OfBody: MessageDigest.md5Hex(of: request.body),
+            md5OfBody: trusted ? nil : MessageDigest.md5Hex(of: request.body),
             md5OfMessageAttributes: MessageDigest.md5OfAttributes(request.messageAttributes),
             md5OfMessageSystemAttributes: MessageDigest.md5OfAttributes(request.messageSystemAttributes),
             contentDeduplicationId: needsContentHash ? SHA256.hash(request.body).hexString : nil)
@@ -55,7 +57,7 @@ extension QueueCore {
             let key = deduplicationKey(id, group: request.messageGroupId ?? "", scope: state.settings.deduplicationScope)
             expireDeduplication(&state, now: now)
             if let record = state.deduplication[key] {
-                return SendMessageResult(messageId: record.messageId, md5OfMessageBody: prepared.md5OfBody,
+                return SendMessageResult(messageId: record.messageId, md5OfMessageBody: prepared.md5OfBody ?? MessageDigest.md5Hex(of: request.body),
                                          md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                          md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
                                          sequenceNumber: String(record.sequenceNumber))
@@ -84,7 +86,7 @@ extension QueueCore {
                                                                 sequenceNumber: sequenceNumber)
             state.deduplicationExpiry.append((expiresAt, dedupKey))
         }
-        return SendMessageResult(messageId: messageId, md5OfMessageBody: prepared.md5OfBody,
+        return SendMessageResult(messageId: messageId, md5OfMessageBody: prepared.md5OfBody ?? MessageDigest.md5Hex(of: request.body),
                                  md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                  md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
                                  sequenceNumber: sequenceNumber.map { String($0) })
@@ -254,7 +256,7 @@ extension QueueCore {
             add(.deadLetterQueueSourceArn, stored.deadLetterQueueSourceArn)
             let handle = ReceiptHandle(incarnation: incarnation, key: stored.key, nonce: delivery.receiptNonce)
             return Message(messageId: stored.messageId, receiptHandle: handle.encoded, body: stored.body,
-                           md5OfBody: stored.md5OfBody, md5OfMessageAttributes: md5,
+                           storedMD5OfBody: stored.md5OfBody, md5OfMessageAttributes: md5,
                            messageAttributes: userAttributes, attributes: system)
         }
     }

@@ -14,7 +14,8 @@ final class StoredMessage: @unchecked Sendable {
     let key: UInt64
     let messageId: String
     let body: String
-    let md5OfBody: String
+    /// Nil for copies SNS delivered, whose digest nobody asked for at send time: computed on receive instead.
+    let md5OfBody: String?
     let messageAttributes: [String: MessageAttributeValue]
     let md5OfMessageAttributes: String?
     let systemAttributes: [String: MessageAttributeValue]
@@ -40,7 +41,7 @@ final class StoredMessage: @unchecked Sendable {
     /// Bumped whenever `visibleAt` changes, so heap entries for an older deadline are recognised as stale.
     var stamp: UInt32 = 0
 
-    init(key: UInt64, messageId: String, body: String, md5OfBody: String,
+    init(key: UInt64, messageId: String, body: String, md5OfBody: String?,
          messageAttributes: [String: MessageAttributeValue], md5OfMessageAttributes: String?,
          systemAttributes: [String: MessageAttributeValue], md5OfMessageSystemAttributes: String?,
          sentAt: Date, enqueuedAt: Date, groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
@@ -80,20 +81,20 @@ struct TimedEntry {
     }
 }
 
-/// A receipt handle: the queue's incarnation, the message key and the receive's nonce, base64-encoded.
+/// A receipt handle: the queue's incarnation, the message key and the receive's nonce, as 32 characters of
+/// base64 (standard alphabet). Encoded and decoded by hand: `Data` and Foundation's base64 cost several allocations
+/// per receive and per delete.
 struct ReceiptHandle: Equatable {
     let incarnation: UInt64
     let key: UInt64
     let nonce: UInt64
 
-    var encoded: String {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(24)
-        for value in [incarnation, key, nonce] {
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        }
-        return Data(bytes).base64EncodedString()
-    }
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let decoding: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, character) in alphabet.enumerated() { table[Int(character)] = UInt8(index) }
+        return table
+    }()
 
     init(incarnation: UInt64, key: UInt64, nonce: UInt64) {
         self.incarnation = incarnation
@@ -101,11 +102,45 @@ struct ReceiptHandle: Equatable {
         self.nonce = nonce
     }
 
+    var encoded: String {
+        let words = [incarnation, key, nonce]
+        var characters = [UInt8](repeating: 0, count: 32)
+        // 24 bytes = 8 groups of 3 bytes = 8 groups of 4 characters.
+        for group in 0..<8 {
+            var triple: UInt32 = 0
+            for offset in 0..<3 {
+                let byteIndex = group * 3 + offset
+                let word = words[byteIndex / 8]
+                let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * (byteIndex % 8)))
+                triple = triple << 8 | UInt32(byte)
+            }
+            for offset in 0..<4 {
+                characters[group * 4 + offset] = Self.alphabet[Int((triple >> UInt32(18 - 6 * offset)) & 0x3F)]
+            }
+        }
+        return String(decoding: characters, as: UTF8.self)
+    }
+
     init?(_ text: String) {
-        guard text.utf8.count == 32, let data = Data(base64Encoded: text), data.count == 24 else { return nil }
-        var values = [UInt64](repeating: 0, count: 3)
-        for (index, byte) in data.enumerated() { values[index / 8] = values[index / 8] << 8 | UInt64(byte) }
-        guard values[2] != 0 else { return nil }
-        self.init(incarnation: values[0], key: values[1], nonce: values[2])
+        let utf8 = text.utf8
+        guard utf8.count == 32 else { return nil }
+        var words: [UInt64] = [0, 0, 0]
+        var byteIndex = 0
+        var iterator = utf8.makeIterator()
+        for _ in 0..<8 {
+            var triple: UInt32 = 0
+            for _ in 0..<4 {
+                guard let character = iterator.next() else { return nil }
+                let value = Self.decoding[Int(character)]
+                guard value != 0xFF else { return nil }
+                triple = triple << 6 | UInt32(value)
+            }
+            for shift in [16, 8, 0] {
+                words[byteIndex / 8] = words[byteIndex / 8] << 8 | UInt64((triple >> UInt32(shift)) & 0xFF)
+                byteIndex += 1
+            }
+        }
+        guard words[2] != 0 else { return nil }
+        self.init(incarnation: words[0], key: words[1], nonce: words[2])
     }
 }
