@@ -48,6 +48,50 @@ private func sequence(of message: Message) -> Int {
     Int(message.body.prefix(12))!
 }
 
+// MARK: Synchronous calls
+// Broker's synchronous calls throw `BrokerError` (typed throws). Swift 6.3.1's optimizer crashed ("While splitting
+// coroutine") on async functions of this package that call them directly, so async code here calls them through
+// these non-inlined wrappers.
+
+@inline(never) private func send(_ queue: Queue, _ text: String) throws {
+    try queue.sendMessage(text)
+}
+
+@inline(never) private func sendBatch(_ queue: Queue, _ entries: [SendMessageBatchRequestEntry]) throws -> Bool {
+    try queue.sendMessageBatch(entries).failed.isEmpty
+}
+
+@inline(never) private func delete(_ queue: Queue, _ handle: String) throws {
+    try queue.deleteMessage(receiptHandle: handle)
+}
+
+@inline(never) private func deleteBatch(_ queue: Queue, _ messages: [Message]) throws -> Bool {
+    let entries = messages.enumerated().map { DeleteMessageBatchRequestEntry(id: entryIds[$0.offset], receiptHandle: $0.element.receiptHandle) }
+    return try queue.deleteMessageBatch(entries).failed.isEmpty
+}
+
+@inline(never) private func depth(_ queue: Queue) throws -> Int {
+    try queue.statistics().approximateNumberOfMessages
+}
+
+@inline(never) private func publish(_ topic: Topic, _ seq: Int) throws {
+    try topic.publish(orderEvent(seq), messageAttributes: eventAttributes[seq % 4])
+}
+
+@inline(never) private func makeQueue(_ broker: Broker, _ name: String) throws -> Queue {
+    try broker.createQueue(named: name, attributes: attributes)
+}
+
+@inline(never) private func deleteQueue(_ broker: Broker, _ queue: Queue) throws {
+    try deleteQueue(broker, queue)
+}
+
+@inline(never) private func makeWorker(_ queue: Queue, _ broker: Broker, _ tally: Tally) throws -> QueueWorker {
+    try QueueWorker(queue: queue, broker: broker, configuration: QueueWorkerConfiguration(concurrency: 10)) { message in
+        tally.insert(sequence(of: message.message))
+    }
+}
+
 /// Sends `count` messages in batches of 10 (setup, unmeasured where it is called before `startMeasurement`).
 private func fill(_ queue: Queue, count: Int, from first: Int = 0) throws {
     var seq = first
@@ -69,13 +113,14 @@ private func sendReceiveDelete(_ queue: Queue, first: Int, size: Int, groups: [S
                                             messageGroupId: groups.map { $0[seq % $0.count] },
                                             messageDeduplicationId: groups == nil ? nil : String(seq))
     }
-    precondition(try queue.sendMessageBatch(entries).failed.isEmpty, "send failed")
+    let sent = try sendBatch(queue, entries)
+    precondition(sent, "send failed")
     var received = 0
     while received < size {
         let messages = try await queue.receiveMessages(maxNumberOfMessages: 10)
         precondition(!messages.isEmpty, "messages lost")
-        let deletes = messages.enumerated().map { DeleteMessageBatchRequestEntry(id: entryIds[$0.offset], receiptHandle: $0.element.receiptHandle) }
-        precondition(try queue.deleteMessageBatch(deletes).failed.isEmpty, "delete failed")
+        let deleted = try deleteBatch(queue, messages)
+        precondition(deleted, "delete failed")
         received += messages.count
     }
     precondition(received == size, "received \(received) of \(size)")
@@ -115,7 +160,7 @@ private func orderEvent(_ seq: Int) -> String {
 /// Publishes 10 events and drains every subscription queue of what it should hold (5, 5, 10, 10).
 private func publishAndDrain(_ topic: Topic, _ queues: [Queue], first: Int) async throws {
     for seq in first..<(first + 10) {
-        try topic.publish(orderEvent(seq), messageAttributes: eventAttributes[seq % 4])
+        try publish(topic, seq)
     }
     for (index, queue) in queues.enumerated() {
         let expected = index < 2 ? 5 : 10
@@ -123,8 +168,8 @@ private func publishAndDrain(_ topic: Topic, _ queues: [Queue], first: Int) asyn
         while received < expected {
             let messages = try await queue.receiveMessages(maxNumberOfMessages: 10)
             precondition(!messages.isEmpty, "fan-out copies lost on subscription \(index)")
-            let deletes = messages.enumerated().map { DeleteMessageBatchRequestEntry(id: entryIds[$0.offset], receiptHandle: $0.element.receiptHandle) }
-            precondition(try queue.deleteMessageBatch(deletes).failed.isEmpty, "delete failed")
+            let deleted = try deleteBatch(queue, messages)
+            precondition(deleted, "delete failed")
             received += messages.count
         }
         precondition(received == expected, "subscription \(index): \(received) copies, expected \(expected)")
@@ -155,127 +200,176 @@ private final class Tally: @unchecked Sendable {
     }
 }
 
+// MARK: Bodies
+// Each benchmark's body is a function of its own: small closures keep the optimizer's coroutine splitting simple
+// (Swift 6.3.1 crashed splitting one large async closure that held them all).
+
+private func singleBody(_ benchmark: Benchmark, _ queue: Queue) async throws {
+    for seq in benchmark.scaledIterations {
+        try send(queue, body(seq))
+        let messages = try await queue.receiveMessages()
+        precondition(messages.count == 1 && sequence(of: messages[0]) == seq, "message \(seq) not received once")
+        try delete(queue, messages[0].receiptHandle)
+    }
+}
+
+private func batchBody(_ benchmark: Benchmark, _ queue: Queue) async throws {
+    for first in stride(from: 0, to: benchmark.scaledIterations.count, by: 10) {
+        try await sendReceiveDelete(queue, first: first, size: 10)
+    }
+}
+
+private let groupIds = (0..<10).map { "g\($0)" }
+
+private func fifoBody(_ benchmark: Benchmark, _ queue: Queue) async throws {
+    // Sequence numbers keep growing across iterations: deduplication ids must not repeat within 5 minutes.
+    let count = benchmark.scaledIterations.count
+    let base = fifoCounter.next(count)
+    for first in stride(from: base, to: base + count, by: 10) {
+        try await sendReceiveDelete(queue, first: first, size: 10, groups: groupIds)
+    }
+}
+
+private func fanoutBody(_ benchmark: Benchmark, _ topology: (Topic, [Queue])) async throws {
+    for first in stride(from: 0, to: benchmark.scaledIterations.count, by: 10) {
+        try await publishAndDrain(topology.0, topology.1, first: first)
+    }
+}
+
+private func longPollBody(_ benchmark: Benchmark, _ queue: Queue) async throws {
+    let waiter = Task { try await queue.receiveMessages(maxNumberOfMessages: 1, waitTimeSeconds: .seconds(20)) }
+    try await Task.sleep(for: .milliseconds(1))
+    benchmark.startMeasurement()
+    try send(queue, body(0))
+    let messages = try await waiter.value
+    benchmark.stopMeasurement()
+    precondition(messages.count == 1, "the long poll returned \(messages.count) messages")
+    try delete(queue, messages[0].receiptHandle)
+}
+
+private func processedCount(_ events: AsyncStream<ConsumerEvent>, until target: Int) async -> Int {
+    var processed = 0
+    for await event in events {
+        if case .processed = event {
+            processed += 1
+            if processed == target { break }
+        }
+    }
+    return processed
+}
+
+private func consumerBody(_ benchmark: Benchmark, _ broker: Broker) async throws {
+    let count = benchmark.scaledIterations.count
+    let queue = try makeQueue(broker, "work-\(consumerCounter.next(1))")
+    try fill(queue, count: count)
+    let tally = Tally()
+    let worker = try makeWorker(queue, broker, tally)
+    benchmark.startMeasurement()
+    worker.start()
+    let processed = await processedCount(worker.events, until: count)
+    benchmark.stopMeasurement()
+    await worker.stop(drainTimeout: .seconds(1))
+    precondition(processed == count && tally.count == count, "handled \(tally.count), processed \(processed) of \(count)")
+    try deleteQueue(broker, queue)
+}
+
+private func depthBody(_ benchmark: Benchmark, _ queue: Queue, resident: Int) async throws {
+    let count = benchmark.scaledIterations.count
+    let base = depthCounter.next(count) + resident
+    for first in stride(from: base, to: base + count, by: 10) {
+        try await sendReceiveDelete(queue, first: first, size: 10)
+    }
+    let remaining = try depth(queue)
+    precondition(remaining == resident, "depth changed to \(remaining)")
+}
+
+private func fillBody(_ benchmark: Benchmark) throws {
+    let queue = try Broker(clock: ManualClock()).createQueue(named: "fill", attributes: attributes)
+    benchmark.startMeasurement()
+    try fill(queue, count: 10_000)
+    benchmark.stopMeasurement()
+    let depth = try queue.statistics().approximateNumberOfMessages
+    precondition(depth == 10_000, "fill lost messages")
+}
+
+private func standardQueue() throws -> Queue {
+    try Broker(clock: ManualClock()).createQueue(named: "bench", attributes: attributes)
+}
+
+private func fifoQueue() throws -> Queue {
+    try Broker(clock: ManualClock()).createQueue(named: "bench.fifo", attributes: QueueAttributes(visibilityTimeout: .seconds(43_200), fifoQueue: true))
+}
+
+private func filledQueue(_ resident: Int) throws -> Queue {
+    let queue = try standardQueue()
+    try fill(queue, count: resident)
+    return queue
+}
+
 let benchmarks: @Sendable () -> Void = {
-    // MARK: Standard queue
-
+    // Standard queue: 1,000 messages an iteration, one at a time or in batches of 10.
     Benchmark("SendReceiveDelete.Single", configuration: configuration()) { benchmark, queue in
-        for seq in benchmark.scaledIterations {
-            try queue.sendMessage(body(seq))
-            let messages = try await queue.receiveMessages()
-            precondition(messages.count == 1 && sequence(of: messages[0]) == seq, "message \(seq) not received once")
-            try queue.deleteMessage(receiptHandle: messages[0].receiptHandle)
-        }
+        try await singleBody(benchmark, queue)
     } setup: {
-        try Broker(clock: ManualClock()).createQueue(named: "bench", attributes: attributes)
+        try standardQueue()
     }
-
     Benchmark("SendReceiveDelete.Batch10", configuration: configuration()) { benchmark, queue in
-        for first in stride(from: 0, to: benchmark.scaledIterations.count, by: 10) {
-            try await sendReceiveDelete(queue, first: first, size: 10)
-        }
+        try await batchBody(benchmark, queue)
     } setup: {
-        try Broker(clock: ManualClock()).createQueue(named: "bench", attributes: attributes)
+        try standardQueue()
     }
 
-    // MARK: FIFO
-
+    // FIFO: 10 groups, batches of 10.
     Benchmark("FIFO.Groups10.Batch10", configuration: configuration()) { benchmark, queue in
-        // Sequence numbers keep growing across iterations: deduplication ids must not repeat within 5 minutes.
-        let base = fifoCounter.next(benchmark.scaledIterations.count)
-        for first in stride(from: base, to: base + benchmark.scaledIterations.count, by: 10) {
-            try await sendReceiveDelete(queue, first: first, size: 10, groups: (0..<10).map { "g\($0)" })
-        }
+        try await fifoBody(benchmark, queue)
     } setup: {
-        try Broker(clock: ManualClock()).createQueue(named: "bench.fifo", attributes: QueueAttributes(visibilityTimeout: .seconds(43_200), fifoQueue: true))
+        try fifoQueue()
     }
 
-    // MARK: Fan-out
-
+    // Fan-out: 1,000 publishes an iteration to 4 subscriptions (2 filtered, raw, envelope), every copy drained.
     Benchmark("Fanout.Subscriptions4.AttributeFilter", configuration: configuration(maxDuration: .seconds(2))) { benchmark, topology in
-        for first in stride(from: 0, to: benchmark.scaledIterations.count, by: 10) {
-            try await publishAndDrain(topology.0, topology.1, first: first)
-        }
+        try await fanoutBody(benchmark, topology)
     } setup: {
         try fanoutTopology(bodyScope: false)
     }
-
     Benchmark("Fanout.Subscriptions4.BodyFilter", configuration: configuration(maxDuration: .seconds(2))) { benchmark, topology in
-        for first in stride(from: 0, to: benchmark.scaledIterations.count, by: 10) {
-            try await publishAndDrain(topology.0, topology.1, first: first)
-        }
+        try await fanoutBody(benchmark, topology)
     } setup: {
         try fanoutTopology(bodyScope: true)
     }
 
-    // MARK: Long poll
-
-    // One round: a receive parked in a 20 s long poll (SystemClock), then a send; measured from the send to the
-    // receive's return. The waiter is registered before measurement starts (a short sleep lets it park).
+    // Long poll: a receive parked in a 20 s long poll (SystemClock), then a send; measured from the send to the
+    // receive's return (the waiter parks during a 1 ms sleep before measurement starts).
     Benchmark("LongPoll.WakeUp", configuration: configuration(scaling: .one, maxIterations: 300, mallocPercent: 10)) { benchmark, queue in
-        let waiter = Task { try await queue.receiveMessages(maxNumberOfMessages: 1, waitTimeSeconds: .seconds(20)) }
-        try await Task.sleep(for: .milliseconds(1))
-        benchmark.startMeasurement()
-        try queue.sendMessage(body(0))
-        let messages = try await waiter.value
-        benchmark.stopMeasurement()
-        precondition(messages.count == 1, "the long poll returned \(messages.count) messages")
-        try queue.deleteMessage(receiptHandle: messages[0].receiptHandle)
+        try await longPollBody(benchmark, queue)
     } setup: {
         try Broker(clock: SystemClock()).createQueue(named: "long-poll", attributes: attributes)
     }
 
-    // MARK: Consumer
-
-    // A QueueWorker (concurrency 10, empty handler) drains 1,000 messages filled before measurement starts.
+    // Consumer: a QueueWorker (concurrency 10, empty handler) drains 1,000 messages filled before measurement.
     Benchmark("Consumer.QueueWorker.Concurrency10.Drain1000",
-              configuration: configuration(scaling: .kilo, maxDuration: .seconds(2), maxIterations: 100, mallocPercent: 10)) { benchmark, broker in
-        let queue = try broker.createQueue(named: "work-\(consumerCounter.next(1))", attributes: attributes)
-        try fill(queue, count: benchmark.scaledIterations.count)
-        let tally = Tally()
-        let worker = try QueueWorker(queue: queue, broker: broker, configuration: QueueWorkerConfiguration(concurrency: 10)) { message in
-            tally.insert(sequence(of: message.message))
-        }
-        benchmark.startMeasurement()
-        worker.start()
-        var processed = 0
-        for await event in worker.events {
-            if case .processed = event {
-                processed += 1
-                if processed == benchmark.scaledIterations.count { break }
-            }
-        }
-        benchmark.stopMeasurement()
-        await worker.stop(drainTimeout: .seconds(1))
-        precondition(tally.count == benchmark.scaledIterations.count, "handled \(tally.count) of \(benchmark.scaledIterations.count)")
-        try broker.deleteQueue(queue)
+              configuration: configuration(maxDuration: .seconds(2), maxIterations: 100, mallocPercent: 10)) { benchmark, broker in
+        try await consumerBody(benchmark, broker)
     } setup: {
         Broker(clock: SystemClock())
     }
 
-    // MARK: Depth
-
-    for resident in [1_000, 100_000] {
-        Benchmark("DepthSweep.Resident\(resident).Batch10", configuration: configuration()) { benchmark, queue in
-            let base = depthCounter.next(benchmark.scaledIterations.count) + resident
-            for first in stride(from: base, to: base + benchmark.scaledIterations.count, by: 10) {
-                try await sendReceiveDelete(queue, first: first, size: 10)
-            }
-            precondition(try queue.statistics().approximateNumberOfMessages == resident, "depth changed")
-        } setup: {
-            let queue = try Broker(clock: ManualClock()).createQueue(named: "deep", attributes: attributes)
-            try fill(queue, count: resident)
-            return queue
-        }
+    // Depth: batches of 10 with 1,000 and 100,000 messages resident.
+    Benchmark("DepthSweep.Resident1000.Batch10", configuration: configuration()) { benchmark, queue in
+        try await depthBody(benchmark, queue, resident: 1_000)
+    } setup: {
+        try filledQueue(1_000)
+    }
+    Benchmark("DepthSweep.Resident100000.Batch10", configuration: configuration()) { benchmark, queue in
+        try await depthBody(benchmark, queue, resident: 100_000)
+    } setup: {
+        try filledQueue(100_000)
     }
 
-    // Allocations to hold 10,000 resident 100-byte messages (mallocBytesCount / 10,000 ≈ bytes per message,
-    // transient allocations of the sends included).
+    // Memory: allocations to hold 10,000 resident 100-byte messages (mallocBytesCount / 10,000 ≈ bytes per message,
+    // the sends' transient allocations included).
     Benchmark("Memory.Fill10000", configuration: configuration(scaling: .one, maxIterations: 50, extraMetrics: [.mallocBytesCount])) { benchmark in
-        let queue = try Broker(clock: ManualClock()).createQueue(named: "fill", attributes: attributes)
-        benchmark.startMeasurement()
-        try fill(queue, count: 10_000)
-        benchmark.stopMeasurement()
-        precondition(try queue.statistics().approximateNumberOfMessages == 10_000, "fill lost messages")
+        try fillBody(benchmark)
     }
 }
 
