@@ -341,6 +341,72 @@ struct QueueWorkerTests {
         #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
     }
 
+    @Test func heartbeatExtendsEveryMessageOfABatchHandler() async throws {
+        let (f, _) = try fixture(visibility: .seconds(30))
+        for index in 1...3 { try f.queue.sendMessage("m\(index)") }
+        let gate = Gate()
+        let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(
+            concurrency: 3, heartbeat: (interval: .seconds(20), extension: .seconds(30)))) { (_: [ReceivedMessage]) in
+            try await gate.wait()
+            return []
+        }
+        let log = EventLog(worker.events)
+        worker.start()
+        #expect(await Kit.eventually { gate.waiting == 1 && f.clock.pendingWakeUps == 1 })
+        for _ in 1...6 {
+            f.clock.advance(by: .seconds(20))
+            #expect(await Kit.eventually { f.clock.pendingWakeUps == 1 })
+            #expect(Kit.depth(f.queue) == (0, 3, 0))
+        }
+        gate.open()
+        #expect(await Kit.eventually { log.processed.count == 3 })
+        #expect(Kit.depth(f.queue) == (0, 0, 0))
+        #expect(worker.statistics.received == 3)
+        await worker.stop(drainTimeout: .zero)
+    }
+
+    @Test func fifoHandlerOutlivingItsVisibilityReportsTheFailedDeleteAndTheMessageComesBack() async throws {
+        let (f, _) = try fixture(visibility: .seconds(30), fifo: true)
+        let sent = try f.queue.sendMessage("slow", messageGroupId: "g", messageDeduplicationId: "slow")
+        let gate = Gate()
+        let calls = Calls()
+        let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 1)) { message in
+            calls.record(message, at: f.clock.now)
+            if calls.count == 1 { try await gate.wait() }
+        }
+        let log = EventLog(worker.events)
+        worker.start()
+        #expect(await Kit.eventually { gate.waiting == 1 })
+        f.clock.advance(by: .seconds(31))
+        gate.open()
+        // A FIFO queue refuses the expired receipt handle: the failure is reported, the message is not lost.
+        #expect(await Kit.eventually { worker.statistics.deleteFailures == 1 })
+        #expect(await Kit.eventually { log.events.contains { if case .deleteFailed(sent.messageId, _) = $0 { true } else { false } } })
+        #expect(await Kit.eventually { calls.count == 2 && log.processed == [sent.messageId] })
+        #expect(calls.all.map(\.receiveCount) == [1, 2])
+        #expect(Kit.depth(f.queue) == (0, 0, 0))
+        await worker.stop(drainTimeout: .zero)
+    }
+
+    @Test func shortPollingWorkerIdlesOnTheClockBetweenEmptyPolls() async throws {
+        let (f, _) = try fixture()
+        let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(waitTimeSeconds: .zero)) { _ in }
+        let log = EventLog(worker.events)
+        worker.start()
+        #expect(await Kit.eventually { worker.statistics.emptyPolls == 1 && f.clock.pendingWakeUps == 1 })
+        await Kit.settle()
+        #expect(worker.statistics.emptyPolls == 1)
+        for round in 2...4 {
+            f.clock.advance(by: .seconds(1))
+            #expect(await Kit.eventually { worker.statistics.emptyPolls == round && f.clock.pendingWakeUps == 1 })
+        }
+        try f.queue.sendMessage("hello")
+        f.clock.advance(by: .seconds(1))
+        #expect(await Kit.eventually { log.processed.count == 1 })
+        await worker.stop(drainTimeout: .zero)
+        #expect(Kit.total(f.queue) == 0)
+    }
+
     @Test func withoutHeartbeatALongHandlersMessageIsRedeliveredAndTheStaleDeleteKeepsIt() async throws {
         let (f, _) = try fixture(visibility: .seconds(30))
         try f.queue.sendMessage("long job")
@@ -386,6 +452,29 @@ struct QueueWorkerTests {
         #expect(moved.body == "poison")
         #expect(moved.messageAttributes["kind"] == .string("order"))
         #expect(moved.messageAttributes["NonRetryableReason"] == .string("unknown product"))
+        await worker.stop(drainTimeout: .zero)
+    }
+
+    @Test func nonRetryableErrorOnAFifoQueueMovesTheMessageToTheFifoDLQAndTheGroupGoesOn() async throws {
+        let (f, dlqQueue) = try fixture(fifo: true, maxReceiveCount: 5)
+        let dlq = try #require(dlqQueue)
+        for body in ["g1", "g2", "g3"] {
+            try f.queue.sendMessage(body, messageGroupId: "g", messageDeduplicationId: body)
+        }
+        let calls = Calls()
+        let worker = try QueueWorker(queue: f.queue, broker: f.broker) { message in
+            calls.record(message, at: f.clock.now)
+            if message.body == "g1" { throw NonRetryableError("bad") }
+        }
+        let log = EventLog(worker.events)
+        worker.start()
+        // g1 goes to the DLQ at once; g2 and g3, released after it, follow in order without waiting for a timeout.
+        #expect(await Kit.eventually { log.processed.count == 2 })
+        #expect(calls.bodies == ["g1", "g2", "g3"])
+        #expect(Kit.depth(f.queue) == (0, 0, 0))
+        let moved = try #require(try await dlq.receiveMessages(waitTimeSeconds: .zero, messageSystemAttributeNames: [.all]).first)
+        #expect(moved.body == "g1")
+        #expect(moved.attributes[.messageGroupId] == "g")
         await worker.stop(drainTimeout: .zero)
     }
 
@@ -558,6 +647,7 @@ struct QueueWorkerTests {
         #expect(!stopped.withLock { $0 })
         gate.open()
         await stopping.value
+        #expect(await Kit.eventually { log.finished })
         #expect(log.processed.count == 2)
         #expect(log.released.isEmpty)
         // The two handled messages are deleted; the third was never received and is untouched.
@@ -566,6 +656,38 @@ struct QueueWorkerTests {
         #expect(left.receiveCount == 1)
         #expect(await Kit.eventually { log.finished })
         #expect(log.events.last == .stopped)
+    }
+
+    @Test func stopWaitsForEveryRunningHandlerNotJustTheFirstToFinish() async throws {
+        for _ in 0..<10 {
+            let (f, _) = try fixture()
+            try f.queue.sendMessage("first")
+            try f.queue.sendMessage("second")
+            let gates = ["first": Gate(), "second": Gate()]
+            let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 2)) { message in
+                try await gates[message.body]?.wait()
+            }
+            let log = EventLog(worker.events)
+            worker.start()
+            #expect(await Kit.eventually { gates.values.allSatisfy { $0.waiting == 1 } })
+            let stopped = LockedState(false)
+            let stopping = Task {
+                await worker.stop(drainTimeout: .seconds(10))
+                stopped.withLock { $0 = true }
+            }
+            #expect(await Kit.eventually { f.clock.pendingWakeUps == 1 })
+            gates["first"]?.open()
+            #expect(await Kit.eventually { Kit.depth(f.queue) == (0, 1, 0) })
+            await Kit.settle()
+            #expect(!stopped.withLock { $0 })
+            #expect(worker.statistics.inFlight == 1)
+            gates["second"]?.open()
+            await stopping.value
+            #expect(worker.statistics.inFlight == 0)
+            #expect(Kit.depth(f.queue) == (0, 0, 0))
+            #expect(await Kit.eventually { log.finished })
+            #expect(log.processed.count == 2)
+        }
     }
 
     @Test func drainTimeoutCancelsUnfinishedHandlersAndLeavesTheirMessagesOnTheQueue() async throws {
@@ -590,6 +712,7 @@ struct QueueWorkerTests {
         #expect(await Kit.eventually { f.clock.pendingWakeUps == 1 && Kit.waiters(f.queue) == 0 })
         f.clock.advance(by: .seconds(5))
         await stopping.value
+        #expect(await Kit.eventually { log.finished })
         #expect(cancelled.withLock { $0 })
         #expect(log.processed.count == 1)
         #expect(Kit.depth(f.queue) == (0, 1, 0))
@@ -598,23 +721,97 @@ struct QueueWorkerTests {
     }
 
     @Test func cancellingTheRunTaskLeavesUnacknowledgedMessagesOnTheQueue() async throws {
-        let (f, _) = try fixture(visibility: .seconds(30))
-        for index in 1...3 { try f.queue.sendMessage("m\(index)") }
+        for _ in 0..<20 {
+            let (f, _) = try fixture(visibility: .seconds(30))
+            for index in 1...3 { try f.queue.sendMessage("m\(index)") }
+            let gate = Gate()
+            let exited = LockedState(0)
+            let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 5)) { (_: ReceivedMessage) in
+                defer { exited.withLock { $0 += 1 } }
+                try await gate.wait()
+            }
+            let log = EventLog(worker.events)
+            let run = Task { try await worker.run() }
+            #expect(await Kit.eventually { gate.waiting == 3 && Kit.waiters(f.queue) == 1 })
+            run.cancel()
+            try await run.value
+            // run() returns only once its cancelled handlers have ended and been settled.
+            #expect(exited.withLock { $0 } == 3)
+            #expect(worker.statistics.inFlight == 0)
+            #expect(worker.statistics.failed == 3)
+            #expect(log.processed.isEmpty)
+            #expect(Kit.depth(f.queue) == (0, 3, 0))
+            #expect(await Kit.eventually { log.finished })
+            // Their failures are reported before `stopped`, not lost behind the end of the stream.
+            #expect(log.failed.count == 3)
+            #expect(log.events.last == .stopped)
+            #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
+            f.clock.advance(by: .seconds(30))
+            #expect(Kit.depth(f.queue) == (3, 0, 0))
+        }
+    }
+
+    @Test func drainTimeoutReleasesFifoMessagesNotYetStartedAndKeepsGroupOrder() async throws {
+        let (f, _) = try fixture(visibility: .seconds(30), fifo: true)
+        var ids: [String: String] = [:]
+        for body in ["a1", "a2", "a3"] {
+            ids[body] = try f.queue.sendMessage(body, messageGroupId: "a", messageDeduplicationId: body).messageId
+        }
         let gate = Gate()
-        let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 5)) { _ in
-            try await gate.wait()
+        let calls = Calls()
+        let worker = try QueueWorker(queue: f.queue, broker: f.broker) { message in
+            calls.record(message, at: f.clock.now)
+            if message.body == "a1" { try await gate.wait() }
         }
         let log = EventLog(worker.events)
-        let run = Task { try await worker.run() }
-        #expect(await Kit.eventually { gate.waiting == 3 && Kit.waiters(f.queue) == 1 })
-        run.cancel()
-        try await run.value
-        #expect(log.processed.isEmpty)
-        #expect(Kit.depth(f.queue) == (0, 3, 0))
+        worker.start()
+        #expect(await Kit.eventually { gate.waiting == 1 && Kit.waiters(f.queue) == 1 })
+        let stopping = Task { await worker.stop(drainTimeout: .seconds(5)) }
+        #expect(await Kit.eventually { f.clock.pendingWakeUps == 1 && Kit.waiters(f.queue) == 0 })
+        f.clock.advance(by: .seconds(5))
+        await stopping.value
         #expect(await Kit.eventually { log.finished })
-        #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
-        f.clock.advance(by: .seconds(30))
-        #expect(Kit.depth(f.queue) == (3, 0, 0))
+        // a1 was cancelled (a failure, left in flight); a2 and a3 never started and were released.
+        #expect(calls.bodies == ["a1"])
+        #expect(log.failed == [ids["a1"]])
+        #expect(log.released == [ids["a2"], ids["a3"]])
+        #expect(log.processed.isEmpty)
+        #expect(Kit.depth(f.queue) == (2, 1, 0))
+        // The group stays blocked behind a1; once a1 is back, the group comes out in order.
+        #expect(try await f.queue.receiveMessages(maxNumberOfMessages: 10, waitTimeSeconds: .zero).isEmpty)
+        f.clock.advance(by: .seconds(25))
+        let again = try await f.queue.receiveMessages(maxNumberOfMessages: 10, waitTimeSeconds: .zero)
+        #expect(again.map(\.body) == ["a1", "a2", "a3"])
+    }
+
+    @Test func gracefulStopOfAFifoBatchLosesNothingAndKeepsGroupOrder() async throws {
+        for iteration in 0..<20 {
+            let (f, _) = try fixture(visibility: .seconds(30), fifo: true)
+            for index in 1...4 {
+                try f.queue.sendMessage("a\(index)", messageGroupId: "a", messageDeduplicationId: "a\(index)")
+            }
+            let gate = Gate()
+            let calls = Calls()
+            let worker = try QueueWorker(queue: f.queue, broker: f.broker) { message in
+                calls.record(message, at: f.clock.now)
+                if message.body == "a1" { try await gate.wait() }
+            }
+            let log = EventLog(worker.events)
+            worker.start()
+            #expect(await Kit.eventually { gate.waiting == 1 })
+            let stopping = Task { await worker.stop(drainTimeout: .seconds(10)) }
+            await Kit.settle(iteration * 5)
+            gate.open()
+            await stopping.value
+            #expect(await Kit.eventually { log.finished })
+            // What ran, ran in order and was deleted; the rest is back on the queue, still in order.
+            let ran = calls.bodies
+            #expect(ran == Array(["a1", "a2", "a3", "a4"].prefix(ran.count)))
+            #expect(log.processed.count == ran.count)
+            #expect(Kit.total(f.queue) == 4 - ran.count)
+            let left = try await f.queue.receiveMessages(maxNumberOfMessages: 10, waitTimeSeconds: .zero)
+            #expect(left.map(\.body) == Array(["a1", "a2", "a3", "a4"].dropFirst(ran.count)))
+        }
     }
 
     @Test func pauseStopsReceivingUntilResume() async throws {
@@ -653,11 +850,11 @@ struct QueueWorkerTests {
             worker.start()
             await Kit.settle(iteration % 10 * 3)
             await worker.stop(drainTimeout: iteration.isMultiple(of: 2) ? .zero : .seconds(5))
+            #expect(await Kit.eventually { log.finished })
             let processed = log.processed
             #expect(Set(processed).count == processed.count)
             #expect(Kit.total(f.queue) == 5 - processed.count)
             #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
-            log.cancel()
         }
     }
 

@@ -42,7 +42,8 @@ final class ConsumerRuntime: Sendable {
 
     // MARK: Waiting
 
-    /// Returns once `condition` holds, or at once when the calling task is cancelled.
+    /// Returns once `condition` holds, at the next state change (callers check again), or at once when the calling
+    /// task is cancelled.
     func wait(until condition: @escaping (State) -> Bool) async {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
@@ -128,7 +129,9 @@ final class ConsumerRuntime: Sendable {
         } onCancel: {
             cancelNow()
         }
-        await drain()
+        // On a task of its own: when the run task was cancelled, waiting here must not end at once (``wait``
+        // returns on cancellation), or run() would return while cancelled handlers are still settling.
+        await Task { [self] in await drain() }.value
         let finished = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.phase = .stopped
             defer { state.finished.removeAll() }
@@ -153,12 +156,15 @@ final class ConsumerRuntime: Sendable {
     /// Stops polling, lets running handlers finish for up to `drainTimeout` of the broker's clock, then cancels
     /// them. Returns when the consumer has stopped.
     func stop(drainTimeout: Duration) async {
-        let (poll, alreadyStopped) = state.withLock { state -> (Task<Void, Never>?, Bool) in
+        let (poll, alreadyStopped, neverRan) = state.withLock { state -> (Task<Void, Never>?, Bool, Bool) in
+            let neverRan = state.phase == .idle
             if state.phase == .idle { state.phase = .stopped }
             if state.phase == .running { state.phase = .stopping }
             if state.drainTimeout == nil { state.drainTimeout = drainTimeout }
-            return (state.pollTask, state.phase == .stopped)
+            return (state.pollTask, state.phase == .stopped, neverRan)
         }
+        // Stopped before it ran: run() will refuse to start, so end the event stream here.
+        if neverRan { eventSink.finish() }
         poll?.cancel()
         change { _ in }
         guard !alreadyStopped else { return }
@@ -186,7 +192,8 @@ final class ConsumerRuntime: Sendable {
             let running = state.withLock { Array($0.handlers.values) }
             for task in running { task.cancel() }
         }
-        await wait { $0.handlers.isEmpty }
+        // `wait` also returns on any other change (a slot released): wait until no handler runs.
+        while !state.withLock({ $0.handlers.isEmpty }) { await wait { $0.handlers.isEmpty } }
         deadline.cancel()
     }
 }
@@ -234,7 +241,8 @@ public class QueueConsumer: @unchecked Sendable {
     func pollLoop() async {}
 }
 
-/// Runs `body` against a timeout on the broker's clock; the body is cancelled (cooperatively) when time runs out.
+/// Runs `body` against a timeout on the broker's clock; the body is cancelled (cooperatively) when time runs out, and
+/// when the caller is cancelled, which settles the call at once as a `CancellationError` failure.
 enum Timeout {
     enum Outcome<T: Sendable>: Sendable {
         case finished(Result<T, any Error>)
@@ -243,38 +251,52 @@ enum Timeout {
 
     static func run<T: Sendable>(_ timeout: Duration, clock: any BrokerClock,
                                  _ body: @escaping @Sendable () async throws -> T) async -> Outcome<T> {
-        let gate = LockedState<(done: Bool, timer: Task<Void, Never>?, work: Task<Void, Never>?)>((false, nil, nil))
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Outcome<T>, Never>) in
-            @Sendable func finish(_ outcome: Outcome<T>) -> Bool {
-                let tasks = gate.withLock { state -> (Task<Void, Never>?, Task<Void, Never>?)? in
-                    guard !state.done else { return nil }
-                    state.done = true
-                    return (state.timer, state.work)
+        let gate = LockedState<(done: Bool, cancelled: Bool, timer: Task<Void, Never>?, work: Task<Void, Never>?)>(
+            (false, false, nil, nil))
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome<T>, Never>) in
+                @Sendable func finish(_ outcome: Outcome<T>) -> Bool {
+                    let tasks = gate.withLock { state -> (Task<Void, Never>?, Task<Void, Never>?)? in
+                        guard !state.done else { return nil }
+                        state.done = true
+                        return (state.timer, state.work)
+                    }
+                    guard let tasks else { return false }
+                    continuation.resume(returning: outcome)
+                    if case .timedOut = outcome { tasks.1?.cancel() } else { tasks.0?.cancel() }
+                    return true
                 }
-                guard let tasks else { return false }
-                continuation.resume(returning: outcome)
-                if case .timedOut = outcome { tasks.1?.cancel() } else { tasks.0?.cancel() }
-                return true
+                let work = Task {
+                    let result: Result<T, any Error>
+                    do { result = .success(try await body()) } catch { result = .failure(error) }
+                    _ = finish(.finished(result))
+                }
+                let timer = Task {
+                    do { try await clock.sleep(for: timeout) } catch {
+                        // Cancelled: the body finished first (then this does nothing), or the caller was
+                        // cancelled, which settles the call now, as a failure, without waiting for the body.
+                        _ = finish(.finished(.failure(CancellationError())))
+                        return
+                    }
+                    _ = finish(.timedOut)
+                }
+                let (decided, cancelled) = gate.withLock { state -> (Bool, Bool) in
+                    state.work = work
+                    state.timer = timer
+                    return (state.done, state.cancelled)
+                }
+                if decided || cancelled {
+                    // Decided or cancelled before the tasks were recorded: stop them (a finished one ignores it).
+                    timer.cancel()
+                    work.cancel()
+                }
             }
-            let work = Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await body()) } catch { result = .failure(error) }
-                _ = finish(.finished(result))
+        } onCancel: {
+            let tasks = gate.withLock { state -> [Task<Void, Never>] in
+                state.cancelled = true
+                return [state.timer, state.work].compactMap { $0 }
             }
-            let timer = Task {
-                do { try await clock.sleep(for: timeout) } catch { return }
-                _ = finish(.timedOut)
-            }
-            let decided = gate.withLock { state -> Bool in
-                state.work = work
-                state.timer = timer
-                return state.done
-            }
-            if decided {
-                // Decided before the tasks were recorded: stop the loser (cancelling the winner is harmless).
-                timer.cancel()
-                work.cancel()
-            }
+            for task in tasks { task.cancel() }
         }
     }
 }

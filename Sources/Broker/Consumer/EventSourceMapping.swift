@@ -143,7 +143,9 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
             }
             if messages.isEmpty {
                 runtime.emit(.emptyPoll) { $0.emptyPolls += 1 }
-                if deadline == nil, wait == 0 { return runtime.isStopping ? nil : batch }
+                // Nothing gathered: back to the poll loop, which honours pause and stop and starts a fresh window
+                // (re-polling here would ignore pause, and past the window's deadline would spin on 0 s receives).
+                if batch.isEmpty { return runtime.isStopping ? nil : batch }
                 continue
             }
             for message in messages {

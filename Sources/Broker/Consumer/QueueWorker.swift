@@ -193,9 +193,10 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
                 var stopAll = false
                 for message in batch {
                     let group = message.message.attributes[.messageGroupId] ?? ""
-                    if stopAll || stoppedGroups.contains(group) || Task.isCancelled {
-                        // Never started: release it at once. Its group stays blocked while the failed message is
-                        // in flight, so order holds; the receive still counts towards maxReceiveCount, as on AWS.
+                    if stopAll || stoppedGroups.contains(group) || Task.isCancelled || runtime.isStopping {
+                        // Never started (after a failure, or at shutdown): release it at once. Its group stays
+                        // blocked while a failed message is in flight, so order holds; the receive still counts
+                        // towards maxReceiveCount, as on AWS.
                         try? message.changeVisibility(.zero)
                         runtime.emit(.released(messageId: message.messageId)) { $0.released += 1 }
                         runtime.release(1)
@@ -268,6 +269,9 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
 
     private func settleFailure(_ message: ReceivedMessage, error: any Error) {
         runtime.emit(.failed(messageId: message.messageId, error: String(describing: error))) { $0.failed += 1 }
+        // Cancelled at shutdown: the handler did not finish, so neither acknowledgement nor failure policy applies;
+        // the message stays as it is, unacknowledged.
+        if error is CancellationError || Task.isCancelled { return }
         if let nonRetryable = error as? NonRetryableError, moveToDeadLetterQueue(message, reason: nonRetryable.reason) {
             return
         }
