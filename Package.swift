@@ -9,6 +9,8 @@ let settings: [SwiftSetting] = [
 
 let package = Package(
     name: "Broker",
+    // Duration, typed throws and the newer Foundation APIs; Linux needs no entry.
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "Broker", targets: ["Broker"]),
         .executable(name: "broker-demo", targets: ["BrokerDemo"]),
