@@ -239,7 +239,7 @@ extension QueueCore {
                 systemAttributes: message.systemAttributes, md5OfMessageSystemAttributes: message.md5OfMessageSystemAttributes,
                 sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,
                 sequenceNumber: sequence, deadLetterQueueSourceArn: nil, size: message.size,
-                receiveCount: 0, firstReceivedAt: nil, state: .visible, visibleAt: now)
+                receiveCount: 0, firstReceivedAt: nil)
             state.nextKey += 1
             insert(fresh, delay: isFifo ? 0 : state.settings.delaySeconds, in: &state, now: now)
             return true

@@ -76,7 +76,7 @@ extension QueueCore {
             md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
             sentAt: now, enqueuedAt: now, groupId: request.messageGroupId, deduplicationId: deduplicationId,
             sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
-            receiveCount: 0, firstReceivedAt: nil, state: .visible, visibleAt: now)
+            receiveCount: 0, firstReceivedAt: nil)
         insert(message, delay: delay, in: &state, now: now)
         if let deduplicationId, let sequenceNumber {
             let expiresAt = now.addingTimeInterval(Self.deduplicationWindow)
@@ -99,14 +99,9 @@ extension QueueCore {
         if isFifo, let group = message.groupId {
             state.groups[group, default: MessageGroup()].messages.append(message)
         }
-        // Enter through the state transitions so counts and indexes stay in one place.
         if delay > 0 {
-            message.state = .visible
-            state.visibleCount += 1
             hide(message, until: now.addingTimeInterval(TimeInterval(delay)), as: .delayed, in: &state)
         } else {
-            message.state = .delayed
-            state.delayedCount += 1
             makeVisible(message, in: &state)
         }
     }
@@ -354,7 +349,7 @@ extension StoredMessage {
                       sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId,
                       deduplicationId: deduplicationId ?? self.deduplicationId,
                       sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: deadLetterQueueSourceArn, size: size,
-                      receiveCount: receiveCount, firstReceivedAt: firstReceivedAt, state: .visible, visibleAt: enqueuedAt)
+                      receiveCount: receiveCount, firstReceivedAt: firstReceivedAt)
     }
 }
 

@@ -111,6 +111,7 @@ final class QueueCore: Sendable {
     func makeVisible(_ message: StoredMessage, in state: inout QueueState) {
         let wasInFlight = message.state == .inFlight
         switch message.state {
+        case .new: break
         case .delayed: state.delayedCount -= 1
         case .inFlight:
             state.inFlightCount -= 1
@@ -130,6 +131,7 @@ final class QueueCore: Sendable {
 
     func hide(_ message: StoredMessage, until deadline: Date, as newState: StoredMessage.State, in state: inout QueueState) {
         switch message.state {
+        case .new: break
         case .visible: state.visibleCount -= 1
         case .delayed: state.delayedCount -= 1
         case .inFlight: state.inFlightCount -= 1
@@ -138,7 +140,7 @@ final class QueueCore: Sendable {
         switch newState {
         case .delayed: state.delayedCount += 1
         case .inFlight: state.inFlightCount += 1
-        case .visible, .gone: break
+        case .new, .visible, .gone: break
         }
         message.state = newState
         message.visibleAt = deadline
@@ -170,7 +172,7 @@ final class QueueCore: Sendable {
         case .visible: state.visibleCount -= 1
         case .delayed: state.delayedCount -= 1
         case .inFlight: state.inFlightCount -= 1
-        case .gone: return false
+        case .new, .gone: return false
         }
         message.state = .gone
         state.messages[message.key] = nil

@@ -4,6 +4,8 @@ import Foundation
 /// queue's lock and are touched only inside it.
 final class StoredMessage: @unchecked Sendable {
     enum State: UInt8 {
+        /// Created, not yet in the queue's indexes.
+        case new
         case delayed
         case visible
         case inFlight
@@ -45,8 +47,7 @@ final class StoredMessage: @unchecked Sendable {
          messageAttributes: [String: MessageAttributeValue], md5OfMessageAttributes: String?,
          systemAttributes: [String: MessageAttributeValue], md5OfMessageSystemAttributes: String?,
          sentAt: Date, enqueuedAt: Date, groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
-         deadLetterQueueSourceArn: String?, size: Int, receiveCount: Int, firstReceivedAt: Date?,
-         state: State, visibleAt: Date) {
+         deadLetterQueueSourceArn: String?, size: Int, receiveCount: Int, firstReceivedAt: Date?) {
         self.key = key
         self.messageId = messageId
         self.body = body
@@ -64,8 +65,8 @@ final class StoredMessage: @unchecked Sendable {
         self.size = size
         self.receiveCount = receiveCount
         self.firstReceivedAt = firstReceivedAt
-        self.state = state
-        self.visibleAt = visibleAt
+        self.state = .new
+        self.visibleAt = enqueuedAt
         self.receivedAt = sentAt
     }
 }
