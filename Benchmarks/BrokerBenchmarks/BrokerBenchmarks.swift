@@ -83,7 +83,7 @@ private func sequence(of message: Message) -> Int {
 }
 
 @inline(never) private func deleteQueue(_ broker: Broker, _ queue: Queue) throws {
-    try deleteQueue(broker, queue)
+    try broker.deleteQueue(queue)
 }
 
 @inline(never) private func makeWorker(_ queue: Queue, _ broker: Broker, _ tally: Tally) throws -> QueueWorker {
@@ -126,8 +126,9 @@ private func sendReceiveDelete(_ queue: Queue, first: Int, size: Int, groups: [S
     precondition(received == size, "received \(received) of \(size)")
 }
 
-/// A topic with 4 subscriptions: 2 filtered (attributes or body), 1 raw, 1 envelope.
-private func fanoutTopology(bodyScope: Bool) throws -> (Topic, [Queue]) {
+/// A topic with 4 subscriptions: 2 filtered (attributes or body), 1 raw, 1 envelope. The broker is returned too:
+/// a topic resolves its subscribers through the broker, which it does not keep alive.
+private func fanoutTopology(bodyScope: Bool) throws -> (Topic, [Queue], Broker) {
     let broker = Broker(clock: ManualClock())
     let topic = try broker.createTopic(named: "order-events")
     let policies = [#"{"eventType":["order.created","order.refunded"]}"#, #"{"eventType":["order.created","order.cancelled"]}"#]
@@ -144,7 +145,7 @@ private func fanoutTopology(bodyScope: Bool) throws -> (Topic, [Queue]) {
         try topic.subscribe(queue, attributes: subscription)
         queues.append(queue)
     }
-    return (topic, queues)
+    return (topic, queues, broker)
 }
 
 private let eventTypes = ["order.created", "order.refunded", "order.cancelled", "order.shipped"]
@@ -157,13 +158,16 @@ private func orderEvent(_ seq: Int) -> String {
     return head + String(repeating: "x", count: max(0, 298 - head.utf8.count)) + #""}"#
 }
 
-/// Publishes 10 events and drains every subscription queue of what it should hold (5, 5, 10, 10).
+/// Which event types (`seq % 4`) each subscription gets: the two filters, then raw and envelope (everything).
+private let subscribedTypes: [Set<Int>] = [[0, 1], [0, 2], [0, 1, 2, 3], [0, 1, 2, 3]]
+
+/// Publishes 10 events and drains every subscription queue of exactly what its filter lets through.
 private func publishAndDrain(_ topic: Topic, _ queues: [Queue], first: Int) async throws {
     for seq in first..<(first + 10) {
         try publish(topic, seq)
     }
     for (index, queue) in queues.enumerated() {
-        let expected = index < 2 ? 5 : 10
+        let expected = (first..<(first + 10)).filter { subscribedTypes[index].contains($0 % 4) }.count
         var received = 0
         while received < expected {
             let messages = try await queue.receiveMessages(maxNumberOfMessages: 10)
@@ -230,7 +234,7 @@ private func fifoBody(_ benchmark: Benchmark, _ queue: Queue) async throws {
     }
 }
 
-private func fanoutBody(_ benchmark: Benchmark, _ topology: (Topic, [Queue])) async throws {
+private func fanoutBody(_ benchmark: Benchmark, _ topology: (Topic, [Queue], Broker)) async throws {
     for first in stride(from: 0, to: benchmark.scaledIterations.count, by: 10) {
         try await publishAndDrain(topology.0, topology.1, first: first)
     }

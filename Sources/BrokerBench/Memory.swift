@@ -18,7 +18,21 @@ enum Memory {
               let symbol = dlsym(nil, "mallinfo2") else { return nil }
         return unsafeBitCast(symbol, to: MallInfo2.self)
     }()
+    /// `int malloc_trim(size_t pad)`: hands freed memory back to the system, so an RSS delta taken after it counts
+    /// only new pages (without it, memory a previous run freed is reused and the delta reads as zero).
+    private typealias MallocTrim = @convention(c) (Int) -> Int32
+    private static let mallocTrim: MallocTrim? = {
+        guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: MallocTrim.self)
+    }()
     #endif
+
+    /// Returns freed heap memory to the system (glibc), before a baseline is taken.
+    static func trim() {
+        #if canImport(Glibc)
+        _ = mallocTrim?(0)
+        #endif
+    }
 
     /// Bytes allocated and not freed, or nil where glibc's `mallinfo2` is missing.
     static func heapBytesInUse() -> Int? {

@@ -10,6 +10,19 @@ enum Scenario: String, CaseIterable {
     case depthSweep = "depth-sweep"
     case goals
 
+    /// What a run of the scenario checks before it reports.
+    var checks: String {
+        switch self {
+        case .sendReceiveDelete: "every message received exactly once, the queue empty at the end"
+        case .fifo: "every message received exactly once and in order within its group, the queue empty at the end"
+        case .fanout: "each subscription got exactly the publishes its filter admits, once each, raw or in SNS's envelope as configured; no copy left over"
+        case .longPollLatency: "each round's receive was parked before the send and returned exactly that message"
+        case .consumer: "the handler saw every message exactly once, the worker counted each processed, no failure, the queues empty"
+        case .depthSweep: "every message received at most once, as many received as sent, the depth unchanged at the end"
+        case .goals: "each scenario's own checks (exactly once, order per group, fan-out counts, parked long polls)"
+        }
+    }
+
     var summary: String {
         switch self {
         case .sendReceiveDelete: "standard queue: send → receive → delete (single, or --batch 10)"
@@ -95,8 +108,9 @@ struct Options {
           --warmup SECONDS     the same scenario on a throw-away broker before each run (default 0.3; 0 skips)
           --runs N             runs; figures are the median over runs (default 5)
           --clock manual|system  the brokers' clock (default manual: nothing waits in these scenarios, and time
-                               standing still makes them deterministic). long-poll-latency and consumer always use
-                               SystemClock, as they wait
+                               standing still makes them deterministic). consumer always uses SystemClock, and
+                               long-poll-latency does by default (--clock manual there is a diagnostic: no Dispatch
+                               timer is set for the 20 s deadline)
           --gap MICROSECONDS   long-poll-latency: how long the receive is parked before the send (default 500)
           --json               print JSON instead of the table
           --quiet              no progress line on stderr

@@ -69,6 +69,8 @@ struct Report: Codable {
     var machine: Machine
     var results: [AggregatedRow]
     var goals: [Goal]?
+    /// What verification checked.
+    var checks: String
     var verified: Bool
     var failures: [String]
 }
@@ -121,9 +123,9 @@ func renderTable(_ report: Report) -> String {
     }
     lines.append("")
     if report.verified {
-        lines.append("verification: OK — every message delivered exactly once, FIFO order per group, fan-out counts as the filters dictate")
+        lines.append("verification: OK — \(report.checks)")
     } else {
-        lines.append("verification: FAILED")
+        lines.append("verification: FAILED (checked: \(report.checks))")
         for failure in report.failures { lines.append("  - \(failure)") }
     }
     return lines.joined(separator: "\n")

@@ -85,6 +85,7 @@ func runQueueSingleThread(_ shape: QueueRunShape, budget: Budget, resident: Int 
 
     var memoryExtras: [(name: String, value: Double)] = []
     if resident > 0 {
+        Memory.trim()
         let heapBefore = Memory.heapBytesInUse()
         let rssBefore = Memory.residentBytes()
         verifier.absorb(try fill(queue, count: resident, bodySize: shape.bodySize, quiet: shape.quiet, label: "\(resident) messages"))

@@ -7,8 +7,11 @@ import Foundation
 /// the sample is the time from just before the send to the moment the receive has returned in the waiting task.
 /// The waiter is a task on Swift's cooperative pool, the sender an OS thread, as a producer in another part of a
 /// process would be.
-func runLongPoll(rounds: Int, gapMicroseconds: Int, quiet: Bool) async throws -> RunResult {
-    let broker = makeBroker(.system)
+///
+/// `clock: .manual` is a diagnostic: the long poll's 20-second deadline then sets no Dispatch timer (a manual clock
+/// never fires by itself), which shows what the SystemClock timer's creation and cancellation add to a wake-up.
+func runLongPoll(rounds: Int, gapMicroseconds: Int, clock: ClockChoice = .system, quiet: Bool) async throws -> RunResult {
+    let broker = makeBroker(clock)
     let queue = try broker.createQueue(named: "long-poll", attributes: benchQueueAttributes(fifo: false))
     let ready = DispatchSemaphore(value: 0)
     let received = DispatchSemaphore(value: 0)
@@ -66,7 +69,7 @@ func runLongPoll(rounds: Int, gapMicroseconds: Int, quiet: Bool) async throws ->
     verifier.check(statistics.approximateNumberOfMessages == 0 && statistics.approximateNumberOfMessagesNotVisible == 0,
                    "queue not empty at the end")
     let seconds = Double(end - start) / 1e9
-    let row = Row(scenario: "long-poll-latency", variant: "wait=20s,gap=\(gapMicroseconds)us,SystemClock", unit: "rounds/s",
+    let row = Row(scenario: "long-poll-latency", variant: "wait=20s,gap=\(gapMicroseconds)us,\(clock == .system ? "SystemClock" : "ManualClock")", unit: "rounds/s",
                   throughput: Double(completed) / seconds, count: completed, seconds: seconds,
                   latency: histogram.summary, latencyOf: "send (other thread) → parked long-poll receive returned")
     return RunResult(rows: [row], failures: verifier.all)

@@ -62,8 +62,11 @@ func runFanoutRuns(_ shape: FanoutShape, _ options: Options) async throws -> [Ru
 
 func runLongPollRuns(_ options: Options) async throws -> [RunResult] {
     let rounds = options.messages ?? 2_000
-    return try await repeatRuns(options, warmup: { try await runLongPoll(rounds: 200, gapMicroseconds: options.gapMicroseconds, quiet: true) }) {
-        try await runLongPoll(rounds: rounds, gapMicroseconds: options.gapMicroseconds, quiet: options.quiet)
+    let clock = options.clock ?? .system
+    return try await repeatRuns(options, warmup: {
+        try await runLongPoll(rounds: 200, gapMicroseconds: options.gapMicroseconds, clock: clock, quiet: true)
+    }) {
+        try await runLongPoll(rounds: rounds, gapMicroseconds: options.gapMicroseconds, clock: clock, quiet: options.quiet)
     }
 }
 
@@ -188,7 +191,8 @@ do {
 
 let failures = results.flatMap(\.failures)
 let usesSystemClock: Bool = switch options.scenario {
-case .longPollLatency, .consumer: true
+case .longPollLatency: options.clock != .manual
+case .consumer: true
 case .goals: false
 default: options.brokerClock == .system
 }
@@ -205,6 +209,7 @@ let report = Report(
     machine: .current,
     results: aggregated,
     goals: goals,
+    checks: options.scenario.checks,
     verified: failures.isEmpty,
     failures: failures)
 print(options.json ? renderJSON(report) : renderTable(report))
