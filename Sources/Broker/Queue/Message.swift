@@ -73,9 +73,8 @@ public struct Message: Sendable, Hashable {
     public let receiptHandle: String
     /// `Body`.
     public let body: String
-    /// `MD5OfBody`: hex MD5 of the body's UTF-8 bytes (computed on first use for copies SNS delivered).
-    public var md5OfBody: String { storedMD5OfBody ?? MessageDigest.md5Hex(of: body) }
-    let storedMD5OfBody: String?
+    /// `MD5OfBody`: hex MD5 of the body's UTF-8 bytes, computed when read.
+    public var md5OfBody: String { MessageDigest.md5Hex(of: body) }
     /// `MD5OfMessageAttributes` over the returned attributes; nil when none are returned.
     public let md5OfMessageAttributes: String?
     /// `MessageAttributes` selected by the receive's `messageAttributeNames`.
@@ -91,8 +90,9 @@ public struct Message: Sendable, Hashable {
 public struct SendMessageResult: Sendable, Hashable {
     /// `MessageId` of the stored message (for a deduplicated FIFO send, the id of the original).
     public let messageId: String
-    /// `MD5OfMessageBody`.
-    public let md5OfMessageBody: String
+    /// `MD5OfMessageBody`, computed when read (SNS's copies never read it).
+    public var md5OfMessageBody: String { MessageDigest.md5Hex(of: body) }
+    let body: String
     /// `MD5OfMessageAttributes`; nil when the message has no attributes.
     public let md5OfMessageAttributes: String?
     /// `MD5OfMessageSystemAttributes`; nil when the message has no system attributes.

@@ -8,14 +8,14 @@ extension QueueCore {
         let request: SendMessageRequest
         let size: Int
         let delaySeconds: Int?
-        let md5OfBody: String?
         let md5OfMessageAttributes: String?
         let md5OfMessageSystemAttributes: String?
         let contentDeduplicationId: String?
     }
 
     /// `trusted` is for bodies Broker wrote itself (SNS envelopes, copies of validated messages): their characters
-    /// need no second scan and their digest is computed only if a receive asks for it.
+    /// need no second scan. The body's MD5 is never computed here: results and received messages compute it when
+    /// read (DESIGN.md: digests when asked for).
     func prepare(_ request: SendMessageRequest, trusted: Bool = false) throws(BrokerError) -> PreparedSend {
         let size = try MessageValidation.validate(request, maximumMessageSize: 1_048_576, checkBody: !trusted)
         let delay: Int? = try request.delaySeconds.map { d throws(BrokerError) in
@@ -31,7 +31,6 @@ extension QueueCore {
         let needsContentHash = isFifo && request.messageDeduplicationId == nil
         return PreparedSend(
             request: request, size: size, delaySeconds: delay,
-            md5OfBody: trusted ? nil : MessageDigest.md5Hex(of: request.body),
             md5OfMessageAttributes: MessageDigest.md5OfAttributes(request.messageAttributes),
             md5OfMessageSystemAttributes: MessageDigest.md5OfAttributes(request.messageSystemAttributes),
             contentDeduplicationId: needsContentHash ? SHA256.hash(request.body).hexString : nil)
@@ -57,7 +56,7 @@ extension QueueCore {
             let key = deduplicationKey(id, group: request.messageGroupId ?? "", scope: state.settings.deduplicationScope)
             expireDeduplication(&state, now: now)
             if let record = state.deduplication[key] {
-                return SendMessageResult(messageId: record.messageId, md5OfMessageBody: prepared.md5OfBody ?? MessageDigest.md5Hex(of: request.body),
+                return SendMessageResult(messageId: record.messageId, body: request.body,
                                          md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                          md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
                                          sequenceNumber: String(record.sequenceNumber))
@@ -70,7 +69,7 @@ extension QueueCore {
         state.nextKey += 1
         let messageId = state.ids.uuidString()
         let message = StoredMessage(
-            key: key, messageId: messageId, body: request.body, md5OfBody: prepared.md5OfBody,
+            key: key, messageId: messageId, body: request.body,
             messageAttributes: request.messageAttributes, md5OfMessageAttributes: prepared.md5OfMessageAttributes,
             systemAttributes: request.messageSystemAttributes,
             md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
@@ -86,7 +85,7 @@ extension QueueCore {
                                                                 sequenceNumber: sequenceNumber)
             state.deduplicationExpiry.append((expiresAt, dedupKey))
         }
-        return SendMessageResult(messageId: messageId, md5OfMessageBody: prepared.md5OfBody ?? MessageDigest.md5Hex(of: request.body),
+        return SendMessageResult(messageId: messageId, body: request.body,
                                  md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                  md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
                                  sequenceNumber: sequenceNumber.map { String($0) })
@@ -251,7 +250,7 @@ extension QueueCore {
             add(.deadLetterQueueSourceArn, stored.deadLetterQueueSourceArn)
             let handle = ReceiptHandle(incarnation: incarnation, key: stored.key, nonce: delivery.receiptNonce)
             return Message(messageId: stored.messageId, receiptHandle: handle.encoded, body: stored.body,
-                           storedMD5OfBody: stored.md5OfBody, md5OfMessageAttributes: md5,
+                           md5OfMessageAttributes: md5,
                            messageAttributes: userAttributes, attributes: system)
         }
     }
@@ -343,7 +342,7 @@ extension StoredMessage {
     /// The same message under a new key in another queue (or again in this one).
     func copy(key: UInt64, enqueuedAt: Date, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?,
               deduplicationId: String? = nil) -> StoredMessage {
-        StoredMessage(key: key, messageId: messageId, body: body, md5OfBody: md5OfBody,
+        StoredMessage(key: key, messageId: messageId, body: body,
                       messageAttributes: messageAttributes, md5OfMessageAttributes: md5OfMessageAttributes,
                       systemAttributes: systemAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
                       sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId,

@@ -154,13 +154,12 @@ final class QueueCore: Sendable {
         guard detach(message, from: &state) else { return }
         if isFifo, let group = message.groupId {
             if wasInFlight { state.groups[group]?.inFlight -= 1 }
-            if var entry = state.groups[group] {
-                if entry.head() == nil {
-                    state.groups[group] = nil
-                } else {
-                    state.groups[group] = entry
-                    markGroupReady(group, in: &state)
-                }
+            // In place (optional chaining), never `var copy = groups[group]`: a copy would duplicate the group's
+            // ring on the first mutation, making every delete cost the group's depth.
+            if state.groups[group]?.head() == nil {
+                state.groups[group] = nil
+            } else {
+                markGroupReady(group, in: &state)
             }
         }
     }
@@ -210,9 +209,8 @@ final class QueueCore: Sendable {
     // MARK: FIFO groups
 
     func markGroupReady(_ group: String, in state: inout QueueState) {
-        guard var entry = state.groups[group], entry.inFlight == 0, let head = entry.head(), head.state == .visible,
+        guard state.groups[group]?.inFlight == 0, let head = state.groups[group]?.head(), head.state == .visible,
               let sequence = head.sequenceNumber else { return }
-        state.groups[group] = entry
         state.readyGroups.push((sequence, group))
     }
 

@@ -16,8 +16,6 @@ final class StoredMessage: @unchecked Sendable {
     let key: UInt64
     let messageId: String
     let body: String
-    /// Nil for copies SNS delivered, whose digest nobody asked for at send time: computed on receive instead.
-    let md5OfBody: String?
     let messageAttributes: [String: MessageAttributeValue]
     let md5OfMessageAttributes: String?
     let systemAttributes: [String: MessageAttributeValue]
@@ -43,7 +41,7 @@ final class StoredMessage: @unchecked Sendable {
     /// Bumped whenever `visibleAt` changes, so heap entries for an older deadline are recognised as stale.
     var stamp: UInt32 = 0
 
-    init(key: UInt64, messageId: String, body: String, md5OfBody: String?,
+    init(key: UInt64, messageId: String, body: String,
          messageAttributes: [String: MessageAttributeValue], md5OfMessageAttributes: String?,
          systemAttributes: [String: MessageAttributeValue], md5OfMessageSystemAttributes: String?,
          sentAt: Date, enqueuedAt: Date, groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
@@ -51,7 +49,6 @@ final class StoredMessage: @unchecked Sendable {
         self.key = key
         self.messageId = messageId
         self.body = body
-        self.md5OfBody = md5OfBody
         self.messageAttributes = messageAttributes
         self.md5OfMessageAttributes = md5OfMessageAttributes
         self.systemAttributes = systemAttributes
