@@ -104,7 +104,7 @@ public final class Broker: Sendable {
             throw BrokerError(.queueNameExists,
                 "A queue already exists with the same name and a different value for attribute \(attribute.rawValue)")
         }
-        return Queue(core: core)
+        return Queue(core: core, owner: self)
     }
 
     /// CreateQueue with AWS's string attribute map, as boto3 and the CLI send it.
@@ -122,7 +122,7 @@ public final class Broker: Sendable {
     /// The queue with this name (case-sensitive).
     public func queue(named name: String) throws(BrokerError) -> Queue {
         guard let core = registry.withLock({ $0.queues[name] }) else { throw BrokerError.queueDoesNotExist() }
-        return Queue(core: core)
+        return Queue(core: core, owner: self)
     }
 
     /// The queue a URL names (`…/<account>/<name>`); the host is not compared, as SDKs rewrite it.
@@ -137,7 +137,7 @@ public final class Broker: Sendable {
     /// The queue an ARN names (`arn:aws:sqs:<region>:<account>:<name>`).
     public func queue(arn: String) throws(BrokerError) -> Queue {
         guard let core = resolveQueue(arn) else { throw BrokerError.queueDoesNotExist() }
-        return Queue(core: core)
+        return Queue(core: core, owner: self)
     }
 
     /// The queue named by a URL, an ARN or a plain name.
@@ -207,7 +207,7 @@ public final class Broker: Sendable {
 
     /// Every queue, in name order: for dashboards and failure messages.
     public var queues: [Queue] {
-        registry.withLock { $0.queues.values.map(Queue.init(core:)) }.sorted { $0.name < $1.name }
+        registry.withLock { $0.queues.values.map { Queue(core: $0, owner: self) } }.sorted { $0.name < $1.name }
     }
 
     func queueArn(_ name: String) -> String {

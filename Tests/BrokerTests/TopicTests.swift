@@ -363,3 +363,19 @@ import Testing
         await broker.waitForDeliveries()
     }
 }
+
+@Suite struct HandleLifetimeTests {
+    /// Code that keeps only handles (the broker itself goes out of scope) still gets its deliveries.
+    @Test func topicAndQueueHandlesKeepTheirBrokerAlive() async throws {
+        func makeHandles() throws -> (Topic, Queue) {
+            let broker = Broker(clock: ManualClock())
+            let queue = try broker.createQueue(named: "q")
+            let topic = try broker.createTopic(named: "t")
+            try topic.subscribe(queue)
+            return (topic, queue)
+        }
+        let (topic, queue) = try makeHandles()
+        try topic.publish("still delivered")
+        #expect(try queue.statistics().approximateNumberOfMessages == 1)
+    }
+}

@@ -6,9 +6,12 @@ import Foundation
 /// later (that one is a different queue, as its receipt handles are).
 public struct Queue: Sendable, Hashable {
     let core: QueueCore
+    /// Keeps the broker alive while a handle is held: dead-letter moves and lookups go through its registry.
+    let owner: Broker?
 
-    init(core: QueueCore) {
+    init(core: QueueCore, owner: Broker? = nil) {
         self.core = core
+        self.owner = owner
     }
 
     /// The queue's name.

@@ -41,7 +41,7 @@ extension Broker {
         if existing != settings, attributes != TopicAttributes() {
             throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Topic already exists with different attributes")
         }
-        return Topic(core: core)
+        return Topic(core: core, owner: self)
     }
 
     /// CreateTopic with AWS's string attribute map.
@@ -56,7 +56,7 @@ extension Broker {
         guard arn.hasPrefix(prefix), let core = topicRegistry.withLock({ $0.topics[String(arn.dropFirst(prefix.count))] }) else {
             throw BrokerError.topicNotFound()
         }
-        return Topic(core: core)
+        return Topic(core: core, owner: self)
     }
 
     /// DeleteTopic: its subscriptions go with it. Deleting a topic that does not exist succeeds, as on AWS.

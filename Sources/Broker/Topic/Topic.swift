@@ -3,6 +3,13 @@ import Foundation
 /// A handle to one SNS topic in a ``Broker``.
 public struct Topic: Sendable, Hashable {
     let core: TopicCore
+    /// Keeps the broker alive while a handle is held: deliveries find their queues through its registry.
+    let owner: Broker?
+
+    init(core: TopicCore, owner: Broker? = nil) {
+        self.core = core
+        self.owner = owner
+    }
 
     /// The topic's name.
     public var name: String { core.name }
@@ -82,7 +89,7 @@ public struct Topic: Sendable, Hashable {
         guard let queue = core.broker.resolveQueue(endpoint) else {
             throw BrokerError(.invalidParameter, "Invalid parameter: SQS endpoint ARN")
         }
-        return try subscribe(Queue(core: queue), attributes: SubscriptionAttributes(awsAttributes: attributes))
+        return try subscribe(Queue(core: queue, owner: owner), attributes: SubscriptionAttributes(awsAttributes: attributes))
     }
 
     /// Subscribe an in-process handler: it stands where a Lambda function would, receives each matching
