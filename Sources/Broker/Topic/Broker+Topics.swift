@@ -79,14 +79,15 @@ extension Broker {
     public func listTopics(nextToken: String? = nil) throws(BrokerError) -> (topicArns: [String], nextToken: String?) {
         let arns = topicRegistry.withLock { $0.topics.values.map(\.arn) }.sorted()
         let page = try Paging.page(arns, size: 100, nextToken: nextToken)
-        return (page.subscriptions, page.nextToken)
+        return (page.items, page.nextToken)
     }
 
     /// ListSubscriptions: every subscription of every topic, 100 a page.
     public func listSubscriptions(nextToken: String? = nil) throws(BrokerError) -> (subscriptions: [SubscriptionInfo], nextToken: String?) {
         let cores = topicRegistry.withLock { $0.topics.values.sorted { $0.name < $1.name } }
         let all = cores.flatMap { core in core.state.withLock { $0.subscriptions }.map(core.info) }
-        return try Paging.page(all, size: 100, nextToken: nextToken)
+        let page = try Paging.page(all, size: 100, nextToken: nextToken)
+        return (page.items, page.nextToken)
     }
 
     /// The subscription an ARN names.

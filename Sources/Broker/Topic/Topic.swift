@@ -109,7 +109,8 @@ public struct Topic: Sendable, Hashable {
     /// ListSubscriptionsByTopic: 100 a page.
     public func listSubscriptions(nextToken: String? = nil) throws(BrokerError) -> (subscriptions: [SubscriptionInfo], nextToken: String?) {
         let all = try core.withLiveState { state in state.subscriptions }.map(core.info)
-        return try Paging.page(all, size: 100, nextToken: nextToken)
+        let page = try Paging.page(all, size: 100, nextToken: nextToken)
+        return (page.items, page.nextToken)
     }
 
     // MARK: Attributes and tags
@@ -148,7 +149,7 @@ public struct Topic: Sendable, Hashable {
 
 /// Opaque page tokens over an ordered list, as SNS's list calls use them.
 enum Paging {
-    static func page<T>(_ items: [T], size: Int, nextToken: String?) throws(BrokerError) -> (subscriptions: [T], nextToken: String?) {
+    static func page<T>(_ items: [T], size: Int, nextToken: String?) throws(BrokerError) -> (items: [T], nextToken: String?) {
         var start = 0
         if let nextToken {
             guard let data = Data(base64Encoded: nextToken), let text = String(data: data, encoding: .utf8),
