@@ -854,7 +854,7 @@ struct QueueWorkerTests {
             let processed = log.processed
             #expect(Set(processed).count == processed.count)
             #expect(Kit.total(f.queue) == 5 - processed.count)
-            #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
+            #expect(await Kit.eventually { MessageTestKit.wakeUpsBesidesQueueTimer(f.queue, f.clock) == 0 })
         }
     }
 

@@ -12,7 +12,7 @@ struct QueueEffects {
 /// The shared core of one queue: its state behind one lock, and the operations on it.
 ///
 /// Message states follow from deadlines and `now` and are settled whenever the queue is touched; the only timer is
-/// one per queue, and only while long polls wait, at the next moment a waiter can be served or must return.
+/// one per queue, armed when a long poll waits, for the next moment a waiter can be served or must return.
 final class QueueCore: Sendable {
     let name: String
     let url: String
@@ -233,12 +233,14 @@ final class QueueCore: Sendable {
         }
     }
 
+    /// Arms the queue's one timer for the next moment a waiter can be served or must return.
+    ///
+    /// A timer no waiter needs any more is left to fire: cancelling a Dispatch timer (and arming a new one for the
+    /// next poll) sat on the path of every long poll a send satisfied and doubled its wake-up time, while the idle
+    /// firing it saves costs one settle, once per wait period. A timer is cancelled only for an earlier one, when
+    /// the last waiter is cancelled, and when the queue is deleted.
     func rescheduleTimer(_ state: inout QueueState) {
-        guard !state.waiters.isEmpty else {
-            state.timer?.wakeUp.cancel()
-            state.timer = nil
-            return
-        }
+        guard !state.waiters.isEmpty else { return }
         var needed = state.waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
         if let next = state.hidden.min { needed = min(needed, next.deadline) }
         if let timer = state.timer, timer.deadline <= needed { return }
@@ -285,7 +287,11 @@ final class QueueCore: Sendable {
         let waiter: Waiter? = state.withLock { state in
             guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             let waiter = state.waiters.remove(at: index)
-            rescheduleTimer(&state)
+            if state.waiters.isEmpty {
+                // Cancellation is off the hot path, and a stopped consumer should leave no timer behind.
+                state.timer?.wakeUp.cancel()
+                state.timer = nil
+            }
             return waiter
         }
         waiter?.continuation.resume(throwing: CancellationError())
