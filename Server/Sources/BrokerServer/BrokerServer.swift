@@ -1,0 +1,126 @@
+import Broker
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Serves a ``Broker`` over AWS's own wire protocols, so unmodified SDKs (boto3, the aws CLI, Soto, aws-sdk-swift)
+/// can point their endpoint at it: SQS over AWS JSON 1.0 and over AWS Query, SNS over AWS Query.
+///
+/// ```swift
+/// let server = BrokerServer(broker: Broker())
+/// try await server.start()                     // port 0: the system picks a free port
+/// print(server.baseURL!)                       // http://127.0.0.1:54321 — the SDKs' endpoint_url
+/// try await server.stop()
+/// ```
+///
+/// Signatures are accepted and never checked. Queue URLs are answered with the host the request was sent to.
+public final class BrokerServer: Sendable {
+    /// The broker every request acts on.
+    public let broker: Broker
+    /// The address to listen on. Default `127.0.0.1`: the server has no authentication, so keep it local.
+    public let host: String
+    /// The port asked for; 0 lets the system choose (read the result from ``port``).
+    public let requestedPort: Int
+    /// Request bodies above this many bytes are refused with HTTP 413. Default 3 MiB: a 1 MiB message, encoded.
+    public let maximumRequestBodySize: Int
+
+    private struct Running {
+        let group: MultiThreadedEventLoopGroup
+        let channel: any Channel
+        let port: Int
+    }
+
+    private let state = Mutex<Running?>(nil)
+
+    /// Creates a server for `broker`; nothing listens until ``start()``.
+    public init(broker: Broker, host: String = "127.0.0.1", port: Int = 0, maximumRequestBodySize: Int = 3 * 1024 * 1024) {
+        self.broker = broker
+        self.host = host
+        self.requestedPort = port
+        self.maximumRequestBodySize = maximumRequestBodySize
+    }
+
+    /// The port the server listens on, once started.
+    public var port: Int? { state.withLock { $0?.port } }
+
+    /// `http://<host>:<port>`, the endpoint to give SDKs, once started.
+    public var baseURL: String? {
+        port.map { port in host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)" }
+    }
+
+    /// Binds and starts serving; returns the bound port. Starting a server that is running throws.
+    @discardableResult
+    public func start() async throws -> Int {
+        guard port == nil else { throw BrokerServerError.alreadyStarted }
+        // A group of its own, so stop() closes every connection, long polls included, by shutting it down.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let service = WireService(broker: broker)
+        let limit = maximumRequestBodySize
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false)
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(service: service, maximumBodySize: limit))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: requestedPort).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let port = channel.localAddress?.port ?? requestedPort
+        let stored = state.withLock { running -> Bool in
+            guard running == nil else { return false }
+            running = Running(group: group, channel: channel, port: port)
+            return true
+        }
+        guard stored else {
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+            throw BrokerServerError.alreadyStarted
+        }
+        return port
+    }
+
+    /// Stops listening and closes every connection; receives waiting on them are cancelled. Stopping a server that
+    /// is not running does nothing.
+    public func stop() async throws {
+        guard let running = state.withLock({ running -> Running? in
+            defer { running = nil }
+            return running
+        }) else { return }
+        try? await running.channel.close()
+        try await running.group.shutdownGracefully()
+    }
+
+    /// Starts (unless started) and serves until the calling task is cancelled or ``stop()`` is called; then stops.
+    public func run() async throws {
+        if port == nil { try await start() }
+        guard let channel = state.withLock({ $0?.channel }) else { return }
+        await withTaskCancellationHandler {
+            try? await channel.closeFuture.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+        try await stop()
+    }
+}
+
+/// Misuse of a ``BrokerServer``.
+public enum BrokerServerError: Error, Sendable, CustomStringConvertible {
+    /// ``BrokerServer/start()`` was called on a running server.
+    case alreadyStarted
+
+    /// What went wrong, for people.
+    public var description: String {
+        switch self {
+        case .alreadyStarted: "The server is already running."
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Broker
+
+/// One AWS operation: its input and output shapes, and what it does to the broker. The codecs read and write the
+/// shapes; the body knows nothing of JSON, forms or XML.
+struct Operation: Sendable {
+    /// What an operation does. Only ReceiveMessage waits, so only it is async; keeping Broker's typed-throwing calls
+    /// out of async code also keeps clear of a Swift 6.3 optimizer crash in async functions that call them.
+    enum Body: Sendable {
+        case sync(@Sendable (OperationContext, Input) throws -> [String: WireValue])
+        case async(@Sendable (OperationContext, Input) async throws -> [String: WireValue])
+    }
+
+    let name: String
+    let input: Structure
+    /// Nil for operations without output: `{}` in JSON, no `<…Result>` element in XML.
+    let output: Structure?
+    let body: Body
+
+    init(_ name: String, input: [Member], output: [Member]?,
+         _ body: @escaping @Sendable (OperationContext, Input) throws -> [String: WireValue]) {
+        self.name = name
+        self.input = Structure(input)
+        self.output = output.map(Structure.init)
+        self.body = .sync(body)
+    }
+
+    init(_ name: String, input: [Member], output: [Member]?,
+         async body: @escaping @Sendable (OperationContext, Input) async throws -> [String: WireValue]) {
+        self.name = name
+        self.input = Structure(input)
+        self.output = output.map(Structure.init)
+        self.body = .async(body)
+    }
+
+    func run(_ context: OperationContext, _ input: Input) async throws -> [String: WireValue] {
+        switch body {
+        case .sync(let body): try body(context, input)
+        case .async(let body): try await body(context, input)
+        }
+    }
+}
+
+/// What an operation may know of the request besides its input: the broker, the address the client used (queue URLs
+/// answer with it) and, for SQS Query posted to a queue's path, that path.
+struct OperationContext: Sendable {
+    let broker: Broker
+    /// `http://<Host header>`.
+    let baseURL: String
+    let pathQueueURL: String?
+
+    /// The queue the request names by `QueueUrl`, or by its path. Any scheme, host and port are accepted, as SDKs
+    /// rewrite them; the account and name must match.
+    @inline(never)
+    func queue(_ input: Input) throws -> Queue {
+        guard let url = input.string("QueueUrl") ?? pathQueueURL,
+              let reference = QueueURL.parse(url), (reference.account ?? broker.configuration.accountId) == broker.configuration.accountId
+        else { throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.") }
+        return try broker.queue(named: reference.name)
+    }
+
+    /// The URL of a queue as this client reaches it.
+    func url(ofQueueNamed name: String) -> String { "\(baseURL)/\(broker.configuration.accountId)/\(name)" }
+
+    /// Broker's URL for a queue, re-rooted at the address the client used.
+    func rewrite(_ brokerURL: String) -> String {
+        url(ofQueueNamed: brokerURL.split(separator: "/").last.map(String.init) ?? brokerURL)
+    }
+}
+
+/// The account and name a queue URL names.
+enum QueueURL {
+    /// Reads `…/<account>/<name>`, `/queue/<name>` (ElasticMQ's legacy form, the broker's own account) and
+    /// `/queue/<region>/<account>/<name>` (LocalStack's path form), ignoring scheme, host, port and query.
+    static func parse(_ url: String) -> (account: String?, name: String)? {
+        var path = Substring(url)
+        if let scheme = path.range(of: "://") { path = path[scheme.upperBound...].drop { $0 != "/" } }
+        path = path.prefix { $0 != "?" && $0 != "#" }
+        let segments = path.split(separator: "/")
+        if segments.count == 2, segments[0] == "queue" { return (nil, String(segments[1])) }
+        guard segments.count >= 2 else { return nil }
+        return (String(segments[segments.count - 2]), String(segments[segments.count - 1]))
+    }
+}

@@ -1,0 +1,214 @@
+import Broker
+import Foundation
+
+/// Routes a request to an operation, decodes its input, runs it and encodes the answer, all in the protocol the
+/// request came in: SQS over AWS JSON 1.0, SQS over AWS Query, or SNS over AWS Query.
+struct WireService: Sendable {
+    let broker: Broker
+
+    /// The protocol of a request, decided before anything can fail, so every error answers in the caller's protocol.
+    enum WireProtocol {
+        case json(operation: String?)
+        case query(QueryService, parameters: [String: String]?)
+    }
+
+    /// A service spoken over Query: its operations, XML namespace and list style.
+    enum QueryService {
+        case sqs, sns
+
+        var operations: [String: Operation] { self == .sqs ? SQSOperations.all : SNSOperations.all }
+        var namespace: String { self == .sqs ? SQSOperations.namespace : SNSOperations.namespace }
+        var codec: QueryCodec { QueryCodec(flattened: self == .sqs) }
+    }
+
+    static let jsonContentType = "application/x-amz-json-1.0"
+
+    func respond(to request: WireRequest) async -> WireResponse {
+        let requestId = UUID().uuidString.lowercased()
+        let wire = Self.wireProtocol(of: request)
+        do {
+            let (operation, input) = try decode(request, as: wire)
+            let host = request.header("host").flatMap { $0.isEmpty ? nil : $0 } ?? request.defaultHost
+            // Only SQS Query names a queue by the request path; JSON always posts to `/`.
+            var pathQueueURL: String?
+            if case .query(.sqs, _) = wire, !request.path.split(separator: "/").isEmpty { pathQueueURL = String(request.path) }
+            let context = OperationContext(broker: broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL)
+            let output = try await operation.run(context, input)
+            return Self.success(output, of: operation, wire, requestId)
+        } catch let error as BrokerError {
+            return Self.failure(error, wire, requestId)
+        } catch {
+            // Cancellation only happens when the client has gone, so this answer is never read.
+            return Self.failure(BrokerError(.internalFailure, "\(error)"), wire, requestId)
+        }
+    }
+
+    /// An error answer in the request's protocol for a request that was never decoded (too large to read).
+    static func reject(_ request: WireRequest, with error: BrokerError) -> WireResponse {
+        failure(error, wireProtocol(of: WireRequest(method: request.method, uri: request.uri, headers: request.headers)),
+                UUID().uuidString.lowercased())
+    }
+
+    // MARK: Routing (wire.md §5.1)
+
+    /// `X-Amz-Target` first; then a form's `Action` with `Version` (2012-11-05 SQS, 2010-03-31 SNS); then the service
+    /// of the SigV4 credential scope; then the action's name, as only AddPermission and RemovePermission are shared.
+    static func wireProtocol(of request: WireRequest) -> WireProtocol {
+        let contentType = request.header("content-type")?.lowercased() ?? ""
+        if let target = request.header("x-amz-target") {
+            return .json(operation: target.hasPrefix("AmazonSQS.") ? String(target.dropFirst("AmazonSQS.".count)) : nil)
+        }
+        if contentType.hasPrefix("application/x-amz-json") { return .json(operation: nil) }
+        var parameters = request.queryString.map { QueryCodec.parseForm($0.utf8) } ?? [:]
+        if contentType.contains("x-www-form-urlencoded") || (contentType.isEmpty && !request.body.isEmpty) {
+            let form = QueryCodec.parseForm(request.body)
+            parameters = form.flatMap { form in parameters?.merging(form) { $1 } }
+        }
+        let action = parameters?["Action"]
+        let service: QueryService = switch (parameters?["Version"], credentialScopeService(request, parameters)) {
+        case ("2012-11-05", _): .sqs
+        case ("2010-03-31", _): .sns
+        case (_, "sqs"): .sqs
+        case (_, "sns"): .sns
+        default: action.map { SNSOperations.all[$0] != nil && SQSOperations.all[$0] == nil } == true ? .sns : .sqs
+        }
+        return .query(service, parameters: parameters)
+    }
+
+    /// `sqs` or `sns` from `Credential=<key>/<date>/<region>/<service>/aws4_request`, in the Authorization header or
+    /// a presigned URL's `X-Amz-Credential`.
+    private static func credentialScopeService(_ request: WireRequest, _ parameters: [String: String]?) -> String? {
+        let credential: Substring? = if let authorization = request.header("authorization"),
+                                        let range = authorization.range(of: "Credential=") {
+            authorization[range.upperBound...].prefix { $0 != "," && $0 != " " }
+        } else {
+            parameters?["X-Amz-Credential"].map { Substring($0) }
+        }
+        guard let parts = credential?.split(separator: "/"), parts.count >= 5 else { return nil }
+        return String(parts[parts.count - 2])
+    }
+
+    private func decode(_ request: WireRequest, as wire: WireProtocol) throws -> (Operation, Input) {
+        switch wire {
+        case .json(let name):
+            guard let name, let operation = SQSOperations.all[name] else {
+                let target = request.header("x-amz-target") ?? ""
+                throw BrokerError(.unknownOperation, target.isEmpty ? "Missing X-Amz-Target header." : "Unknown operation \(target).")
+            }
+            let document: JSONValue
+            do {
+                document = request.body.isEmpty ? .object([]) : try JSONParser.parse(request.body)
+            } catch {
+                throw BrokerError(.serialization, "The request body is not valid JSON: \(error.reason) at byte \(error.offset).")
+            }
+            let fields: [String: WireValue]
+            do {
+                fields = try JSONCodec.decode(document, as: operation.input)
+            } catch {
+                throw BrokerError(.serialization, "\(error.path): \(error.reason).")
+            }
+            try Self.checkRequired(fields, operation.input, service: .sqs)
+            return (operation, Input(fields))
+        case .query(let service, let parameters):
+            guard let parameters else {
+                throw BrokerError(.invalidQueryParameter, "The AWS query string is malformed or does not adhere to AWS standards.")
+            }
+            guard let action = parameters["Action"] else {
+                throw BrokerError(.missingAction, "The request must contain the parameter Action.")
+            }
+            guard let operation = service.operations[action] else {
+                throw BrokerError(.invalidAction, "The action \(action) is not valid for this web service.")
+            }
+            let fields: [String: WireValue]
+            do {
+                fields = try service.codec.decode(parameters, as: operation.input)
+            } catch {
+                throw BrokerError(service == .sqs ? .invalidParameterValue : .invalidParameter, error.reason)
+            }
+            try Self.checkRequired(fields, operation.input, service: service)
+            return (operation, Input(fields))
+        }
+    }
+
+    /// Required members, checked the same way for every protocol, nested entries included.
+    private static func checkRequired(_ fields: [String: WireValue], _ structure: Structure, service: QueryService,
+                                      path: String = "") throws(BrokerError) {
+        for member in structure.members {
+            let name = path + member.name
+            guard let value = fields[member.name] else {
+                guard member.required else { continue }
+                if service == .sns {
+                    let camel = member.name.prefix(1).lowercased() + member.name.dropFirst()
+                    throw BrokerError(.snsValidation,
+                        "1 validation error detected: Value null at '\(camel)' failed to satisfy constraint: Member must not be null")
+                }
+                throw BrokerError(.missingParameter, "The request must contain the parameter \(name).")
+            }
+            switch (value, member.shape) {
+            case (.structure(let nested), .structure(let shape)):
+                try checkRequired(nested, shape, service: service, path: name + ".")
+            case (.list(let items), .list(.structure(let shape))):
+                for (index, item) in items.enumerated() {
+                    if case .structure(let nested) = item { try checkRequired(nested, shape, service: service, path: "\(name).\(index + 1).") }
+                }
+            case (.map(let entries), .map(.structure(let shape), _, _)):
+                for entry in entries {
+                    if case .structure(let nested) = entry.value { try checkRequired(nested, shape, service: service, path: "\(name).\(entry.key).") }
+                }
+            default: break
+            }
+        }
+    }
+
+    // MARK: Answers
+
+    private static func success(_ output: [String: WireValue], of operation: Operation, _ wire: WireProtocol,
+                                _ requestId: String) -> WireResponse {
+        switch wire {
+        case .json:
+            let body = operation.output.map { JSONCodec.encode(output, as: $0) } ?? .object([])
+            return WireResponse(status: 200, headers: [("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId)],
+                                body: Array(body.serialized.utf8))
+        case .query(let service, _):
+            var xml = XMLWriter()
+            xml.raw("<?xml version=\"1.0\"?>")
+            xml.element("\(operation.name)Response", attributes: " xmlns=\"\(service.namespace)\"") { xml in
+                if let shape = operation.output {
+                    xml.element("\(operation.name)Result") { xml in service.codec.encode(output, as: shape, into: &xml) }
+                }
+                xml.element("ResponseMetadata") { xml in xml.element("RequestId", text: requestId) }
+            }
+            return WireResponse(status: 200, headers: [("Content-Type", "text/xml"), ("x-amzn-RequestId", requestId)],
+                                body: Array(xml.text.utf8))
+        }
+    }
+
+    static func failure(_ error: BrokerError, _ wire: WireProtocol, _ requestId: String) -> WireResponse {
+        let code = error.code
+        switch wire {
+        case .json:
+            let body = JSONValue.object([("__type", .string(code.jsonType)), ("message", .string(error.message))])
+            return WireResponse(status: code.httpStatus, headers: [
+                ("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId),
+                ("x-amzn-query-error", "\(code.queryCode);\(code.fault)"),
+            ], body: Array(body.serialized.utf8))
+        case .query(let service, _):
+            // SQS's Query API words this one error differently from its JSON API.
+            let message = service == .sqs && code == .queueDoesNotExist
+                ? "The specified queue does not exist for this wsdl version." : error.message
+            var xml = XMLWriter()
+            xml.raw("<?xml version=\"1.0\"?>")
+            xml.element("ErrorResponse", attributes: " xmlns=\"\(service.namespace)\"") { xml in
+                xml.element("Error") { xml in
+                    xml.element("Type", text: code.fault)
+                    xml.element("Code", text: code.queryCode)
+                    xml.element("Message", text: message)
+                    if service == .sqs { xml.raw("<Detail/>") }
+                }
+                xml.element("RequestId", text: requestId)
+            }
+            return WireResponse(status: code.httpStatus, headers: [("Content-Type", "text/xml"), ("x-amzn-RequestId", requestId)],
+                                body: Array(xml.text.utf8))
+        }
+    }
+}

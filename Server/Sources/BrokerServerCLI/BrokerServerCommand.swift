@@ -1,0 +1,113 @@
+import Broker
+import BrokerServer
+import Dispatch
+import Foundation
+
+/// `broker-server`: a Broker on the system clock, served over SQS's and SNS's wire protocols until SIGINT or SIGTERM.
+@main
+struct BrokerServerCommand {
+    static let usage = """
+        usage: broker-server [--port N] [--host ADDRESS] [--config FILE] [--region REGION] [--account-id ID]
+          --port N          port to listen on (0-65535, default 4566; 0 picks a free port)
+          --host ADDRESS    address to listen on (default 127.0.0.1)
+          --config FILE     JSON file of queues, topics and subscriptions to create (see Server/README.md)
+          --region REGION   region in ARNs (default: the config file's, else us-east-1)
+          --account-id ID   12-digit account in queue URLs and ARNs (default: the config file's, else 000000000000)
+        Prints "broker-server listening on http://HOST:PORT" once it listens.
+        """
+
+    struct Options {
+        var port = 4566
+        var host = "127.0.0.1"
+        var config: String?
+        var region: String?
+        var accountId: String?
+    }
+
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(usage)
+            return
+        }
+        guard let options = parse(arguments) else {
+            fail(usage, code: 2)
+        }
+        var configuration = ServerConfiguration()
+        if let path = options.config {
+            do {
+                configuration = try ServerConfiguration(contentsOf: path)
+            } catch {
+                fail("broker-server: bad config \(path): \(error)")
+            }
+        }
+        let region = options.region ?? configuration.region ?? "us-east-1"
+        let accountId = options.accountId ?? configuration.accountId ?? "000000000000"
+        guard accountId.utf8.count == 12, accountId.allSatisfy(\.isASCII), accountId.allSatisfy(\.isNumber) else {
+            fail("broker-server: the account id must be 12 digits, not \"\(accountId)\"")
+        }
+        guard !region.isEmpty, region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+            fail("broker-server: \"\(region)\" is not a region name")
+        }
+        let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId), clock: SystemClock())
+        do {
+            try configuration.apply(to: broker)
+        } catch {
+            fail("broker-server: bad config \(options.config ?? ""): \(error)")
+        }
+        let server = BrokerServer(broker: broker, host: options.host, port: options.port)
+        do {
+            try await server.start()
+        } catch {
+            fail("broker-server: cannot listen on \(options.host):\(options.port): \(error)")
+        }
+        // The one line a harness reads to learn the port; flushed, since stdout is a pipe there.
+        print("broker-server listening on \(server.baseURL ?? "")")
+        fflush(nil)
+
+        let serving = Task { try await server.run() }
+        let sources = cancelOnSignals(serving)
+        do {
+            try await serving.value
+        } catch {
+            fail("broker-server: \(error)")
+        }
+        sources.forEach { $0.cancel() }
+    }
+
+    /// SIGINT and SIGTERM cancel `task`. Nonisolated, so the handlers do not inherit the main actor: they run on a
+    /// global queue, where a main-actor closure would trap.
+    nonisolated static func cancelOnSignals(_ task: Task<Void, any Error>) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { task.cancel() }
+            source.resume()
+            return source
+        }
+    }
+
+    static func parse(_ arguments: [String]) -> Options? {
+        var options = Options()
+        var rest = arguments[...]
+        while let flag = rest.popFirst() {
+            guard let value = rest.popFirst() else { return nil }
+            switch flag {
+            case "--port":
+                guard let port = Int(value), (0...65_535).contains(port) else { return nil }
+                options.port = port
+            case "--host": options.host = value
+            case "--config": options.config = value
+            case "--region": options.region = value
+            case "--account-id": options.accountId = value
+            default: return nil
+            }
+        }
+        return options
+    }
+
+    static func fail(_ message: String, code: Int32 = 1) -> Never {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        exit(code)
+    }
+}
