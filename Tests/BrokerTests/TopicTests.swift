@@ -115,6 +115,25 @@ import Testing
         #expect(try subscription.statistics().dropped == 1)
     }
 
+    @Test func copiesFollowTheSubscriptionsQueueThroughDeleteAndRecreate() async throws {
+        let (broker, clock) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        let subscription = try topic.subscribe(queue)
+        try topic.publish("first")                      // the subscription has looked its queue up
+        #expect(try await queue.receiveMessages().map(\.body).first?.contains("first") == true)
+        try broker.deleteQueue(queue)
+        try topic.publish("while gone")
+        #expect(try subscription.statistics().dropped == 1)
+        clock.advance(by: .seconds(61))
+        let recreated = try broker.createQueue(named: "q")
+        try topic.publish("second")
+        let bodies = try await recreated.receiveMessages(maxNumberOfMessages: 10).map(\.body)
+        #expect(bodies.count == 1)
+        #expect(bodies.first?.contains("second") == true)
+        #expect(try subscription.statistics().delivered == 2)
+    }
+
     @Test func standardTopicRejectsFifoQueue() throws {
         let (broker, _) = makeBroker()
         let topic = try broker.createTopic(named: "t")
@@ -256,6 +275,17 @@ import Testing
         broker.deleteTopic(topic)
         expectBrokerError(.notFound) { try topic.publish("m") }
         expectBrokerError(.notFound) { _ = try broker.topic(arn: topic.arn) }
+    }
+
+    @Test(arguments: ["not-an-arn", "", "arn:aws:sns:us-east-1:000000000000"])
+    func textThatIsNotAnArnIsInvalidParameterNotNotFound(_ arn: String) throws {
+        let (broker, _) = makeBroker()
+        expectBrokerError(.invalidParameter) { _ = try broker.topic(arn: arn) }
+        expectBrokerError(.invalidParameter) { try broker.deleteTopic(arn: arn) }
+        expectBrokerError(.invalidParameter) { _ = try broker.subscription(arn: arn) }
+        // Well-formed but unknown: NotFound, and deleting it succeeds as on AWS.
+        expectBrokerError(.notFound) { _ = try broker.topic(arn: "arn:aws:sns:us-east-1:000000000000:missing") }
+        try broker.deleteTopic(arn: "arn:aws:sns:us-east-1:000000000000:missing")
     }
 
     @Test func listTopicsPagesByHundred() throws {

@@ -81,10 +81,25 @@ enum MessageValidation {
               name.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }),
               !name.hasPrefix("."), !name.hasSuffix("."), !hasDoublePeriod(name)
         else { throw invalid() }
-        if name.utf8.count >= 4, name.contains(".") {
-            let lowered = name.lowercased()
-            if lowered.hasPrefix("aws.") || lowered.hasPrefix("amazon.") { throw invalid() }
+        if hasReservedPrefix(name) { throw invalid() }
+    }
+
+    /// `AWS.` or `Amazon.` in any case, compared byte by byte: the names are ASCII by now, and this runs for every
+    /// attribute of every send and every fan-out copy.
+    private static func hasReservedPrefix(_ name: String) -> Bool {
+        func starts(with prefix: StaticString) -> Bool {
+            let count = prefix.utf8CodeUnitCount
+            guard name.utf8.count >= count else { return false }
+            var index = 0
+            for byte in name.utf8.prefix(count) {
+                let expected = prefix.utf8Start[index]
+                // ASCII letters differ from their other case only in bit 0x20; '.' is compared exactly.
+                guard byte == expected || (expected != UInt8(ascii: ".") && byte | 0x20 == expected) else { return false }
+                index += 1
+            }
+            return true
         }
+        return starts(with: "aws.") || starts(with: "amazon.")
     }
 
     private static func hasDoublePeriod(_ name: String) -> Bool {

@@ -50,8 +50,9 @@ extension Broker {
         try createTopic(named: name, attributes: TopicAttributes(awsAttributes: awsAttributes), tags: tags)
     }
 
-    /// The topic an ARN names; `NotFound` otherwise.
+    /// The topic an ARN names; `NotFound` otherwise, and `InvalidParameter` for text that is not an ARN at all.
     public func topic(arn: String) throws(BrokerError) -> Topic {
+        try Self.validateArn(arn, parameter: "TopicArn")
         let prefix = "arn:aws:sns:\(configuration.region):\(configuration.accountId):"
         guard arn.hasPrefix(prefix), let core = topicRegistry.withLock({ $0.topics[String(arn.dropFirst(prefix.count))] }) else {
             throw BrokerError.topicNotFound()
@@ -70,9 +71,19 @@ extension Broker {
         }
     }
 
-    /// DeleteTopic by ARN.
+    /// DeleteTopic by ARN: `InvalidParameter` for text that is not an ARN.
     public func deleteTopic(arn: String) throws(BrokerError) {
+        try Self.validateArn(arn, parameter: "TopicArn")
         if let topic = try? topic(arn: arn) { deleteTopic(topic) }
+    }
+
+    /// SNS checks an ARN's shape before it looks anything up: `arn:partition:service:region:account:resource`.
+    static func validateArn(_ arn: String, parameter: String) throws(BrokerError) {
+        let elements = arn.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false).count
+        guard elements >= 6 else {
+            throw BrokerError(.invalidParameter,
+                "Invalid parameter: \(parameter) Reason: An ARN must have at least 6 elements, not \(elements)")
+        }
     }
 
     /// ListTopics: topic ARNs in name order, 100 a page.
@@ -92,6 +103,7 @@ extension Broker {
 
     /// The subscription an ARN names.
     public func subscription(arn: String) throws(BrokerError) -> Subscription {
+        try Self.validateArn(arn, parameter: "SubscriptionArn")
         let topicArn = String(arn.split(separator: ":").dropLast().joined(separator: ":"))
         guard let topic = try? topic(arn: topicArn) else { throw BrokerError.subscriptionNotFound() }
         let record = try topic.core.record(arn)

@@ -135,9 +135,29 @@ struct SubscriptionRecord: Sendable {
     var settings: SubscriptionSettings
     let handler: (@Sendable (SNSNotification) async throws -> Void)?
     let statistics: LockedState<DeliveryStatistics>
+    /// SQS subscriptions: the endpoint's queue, once looked up.
+    let queue = ResolvedQueue()
 
     func count(_ update: (inout DeliveryStatistics) -> Void) {
         statistics.withLock { update(&$0) }
+    }
+}
+
+/// The queue an SQS subscription delivers to, looked up by ARN on first use and again only when the queue it
+/// found has been deleted, instead of a registry lookup (ARN parsing, a second lock, a String hash) for every copy.
+/// Held weakly: a subscription does not keep a deleted queue's messages alive.
+final class ResolvedQueue: Sendable {
+    private struct Reference {
+        weak var core: QueueCore?
+    }
+
+    private let reference = LockedState(Reference())
+
+    func core(for arn: String, resolve: (String) -> QueueCore?, refresh: Bool = false) -> QueueCore? {
+        if !refresh, let core = reference.withLock({ $0.core }) { return core }
+        let core = resolve(arn)
+        reference.withLock { $0.core = core }
+        return core
     }
 }
 

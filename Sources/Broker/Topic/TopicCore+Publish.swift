@@ -151,19 +151,27 @@ extension TopicCore {
     }
 
     private func deliverToQueue(_ message: PublishedMessage, envelope: Envelope, subscription: SubscriptionRecord) {
-        guard let queue = broker.resolveQueue(subscription.endpoint) else {
-            return fail(message, envelope: envelope, subscription: subscription,
-                        error: BrokerError(.queueDoesNotExist, "The specified queue does not exist."))
+        var queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue)
+        for attempt in 0..<2 {
+            guard let core = queue else { break }
+            let request = queueMessage(message, envelope: envelope, subscription: subscription, queueIsFifo: core.isFifo)
+            do throws(BrokerError) {
+                try Queue(core: core).deliver(request)
+                subscription.count { $0.delivered += 1 }
+                return
+            } catch {
+                if error.code == .queueDoesNotExist, attempt == 0 {
+                    // The queue found earlier was deleted; one of the same name may have been created since.
+                    queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue, refresh: true)
+                    continue
+                }
+                // SQS refused the message (attributes SQS cannot take, too large): a client-side error, which SNS
+                // does not retry.
+                return fail(message, envelope: envelope, subscription: subscription, error: error)
+            }
         }
-        let request = queueMessage(message, envelope: envelope, subscription: subscription, queueIsFifo: queue.isFifo)
-        do throws(BrokerError) {
-            try Queue(core: queue).deliver(request)
-            subscription.count { $0.delivered += 1 }
-        } catch {
-            // SQS refused the message (deleted queue, attributes SQS cannot take, too large): a client-side error,
-            // which SNS does not retry.
-            fail(message, envelope: envelope, subscription: subscription, error: error)
-        }
+        fail(message, envelope: envelope, subscription: subscription,
+             error: BrokerError(.queueDoesNotExist, "The specified queue does not exist."))
     }
 
     private func deliverToHandler(_ message: PublishedMessage, subscription: SubscriptionRecord) {
@@ -222,46 +230,65 @@ extension TopicCore {
     }
 }
 
-/// The SNS notification envelope of a queue copy, built once per publish; only `UnsubscribeURL` differs between
-/// subscriptions.
+/// The SNS notification envelope of a queue copy, built once per publish as bytes; only `UnsubscribeURL` differs
+/// between subscriptions, so each copy is one allocation: the part before the subscription ARN, the ARN, the rest.
 struct Envelope {
-    private let beforeMessage: String
-    private let afterMessage: String
-    private let afterUnsubscribe: String
-    private let unsubscribePrefix: String
+    private let head: [UInt8]
+    private let tail: [UInt8]
 
     init(message: PublishedMessage, topicArn: String, region: String, fifo: Bool) {
-        var head = "{\n  \"Type\" : \"Notification\",\n  \"MessageId\" : \(JSONText.quoted(message.messageId)),\n"
-        if let sequence = message.sequenceNumber { head += "  \"SequenceNumber\" : \"\(sequence)\",\n" }
-        head += "  \"TopicArn\" : \(JSONText.quoted(topicArn)),\n"
-        if let subject = message.request.subject { head += "  \"Subject\" : \(JSONText.quoted(subject)),\n" }
-        head += "  \"Message\" : " + JSONText.quoted(message.body(for: .sqs))
-        beforeMessage = head
-        let timestamp = SNSTimestamp.format(message.timestamp)
-        var middle = ",\n  \"Timestamp\" : \"\(timestamp)\",\n"
+        let body = message.body(for: .sqs)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(body.utf8.count + 640)
+        func text(_ string: String) { bytes.append(contentsOf: string.utf8) }
+        func field(_ name: String, _ value: String) {
+            text(",\n  \"\(name)\" : ")
+            JSONText.appendQuoted(value, to: &bytes)
+        }
+        text("{\n  \"Type\" : \"Notification\"")
+        field("MessageId", message.messageId)
+        if let sequence = message.sequenceNumber { field("SequenceNumber", String(sequence)) }
+        field("TopicArn", topicArn)
+        if let subject = message.request.subject { field("Subject", subject) }
+        field("Message", body)
+        field("Timestamp", SNSTimestamp.format(message.timestamp))
         if !fifo {
             // Not a real AWS signature, and it says so once decoded: code that reads the field finds base64 text.
-            let signature = Data("Broker placeholder signature, not signed by AWS: \(message.messageId)".utf8).base64EncodedString()
-            middle += "  \"SignatureVersion\" : \"1\",\n  \"Signature\" : \"\(signature)\",\n"
-            middle += "  \"SigningCertURL\" : \"https://sns.\(region).amazonaws.com/SimpleNotificationService-broker.pem\",\n"
+            field("SignatureVersion", "1")
+            field("Signature", Data("Broker placeholder signature, not signed by AWS: \(message.messageId)".utf8).base64EncodedString())
+            field("SigningCertURL", "https://sns.\(region).amazonaws.com/SimpleNotificationService-broker.pem")
         }
-        afterMessage = middle
-        unsubscribePrefix = "  \"UnsubscribeURL\" : \"https://sns.\(region).amazonaws.com/?Action=Unsubscribe&SubscriptionArn="
-        var tail = "\""
+        text(",\n  \"UnsubscribeURL\" : \"https://sns.\(region).amazonaws.com/?Action=Unsubscribe&SubscriptionArn=")
+        head = bytes
+
+        var tail: [UInt8] = [UInt8(ascii: "\"")]
         let attributes = message.request.messageAttributes
         if !attributes.isEmpty {
-            let entries = attributes.keys.sorted().compactMap { name -> String? in
-                guard let value = attributes[name] else { return nil }
-                let text = value.isBinary ? (value.binaryValue ?? Data()).base64EncodedString() : (value.stringValue ?? "")
-                return "\(JSONText.quoted(name)) : {\"Type\":\(JSONText.quoted(value.dataType)),\"Value\":\(JSONText.quoted(text))}"
+            tail.append(contentsOf: ",\n  \"MessageAttributes\" : {".utf8)
+            for (index, name) in attributes.keys.sorted().enumerated() {
+                guard let value = attributes[name] else { continue }
+                if index > 0 { tail.append(UInt8(ascii: ",")) }
+                JSONText.appendQuoted(name, to: &tail)
+                tail.append(contentsOf: " : {\"Type\":".utf8)
+                JSONText.appendQuoted(value.dataType, to: &tail)
+                tail.append(contentsOf: ",\"Value\":".utf8)
+                JSONText.appendQuoted(value.isBinary ? (value.binaryValue ?? Data()).base64EncodedString() : (value.stringValue ?? ""),
+                                      to: &tail)
+                tail.append(UInt8(ascii: "}"))
             }
-            tail += ",\n  \"MessageAttributes\" : {" + entries.joined(separator: ",") + "}"
+            tail.append(UInt8(ascii: "}"))
         }
-        afterUnsubscribe = tail + "\n}"
+        tail.append(contentsOf: "\n}".utf8)
+        self.tail = tail
     }
 
     func body(subscriptionArn: String) -> String {
-        beforeMessage + afterMessage + unsubscribePrefix + subscriptionArn + afterUnsubscribe
+        let arn = subscriptionArn.utf8
+        return String(unsafeUninitializedCapacity: head.count + arn.count + tail.count) { buffer in
+            var end = buffer[...].initialize(fromContentsOf: head)
+            end = buffer[end...].initialize(fromContentsOf: arn)
+            return buffer[end...].initialize(fromContentsOf: tail)
+        }
     }
 }
 
