@@ -89,7 +89,8 @@ public struct Message: Sendable, Hashable {
 /// What SendMessage returns.
 public struct SendMessageResult: Sendable, Hashable {
     /// `MessageId` of the stored message (for a deduplicated FIFO send, the id of the original).
-    public let messageId: String
+    public var messageId: String { id.string }
+    let id: MessageID
     /// `MD5OfMessageBody`, computed when read (SNS's copies never read it).
     public var md5OfMessageBody: String { MessageDigest.md5Hex(of: body) }
     let body: String

@@ -234,7 +234,7 @@ extension QueueCore {
                 sequence = state.nextSequenceNumber
             }
             let fresh = StoredMessage(
-                key: state.nextKey, messageId: state.ids.uuidString(), body: message.body,
+                key: state.nextKey, id: state.ids.messageID(), body: message.body,
                 messageAttributes: message.messageAttributes, md5OfMessageAttributes: message.md5OfMessageAttributes,
                 systemAttributes: message.systemAttributes, md5OfMessageSystemAttributes: message.md5OfMessageSystemAttributes,
                 sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,

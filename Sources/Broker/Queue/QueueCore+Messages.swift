@@ -56,7 +56,7 @@ extension QueueCore {
             let key = deduplicationKey(id, group: request.messageGroupId ?? "", scope: state.settings.deduplicationScope)
             expireDeduplication(&state, now: now)
             if let record = state.deduplication[key] {
-                return SendMessageResult(messageId: record.messageId, body: request.body,
+                return SendMessageResult(id: record.messageId, body: request.body,
                                          md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                          md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
                                          sequenceNumber: String(record.sequenceNumber))
@@ -67,9 +67,9 @@ extension QueueCore {
         let delay = isFifo ? state.settings.delaySeconds : (prepared.delaySeconds ?? state.settings.delaySeconds)
         let key = state.nextKey
         state.nextKey += 1
-        let messageId = state.ids.uuidString()
+        let messageId = state.ids.messageID()
         let message = StoredMessage(
-            key: key, messageId: messageId, body: request.body,
+            key: key, id: messageId, body: request.body,
             messageAttributes: request.messageAttributes, md5OfMessageAttributes: prepared.md5OfMessageAttributes,
             systemAttributes: request.messageSystemAttributes,
             md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
@@ -85,7 +85,7 @@ extension QueueCore {
                                                                 sequenceNumber: sequenceNumber)
             state.deduplicationExpiry.append((expiresAt, dedupKey))
         }
-        return SendMessageResult(messageId: messageId, body: request.body,
+        return SendMessageResult(id: messageId, body: request.body,
                                  md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                  md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
                                  sequenceNumber: sequenceNumber.map { String($0) })
@@ -342,7 +342,7 @@ extension StoredMessage {
     /// The same message under a new key in another queue (or again in this one).
     func copy(key: UInt64, enqueuedAt: Date, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?,
               deduplicationId: String? = nil) -> StoredMessage {
-        StoredMessage(key: key, messageId: messageId, body: body,
+        StoredMessage(key: key, id: id, body: body,
                       messageAttributes: messageAttributes, md5OfMessageAttributes: md5OfMessageAttributes,
                       systemAttributes: systemAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
                       sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId,

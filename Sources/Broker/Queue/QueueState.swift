@@ -28,7 +28,7 @@ struct Waiter {
 /// A deduplication record of a FIFO queue: the id stays taken for five minutes from the first accepted send.
 struct DeduplicationRecord {
     let expiresAt: Date
-    let messageId: String
+    let messageId: MessageID
     let sequenceNumber: UInt64
 }
 

@@ -2,6 +2,9 @@ import Foundation
 
 /// A message as a queue stores it. Immutable fields are read without the lock; the `var`s belong to the owning
 /// queue's lock and are touched only inside it.
+///
+/// Kept small, because a queue may hold millions: the id is 16 bytes, and what a plain standard message lacks
+/// (system attributes, FIFO fields, a dead-letter source) sits in an optional side record.
 final class StoredMessage: @unchecked Sendable {
     enum State: UInt8 {
         /// Created, not yet in the queue's indexes.
@@ -12,22 +15,37 @@ final class StoredMessage: @unchecked Sendable {
         case gone
     }
 
+    /// The fields only some messages have.
+    private final class Extras: Sendable {
+        let systemAttributes: [String: MessageAttributeValue]
+        let md5OfMessageSystemAttributes: String?
+        let groupId: String?
+        let deduplicationId: String?
+        let sequenceNumber: UInt64?
+        let deadLetterQueueSourceArn: String?
+
+        init(systemAttributes: [String: MessageAttributeValue], md5OfMessageSystemAttributes: String?, groupId: String?,
+             deduplicationId: String?, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?) {
+            self.systemAttributes = systemAttributes
+            self.md5OfMessageSystemAttributes = md5OfMessageSystemAttributes
+            self.groupId = groupId
+            self.deduplicationId = deduplicationId
+            self.sequenceNumber = sequenceNumber
+            self.deadLetterQueueSourceArn = deadLetterQueueSourceArn
+        }
+    }
+
     /// The queue-local key a receipt handle names.
     let key: UInt64
-    let messageId: String
+    let id: MessageID
     let body: String
     let messageAttributes: [String: MessageAttributeValue]
     let md5OfMessageAttributes: String?
-    let systemAttributes: [String: MessageAttributeValue]
-    let md5OfMessageSystemAttributes: String?
     let sentAt: Date
     /// When the retention period starts: the send, or for a FIFO dead-letter queue the move.
     let enqueuedAt: Date
-    let groupId: String?
-    let deduplicationId: String?
-    let sequenceNumber: UInt64?
-    let deadLetterQueueSourceArn: String?
     let size: Int
+    private let extras: Extras?
 
     var state: State
     /// When a delayed or in-flight message becomes visible.
@@ -41,25 +59,33 @@ final class StoredMessage: @unchecked Sendable {
     /// Bumped whenever `visibleAt` changes, so heap entries for an older deadline are recognised as stale.
     var stamp: UInt32 = 0
 
-    init(key: UInt64, messageId: String, body: String,
+    var messageId: String { id.string }
+    var systemAttributes: [String: MessageAttributeValue] { extras?.systemAttributes ?? [:] }
+    var md5OfMessageSystemAttributes: String? { extras?.md5OfMessageSystemAttributes }
+    var groupId: String? { extras?.groupId }
+    var deduplicationId: String? { extras?.deduplicationId }
+    var sequenceNumber: UInt64? { extras?.sequenceNumber }
+    var deadLetterQueueSourceArn: String? { extras?.deadLetterQueueSourceArn }
+
+    init(key: UInt64, id: MessageID, body: String,
          messageAttributes: [String: MessageAttributeValue], md5OfMessageAttributes: String?,
          systemAttributes: [String: MessageAttributeValue], md5OfMessageSystemAttributes: String?,
          sentAt: Date, enqueuedAt: Date, groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
          deadLetterQueueSourceArn: String?, size: Int, receiveCount: Int, firstReceivedAt: Date?) {
         self.key = key
-        self.messageId = messageId
+        self.id = id
         self.body = body
         self.messageAttributes = messageAttributes
         self.md5OfMessageAttributes = md5OfMessageAttributes
-        self.systemAttributes = systemAttributes
-        self.md5OfMessageSystemAttributes = md5OfMessageSystemAttributes
         self.sentAt = sentAt
         self.enqueuedAt = enqueuedAt
-        self.groupId = groupId
-        self.deduplicationId = deduplicationId
-        self.sequenceNumber = sequenceNumber
-        self.deadLetterQueueSourceArn = deadLetterQueueSourceArn
         self.size = size
+        let plain = systemAttributes.isEmpty && groupId == nil && deduplicationId == nil && sequenceNumber == nil
+            && deadLetterQueueSourceArn == nil
+        self.extras = plain ? nil : Extras(
+            systemAttributes: systemAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
+            groupId: groupId, deduplicationId: deduplicationId, sequenceNumber: sequenceNumber,
+            deadLetterQueueSourceArn: deadLetterQueueSourceArn)
         self.receiveCount = receiveCount
         self.firstReceivedAt = firstReceivedAt
         self.state = .new

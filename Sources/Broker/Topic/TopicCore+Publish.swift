@@ -42,16 +42,17 @@ extension TopicCore {
                 }
                 if let record = state.deduplication[dedupKey] {
                     // Accepted, not delivered again: AWS's five-minute deduplication.
-                    return (nil, PublishResult(messageId: record.messageId, sequenceNumber: String(record.sequenceNumber)), [])
+                    return (nil, PublishResult(messageId: record.messageId.string, sequenceNumber: String(record.sequenceNumber)), [])
                 }
                 state.nextSequenceNumber += 1
                 sequence = state.nextSequenceNumber
                 key = dedupKey
             }
-            let messageId = state.ids.uuidString()
+            let id = state.ids.messageID()
+            let messageId = id.string
             if let key, let sequence {
                 let expiresAt = now.addingTimeInterval(QueueCore.deduplicationWindow)
-                state.deduplication[key] = DeduplicationRecord(expiresAt: expiresAt, messageId: messageId, sequenceNumber: sequence)
+                state.deduplication[key] = DeduplicationRecord(expiresAt: expiresAt, messageId: id, sequenceNumber: sequence)
                 state.deduplicationExpiry.append((expiresAt, key))
             }
             let message = PublishedMessage(messageId: messageId, timestamp: now, request: request,
