@@ -46,7 +46,7 @@ def test_sqs_error_names_the_legacy_code_the_shape_and_the_fault(sqs, sqs_protoc
 @pytest.mark.parametrize("call, code, query_error_code", [
     pytest.param(lambda sqs, url: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=11),
                  "InvalidParameterValue", "InvalidParameterValueException", marks=pytest.mark.deviation(
-                     "moto", aws="InvalidParameterValue travels as __type com.amazonaws.sqs#InvalidParameterValueException "
+                     "moto", aws="InvalidParameterValue travels as __type …#InvalidParameterValueException "
                      "(QueryErrorCode InvalidParameterValueException)", actual="sends __type InvalidParameterValue")),
     (lambda sqs, url: sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(11)]),
      "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "TooManyEntriesInBatchRequest"),
