@@ -345,3 +345,38 @@ struct DigestTests {
         #expect([0x00, 0x0f, 0xa0, 0xff, 0x5c].hexString == "000fa0ff5c")
     }
 }
+
+/// Receipt handles and message ids are formatted by hand; these pin their text against Foundation's encoders.
+struct IdentifierFormatTests {
+    @Test func receiptHandleIsStandardBase64OfItsThreeWordsAndParsesBack() {
+        var random = IDGenerator(seed: 7)
+        for _ in 0..<2_000 {
+            let handle = ReceiptHandle(incarnation: random.next(), key: random.next(), nonce: random.next() | 1)
+            var bytes: [UInt8] = []
+            for word in [handle.incarnation, handle.key, handle.nonce] {
+                for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+            }
+            #expect(handle.encoded == Data(bytes).base64EncodedString())
+            #expect(ReceiptHandle(handle.encoded) == handle)
+        }
+    }
+
+    @Test(arguments: ["", "short", String(repeating: "A", count: 31), String(repeating: "A", count: 33),
+                      String(repeating: "A", count: 31) + "=", String(repeating: "A", count: 31) + "é",
+                      String(repeating: "A", count: 32)])   // the last: nonce 0 is never issued
+    func malformedReceiptHandleTextIsRejected(_ text: String) {
+        #expect(ReceiptHandle(text) == nil)
+    }
+
+    @Test func messageIdIsALowercaseVersion4UUID() throws {
+        var random = IDGenerator(seed: 11)
+        for _ in 0..<1_000 {
+            let id = random.messageID()
+            let text = id.string
+            let parsed = try #require(UUID(uuidString: text))
+            #expect(parsed.uuidString.lowercased() == text)
+            #expect(Array(text.utf8)[14] == UInt8(ascii: "4"))
+            #expect("89ab".utf8.contains(Array(text.utf8)[19]))
+        }
+    }
+}

@@ -106,19 +106,13 @@ struct TimedEntry {
 }
 
 /// A receipt handle: the queue's incarnation, the message key and the receive's nonce, as 32 characters of
-/// base64 (standard alphabet). Encoded and decoded by hand: `Data` and Foundation's base64 cost several allocations
-/// per receive and per delete.
+/// base64 (standard alphabet). Encoded and decoded by hand, without arrays or lookup tables: `Data` and Foundation's
+/// base64 cost several allocations per receive and per delete, and even temporary arrays and a global table's lazy
+/// initialisation check showed in the profile of every receive and delete.
 struct ReceiptHandle: Equatable {
     let incarnation: UInt64
     let key: UInt64
     let nonce: UInt64
-
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    private static let decoding: [UInt8] = {
-        var table = [UInt8](repeating: 0xFF, count: 256)
-        for (index, character) in alphabet.enumerated() { table[Int(character)] = UInt8(index) }
-        return table
-    }()
 
     init(incarnation: UInt64, key: UInt64, nonce: UInt64) {
         self.incarnation = incarnation
@@ -126,45 +120,71 @@ struct ReceiptHandle: Equatable {
         self.nonce = nonce
     }
 
+    /// Byte `index` (0–23) of the 24 bytes, most significant first.
+    private func byte(_ index: Int) -> UInt64 {
+        let word = index < 8 ? incarnation : index < 16 ? key : nonce
+        return (word >> UInt64(56 - 8 * (index % 8))) & 0xFF
+    }
+
     var encoded: String {
-        let words = [incarnation, key, nonce]
-        var characters = [UInt8](repeating: 0, count: 32)
         // 24 bytes = 8 groups of 3 bytes = 8 groups of 4 characters.
-        for group in 0..<8 {
-            var triple: UInt32 = 0
-            for offset in 0..<3 {
-                let byteIndex = group * 3 + offset
-                let word = words[byteIndex / 8]
-                let byte = UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * (byteIndex % 8)))
-                triple = triple << 8 | UInt32(byte)
+        String(unsafeUninitializedCapacity: 32) { buffer in
+            for group in 0..<8 {
+                let triple = byte(group * 3) << 16 | byte(group * 3 + 1) << 8 | byte(group * 3 + 2)
+                for offset in 0..<4 {
+                    buffer[group * 4 + offset] = Self.character(triple >> UInt64(18 - 6 * offset))
+                }
             }
-            for offset in 0..<4 {
-                characters[group * 4 + offset] = Self.alphabet[Int((triple >> UInt32(18 - 6 * offset)) & 0x3F)]
-            }
+            return 32
         }
-        return String(decoding: characters, as: UTF8.self)
     }
 
     init?(_ text: String) {
-        let utf8 = text.utf8
-        guard utf8.count == 32 else { return nil }
-        var words: [UInt64] = [0, 0, 0]
+        guard text.utf8.count == 32 else { return nil }
+        var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
         var byteIndex = 0
-        var iterator = utf8.makeIterator()
-        for _ in 0..<8 {
-            var triple: UInt32 = 0
-            for _ in 0..<4 {
-                guard let character = iterator.next() else { return nil }
-                let value = Self.decoding[Int(character)]
-                guard value != 0xFF else { return nil }
-                triple = triple << 6 | UInt32(value)
-            }
-            for shift in [16, 8, 0] {
-                words[byteIndex / 8] = words[byteIndex / 8] << 8 | UInt64((triple >> UInt32(shift)) & 0xFF)
+        var triple: UInt64 = 0
+        var characters = 0
+        for character in text.utf8 {
+            guard let value = Self.sextet(character) else { return nil }
+            triple = triple << 6 | value
+            characters += 1
+            guard characters == 4 else { continue }
+            for shift in stride(from: 16, through: 0, by: -8) {
+                let byte = (triple >> UInt64(shift)) & 0xFF
+                switch byteIndex / 8 {
+                case 0: words.0 = words.0 << 8 | byte
+                case 1: words.1 = words.1 << 8 | byte
+                default: words.2 = words.2 << 8 | byte
+                }
                 byteIndex += 1
             }
+            triple = 0
+            characters = 0
         }
-        guard words[2] != 0 else { return nil }
-        self.init(incarnation: words[0], key: words[1], nonce: words[2])
+        guard words.2 != 0 else { return nil }
+        self.init(incarnation: words.0, key: words.1, nonce: words.2)
+    }
+
+    private static func character(_ value: UInt64) -> UInt8 {
+        let sextet = UInt8(truncatingIfNeeded: value & 0x3F)
+        switch sextet {
+        case 0..<26: return UInt8(ascii: "A") + sextet
+        case 26..<52: return UInt8(ascii: "a") + (sextet - 26)
+        case 52..<62: return UInt8(ascii: "0") + (sextet - 52)
+        case 62: return UInt8(ascii: "+")
+        default: return UInt8(ascii: "/")
+        }
+    }
+
+    private static func sextet(_ character: UInt8) -> UInt64? {
+        switch character {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): UInt64(character - UInt8(ascii: "A"))
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): UInt64(character - UInt8(ascii: "a")) + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(character - UInt8(ascii: "0")) + 52
+        case UInt8(ascii: "+"): 62
+        case UInt8(ascii: "/"): 63
+        default: nil
+        }
     }
 }
