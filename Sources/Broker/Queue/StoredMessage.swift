@@ -140,51 +140,73 @@ struct ReceiptHandle: Equatable {
     }
 
     init?(_ text: String) {
-        guard text.utf8.count == 32 else { return nil }
+        // Native strings hand out their bytes directly; anything else (a bridged string) is copied once.
+        guard let handle = text.utf8.withContiguousStorageIfAvailable(Self.parse) ?? Self.parse(Array(text.utf8)[...])
+        else { return nil }
+        self = handle
+    }
+
+    private static func parse(_ bytes: some Collection<UInt8>) -> ReceiptHandle? {
+        guard bytes.count == 32 else { return nil }
         var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var byteIndex = 0
-        var triple: UInt64 = 0
-        var characters = 0
-        for character in text.utf8 {
-            guard let value = Self.sextet(character) else { return nil }
-            triple = triple << 6 | value
-            characters += 1
-            guard characters == 4 else { continue }
+        var index = bytes.startIndex
+        var produced = 0
+        // 8 groups of 4 characters, each group 3 bytes, shifted into the three words most significant first.
+        for _ in 0..<8 {
+            var triple: UInt64 = 0
+            for _ in 0..<4 {
+                guard let value = sextet(bytes[index]) else { return nil }
+                triple = triple << 6 | value
+                index = bytes.index(after: index)
+            }
             for shift in stride(from: 16, through: 0, by: -8) {
                 let byte = (triple >> UInt64(shift)) & 0xFF
-                switch byteIndex / 8 {
+                switch produced / 8 {
                 case 0: words.0 = words.0 << 8 | byte
                 case 1: words.1 = words.1 << 8 | byte
                 default: words.2 = words.2 << 8 | byte
                 }
-                byteIndex += 1
+                produced += 1
             }
-            triple = 0
-            characters = 0
         }
         guard words.2 != 0 else { return nil }
-        self.init(incarnation: words.0, key: words.1, nonce: words.2)
+        return ReceiptHandle(incarnation: words.0, key: words.1, nonce: words.2)
     }
 
     private static func character(_ value: UInt64) -> UInt8 {
-        let sextet = UInt8(truncatingIfNeeded: value & 0x3F)
-        switch sextet {
-        case 0..<26: return UInt8(ascii: "A") + sextet
-        case 26..<52: return UInt8(ascii: "a") + (sextet - 26)
-        case 52..<62: return UInt8(ascii: "0") + (sextet - 52)
-        case 62: return UInt8(ascii: "+")
-        default: return UInt8(ascii: "/")
-        }
+        alphabet[Int(truncatingIfNeeded: value & 0x3F)]
     }
 
     private static func sextet(_ character: UInt8) -> UInt64? {
-        switch character {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): UInt64(character - UInt8(ascii: "A"))
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): UInt64(character - UInt8(ascii: "a")) + 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt64(character - UInt8(ascii: "0")) + 52
-        case UInt8(ascii: "+"): 62
-        case UInt8(ascii: "/"): 63
-        default: nil
-        }
+        let value = decoding[Int(character)]
+        return value == 0xFF ? nil : UInt64(value)
     }
+
+    // Written out as literals so the optimiser lays them out as static data: no lazy initialisation on each use,
+    // and no data-dependent branches, which a per-range `switch` over random base64 text mispredicts.
+    private static let alphabet: [UInt8] = [
+        65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80,
+        81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 97, 98, 99, 100, 101, 102,
+        103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118,
+        119, 120, 121, 122, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 43, 47,
+    ]
+
+    private static let decoding: [UInt8] = [
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 62, 255, 255, 255, 63,
+        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 255, 255, 255, 255, 255, 255,
+        255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 255, 255, 255, 255, 255,
+        255, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    ]
 }
