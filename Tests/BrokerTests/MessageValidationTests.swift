@@ -36,6 +36,19 @@ struct MessageValidationTests {
         #expect(try queue.statistics().approximateNumberOfMessages == 0)
     }
 
+    /// The scan reads eight bytes at a time: a bad character is found at every offset within a word, after a run
+    /// of printable ASCII, and allowed ones (tab, LF, CR, U+FFFD) are not mistaken for it.
+    @Test(arguments: [0x0000, 0x0001, 0x001F, 0xFFFE, 0xFFFF] as [UInt32])
+    func characterOutsideXMLSetIsFoundAtEveryOffset(_ value: UInt32) throws {
+        let scalar = try #require(Unicode.Scalar(value))
+        for offset in 0..<24 {
+            let bad = String(repeating: "x", count: offset) + String(Character(scalar)) + String(repeating: "y", count: 20)
+            #expect(!MessageValidation.hasOnlyAllowedCharacters(bad), "offset \(offset)")
+            let good = String(repeating: "x", count: offset) + "\t\n\r\u{FFFD}~ " + String(repeating: "y", count: 20)
+            #expect(MessageValidation.hasOnlyAllowedCharacters(good), "offset \(offset)")
+        }
+    }
+
     @Test(arguments: [0x0009, 0x000A, 0x000D, 0x0020, 0xD7FF, 0xE000, 0xFFFD, 0x10000, 0x10FFFF] as [UInt32])
     func bodyWithEdgeCharacterOfXMLSetIsAcceptedAndReturnedUnchanged(_ value: UInt32) async throws {
         let (queue, _) = try makeQueue()

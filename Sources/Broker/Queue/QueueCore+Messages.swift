@@ -230,6 +230,9 @@ extension QueueCore {
             if selection.returnsAllUserAttributes {
                 userAttributes = stored.messageAttributes
                 md5 = stored.md5OfMessageAttributes
+            } else if selection.returnsNoUserAttributes || stored.messageAttributes.isEmpty {
+                userAttributes = [:]
+                md5 = nil
             } else {
                 userAttributes = stored.messageAttributes.filter { selection.includesUser($0.key) }
                 md5 = userAttributes.count == stored.messageAttributes.count

@@ -29,6 +29,9 @@ struct AttributeSelection: Sendable {
 
     var returnsAllUserAttributes: Bool { allUser }
 
+    /// The common receive that names no message attributes at all.
+    var returnsNoUserAttributes: Bool { !allUser && userNames.isEmpty && userPrefixes.isEmpty }
+
     func includesUser(_ name: String) -> Bool {
         allUser || userNames.contains(name) || userPrefixes.contains { name.hasPrefix($0) }
     }
