@@ -48,6 +48,32 @@ struct FifoQueueTests {
         return bodies
     }
 
+    // MARK: Group bookkeeping
+
+    /// An emptied group keeps its storage for its next message, but empty groups never outnumber live messages by
+    /// much: a queue that sees 5,000 one-message groups holds few of them once those messages are gone.
+    @Test func emptiedGroupsAreDroppedInBulkSoTheyStayBounded() async throws {
+        let (broker, _) = makeBroker()
+        let queue = try makeFifoQueue(broker)
+        try send(queue, "keep", group: "long-lived")
+        for index in 0..<5_000 {
+            try send(queue, "m\(index)", group: "tenant-\(index)")
+            let received = try await receive(queue, max: 10)
+            for message in received where message.body != "keep" {
+                try queue.deleteMessage(receiptHandle: message.receiptHandle)
+            }
+            if let kept = received.first(where: { $0.body == "keep" }) {
+                try queue.changeMessageVisibility(receiptHandle: kept.receiptHandle, visibilityTimeout: .zero)
+            }
+            let groups = queue.core.state.withLock { $0.groups.count }
+            #expect(groups <= 2 * 1 + 64 + 1, "after \(index + 1) groups")
+        }
+        // The long-lived group still works, in order, after all that churn.
+        try send(queue, "next", group: "long-lived")
+        let first = try #require(try await receive(queue, max: 10).first)
+        #expect(first.body == "keep")
+    }
+
     // MARK: Creation rules
 
     @Test func fifoQueueNameMustEndInFifoSuffix() throws {

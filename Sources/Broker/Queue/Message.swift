@@ -99,7 +99,8 @@ public struct SendMessageResult: Sendable, Hashable {
     /// `MD5OfMessageSystemAttributes`; nil when the message has no system attributes.
     public let md5OfMessageSystemAttributes: String?
     /// `SequenceNumber` (FIFO queues only).
-    public let sequenceNumber: String?
+    public var sequenceNumber: String? { sequence.map { String($0) } }
+    let sequence: UInt64?
 }
 
 /// One message to send: the fields of SendMessage, and of an entry of SendMessageBatch.

@@ -59,7 +59,7 @@ extension QueueCore {
                 return SendMessageResult(id: record.messageId, body: request.body,
                                          md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                          md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
-                                         sequenceNumber: String(record.sequenceNumber))
+                                         sequence: record.sequenceNumber)
             }
             state.nextSequenceNumber += 1
             sequenceNumber = state.nextSequenceNumber
@@ -88,7 +88,7 @@ extension QueueCore {
         return SendMessageResult(id: messageId, body: request.body,
                                  md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                  md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
-                                 sequenceNumber: sequenceNumber.map { String($0) })
+                                 sequence: sequenceNumber)
     }
 
     /// Adds a new message to the indexes: visible now, or delayed by `delay` seconds.
@@ -167,7 +167,7 @@ extension QueueCore {
             var servedGroups: [String] = []
             while picked.count < max, let (sequence, name) = state.readyGroups.popMin() {
                 guard !servedGroups.contains(name), var group = state.groups.removeValue(forKey: name) else { continue }
-                defer { state.groups[name] = group.head() == nil ? nil : group }
+                defer { state.groups[name] = group }
                 guard group.inFlight == 0, let head = group.head(), head.state == .visible,
                       head.sequenceNumber == sequence else { continue }
                 servedGroups.append(name)

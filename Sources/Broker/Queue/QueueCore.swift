@@ -155,12 +155,9 @@ final class QueueCore: Sendable {
         if isFifo, let group = message.groupId {
             if wasInFlight { state.groups[group]?.inFlight -= 1 }
             // In place (optional chaining), never `var copy = groups[group]`: a copy would duplicate the group's
-            // ring on the first mutation, making every delete cost the group's depth.
-            if state.groups[group]?.head() == nil {
-                state.groups[group] = nil
-            } else {
-                markGroupReady(group, in: &state)
-            }
+            // ring on the first mutation, making every delete cost the group's depth. An emptied group stays, with
+            // its ring's storage, for the group's next message; `compactIfNeeded` drops empty groups in bulk.
+            if state.groups[group]?.head() != nil { markGroupReady(group, in: &state) }
         }
     }
 
@@ -185,6 +182,11 @@ final class QueueCore: Sendable {
         if state.hidden.count > 2 * (state.inFlightCount + state.delayedCount) + 64 { state.hidden.retain { $0.isCurrent } }
         if state.visible.count > 2 * state.visibleCount + 64 {
             state.visible.retain { $0.state == .visible }
+        }
+        // Non-empty groups are at most the live messages, so past this bound most groups are empty: dropping them is
+        // a pass over the groups that at least as many new groups paid for.
+        if isFifo, state.groups.count > 2 * live + 64 {
+            for name in Array(state.groups.keys) where state.groups[name]?.head() == nil { state.groups[name] = nil }
         }
         if state.readyGroups.count > 2 * state.groups.count + 64 {
             state.readyGroups.removeAll()
