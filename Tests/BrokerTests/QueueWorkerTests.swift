@@ -202,7 +202,10 @@ struct QueueWorkerTests {
             }
             let log = EventLog(worker.events)
             worker.start()
-            #expect(await Kit.eventually { log.failed.count == 1 && worker.statistics.inFlight == 0 })
+            // Also wait for the next long poll: one registered while the clock moves could miss the wake-up.
+            #expect(await Kit.eventually {
+                log.failed.count == 1 && worker.statistics.inFlight == 0 && Kit.waiters(f.queue) == 1
+            })
             f.clock.advance(by: .seconds(8))
             #expect(await Kit.eventually { log.processed.count == 1 })
             #expect(Kit.total(f.queue) == 0)

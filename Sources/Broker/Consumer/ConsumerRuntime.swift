@@ -2,49 +2,125 @@ import Foundation
 
 /// Lifecycle, concurrency slots, pausing, events and counters: what both consumer modes share.
 ///
-/// One lock guards the state; waiting (for a slot, for resume, for handlers to finish) registers a continuation
-/// under that lock and every state change resumes the waiters, which re-check their condition. Handler work runs on
-/// unstructured tasks tracked here, so a graceful stop can let them finish while the poll loop is cancelled.
+/// One lock guards the state; waiting (for a slot, for resume, for handlers to finish) registers a continuation and
+/// its condition under that lock, and a state change resumes the waiters whose condition now holds. Handler work runs
+/// on unstructured tasks tracked here, so a graceful stop can let them finish while the poll loop is cancelled:
+/// either a task per unit of work (``spawn(_:)``) or a pool of long-lived workers fed by ``enqueue(_:)``.
 final class ConsumerRuntime: Sendable {
     enum Phase { case idle, running, stopping, stopped }
+
+    /// A delete owed for a handler that succeeded, batched with others by the pool (see ``enqueue(_:)``).
+    struct PendingDelete: Sendable {
+        let messageId: String
+        let receiptHandle: String
+    }
+
+    /// What a pool job leaves to settle: the slots it frees and the delete it owes, if any.
+    struct JobOutcome: Sendable {
+        var slots: Int
+        var delete: PendingDelete?
+    }
+
+    /// A unit of pool work: one message, or one batch that settles its own slots.
+    typealias Job = @Sendable () async -> JobOutcome
+
+    /// A task parked in ``wait(until:)``: resumed once `condition` holds, on cancellation, or at shutdown.
+    struct Waiter {
+        let condition: @Sendable (borrowing State) -> Bool
+        let continuation: CheckedContinuation<Void, Never>
+        /// The poll loop waiting for slots: resuming it makes it responsible for pending deletes again.
+        let poller: Bool
+    }
 
     struct State {
         var phase = Phase.idle
         var paused = false
         var freeSlots: Int
         var statistics = ConsumerStatistics()
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Whether anyone asked for the event stream; until then only `started` and `stopped` are buffered.
+        var observed = false
+        var waiters: [UInt64: Waiter] = [:]
         var nextID: UInt64 = 0
         var handlers: [UInt64: Task<Void, Never>] = [:]
         var pollTask: Task<Void, Never>?
         var drainTimeout: Duration?
         var finished: [CheckedContinuation<Void, Never>] = []
+        // The worker pool.
+        var jobs = Ring<Job>()
+        var workers = 0
+        var idleWorkers: [(id: UInt64, continuation: UnsafeContinuation<Bool, Never>)] = []
+        /// Workers resumed (or spawned) to take a job that have not taken one yet: while one is on its way, no
+        /// other is woken, so a burst of short handlers is not spread over as many thread wake-ups.
+        var waking = 0
+        /// The poll loop has ended: workers exit once the jobs are done.
+        var closed = false
+        var deletes: [PendingDelete] = []
+        /// The poll loop is running and will reach ``acquire(maximum:)`` or ``pollerWillWait()`` promptly, where it
+        /// sends the pending deletes: workers leave them to it, so that a round of short handlers costs one
+        /// DeleteMessageBatch instead of one per worker going idle.
+        var pollerAwake = false
+
+        /// Removes and returns the waiters whose condition holds now.
+        mutating func readyWaiters() -> [CheckedContinuation<Void, Never>] {
+            guard !waiters.isEmpty else { return [] }
+            let ids = waiters.compactMap { $0.value.condition(self) ? $0.key : nil }
+            return ids.compactMap { id in
+                guard let waiter = waiters.removeValue(forKey: id) else { return nil }
+                if waiter.poller { pollerAwake = true }
+                return waiter.continuation
+            }
+        }
     }
 
     let clock: any BrokerClock
     let state: LockedState<State>
-    let events: AsyncStream<ConsumerEvent>
+    private let stream: AsyncStream<ConsumerEvent>
     private let eventSink: AsyncStream<ConsumerEvent>.Continuation
+    /// Most pool workers at once: the concurrency, since every queued or running job holds at least one slot.
+    private let maximumWorkers: Int
+    /// Deletes a batch of settled messages and reports the outcome (pool jobs only).
+    private let deleter: (@Sendable ([PendingDelete], ConsumerRuntime) -> Void)?
 
-    init(clock: any BrokerClock, slots: Int) {
+    init(clock: any BrokerClock, slots: Int, deleter: (@Sendable ([PendingDelete], ConsumerRuntime) -> Void)? = nil) {
         self.clock = clock
+        self.maximumWorkers = slots
+        self.deleter = deleter
         state = LockedState(State(freeSlots: slots))
         // Bounded: a consumer nobody watches must not grow a buffer forever; a watcher sees the newest events.
-        (events, eventSink) = AsyncStream.makeStream(of: ConsumerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        (stream, eventSink) = AsyncStream.makeStream(of: ConsumerEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+    }
+
+    /// The event stream. Asking for it turns event delivery on: a consumer nobody watches builds no events.
+    var events: AsyncStream<ConsumerEvent> {
+        state.withLock { $0.observed = true }
+        return stream
     }
 
     var statistics: ConsumerStatistics { state.withLock { $0.statistics } }
 
-    func emit(_ event: ConsumerEvent, _ count: (inout ConsumerStatistics) -> Void = { _ in }) {
-        state.withLock { count(&$0.statistics) }
-        eventSink.yield(event)
+    func emit(_ event: @autoclosure () -> ConsumerEvent, _ count: (inout ConsumerStatistics) -> Void = { _ in }) {
+        let observed = state.withLock { state -> Bool in
+            count(&state.statistics)
+            return state.observed
+        }
+        if observed { eventSink.yield(event()) }
+    }
+
+    /// Counts several messages under one lock and reports an event for each.
+    func emit<Items: Sequence>(_ items: Items, as event: (Items.Element) -> ConsumerEvent,
+                               _ count: (inout ConsumerStatistics) -> Void) {
+        let observed = state.withLock { state -> Bool in
+            count(&state.statistics)
+            return state.observed
+        }
+        if observed { for item in items { eventSink.yield(event(item)) } }
     }
 
     // MARK: Waiting
 
-    /// Returns once `condition` holds, at the next state change (callers check again), or at once when the calling
-    /// task is cancelled.
-    func wait(until condition: @escaping (State) -> Bool) async {
+    /// Returns once `condition` holds, or at once when the calling task is cancelled. Every change that can make a
+    /// condition true goes through ``change(_:)`` or the pool's own locked steps, which resume the ready waiters.
+    func wait(poller: Bool = false, until condition: @escaping @Sendable (borrowing State) -> Bool) async {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
@@ -53,41 +129,71 @@ final class ConsumerRuntime: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
                     if condition(state) || Task.isCancelled { return true }
-                    state.waiters[id] = continuation
+                    state.waiters[id] = Waiter(condition: condition, continuation: continuation, poller: poller)
                     return false
                 }
                 if ready { continuation.resume() }
             }
         } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume()
         }
     }
 
-    /// Wakes every waiter after a state change.
+    /// Changes the state and wakes the waiters whose condition now holds.
     func change(_ body: (inout State) -> Void) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             body(&state)
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+            return state.readyWaiters()
         }
-        for waiter in waiters { waiter.resume() }
+        for waiter in ready { waiter.resume() }
     }
 
     /// Takes between 1 and `maximum` free slots, waiting while none is free or the consumer is paused.
     /// Returns 0 when the consumer is stopping or the task is cancelled.
+    ///
+    /// While pool jobs wait for a worker, a receive could not start anything sooner, so it waits for them to start
+    /// or for `maximum` free slots: fewer, fuller receives instead of one per slot freed.
+    ///
+    /// The poll loop also sends the pool's pending deletes here (see ``enqueue(_:)``): when it goes on to receive or
+    /// stops, and before it waits if no queued job is left to trigger a flush.
     func acquire(maximum: Int) async -> Int {
         while true {
+            var flush: [PendingDelete] = []
             let taken = state.withLock { state -> Int? in
-                guard state.phase == .running else { return 0 }
-                guard !state.paused, state.freeSlots > 0 else { return nil }
-                let taken = min(maximum, state.freeSlots)
-                state.freeSlots -= taken
+                let taken: Int?
+                if state.phase != .running {
+                    taken = 0
+                } else if Self.canReceive(state, maximum: maximum) {
+                    taken = min(maximum, state.freeSlots)
+                    state.freeSlots -= taken ?? 0
+                } else {
+                    taken = nil
+                }
+                // Receiving (a first, short poll: prompt) keeps the poll loop responsible for the deletes.
+                state.pollerAwake = (taken ?? 0) > 0
+                if taken != nil || state.jobs.isEmpty { swap(&flush, &state.deletes) }
                 return taken
             }
+            if !flush.isEmpty { deleter?(flush, self) }
             if let taken { return taken }
             if Task.isCancelled { return 0 }
-            await wait { $0.phase != .running || (!$0.paused && $0.freeSlots > 0) }
+            await wait(poller: true) { $0.phase != .running || Self.canReceive($0, maximum: maximum) }
         }
+    }
+
+    /// The poll loop is about to wait (a long poll or an idle sleep): it sends the pending deletes and leaves the
+    /// next ones to the workers.
+    func pollerWillWait() {
+        var flush: [PendingDelete] = []
+        state.withLock { state in
+            state.pollerAwake = false
+            swap(&flush, &state.deletes)
+        }
+        if !flush.isEmpty { deleter?(flush, self) }
+    }
+
+    private static func canReceive(_ state: borrowing State, maximum: Int) -> Bool {
+        !state.paused && state.freeSlots > 0 && (state.jobs.isEmpty || state.freeSlots >= maximum)
     }
 
     func release(_ slots: Int) {
@@ -98,17 +204,155 @@ final class ConsumerRuntime: Sendable {
     /// Runs `work` on its own task, tracked so that shutdown can wait for it or cancel it.
     func spawn(_ work: @escaping @Sendable () async -> Void) {
         state.withLock { state in
-            state.nextID += 1
-            let id = state.nextID
             state.statistics.inFlight += 1
-            state.handlers[id] = Task { [self] in
+            track(&state) { [self] in
                 await work()
-                change { state in
-                    state.handlers[id] = nil
-                    state.statistics.inFlight -= 1
-                }
+                change { $0.statistics.inFlight -= 1 }
             }
         }
+    }
+
+    /// Starts a tracked task; it removes itself when done. Called under the lock, so that the task cannot end
+    /// before it is recorded.
+    private func track(_ state: inout State, _ work: @escaping @Sendable () async -> Void) {
+        state.nextID += 1
+        let id = state.nextID
+        state.handlers[id] = Task { [self] in
+            await work()
+            change { $0.handlers[id] = nil }
+        }
+    }
+
+    // MARK: Worker pool
+
+    /// Queues jobs for the pool. Up to ``maximumWorkers`` long-lived worker tasks take them in order: a job costs no
+    /// task of its own, and a worker that finishes one takes the next without a thread wake-up.
+    ///
+    /// Concurrency holds as with a task per job: each job holds a slot, so jobs queued and running never outnumber
+    /// the workers, and a queued job always has an idle worker to wake or room to spawn one. One worker is woken at
+    /// a time; each that takes a job and leaves more behind wakes the next, so a handler that suspends never holds
+    /// up the jobs behind it.
+    ///
+    /// Deletes owed by finished jobs are gathered and sent in batches of up to 10, never waiting on a handler: a
+    /// worker sends them when 10 are pending, and when no job is queued unless the poll loop is awake
+    /// (``State/pollerAwake``), which sends them before its next receive. While jobs are queued they are taken
+    /// promptly, and the one that leaves the queue empty decides. The poll loop is the only caller.
+    func enqueue(_ jobs: [Job]) {
+        guard !jobs.isEmpty else { return }
+        let wake = state.withLock { state -> UnsafeContinuation<Bool, Never>? in
+            for job in jobs { state.jobs.append(job) }
+            return summonWorker(&state)
+        }
+        wake?.resume(returning: true)
+    }
+
+    /// When jobs wait and no worker is on its way to them, wakes an idle worker (returned, to resume outside the
+    /// lock) or spawns one.
+    private func summonWorker(_ state: inout State) -> UnsafeContinuation<Bool, Never>? {
+        guard !state.jobs.isEmpty, state.waking == 0 else { return nil }
+        if let idle = state.idleWorkers.popLast() {
+            state.waking += 1
+            return idle.continuation
+        }
+        if state.workers < maximumWorkers {
+            state.workers += 1
+            state.waking += 1
+            track(&state) { [self] in await work() }
+        }
+        return nil
+    }
+
+    /// What a worker does next.
+    private enum Step {
+        case run(Job)
+        case park
+        case exit
+    }
+
+    /// A worker's loop: settle the last job, take the next, flush deletes, park when there is nothing to do.
+    private func work() async {
+        var outcome: JobOutcome?
+        var arrived = true  // spawned to take a job, counted in `waking`
+        while true {
+            let cancelled = Task.isCancelled
+            let (step, flush, wake, ready) = state.withLock { state in
+                if arrived { state.waking -= 1 }
+                if let outcome {
+                    state.freeSlots += outcome.slots
+                    state.statistics.inFlight -= 1
+                    if let delete = outcome.delete { state.deletes.append(delete) }
+                }
+                let step: Step
+                var wake: UnsafeContinuation<Bool, Never>?
+                if let job = state.jobs.removeFirst() {
+                    state.statistics.inFlight += 1
+                    wake = summonWorker(&state)
+                    step = .run(job)
+                } else if state.closed || cancelled {
+                    state.workers -= 1
+                    step = .exit
+                } else {
+                    step = .park
+                }
+                let ready = state.readyWaiters()
+                var flush: [PendingDelete] = []
+                if !state.deletes.isEmpty,
+                   state.deletes.count >= 10 || (state.jobs.isEmpty && !state.pollerAwake) || { if case .exit = step { true } else { false } }() {
+                    swap(&flush, &state.deletes)
+                }
+                return (step, flush, wake, ready)
+            }
+            outcome = nil
+            arrived = false
+            wake?.resume(returning: true)
+            for waiter in ready { waiter.resume() }
+            if !flush.isEmpty { deleter?(flush, self) }
+            switch step {
+            case .run(let job): outcome = await job()
+            case .park: arrived = await park()
+            case .exit: return
+            }
+        }
+    }
+
+    /// Parks an idle worker until a job is queued (true: it was counted in `waking`), or returns false at once
+    /// when there is work, the pool closed, or the task is cancelled.
+    private func park() async -> Bool {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Bool, Never>) in
+                // Checked again under the lock: a job queued since the worker's last step found no idle worker.
+                let parked = state.withLock { state -> Bool in
+                    guard state.jobs.isEmpty, !state.closed, !Task.isCancelled else { return false }
+                    state.idleWorkers.append((id, continuation))
+                    return true
+                }
+                if !parked { continuation.resume(returning: false) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { state -> UnsafeContinuation<Bool, Never>? in
+                guard let index = state.idleWorkers.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.idleWorkers.remove(at: index).continuation
+            }
+            continuation?.resume(returning: false)
+        }
+    }
+
+    /// No more jobs will come: idle workers exit, busy ones once the queue is empty.
+    private func closePool() {
+        var flush: [PendingDelete] = []
+        let idle = state.withLock { state -> [UnsafeContinuation<Bool, Never>] in
+            state.closed = true
+            state.pollerAwake = false
+            swap(&flush, &state.deletes)
+            defer { state.idleWorkers.removeAll() }
+            return state.idleWorkers.map(\.continuation)
+        }
+        if !flush.isEmpty { deleter?(flush, self) }
+        for worker in idle { worker.resume(returning: false) }
     }
 
     // MARK: Lifecycle
@@ -121,7 +365,7 @@ final class ConsumerRuntime: Sendable {
             return true
         }
         guard started else { throw BrokerError(.unsupportedOperation, "The consumer is already running or has stopped.") }
-        emit(.started)
+        eventSink.yield(.started)
         let task = Task { await poll() }
         state.withLock { $0.pollTask = task }
         await withTaskCancellationHandler {
@@ -129,6 +373,7 @@ final class ConsumerRuntime: Sendable {
         } onCancel: {
             cancelNow()
         }
+        closePool()
         // On a task of its own: when the run task was cancelled, waiting here must not end at once (``wait``
         // returns on cancellation), or run() would return while cancelled handlers are still settling.
         await Task { [self] in await drain() }.value
@@ -137,7 +382,7 @@ final class ConsumerRuntime: Sendable {
             defer { state.finished.removeAll() }
             return state.finished
         }
-        emit(.stopped)
+        eventSink.yield(.stopped)
         eventSink.finish()
         for waiter in finished { waiter.resume() }
     }
@@ -152,7 +397,6 @@ final class ConsumerRuntime: Sendable {
         for task in tasks { task.cancel() }
         change { _ in }
     }
-
     /// Stops polling, lets running handlers finish for up to `drainTimeout` of the broker's clock, then cancels
     /// them. Returns when the consumer has stopped.
     func stop(drainTimeout: Duration) async {
@@ -192,7 +436,7 @@ final class ConsumerRuntime: Sendable {
             let running = state.withLock { Array($0.handlers.values) }
             for task in running { task.cancel() }
         }
-        // `wait` also returns on any other change (a slot released): wait until no handler runs.
+        // `wait` returns early only when cancelled; the loop keeps the check honest whatever woke it.
         while !state.withLock({ $0.handlers.isEmpty }) { await wait { $0.handlers.isEmpty } }
         deadline.cancel()
     }
@@ -211,6 +455,9 @@ public class QueueConsumer: @unchecked Sendable {
 
     /// Events in order: started, received, processed, failed, timed out, filtered out, batch completed, empty poll,
     /// delete failed, released, stopped. One reader.
+    ///
+    /// Reading this property turns event delivery on (a consumer nobody watches builds no events): read it before
+    /// ``start()`` or ``run()`` to see every event. `started` and `stopped` are always delivered.
     public var events: AsyncStream<ConsumerEvent> { runtime.events }
     /// Counters so far.
     public var statistics: ConsumerStatistics { runtime.statistics }

@@ -248,25 +248,36 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
 
 /// Deleting settled messages in batches of 10, reporting each entry that fails.
 enum ConsumerDeletes {
+    /// Entry ids of one DeleteMessageBatch call, made once.
+    private static let entryIds = (0..<10).map { "m\($0)" }
+
+    /// Returns the ids deleted.
     static func delete(_ entries: [(id: String, handle: String)], from queue: Queue, runtime: ConsumerRuntime) -> Set<String> {
-        var deleted = Set<String>()
+        Set(deleteIndices(entries, from: queue, runtime: runtime).map { entries[$0].id })
+    }
+
+    /// Returns the positions in `entries` of those deleted, in order.
+    static func deleteIndices(_ entries: [(id: String, handle: String)], from queue: Queue, runtime: ConsumerRuntime) -> [Int] {
+        var deleted: [Int] = []
+        deleted.reserveCapacity(entries.count)
         var start = 0
         while start < entries.count {
-            let chunk = entries[start..<min(entries.count, start + 10)]
+            let chunk = start..<min(entries.count, start + 10)
             start += 10
-            let requests = chunk.enumerated().map { DeleteMessageBatchRequestEntry(id: "m\($0.offset)", receiptHandle: $0.element.handle) }
+            let requests = chunk.map { DeleteMessageBatchRequestEntry(id: entryIds[$0 - chunk.lowerBound], receiptHandle: entries[$0].handle) }
             do throws(BrokerError) {
                 let result = try queue.deleteMessageBatch(requests)
-                for (offset, entry) in chunk.enumerated() {
-                    if let failure = result.failure(for: "m\(offset)") {
+                for index in chunk {
+                    let entry = entries[index]
+                    if !result.failed.isEmpty, let failure = result.failure(for: entryIds[index - chunk.lowerBound]) {
                         runtime.emit(.deleteFailed(messageId: entry.id, error: failure.message)) { $0.deleteFailures += 1 }
                     } else {
-                        deleted.insert(entry.id)
+                        deleted.append(index)
                     }
                 }
             } catch {
-                for entry in chunk {
-                    runtime.emit(.deleteFailed(messageId: entry.id, error: error.description)) { $0.deleteFailures += 1 }
+                for index in chunk {
+                    runtime.emit(.deleteFailed(messageId: entries[index].id, error: error.description)) { $0.deleteFailures += 1 }
                 }
             }
         }

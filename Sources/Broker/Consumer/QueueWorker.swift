@@ -43,12 +43,16 @@ public struct QueueWorkerConfiguration: Sendable {
     /// FIFO queues: after a failure, skip only the rest of the failed message's group in that batch (true), or the
     /// rest of the batch (false, the default, as Powertools does).
     public var skipGroupOnError: Bool
+    /// System attributes each receive asks for besides `ApproximateReceiveCount` and `MessageGroupId`, which the
+    /// worker always reads; `[.all]` for every one. Default none: building them costs about a microsecond a message.
+    /// Message attributes are always all returned.
+    public var messageSystemAttributeNames: [MessageSystemAttributeName]
 
     /// Creates a configuration.
     public init(concurrency: Int = 10, receiveBatchSize: Int = 10, waitTimeSeconds: Duration = .seconds(20),
                 visibilityTimeout: Duration? = nil, heartbeat: (interval: Duration, extension: Duration)? = nil,
                 failurePolicy: FailurePolicy = .leaveForVisibilityTimeout, acknowledgement: Acknowledgement = .onSuccess,
-                skipGroupOnError: Bool = false) {
+                skipGroupOnError: Bool = false, messageSystemAttributeNames: [MessageSystemAttributeName] = []) {
         self.concurrency = concurrency
         self.receiveBatchSize = receiveBatchSize
         self.waitTimeSeconds = waitTimeSeconds
@@ -57,6 +61,7 @@ public struct QueueWorkerConfiguration: Sendable {
         self.failurePolicy = failurePolicy
         self.acknowledgement = acknowledgement
         self.skipGroupOnError = skipGroupOnError
+        self.messageSystemAttributeNames = messageSystemAttributeNames
     }
 }
 
@@ -74,7 +79,8 @@ public struct NonRetryableError: Error, Sendable {
 
 /// A message handed to a ``QueueWorker`` handler.
 public struct ReceivedMessage: Sendable {
-    /// The message as received.
+    /// The message as received: every message attribute; of the system attributes, `ApproximateReceiveCount`,
+    /// `MessageGroupId` and those in ``QueueWorkerConfiguration/messageSystemAttributeNames``.
     public let message: Message
     /// The queue it came from.
     public let queue: Queue
@@ -116,6 +122,8 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
     public let configuration: QueueWorkerConfiguration
     private let handler: Handler
     private let broker: Broker
+    /// What each receive asks for: the configured system attributes plus those the worker reads itself.
+    private let systemAttributeNames: [MessageSystemAttributeName]
 
     /// A worker that runs `handler` once per message.
     public convenience init(queue: Queue, broker: Broker, configuration: QueueWorkerConfiguration = QueueWorkerConfiguration(),
@@ -145,21 +153,40 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
         self.configuration = configuration
         self.handler = handler
         self.broker = broker
-        super.init(runtime: ConsumerRuntime(clock: broker.clock, slots: configuration.concurrency))
+        var names = configuration.messageSystemAttributeNames
+        for name in [MessageSystemAttributeName.approximateReceiveCount, .messageGroupId] where !names.contains(name) {
+            names.append(name)
+        }
+        systemAttributeNames = names
+        super.init(runtime: ConsumerRuntime(clock: broker.clock, slots: configuration.concurrency) { deletes, runtime in
+            let deleted = ConsumerDeletes.deleteIndices(deletes.map { ($0.messageId, $0.receiptHandle) }, from: queue, runtime: runtime)
+            runtime.emit(deleted, as: { .processed(messageId: deletes[$0].messageId) }) { $0.processed += deleted.count }
+        })
     }
 
     // MARK: Polling
 
     override func pollLoop() async {
+        let batchSize = configuration.receiveBatchSize
+        let wait = configuration.waitTimeSeconds
         while true {
-            let slots = await runtime.acquire(maximum: configuration.receiveBatchSize)
+            let slots = await runtime.acquire(maximum: batchSize)
             guard slots > 0 else { return }
-            let messages: [Message]
+            var messages: [Message]
             do {
-                messages = try await queue.receiveMessages(
-                    maxNumberOfMessages: slots, visibilityTimeout: configuration.visibilityTimeout,
-                    waitTimeSeconds: configuration.waitTimeSeconds, messageAttributeNames: ["All"],
-                    messageSystemAttributeNames: [.all])
+                // A short poll first: while it runs, the pool leaves pending deletes to this loop (one batch per
+                // round); only a poll that may wait sends them first. An error of the extra short poll (a short
+                // poll's OverLimit, say) is left to the configured receive to raise or not.
+                if wait > .zero {
+                    messages = (try? await receive(slots, wait: .zero)) ?? []
+                    if messages.isEmpty {
+                        runtime.pollerWillWait()
+                        messages = try await receive(slots, wait: wait)
+                    }
+                } else {
+                    messages = try await receive(slots, wait: .zero)
+                    if messages.isEmpty { runtime.pollerWillWait() }
+                }
             } catch {
                 runtime.release(slots)
                 return
@@ -167,28 +194,36 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
             runtime.release(slots - messages.count)
             if messages.isEmpty {
                 runtime.emit(.emptyPoll) { $0.emptyPolls += 1 }
-                if configuration.waitTimeSeconds == .zero {
+                if wait == .zero {
                     // A short poll found nothing: idle a second of the broker's clock instead of spinning.
                     do { try await runtime.clock.sleep(for: .seconds(1)) } catch { return }
                 }
                 continue
             }
             let received = messages.map { ReceivedMessage(message: $0, queue: queue) }
-            for message in received { runtime.emit(.received(messageId: message.messageId)) { $0.received += 1 } }
+            runtime.emit(received, as: { .received(messageId: $0.messageId) }) { $0.received += received.count }
             dispatch(received)
         }
     }
 
+    private func receive(_ count: Int, wait: Duration) async throws -> [Message] {
+        try await queue.receiveMessages(maxNumberOfMessages: count, visibilityTimeout: configuration.visibilityTimeout,
+                                        waitTimeSeconds: wait, messageAttributeNames: ["All"],
+                                        messageSystemAttributeNames: systemAttributeNames)
+    }
+
+    /// Hands a received batch to the runtime's worker pool: one job per message, or one for the whole batch when
+    /// it must run in order (FIFO) or goes to a batch handler.
     private func dispatch(_ batch: [ReceivedMessage]) {
         switch handler {
         case .batch(let handle):
-            runtime.spawn { [self] in
+            runtime.enqueue([{ [self] in
                 await runBatch(batch, handle)
-                runtime.release(batch.count)
-            }
+                return ConsumerRuntime.JobOutcome(slots: batch.count)
+            }])
         case .message(let handle) where queue.isFifo:
             // In order within each group; after a failure nothing later in the group (or batch) runs.
-            runtime.spawn { [self] in
+            runtime.enqueue([{ [self] in
                 var stoppedGroups = Set<String>()
                 var stopAll = false
                 for message in batch {
@@ -207,31 +242,43 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
                     }
                     runtime.release(1)
                 }
-            }
+                return ConsumerRuntime.JobOutcome(slots: 0)
+            }])
         case .message(let handle):
-            for message in batch {
-                runtime.spawn { [self] in
-                    _ = await runOne(message, handle)
-                    runtime.release(1)
-                }
-            }
+            runtime.enqueue(batch.map { message in { [self] in await runPooled(message, handle) } })
         }
+    }
+
+    /// Runs the handler on one message; a success's delete is left to the pool, which batches it with others.
+    private func runPooled(_ message: ReceivedMessage, _ handle: @Sendable (ReceivedMessage) async throws -> Void) async -> ConsumerRuntime.JobOutcome {
+        if let error = await invoke(message, handle) {
+            settleFailure(message, error: error)
+            return ConsumerRuntime.JobOutcome(slots: 1)
+        }
+        if configuration.acknowledgement == .manual {
+            runtime.emit(.processed(messageId: message.messageId)) { $0.processed += 1 }
+            return ConsumerRuntime.JobOutcome(slots: 1)
+        }
+        return ConsumerRuntime.JobOutcome(slots: 1, delete: .init(messageId: message.messageId, receiptHandle: message.message.receiptHandle))
     }
 
     /// Runs the handler on one message and settles it; returns whether it succeeded.
     private func runOne(_ message: ReceivedMessage, _ handle: @Sendable (ReceivedMessage) async throws -> Void) async -> Bool {
-        let heartbeat = startHeartbeat(for: [message])
-        let outcome: Result<Void, any Error>
-        do { outcome = .success(try await handle(message)) } catch { outcome = .failure(error) }
-        await stop(heartbeat)
-        switch outcome {
-        case .success:
-            settleSuccess([message])
-            return true
-        case .failure(let error):
+        if let error = await invoke(message, handle) {
             settleFailure(message, error: error)
             return false
         }
+        settleSuccess([message])
+        return true
+    }
+
+    /// Runs the handler under the heartbeat; returns its error, if any.
+    private func invoke(_ message: ReceivedMessage, _ handle: @Sendable (ReceivedMessage) async throws -> Void) async -> (any Error)? {
+        let heartbeat = configuration.heartbeat == nil ? nil : startHeartbeat(for: [message])
+        var failure: (any Error)?
+        do { try await handle(message) } catch { failure = error }
+        await stop(heartbeat)
+        return failure
     }
 
     private func runBatch(_ batch: [ReceivedMessage], _ handle: @Sendable ([ReceivedMessage]) async throws -> Set<String>) async {
