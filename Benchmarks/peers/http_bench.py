@@ -62,15 +62,16 @@ from botocore.config import Config  # noqa: E402
 
 # Shared helpers and shapes. Importing moto_bench imports moto, which appends its (disabled) stubber to botocore's
 # built-in `before-send` handlers; take it out again so every client here is a plain boto3 client.
-from moto_bench import EVENT_TYPES, body, cpu_model, order_event, order_seq, parse, percentiles  # noqa: E402
+import moto_bench  # noqa: E402
+from moto_bench import (EVENT_TYPES, body, check_fanout, cpu_model, drain_fanout, order_event,  # noqa: E402
+                        order_seq, parse, percentiles, publish_fanout, subscribe_fanout)
 
 botocore.handlers.BUILTIN_HANDLERS[:] = [
     entry for entry in botocore.handlers.BUILTIN_HANDLERS if "moto" not in type(entry[1]).__module__]
 
 REGION = "us-east-1"
-FAILURES = []
-FANOUT_POLICIES = [('{"eventType":["order.created","order.refunded"]}', {0, 1}),
-                   ('{"eventType":["order.created","order.cancelled"]}', {0, 2})]
+# One list for both scripts: the fan-out checks shared with moto_bench record their failures there.
+FAILURES = moto_bench.FAILURES
 
 
 def fail(message):
@@ -430,73 +431,26 @@ def run_queue_threads(clients, server, duration, batch=10, duplicates_fatal=True
 def run_fanout(sqs, sns, server, duration):
     """Topic -> 4 subscriptions as moto_bench.run_fanout: 10 publishes, then every copy received and deleted."""
     topic = sns.create_topic(Name=unique("order-events"))["TopicArn"]
-    subscribers = []
-    for index in range(4):
-        url = sqs.create_queue(QueueName=unique(f"subscriber-{index}"),
-                               Attributes={"VisibilityTimeout": "43200"})["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes, types, kind = {}, {0, 1, 2, 3}, "filtered"
-        if index < 2:
-            attributes["FilterPolicy"], types = FANOUT_POLICIES[index]
-        else:
-            kind = "raw" if index == 2 else "envelope"
-            attributes["RawMessageDelivery"] = "true" if index == 2 else "false"
-        sub_arn = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes,
-                                ReturnSubscriptionArn=True)["SubscriptionArn"]
-        subscribers.append({"url": url, "arn": sub_arn, "types": types, "kind": kind, "seen": set(),
-                            "expected": 0, "received": 0})
+    subscribers = subscribe_fanout(sqs, sns, topic, name=unique)
     published = 0
     samples = []
     with Meter(server) as meter:
         calls = meter.calls
+
+        def count(call):
+            calls[call] += 1
+
         start = iteration_start = now_ns()
         while iteration_start - start < duration * 1e9:
-            for seq in range(published, published + 10):
-                sns.publish(TopicArn=topic, Message=order_event(seq), MessageAttributes={
-                    "eventType": {"DataType": "String", "StringValue": EVENT_TYPES[seq % 4]}})
-                calls["Publish"] += 1
-                for sub in subscribers:
-                    if seq % 4 in sub["types"]:
-                        sub["expected"] += 1
+            publish_fanout(sns, topic, subscribers, published, count)
             published += 10
-            for index, sub in enumerate(subscribers):
-                empties = 0
-                while sub["received"] < sub["expected"]:
-                    messages = sqs.receive_message(QueueUrl=sub["url"], MaxNumberOfMessages=10).get("Messages", [])
-                    calls["ReceiveMessage/10-fanout" if messages else "ReceiveMessage/empty"] += 1
-                    if not messages:
-                        empties += 1
-                        if empties > 3:
-                            fail(f"fanout subscription {index}: {sub['expected'] - sub['received']} copies missing")
-                            sub["received"] = sub["expected"]
-                        continue
-                    for message in messages:
-                        seq = order_seq(message["Body"])
-                        if seq is None:
-                            fail(f"fanout subscription {index}: unknown body")
-                            continue
-                        if seq in sub["seen"]:
-                            fail(f"fanout subscription {index}: publish {seq} twice")
-                        sub["seen"].add(seq)
-                        if seq % 4 not in sub["types"]:
-                            fail(f"fanout subscription {index}: filter let {seq} through")
-                        if message["Body"].startswith('{"orderId"') != (sub["kind"] == "raw"):
-                            fail(f"fanout subscription {index} ({sub['kind']}): wrong body shape")
-                        elif sub["kind"] != "raw" and json.loads(message["Body"]).get("TopicArn") != topic:
-                            fail(f"fanout subscription {index}: envelope without the topic's ARN")
-                    result = sqs.delete_message_batch(QueueUrl=sub["url"], Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-                    calls["DeleteMessageBatch"] += 1
-                    if result.get("Failed"):
-                        fail(f"fanout: DeleteMessageBatch failed: {result['Failed'][0]}")
-                    sub["received"] += len(messages)
+            drain_fanout(sqs, topic, subscribers, count)
             now = now_ns()
             samples.append(now - iteration_start)
             iteration_start = now
         meter.stop()
+    check_fanout(subscribers)
     for index, sub in enumerate(subscribers):
-        if len(sub["seen"]) != sub["expected"]:
-            fail(f"fanout subscription {index}: expected {sub['expected']}, got {len(sub['seen'])}")
         if queue_counts(sqs, sub["url"]) != (0, 0):
             fail(f"fanout subscription {index}: queue not empty at the end")
         sns.unsubscribe(SubscriptionArn=sub["arn"])

@@ -195,75 +195,103 @@ def run_queue(duration, batch, fifo=False, groups=10, resident=0, quiet=False):
                 "latency_of": f"one iteration: send {batch}, receive, delete (one thread)"}
 
 
+FANOUT_POLICIES = [('{"eventType":["order.created","order.refunded"]}', {0, 1}),
+                   ('{"eventType":["order.created","order.cancelled"]}', {0, 2})]
+
+
+def subscribe_fanout(sqs, sns, topic, name=lambda text: text):
+    """The fan-out shape of broker-bench: 2 subscriptions filtered on eventType, 1 raw, 1 envelope."""
+    subscribers = []
+    for index in range(4):
+        url = sqs.create_queue(QueueName=name(f"subscriber-{index}"), Attributes={"VisibilityTimeout": "43200"})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes, types, kind = {}, {0, 1, 2, 3}, "filtered"
+        if index < 2:
+            attributes["FilterPolicy"], types = FANOUT_POLICIES[index]
+        else:
+            kind = "raw" if index == 2 else "envelope"
+            attributes["RawMessageDelivery"] = "true" if index == 2 else "false"
+        sub_arn = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes,
+                                ReturnSubscriptionArn=True)["SubscriptionArn"]
+        subscribers.append({"url": url, "arn": sub_arn, "types": types, "kind": kind, "seen": set(),
+                            "expected": 0, "received": 0})
+    return subscribers
+
+
+def publish_fanout(sns, topic, subscribers, first, count=lambda call: None):
+    """Publishes events first..first+9 and records which subscriptions should get each."""
+    for seq in range(first, first + 10):
+        sns.publish(TopicArn=topic, Message=order_event(seq), MessageAttributes={
+            "eventType": {"DataType": "String", "StringValue": EVENT_TYPES[seq % 4]}})
+        count("Publish")
+        for sub in subscribers:
+            if seq % 4 in sub["types"]:
+                sub["expected"] += 1
+
+
+def drain_fanout(sqs, topic, subscribers, count=lambda call: None):
+    """Receives and deletes every copy owed to each subscription, checking each: known, once, admitted by the
+    filter, raw or wrapped as configured."""
+    for index, sub in enumerate(subscribers):
+        empties = 0
+        while sub["received"] < sub["expected"]:
+            messages = sqs.receive_message(QueueUrl=sub["url"], MaxNumberOfMessages=10).get("Messages", [])
+            count("ReceiveMessage/10-fanout" if messages else "ReceiveMessage/empty")
+            if not messages:
+                empties += 1
+                if empties > 3:
+                    fail(f"fanout subscription {index}: {sub['expected'] - sub['received']} copies missing")
+                    sub["received"] = sub["expected"]
+                continue
+            for message in messages:
+                seq = order_seq(message["Body"])
+                if seq is None:
+                    fail(f"fanout subscription {index}: unknown body")
+                    continue
+                if seq in sub["seen"]:
+                    fail(f"fanout subscription {index}: publish {seq} twice")
+                sub["seen"].add(seq)
+                if seq % 4 not in sub["types"]:
+                    fail(f"fanout subscription {index}: filter let {seq} through")
+                if message["Body"].startswith('{"orderId"') != (sub["kind"] == "raw"):
+                    fail(f"fanout subscription {index} ({sub['kind']}): wrong body shape")
+                elif sub["kind"] != "raw" and json.loads(message["Body"]).get("TopicArn") != topic:
+                    fail(f"fanout subscription {index}: envelope without the topic's ARN")
+            result = sqs.delete_message_batch(QueueUrl=sub["url"], Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            count("DeleteMessageBatch")
+            if result.get("Failed"):
+                fail(f"fanout: DeleteMessageBatch failed: {result['Failed'][0]}")
+            sub["received"] += len(messages)
+
+
+def check_fanout(subscribers):
+    for index, sub in enumerate(subscribers):
+        if len(sub["seen"]) != sub["expected"]:
+            fail(f"fanout subscription {index}: expected {sub['expected']}, got {len(sub['seen'])}")
+
+
 def run_fanout(duration, quiet=False):
     with mock_aws():
         sqs = sqs_client()
         sns = boto3.client("sns", region_name=REGION)
         topic = sns.create_topic(Name="order-events")["TopicArn"]
-        policies = [('{"eventType":["order.created","order.refunded"]}', {0, 1}),
-                    ('{"eventType":["order.created","order.cancelled"]}', {0, 2})]
-        subscribers = []
-        for index in range(4):
-            url = sqs.create_queue(QueueName=f"subscriber-{index}", Attributes={"VisibilityTimeout": "43200"})["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            attributes = {}
-            types = {0, 1, 2, 3}
-            kind = "filtered"
-            if index < 2:
-                attributes["FilterPolicy"] = policies[index][0]
-                types = policies[index][1]
-            else:
-                kind = "raw" if index == 2 else "envelope"
-                attributes["RawMessageDelivery"] = "true" if index == 2 else "false"
-            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
-            subscribers.append({"url": url, "types": types, "kind": kind, "seen": set(), "expected": 0, "received": 0})
+        subscribers = subscribe_fanout(sqs, sns, topic)
         published = 0
         samples = []
         start = now_ns()
         iteration_start = start
         state = {}
         while iteration_start - start < duration * 1e9:
-            for seq in range(published, published + 10):
-                sns.publish(TopicArn=topic, Message=order_event(seq), MessageAttributes={
-                    "eventType": {"DataType": "String", "StringValue": EVENT_TYPES[seq % 4]}})
-                for sub in subscribers:
-                    if seq % 4 in sub["types"]:
-                        sub["expected"] += 1
+            publish_fanout(sns, topic, subscribers, published)
             published += 10
-            for index, sub in enumerate(subscribers):
-                empties = 0
-                while sub["received"] < sub["expected"]:
-                    messages = sqs.receive_message(QueueUrl=sub["url"], MaxNumberOfMessages=10).get("Messages", [])
-                    if not messages:
-                        empties += 1
-                        if empties > 3:
-                            fail(f"subscription {index}: {sub['expected'] - sub['received']} copies missing")
-                            sub["received"] = sub["expected"]
-                        continue
-                    for message in messages:
-                        seq = order_seq(message["Body"])
-                        if seq is None:
-                            fail(f"subscription {index}: unknown body")
-                            continue
-                        if seq in sub["seen"]:
-                            fail(f"subscription {index}: publish {seq} twice")
-                        sub["seen"].add(seq)
-                        if seq % 4 not in sub["types"]:
-                            fail(f"subscription {index}: filter let {seq} through")
-                        is_raw = message["Body"].startswith('{"orderId"')
-                        if is_raw != (sub["kind"] == "raw"):
-                            fail(f"subscription {index} ({sub['kind']}): wrong body shape")
-                    sqs.delete_message_batch(QueueUrl=sub["url"], Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-                    sub["received"] += len(messages)
+            drain_fanout(sqs, topic, subscribers)
             now = now_ns()
             samples.append(now - iteration_start)
             iteration_start = now
             progress("moto fanout", published, start, state, quiet)
         seconds = (iteration_start - start) / 1e9
-        for index, sub in enumerate(subscribers):
-            if len(sub["seen"]) != sub["expected"]:
-                fail(f"subscription {index}: expected {sub['expected']}, got {len(sub['seen'])}")
+        check_fanout(subscribers)
         return {"throughput": published / seconds, "count": published, "seconds": seconds,
                 "latency_us": percentiles(samples),
                 "latency_of": "one iteration: 10 publishes, then every copy received and deleted"}
