@@ -63,7 +63,7 @@ from botocore.config import Config  # noqa: E402
 # Shared helpers and shapes. Importing moto_bench imports moto, which appends its (disabled) stubber to botocore's
 # built-in `before-send` handlers; take it out again so every client here is a plain boto3 client.
 import moto_bench  # noqa: E402
-from moto_bench import (EVENT_TYPES, body, check_fanout, cpu_model, drain_fanout, order_event,  # noqa: E402
+from moto_bench import (EVENT_TYPES, batch_entries, body, check_fanout, cpu_model, drain_fanout, order_event,  # noqa: E402
                         order_seq, parse, percentiles, publish_fanout, subscribe_fanout)
 
 botocore.handlers.BUILTIN_HANDLERS[:] = [
@@ -278,14 +278,7 @@ def run_queue(sqs, server, duration, batch, fifo=False, groups=10):
         calls = meter.calls
         start = iteration_start = now_ns()
         while iteration_start - start < duration * 1e9:
-            entries = []
-            for i in range(batch):
-                s = seq + i
-                entry = {"Id": str(i), "MessageBody": body(s, group=s % groups)}
-                if fifo:
-                    entry["MessageGroupId"] = f"g{s % groups}"
-                    entry["MessageDeduplicationId"] = str(s)
-                entries.append(entry)
+            entries = batch_entries(seq, batch, fifo, groups)
             if batch == 1:
                 extra = {k: v for k, v in entries[0].items() if k in ("MessageGroupId", "MessageDeduplicationId")}
                 result = sqs.send_message(QueueUrl=url, MessageBody=entries[0]["MessageBody"], **extra)

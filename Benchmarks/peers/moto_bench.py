@@ -108,6 +108,19 @@ def sqs_client():
 # --- scenarios -----------------------------------------------------------------------------------------------
 
 
+def batch_entries(first, batch, fifo, groups):
+    """SendMessageBatch entries for messages first..first+batch-1, spread over `groups` on FIFO queues."""
+    entries = []
+    for i in range(batch):
+        s = first + i
+        entry = {"Id": str(i), "MessageBody": body(s, group=s % groups)}
+        if fifo:
+            entry["MessageGroupId"] = f"g{s % groups}"
+            entry["MessageDeduplicationId"] = str(s)
+        entries.append(entry)
+    return entries
+
+
 def run_queue(duration, batch, fifo=False, groups=10, resident=0, quiet=False):
     """One thread sends a batch, receives it back and deletes it; like broker-bench's single-thread loop."""
     with mock_aws():
@@ -132,14 +145,7 @@ def run_queue(duration, batch, fifo=False, groups=10, resident=0, quiet=False):
         state = {}
         label = f"moto {'fifo' if fifo else 'send-receive-delete'} batch={batch} resident={resident}"
         while iteration_start - start < duration * 1e9:
-            entries = []
-            for i in range(batch):
-                s = seq + i
-                entry = {"Id": str(i), "MessageBody": body(s, group=s % groups)}
-                if fifo:
-                    entry["MessageGroupId"] = f"g{s % groups}"
-                    entry["MessageDeduplicationId"] = str(s)
-                entries.append(entry)
+            entries = batch_entries(seq, batch, fifo, groups)
             if batch == 1:
                 extra = {k: v for k, v in entries[0].items() if k in ("MessageGroupId", "MessageDeduplicationId")}
                 sqs.send_message(QueueUrl=url, MessageBody=entries[0]["MessageBody"], **extra)
