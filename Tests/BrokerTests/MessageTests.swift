@@ -413,6 +413,44 @@ struct MessageTests {
         #expect(try MessageTestKit.total(queue) == 0)
     }
 
+    @Test func handleOfADeletedMessageNeverReachesTheMessageThatReusedItsSlot() async throws {
+        let (queue, _, _) = try makeQueue()
+        for round in 0..<50 {
+            try queue.sendMessage("old \(round)")
+            let old = try #require(try await receiveNow(queue).first)
+            try queue.deleteMessage(receiptHandle: old.receiptHandle)
+            try queue.sendMessage("new \(round)")
+            try queue.deleteMessage(receiptHandle: old.receiptHandle)
+            try queue.changeMessageVisibility(receiptHandle: old.receiptHandle, visibilityTimeout: .seconds(600))
+            let new = try #require(try await receiveNow(queue).first)
+            #expect(new.body == "new \(round)")
+            try queue.deleteMessage(receiptHandle: new.receiptHandle)
+        }
+        #expect(try MessageTestKit.total(queue) == 0)
+    }
+
+    @Test func messageTableKeysOfRemovedMessagesMissAfterTheirSlotIsReused() {
+        var table = MessageTable()
+        var removedKeys: [UInt64] = []
+        var live: [StoredMessage] = []
+        for round in 0..<200 {
+            let message = StoredMessage.plain(key: table.makeKey(), body: "m\(round)")
+            table.insert(message)
+            live.append(message)
+            if round % 3 == 0, let victim = live.popLast() {
+                table.remove(victim)
+                removedKeys.append(victim.key)
+            }
+        }
+        #expect(table.count == live.count)
+        for key in removedKeys { #expect(table[key] == nil) }
+        for message in live { #expect(table[message.key] === message) }
+        #expect(table[UInt64(9_999)] == nil)
+        for message in live { table.remove(message) }
+        #expect(table.count == 0)
+        #expect(Array(table.values).isEmpty)
+    }
+
     @Test func deleteWithSupersededHandleSucceedsButKeepsTheMessage() async throws {
         let (queue, clock, _) = try makeQueue()
         try queue.sendMessage("m")
@@ -640,5 +678,16 @@ struct MessageTests {
         let served = try await waiting.value
         #expect(served.map(\.body) == ["m3"])
         #expect(MessageTestKit.noWakeUpOutlivesTheWait(clock))
+    }
+}
+
+extension StoredMessage {
+    /// A standard message with only a key and a body, for tests of the queue's indexes.
+    static func plain(key: UInt64, body: String) -> StoredMessage {
+        let now = Date(timeIntervalSince1970: 0)
+        return StoredMessage(key: key, id: MessageID(high: 0, low: key), body: body, messageAttributes: [:],
+                             md5OfMessageAttributes: nil, systemAttributes: [:], md5OfMessageSystemAttributes: nil,
+                             sentAt: now, enqueuedAt: now, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
+                             deadLetterQueueSourceArn: nil, size: body.utf8.count, receiveCount: 0, firstReceivedAt: nil)
     }
 }

@@ -234,13 +234,12 @@ extension QueueCore {
                 sequence = state.nextSequenceNumber
             }
             let fresh = StoredMessage(
-                key: state.nextKey, id: state.ids.messageID(), body: message.body,
+                key: state.messages.makeKey(), id: state.ids.messageID(), body: message.body,
                 messageAttributes: message.messageAttributes, md5OfMessageAttributes: message.md5OfMessageAttributes,
                 systemAttributes: message.systemAttributes, md5OfMessageSystemAttributes: message.md5OfMessageSystemAttributes,
                 sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,
                 sequenceNumber: sequence, deadLetterQueueSourceArn: nil, size: message.size,
                 receiveCount: 0, firstReceivedAt: nil)
-            state.nextKey += 1
             insert(fresh, delay: isFifo ? 0 : state.settings.delaySeconds, in: &state, now: now)
             return true
         }) ?? false

@@ -65,8 +65,7 @@ extension QueueCore {
             sequenceNumber = state.nextSequenceNumber
         }
         let delay = isFifo ? state.settings.delaySeconds : (prepared.delaySeconds ?? state.settings.delaySeconds)
-        let key = state.nextKey
-        state.nextKey += 1
+        let key = state.messages.makeKey()
         let messageId = state.ids.messageID()
         let message = StoredMessage(
             key: key, id: messageId, body: request.body,
@@ -93,7 +92,7 @@ extension QueueCore {
 
     /// Adds a new message to the indexes: visible now, or delayed by `delay` seconds.
     func insert(_ message: StoredMessage, delay: Int, in state: inout QueueState, now: Date) {
-        state.messages[message.key] = message
+        state.messages.insert(message)
         state.retention.push(message)
         if isFifo, let group = message.groupId {
             state.groups[group, default: MessageGroup()].messages.append(message)
@@ -310,9 +309,8 @@ extension QueueCore {
                     state.nextSequenceNumber += 1
                     sequence = state.nextSequenceNumber
                 }
-                let copy = message.copy(key: state.nextKey, enqueuedAt: message.enqueuedAt, sequenceNumber: sequence,
-                                        deadLetterQueueSourceArn: message.deadLetterQueueSourceArn)
-                state.nextKey += 1
+                let copy = message.copy(key: state.messages.makeKey(), enqueuedAt: message.enqueuedAt,
+                                        sequenceNumber: sequence, deadLetterQueueSourceArn: message.deadLetterQueueSourceArn)
                 insert(copy, delay: 0, in: &state, now: now)
             }
         }
@@ -330,10 +328,9 @@ extension QueueCore {
                 }
                 // AWS replaces a FIFO message's deduplication id with its message id in the DLQ, so two messages
                 // that shared a deduplication id stay two messages.
-                let copy = message.copy(key: state.nextKey, enqueuedAt: isFifo ? now : message.enqueuedAt,
+                let copy = message.copy(key: state.messages.makeKey(), enqueuedAt: isFifo ? now : message.enqueuedAt,
                                         sequenceNumber: sequence, deadLetterQueueSourceArn: sourceArn,
                                         deduplicationId: isFifo ? message.messageId : message.deduplicationId)
-                state.nextKey += 1
                 insert(copy, delay: 0, in: &state, now: now)
             }
             return true

@@ -171,7 +171,7 @@ final class QueueCore: Sendable {
         case .new, .gone: return false
         }
         message.state = .gone
-        state.messages[message.key] = nil
+        state.messages.remove(message)
         return true
     }
 

@@ -41,11 +41,10 @@ struct QueueState {
     var lastPurge: Date?
 
     var ids: IDGenerator
-    var nextKey: UInt64 = 1
     var nextSequenceNumber: UInt64
 
     /// Every live message by key, so a receipt handle finds its message in O(1).
-    var messages: [UInt64: StoredMessage] = [:]
+    var messages = MessageTable()
     /// Standard queues: visible messages in the order they became visible (stale entries skipped lazily).
     var visible = Ring<StoredMessage>()
     /// Delayed and in-flight messages by the time they become visible.

@@ -1,0 +1,64 @@
+/// A queue's live messages by key: a slab of slots, where a key is a slot index (low 32 bits) and a generation
+/// (high 32 bits).
+///
+/// A receipt handle names its message by key, so every delete and visibility change is a lookup here. A dictionary
+/// hashed each key and, with a million messages resident, missed the cache on its buckets for every delete; a slot
+/// is one array index, and reusing the slot freed last keeps the next send's slot warm. The generation makes a key
+/// of a deleted message miss even when its slot has been reused.
+struct MessageTable {
+    private var slots: [StoredMessage?] = []
+    private var free: [UInt32] = []
+    private var generation: UInt32 = 0
+    private(set) var count = 0
+
+    /// A key with a free slot, for the message the caller creates and then `insert`s, before asking for another.
+    mutating func makeKey() -> UInt64 {
+        generation &+= 1
+        let slot: Int
+        if let reused = free.popLast() {
+            slot = Int(reused)
+        } else {
+            slot = slots.count
+            slots.append(nil)
+        }
+        return UInt64(generation) << 32 | UInt64(slot)
+    }
+
+    mutating func insert(_ message: StoredMessage) {
+        slots[Self.slot(of: message.key)] = message
+        count += 1
+    }
+
+    /// The message with exactly this key: nil for a deleted message, or a foreign or made-up key.
+    subscript(key: UInt64) -> StoredMessage? {
+        let slot = Self.slot(of: key)
+        guard slot < slots.count, let message = slots[slot], message.key == key else { return nil }
+        return message
+    }
+
+    mutating func remove(_ message: StoredMessage) {
+        let slot = Self.slot(of: message.key)
+        guard slot < slots.count, slots[slot] === message else { return }
+        slots[slot] = nil
+        count -= 1
+        if count == 0 {
+            // An emptied queue gives back what its deepest moment took.
+            let keep = slots.count <= 1_024
+            slots.removeAll(keepingCapacity: keep)
+            free.removeAll(keepingCapacity: keep)
+        } else {
+            free.append(UInt32(slot))
+        }
+    }
+
+    mutating func removeAll() {
+        slots = []
+        free = []
+        count = 0
+    }
+
+    /// The live messages, in no particular order.
+    var values: some Sequence<StoredMessage> { slots.lazy.compactMap { $0 } }
+
+    private static func slot(of key: UInt64) -> Int { Int(truncatingIfNeeded: key & 0xFFFF_FFFF) }
+}
