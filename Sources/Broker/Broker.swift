@@ -217,10 +217,12 @@ public final class Broker: Sendable {
     /// Looks up a queue by ARN; used by cores for dead-letter targets (the registry lock is a leaf).
     var resolveQueue: @Sendable (String) -> QueueCore? {
         let prefix = "arn:aws:sqs:\(configuration.region):\(configuration.accountId):"
-        return { [weak self] arn in
-            guard let self, arn.hasPrefix(prefix) else { return nil }
+        // Weak to the registry, not to the broker: a weak reference gives its object a side table, which sends
+        // every retain and release of it down the runtime's slow path, and every queue handle holds the broker.
+        return { [weak registry] arn in
+            guard let registry, arn.hasPrefix(prefix) else { return nil }
             let name = String(arn.dropFirst(prefix.count))
-            return self.registry.withLock { $0.queues[name] }
+            return registry.withLock { $0.queues[name] }
         }
     }
 

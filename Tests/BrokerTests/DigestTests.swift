@@ -363,6 +363,8 @@ struct IdentifierFormatTests {
 
     @Test(arguments: ["", "short", String(repeating: "A", count: 31), String(repeating: "A", count: 33),
                       String(repeating: "A", count: 31) + "=", String(repeating: "A", count: 31) + "é",
+                      String(repeating: "A", count: 15) + "-" + String(repeating: "B", count: 16),
+                      "\u{0}" + String(repeating: "A", count: 30) + "B",
                       String(repeating: "A", count: 32)])   // the last: nonce 0 is never issued
     func malformedReceiptHandleTextIsRejected(_ text: String) {
         #expect(ReceiptHandle(text) == nil)
@@ -377,6 +379,37 @@ struct IdentifierFormatTests {
             #expect(parsed.uuidString.lowercased() == text)
             #expect(Array(text.utf8)[14] == UInt8(ascii: "4"))
             #expect("89ab".utf8.contains(Array(text.utf8)[19]))
+        }
+    }
+}
+
+struct JSONTextTests {
+    @Test(arguments: [
+        ("", "\"\""),
+        ("plain", "\"plain\""),
+        ("say \"hi\"", "\"say \\\"hi\\\"\""),
+        ("back\\slash", "\"back\\\\slash\""),
+        ("line\nfeed\ttab\r\u{8}\u{c}", "\"line\\nfeed\\ttab\\r\\b\\f\""),
+        ("\u{0}\u{1f}", "\"\\u0000\\u001f\""),
+        ("exactly8\"", "\"exactly8\\\"\""),
+        ("é — ✓ 😀 \"", "\"é — ✓ 😀 \\\"\""),
+    ])
+    func quotedEscapesWhatJSONRequires(_ text: String, _ expected: String) {
+        #expect(JSONText.quoted(text) == expected)
+    }
+
+    @Test func quotedTextParsesBackToTheOriginalForRandomText() throws {
+        // Quotes, backslashes and control characters at every offset of the 8-byte words, with multibyte characters.
+        let alphabet: [Character] = ["a", "Z", "0", " ", "\"", "\\", "\n", "\u{1}", "\u{1f}", "\u{7f}", "é", "✓", "😀", "/"]
+        var random = IDGenerator(seed: 3)
+        for _ in 0..<2_000 {
+            let length = Int(random.next() % 40)
+            let text = String((0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] })
+            var bytes: [UInt8] = [UInt8(ascii: "[")]
+            JSONText.appendQuoted(text, to: &bytes)
+            bytes.append(UInt8(ascii: "]"))
+            let parsed = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String]
+            #expect(parsed == [text])
         }
     }
 }

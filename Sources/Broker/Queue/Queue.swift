@@ -205,19 +205,7 @@ public struct Queue: Sendable, Hashable {
                 throw BrokerError(.purgeQueueInProgress, "Only one PurgeQueue operation on \(core.name) is allowed every 60 seconds.")
             }
             state.lastPurge = now
-            for message in state.messages.values { message.state = .gone }
-            state.messages.removeAll()
-            state.visible.removeAll()
-            state.hidden.removeAll()
-            state.retention.removeAll()
-            state.groups.removeAll()
-            state.readyGroups.removeAll()
-            state.deduplication.removeAll()
-            state.deduplicationExpiry.removeAll()
-            state.receiveAttempts.removeAll()
-            state.visibleCount = 0
-            state.inFlightCount = 0
-            state.delayedCount = 0
+            state.removeAllMessages()
         }
     }
 

@@ -247,7 +247,10 @@ final class QueueCore: Sendable {
         if let next = state.hidden.min { needed = min(needed, next.deadline) }
         if let timer = state.timer, timer.deadline <= needed { return }
         state.timer?.wakeUp.cancel()
-        let wakeUp = clock.schedule(at: needed) { [weak self] in self?.timerFired() }
+        // Strong, not weak: the timer is armed only while long polls wait, so it fires within their 20 s, and a
+        // weak reference would give the core a side table that slows every retain of it; a core dropped with
+        // polls waiting would also leave their continuations unresumed.
+        let wakeUp = clock.schedule(at: needed) { self.timerFired() }
         state.timer = (needed, wakeUp)
     }
 
@@ -310,6 +313,8 @@ final class QueueCore: Sendable {
     func markDeleted() {
         let waiters: [Waiter] = state.withLock { state in
             state.deleted = true
+            // Subscriptions may still hold the core until their next delivery finds it deleted; the messages go now.
+            state.removeAllMessages()
             state.timer?.wakeUp.cancel()
             state.timer = nil
             defer { state.waiters.removeAll() }

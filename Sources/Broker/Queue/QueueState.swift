@@ -69,4 +69,21 @@ struct QueueState {
     var timer: (deadline: Date, wakeUp: ScheduledWakeUp)?
 
     var liveCount: Int { visibleCount + inFlightCount + delayedCount }
+
+    /// Drops every message and the FIFO deduplication history (PurgeQueue, DeleteQueue).
+    mutating func removeAllMessages() {
+        for message in messages.values { message.state = .gone }
+        messages.removeAll()
+        visible.removeAll()
+        hidden.removeAll()
+        retention.removeAll()
+        groups.removeAll()
+        readyGroups.removeAll()
+        deduplication.removeAll()
+        deduplicationExpiry.removeAll()
+        receiveAttempts.removeAll()
+        visibleCount = 0
+        inFlightCount = 0
+        delayedCount = 0
+    }
 }

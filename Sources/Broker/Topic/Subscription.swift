@@ -145,18 +145,15 @@ struct SubscriptionRecord: Sendable {
 
 /// The queue an SQS subscription delivers to, looked up by ARN on first use and again only when the queue it
 /// found has been deleted, instead of a registry lookup (ARN parsing, a second lock, a String hash) for every copy.
-/// Held weakly: a subscription does not keep a deleted queue's messages alive.
+/// Held strongly (a weak reference would give every queue core a side table and slow each retain of it): a deleted
+/// core drops its messages when it is deleted, so what a subscription keeps alive until its next delivery is small.
 final class ResolvedQueue: Sendable {
-    private struct Reference {
-        weak var core: QueueCore?
-    }
-
-    private let reference = LockedState(Reference())
+    private let reference = LockedState<QueueCore?>(nil)
 
     func core(for arn: String, resolve: (String) -> QueueCore?, refresh: Bool = false) -> QueueCore? {
-        if !refresh, let core = reference.withLock({ $0.core }) { return core }
+        if !refresh, let core = reference.withLock({ $0 }) { return core }
         let core = resolve(arn)
-        reference.withLock { $0.core = core }
+        reference.withLock { $0 = core }
         return core
     }
 }
