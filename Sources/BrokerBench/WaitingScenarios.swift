@@ -40,8 +40,9 @@ func runLongPoll(rounds: Int, gapMicroseconds: Int, clock: ClockChoice = .system
     let start = nanosecondsNow()
     var completed = 0
     for round in 0..<rounds {
-        ready.signal()
+        // Taken before the sender is released: a preemption between the two must not shorten the measured wait.
         let entered = nanosecondsNow()
+        ready.signal()
         let messages = try await queue.receiveMessages(maxNumberOfMessages: 1, waitTimeSeconds: .seconds(20))
         let returned = nanosecondsNow()
         defer { received.signal() }
