@@ -429,6 +429,30 @@ struct MessageTests {
         #expect(try MessageTestKit.total(queue) == 0)
     }
 
+    @Test(arguments: [0, 1, 5, 50])
+    func retentionIndexYieldsMessagesOldestFirstWhateverTheirArrivalOrder(outOfOrderPercent: Int) {
+        var random = IDGenerator(seed: UInt64(outOfOrderPercent) + 1)
+        var index = RetentionIndex()
+        var clock = 1_000.0
+        var expected: [Double] = []
+        for key in 0..<500 {
+            clock += Double(random.next() % 3)
+            // Some arrive with an earlier enqueue time, as dead letters that keep their original send time do.
+            let late = Int(random.next() % 100) < outOfOrderPercent
+            let time = late ? clock - Double(random.next() % 900) : clock
+            index.push(.plain(key: UInt64(key), body: "m", enqueuedAt: Date(timeIntervalSince1970: time)))
+            expected.append(time)
+            if key % 7 == 0, let popped = index.popMin() {
+                expected.sort()
+                #expect(popped.enqueuedAt.timeIntervalSince1970 == expected.removeFirst())
+            }
+        }
+        #expect(index.count == expected.count)
+        var drained: [Double] = []
+        while let message = index.popMin() { drained.append(message.enqueuedAt.timeIntervalSince1970) }
+        #expect(drained == expected.sorted())
+    }
+
     @Test func messageTableKeysOfRemovedMessagesMissAfterTheirSlotIsReused() {
         var table = MessageTable()
         var removedKeys: [UInt64] = []
@@ -683,11 +707,10 @@ struct MessageTests {
 
 extension StoredMessage {
     /// A standard message with only a key and a body, for tests of the queue's indexes.
-    static func plain(key: UInt64, body: String) -> StoredMessage {
-        let now = Date(timeIntervalSince1970: 0)
-        return StoredMessage(key: key, id: MessageID(high: 0, low: key), body: body, messageAttributes: [:],
+    static func plain(key: UInt64, body: String, enqueuedAt: Date = Date(timeIntervalSince1970: 0)) -> StoredMessage {
+        StoredMessage(key: key, id: MessageID(high: 0, low: key), body: body, messageAttributes: [:],
                              md5OfMessageAttributes: nil, systemAttributes: [:], md5OfMessageSystemAttributes: nil,
-                             sentAt: now, enqueuedAt: now, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
+                             sentAt: enqueuedAt, enqueuedAt: enqueuedAt, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
                              deadLetterQueueSourceArn: nil, size: body.utf8.count, receiveCount: 0, firstReceivedAt: nil)
     }
 }

@@ -63,6 +63,27 @@ public enum MessageSystemAttributeName: String, Sendable, Hashable, CaseIterable
     case awsTraceHeader = "AWSTraceHeader"
     /// Set on messages in a dead-letter queue: the ARN of the queue they came from.
     case deadLetterQueueSourceArn = "DeadLetterQueueSourceArn"
+
+    /// Hashes the case, not its raw string: received messages key their attributes by name.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(bit)
+    }
+
+    /// A bit of its own per name, for selections and hashing.
+    var bit: UInt32 {
+        switch self {
+        case .all: 1 << 0
+        case .senderId: 1 << 1
+        case .sentTimestamp: 1 << 2
+        case .approximateReceiveCount: 1 << 3
+        case .approximateFirstReceiveTimestamp: 1 << 4
+        case .sequenceNumber: 1 << 5
+        case .messageDeduplicationId: 1 << 6
+        case .messageGroupId: 1 << 7
+        case .awsTraceHeader: 1 << 8
+        case .deadLetterQueueSourceArn: 1 << 9
+        }
+    }
 }
 
 /// A message as ReceiveMessage returns it.

@@ -50,7 +50,7 @@ struct QueueState {
     /// Delayed and in-flight messages by the time they become visible.
     var hidden = Heap<TimedEntry>(by: { $0.deadline < $1.deadline })
     /// Live messages by enqueue time, for retention.
-    var retention = Heap<StoredMessage>(by: { $0.enqueuedAt < $1.enqueuedAt })
+    var retention = RetentionIndex()
 
     var visibleCount = 0
     var inFlightCount = 0
@@ -85,5 +85,49 @@ struct QueueState {
         visibleCount = 0
         inFlightCount = 0
         delayedCount = 0
+    }
+}
+
+/// Messages by enqueue time, oldest first, for retention (deleted ones are dropped lazily).
+///
+/// Almost every message arrives in enqueue-time order (sends read a clock that does not go back), so those go on a
+/// ring, O(1) at both ends; only the rest (a standard dead-letter queue keeps each message's original enqueue time,
+/// and a wall clock may step back) go on a heap. A heap alone cost a logarithmic sift, with a comparison closure
+/// retaining both messages, for every delete that reached the front.
+struct RetentionIndex {
+    private var inOrder = Ring<StoredMessage>()
+    private var outOfOrder = Heap<StoredMessage>(by: { $0.enqueuedAt < $1.enqueuedAt })
+
+    var count: Int { inOrder.count + outOfOrder.count }
+
+    mutating func push(_ message: StoredMessage) {
+        if let last = inOrder.last, message.enqueuedAt < last.enqueuedAt {
+            outOfOrder.push(message)
+        } else {
+            inOrder.append(message)
+        }
+    }
+
+    var min: StoredMessage? {
+        guard let early = outOfOrder.min else { return inOrder.first }
+        guard let first = inOrder.first else { return early }
+        return early.enqueuedAt < first.enqueuedAt ? early : first
+    }
+
+    @discardableResult
+    mutating func popMin() -> StoredMessage? {
+        guard let early = outOfOrder.min else { return inOrder.removeFirst() }
+        if let first = inOrder.first, first.enqueuedAt <= early.enqueuedAt { return inOrder.removeFirst() }
+        return outOfOrder.popMin()
+    }
+
+    mutating func retain(where isIncluded: (StoredMessage) -> Bool) {
+        inOrder.retain(where: isIncluded)
+        outOfOrder.retain(where: isIncluded)
+    }
+
+    mutating func removeAll() {
+        inOrder.removeAll()
+        outOfOrder.removeAll()
     }
 }

@@ -5,7 +5,8 @@ struct AttributeSelection: Sendable {
     private let allUser: Bool
     private let userNames: Set<String>
     private let userPrefixes: [String]
-    private let system: Set<MessageSystemAttributeName>
+    /// One bit per system attribute (a `Set` hashed each name's string on every check of every message).
+    private let system: UInt32
 
     init(messageAttributeNames: [String], systemAttributeNames: [MessageSystemAttributeName]) {
         var allUser = false
@@ -24,7 +25,7 @@ struct AttributeSelection: Sendable {
         self.userNames = names
         self.userPrefixes = prefixes
         self.system = systemAttributeNames.contains(.all)
-            ? Set(MessageSystemAttributeName.allCases) : Set(systemAttributeNames)
+            ? ~0 : systemAttributeNames.reduce(0) { $0 | $1.bit }
     }
 
     var returnsAllUserAttributes: Bool { allUser }
@@ -36,7 +37,7 @@ struct AttributeSelection: Sendable {
         allUser || userNames.contains(name) || userPrefixes.contains { name.hasPrefix($0) }
     }
 
-    func includesSystem(_ name: MessageSystemAttributeName) -> Bool { system.contains(name) }
+    func includesSystem(_ name: MessageSystemAttributeName) -> Bool { system & name.bit != 0 }
 }
 
 /// A validated ReceiveMessage call.

@@ -14,6 +14,8 @@ struct Ring<Element> {
 
     var first: Element? { count == 0 ? nil : storage[head] }
 
+    var last: Element? { count == 0 ? nil : storage[(head + count - 1) & (storage.count - 1)] }
+
     /// The element `offset` places behind the front.
     func element(at offset: Int) -> Element? {
         guard offset >= 0, offset < count else { return nil }
