@@ -65,13 +65,43 @@ struct FifoQueueTests {
             if let kept = received.first(where: { $0.body == "keep" }) {
                 try queue.changeMessageVisibility(receiptHandle: kept.receiptHandle, visibilityTimeout: .zero)
             }
-            let groups = queue.core.state.withLock { $0.groups.count }
+            let (groups, slots) = queue.core.state.withLock { ($0.groupSlots.count, $0.groups.count) }
             #expect(groups <= 2 * 1 + 64 + 1, "after \(index + 1) groups")
+            #expect(slots <= 2 * 1 + 64 + 2, "freed slots are reused: \(slots) after \(index + 1) groups")
         }
         // The long-lived group still works, in order, after all that churn.
         try send(queue, "next", group: "long-lived")
         let first = try #require(try await receive(queue, max: 10).first)
         #expect(first.body == "keep")
+    }
+
+    /// Waves of groups: each wave's groups empty out and are dropped, so the next wave's groups take over their
+    /// slots while heap entries left by the old groups may still be queued. Every group still gets exactly its own
+    /// messages, in order.
+    @Test func groupsThatReuseTheSlotsOfDroppedGroupsKeepTheirOwnOrder() async throws {
+        let (broker, _) = makeBroker()
+        let queue = try makeFifoQueue(broker)
+        for wave in 0..<12 {
+            var sent: [String: [String]] = [:]
+            for number in 0..<3 {
+                for group in 0..<(40 + wave * 7) {
+                    let name = "w\(wave)-g\(group)"
+                    let body = "\(name)-\(number)"
+                    try send(queue, body, group: name)
+                    sent[name, default: []].append(body)
+                }
+            }
+            var received: [String: [String]] = [:]
+            while true {
+                let batch = try await receive(queue, max: 10, attributes: [.messageGroupId])
+                if batch.isEmpty { break }
+                for message in batch {
+                    received[message.attributes[.messageGroupId] ?? "?", default: []].append(message.body)
+                    try queue.deleteMessage(receiptHandle: message.receiptHandle)
+                }
+            }
+            #expect(received == sent, "wave \(wave)")
+        }
     }
 
     // MARK: Creation rules

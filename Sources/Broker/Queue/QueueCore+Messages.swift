@@ -45,6 +45,7 @@ extension QueueCore {
         }
         var deduplicationId: String?
         var sequenceNumber: UInt64?
+        let messageId = state.ids.messageID()
         if isFifo {
             guard let id = request.messageDeduplicationId
                 ?? (state.settings.contentBasedDeduplication ? prepared.contentDeduplicationId : nil)
@@ -55,18 +56,29 @@ extension QueueCore {
             deduplicationId = id
             let key = deduplicationKey(id, group: request.messageGroupId ?? "", scope: state.settings.deduplicationScope)
             expireDeduplication(&state, now: now)
-            if let record = state.deduplication[key] {
-                return SendMessageResult(id: record.messageId, body: request.body,
+            // Looked up and, when new, recorded in one hash of the key.
+            let sequence = state.nextSequenceNumber + 1
+            let expiresAt = now.addingTimeInterval(Self.deduplicationWindow)
+            var original: DeduplicationRecord?
+            Self.update(&state.deduplication[key]) { record in
+                if let record {
+                    original = record
+                } else {
+                    record = DeduplicationRecord(expiresAt: expiresAt, messageId: messageId, sequenceNumber: sequence)
+                }
+            }
+            if let original {
+                return SendMessageResult(id: original.messageId, body: request.body,
                                          md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                          md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
-                                         sequence: record.sequenceNumber)
+                                         sequence: original.sequenceNumber)
             }
-            state.nextSequenceNumber += 1
-            sequenceNumber = state.nextSequenceNumber
+            state.deduplicationExpiry.append((expiresAt, key))
+            state.nextSequenceNumber = sequence
+            sequenceNumber = sequence
         }
         let delay = isFifo ? state.settings.delaySeconds : (prepared.delaySeconds ?? state.settings.delaySeconds)
         let key = state.messages.makeKey()
-        let messageId = state.ids.messageID()
         let message = StoredMessage(
             key: key, id: messageId, body: request.body,
             messageAttributes: request.messageAttributes, md5OfMessageAttributes: prepared.md5OfMessageAttributes,
@@ -76,14 +88,6 @@ extension QueueCore {
             sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
             receiveCount: 0, firstReceivedAt: nil)
         insert(message, delay: delay, in: &state, now: now)
-        if let deduplicationId, let sequenceNumber {
-            let expiresAt = now.addingTimeInterval(Self.deduplicationWindow)
-            let dedupKey = deduplicationKey(deduplicationId, group: request.messageGroupId ?? "",
-                                            scope: state.settings.deduplicationScope)
-            state.deduplication[dedupKey] = DeduplicationRecord(expiresAt: expiresAt, messageId: messageId,
-                                                                sequenceNumber: sequenceNumber)
-            state.deduplicationExpiry.append((expiresAt, dedupKey))
-        }
         return SendMessageResult(id: messageId, body: request.body,
                                  md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                  md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
@@ -95,13 +99,20 @@ extension QueueCore {
         state.messages.insert(message)
         state.retention.push(message)
         if isFifo, let group = message.groupId {
-            state.groups[group, default: MessageGroup()].messages.append(message)
+            let slot = state.groupSlot(named: group)
+            message.groupSlot = Int32(slot)
+            state.groups[slot].messages.append(message)
         }
         if delay > 0 {
             hide(message, until: now.addingTimeInterval(TimeInterval(delay)), as: .delayed, in: &state)
         } else {
             makeVisible(message, in: &state)
         }
+    }
+
+    /// Runs `body` on a value in place: given a dictionary entry, a single lookup serves both read and write.
+    static func update<Value>(_ value: inout Value, _ body: (inout Value) -> Void) {
+        body(&value)
     }
 
     func deduplicationKey(_ id: String, group: String, scope: DeduplicationScope) -> String {
@@ -163,25 +174,23 @@ extension QueueCore {
                                    receiveCount: message.receiveCount, firstReceivedAt: message.firstReceivedAt))
         }
         if isFifo {
-            var servedGroups: [String] = []
-            while picked.count < max, let (sequence, name) = state.readyGroups.popMin() {
-                guard !servedGroups.contains(name), var group = state.groups.removeValue(forKey: name) else { continue }
-                defer { state.groups[name] = group }
-                guard group.inFlight == 0, let head = group.head(), head.state == .visible,
-                      head.sequenceNumber == sequence else { continue }
-                servedGroups.append(name)
+            var servedGroups: [Int] = []
+            while picked.count < max, let (sequence, slot) = state.readyGroups.popMin() {
+                guard !servedGroups.contains(slot), state.groups[slot].inFlight == 0, let head = state.groups[slot].head(),
+                      head.state == .visible, head.sequenceNumber == sequence else { continue }
+                servedGroups.append(slot)
                 var offset = 0
-                while picked.count < max, let message = group.messages.element(at: offset) {
+                while picked.count < max, let message = state.groups[slot].messages.element(at: offset) {
                     offset += 1
                     if message.state == .gone { continue }
                     guard message.state == .visible else { break }
                     if deadLettered(message) { continue }
                     deliver(message)
-                    if visibilityTimeout > 0 { group.inFlight += 1 }
+                    if visibilityTimeout > 0 { state.groups[slot].inFlight += 1 }
                 }
             }
             // Groups left receivable (zero visibility, or every message dead-lettered) go back on the ready heap.
-            for name in servedGroups { markGroupReady(name, in: &state) }
+            for slot in servedGroups { markGroupReady(slot, in: &state) }
             if let attempt = request.receiveRequestAttemptId, !picked.isEmpty {
                 state.receiveAttempts[attempt] = (now.addingTimeInterval(Self.deduplicationWindow), picked)
             }

@@ -115,15 +115,16 @@ final class QueueCore: Sendable {
         case .delayed: state.delayedCount -= 1
         case .inFlight:
             state.inFlightCount -= 1
-            if let group = message.groupId, isFifo { state.groups[group]?.inFlight -= 1 }
+            if isFifo, message.groupSlot >= 0 { state.groups[Int(message.groupSlot)].inFlight -= 1 }
         case .visible, .gone: return
         }
         message.state = .visible
         message.stamp &+= 1
         state.visibleCount += 1
-        if isFifo, let group = message.groupId {
+        if isFifo, message.groupSlot >= 0 {
             // A group becomes receivable when its last in-flight message returns, or when its head matures.
-            if wasInFlight || state.groups[group]?.head() === message { markGroupReady(group, in: &state) }
+            let slot = Int(message.groupSlot)
+            if wasInFlight || state.groups[slot].head() === message { markGroupReady(slot, in: &state) }
         } else {
             state.visible.append(message)
         }
@@ -152,12 +153,13 @@ final class QueueCore: Sendable {
     func remove(_ message: StoredMessage, from state: inout QueueState) {
         let wasInFlight = message.state == .inFlight
         guard detach(message, from: &state) else { return }
-        if isFifo, let group = message.groupId {
-            if wasInFlight { state.groups[group]?.inFlight -= 1 }
-            // In place (optional chaining), never `var copy = groups[group]`: a copy would duplicate the group's
-            // ring on the first mutation, making every delete cost the group's depth. An emptied group stays, with
-            // its ring's storage, for the group's next message; `compactIfNeeded` drops empty groups in bulk.
-            if state.groups[group]?.head() != nil { markGroupReady(group, in: &state) }
+        if isFifo, message.groupSlot >= 0 {
+            let slot = Int(message.groupSlot)
+            if wasInFlight { state.groups[slot].inFlight -= 1 }
+            // In place, never `var copy = groups[slot]`: a copy would duplicate the group's ring on the first
+            // mutation, making every delete cost the group's depth. An emptied group keeps its slot and its ring's
+            // storage for the group's next message; `compactIfNeeded` frees empty groups in bulk.
+            if state.groups[slot].head() != nil { markGroupReady(slot, in: &state) }
         }
     }
 
@@ -185,12 +187,10 @@ final class QueueCore: Sendable {
         }
         // Non-empty groups are at most the live messages, so past this bound most groups are empty: dropping them is
         // a pass over the groups that at least as many new groups paid for.
-        if isFifo, state.groups.count > 2 * live + 64 {
-            for name in Array(state.groups.keys) where state.groups[name]?.head() == nil { state.groups[name] = nil }
-        }
-        if state.readyGroups.count > 2 * state.groups.count + 64 {
+        if isFifo, state.groupSlots.count > 2 * live + 64 { state.dropEmptyGroups() }
+        if state.readyGroups.count > 2 * state.groupSlots.count + 64 {
             state.readyGroups.removeAll()
-            for group in Array(state.groups.keys) { markGroupReady(group, in: &state) }
+            for slot in Array(state.groupSlots.values) { markGroupReady(slot, in: &state) }
         }
     }
 
@@ -210,8 +210,8 @@ final class QueueCore: Sendable {
 
     // MARK: FIFO groups
 
-    func markGroupReady(_ group: String, in state: inout QueueState) {
-        guard state.groups[group]?.inFlight == 0, let head = state.groups[group]?.head(), head.state == .visible,
+    func markGroupReady(_ group: Int, in state: inout QueueState) {
+        guard state.groups[group].inFlight == 0, let head = state.groups[group].head(), head.state == .visible,
               let sequence = head.sequenceNumber else { return }
         state.readyGroups.push((sequence, group))
     }

@@ -58,6 +58,8 @@ final class StoredMessage: @unchecked Sendable {
     var receiptNonce: UInt64 = 0
     /// Bumped whenever `visibleAt` changes, so heap entries for an older deadline are recognised as stale.
     var stamp: UInt32 = 0
+    /// FIFO: the slot of its group in the queue's group table (set when it joins the queue's indexes).
+    var groupSlot: Int32 = -1
 
     var messageId: String { id.string }
     var systemAttributes: [String: MessageAttributeValue] { extras?.systemAttributes ?? [:] }
