@@ -3,7 +3,6 @@ import Foundation
 /// A FIFO message group: its messages in send order (the in-flight ones included, until deleted), and how many
 /// of them are in flight. The group is blocked while `inFlight > 0`.
 struct MessageGroup {
-    var name: String
     var messages = Ring<StoredMessage>()
     var inFlight = 0
 
@@ -80,7 +79,7 @@ struct QueueState {
     /// The slot of the group named `name`, made when the group has none.
     mutating func groupSlot(named name: String) -> Int {
         if let slot = groupSlots[name] { return slot }
-        let group = MessageGroup(name: name)
+        let group = MessageGroup()
         let slot: Int
         if let free = freeGroupSlots.popLast() {
             groups[free] = group
@@ -97,7 +96,7 @@ struct QueueState {
     mutating func dropEmptyGroups() {
         for (name, slot) in groupSlots where groups[slot].head() == nil {
             groupSlots[name] = nil
-            groups[slot] = MessageGroup(name: "")
+            groups[slot] = MessageGroup()
             freeGroupSlots.append(slot)
         }
     }
