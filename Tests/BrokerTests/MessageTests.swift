@@ -231,6 +231,31 @@ struct MessageTests {
         #expect(Set([first, second, third].map(\.messageId)).count == 1)
     }
 
+    /// A received message formats its attributes and handle when read: what it reports must still be what its own
+    /// receive saw after later receives of the same message.
+    @Test func receivedMessageKeepsItsOwnReceiveCountAndHandleAfterLaterReceives() async throws {
+        let (queue, _, _) = try makeQueue()
+        try queue.sendMessage("m")
+        let first = try #require(try await receiveNow(queue, visibility: .zero, system: [.approximateReceiveCount]).first)
+        let firstHandle = first.receiptHandle
+        let second = try #require(try await receiveNow(queue, visibility: .zero, system: [.approximateReceiveCount]).first)
+        #expect(first.receiveCount == 1 && first.attributes[.approximateReceiveCount] == "1")
+        #expect(second.receiveCount == 2 && second.attributes[.approximateReceiveCount] == "2")
+        #expect(first.receiptHandle == firstHandle && first.receiptHandle != second.receiptHandle)
+        #expect(first.messageId == second.messageId)
+    }
+
+    @Test func receivesOfOneMessageAreDistinctValuesAndACopyIsEqual() async throws {
+        let (queue, _, _) = try makeQueue()
+        try queue.sendMessage("m")
+        let first = try #require(try await receiveNow(queue, visibility: .zero).first)
+        let second = try #require(try await receiveNow(queue, visibility: .zero).first)
+        let copy = first
+        #expect(copy == first && copy.hashValue == first.hashValue)
+        #expect(first != second)
+        #expect(Set([first, second, copy]).count == 2)
+    }
+
     // MARK: Visibility
 
     @Test func receivedMessageIsInvisibleUntilItsVisibilityTimeoutLapses() async throws {

@@ -227,7 +227,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
                 var stoppedGroups = Set<String>()
                 var stopAll = false
                 for message in batch {
-                    let group = message.message.attributes[.messageGroupId] ?? ""
+                    let group = message.message.messageGroupId ?? ""
                     if stopAll || stoppedGroups.contains(group) || Task.isCancelled || runtime.isStopping {
                         // Never started (after a failure, or at shutdown): release it at once. Its group stays
                         // blocked while a failed message is in flight, so order holds; the receive still counts
@@ -345,7 +345,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
               let dlq = try? broker.queue(arn: arn) else { return false }
         var attributes = message.message.messageAttributes
         if attributes.count < MessageValidation.maximumAttributes { attributes["NonRetryableReason"] = .string(reason) }
-        let group = message.message.attributes[.messageGroupId]
+        let group = message.message.messageGroupId
         let request = SendMessageRequest(body: message.body, messageAttributes: attributes, messageGroupId: group,
                                          messageDeduplicationId: dlq.isFifo ? message.messageId : nil)
         guard (try? dlq.sendMessage(request)) != nil else { return false }

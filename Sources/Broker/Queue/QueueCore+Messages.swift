@@ -246,23 +246,11 @@ extension QueueCore {
                 md5 = userAttributes.count == stored.messageAttributes.count
                     ? stored.md5OfMessageAttributes : MessageDigest.md5OfAttributes(userAttributes)
             }
-            var system: [MessageSystemAttributeName: String] = [:]
-            func add(_ name: MessageSystemAttributeName, _ value: @autoclosure () -> String?) {
-                if selection.includesSystem(name), let value = value() { system[name] = value }
-            }
-            add(.senderId, senderId)
-            add(.sentTimestamp, String(stored.sentAt.epochMilliseconds))
-            add(.approximateReceiveCount, String(delivery.receiveCount))
-            add(.approximateFirstReceiveTimestamp, delivery.firstReceivedAt.map { String($0.epochMilliseconds) })
-            add(.messageGroupId, stored.groupId)
-            add(.messageDeduplicationId, stored.deduplicationId)
-            add(.sequenceNumber, stored.sequenceNumber.map { String($0) })
-            add(.awsTraceHeader, stored.systemAttributes[MessageSystemAttributeName.awsTraceHeader.rawValue]?.stringValue)
-            add(.deadLetterQueueSourceArn, stored.deadLetterQueueSourceArn)
             let handle = ReceiptHandle(incarnation: incarnation, key: stored.key, nonce: delivery.receiptNonce)
-            return Message(messageId: stored.messageId, receiptHandle: handle.encoded, body: stored.body,
-                           md5OfMessageAttributes: md5,
-                           messageAttributes: userAttributes, attributes: system)
+            let received = ReceivedAttributes(selection: selection.systemBits, receiveCount: delivery.receiveCount,
+                                              firstReceivedAt: delivery.firstReceivedAt, senderId: senderId)
+            return Message(stored: stored, receipt: handle, received: received, md5OfMessageAttributes: md5,
+                           messageAttributes: userAttributes)
         }
     }
 

@@ -37,7 +37,8 @@ struct AttributeSelection: Sendable {
         allUser || userNames.contains(name) || userPrefixes.contains { name.hasPrefix($0) }
     }
 
-    func includesSystem(_ name: MessageSystemAttributeName) -> Bool { system & name.bit != 0 }
+    /// The selected system attributes, one bit per name.
+    var systemBits: UInt32 { system }
 }
 
 /// A validated ReceiveMessage call.

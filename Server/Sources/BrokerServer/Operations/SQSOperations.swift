@@ -362,8 +362,10 @@ enum SQSOperations {
             "MessageId": .string(message.messageId), "ReceiptHandle": .string(message.receiptHandle),
             "MD5OfBody": .string(message.md5OfBody), "Body": .string(message.body),
         ]
-        if !message.attributes.isEmpty {
-            fields["Attributes"] = .stringMap(Dictionary(uniqueKeysWithValues: message.attributes.map { ($0.key.rawValue, $0.value) }))
+        // Formatted on each read: read once.
+        let attributes = message.attributes
+        if !attributes.isEmpty {
+            fields["Attributes"] = .stringMap(Dictionary(uniqueKeysWithValues: attributes.map { ($0.key.rawValue, $0.value) }))
         }
         // The digest covers exactly the attributes returned; with none, neither is sent.
         if !message.messageAttributes.isEmpty {
