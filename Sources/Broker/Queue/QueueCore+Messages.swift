@@ -161,8 +161,9 @@ extension QueueCore {
             effects.deadLetters.append(message)
             return true
         }
-        var picked: [Delivery] = []
         let max = request.maxNumberOfMessages
+        var picked: [Delivery] = []
+        picked.reserveCapacity(Swift.min(max, state.visibleCount))
         let deadline = now.addingTimeInterval(TimeInterval(visibilityTimeout))
         func deliver(_ message: StoredMessage) {
             message.receiveCount += 1
