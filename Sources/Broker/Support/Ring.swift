@@ -38,12 +38,20 @@ struct Ring<Element> {
     }
 
     /// Keeps the elements that satisfy `isIncluded`, in order: the compaction step for lazily removed entries.
+    /// Compacts in place, moving elements rather than copying them (a copy retains and later releases each one);
+    /// storage left mostly empty is given back, so memory follows the live count.
     mutating func retain(where isIncluded: (Element) -> Bool) {
-        var kept = Ring()
-        while let element = removeFirst() {
-            if isIncluded(element) { kept.append(element) }
+        let mask = storage.count - 1
+        var kept = 0
+        for offset in 0..<count {
+            guard let element = storage[(head + offset) & mask].take() else { continue }
+            if isIncluded(element) {
+                storage[(head + kept) & mask] = element
+                kept += 1
+            }
         }
-        self = kept
+        count = kept
+        if storage.count > 64, kept * 4 < storage.count { resize(to: Swift.max(16, kept * 2)) }
     }
 
     /// The elements front to back.
@@ -52,10 +60,17 @@ struct Ring<Element> {
     }
 
     private mutating func grow() {
-        let newCapacity = Swift.max(16, storage.count * 2)
-        var newStorage = [Element?](repeating: nil, count: newCapacity)
+        resize(to: Swift.max(16, storage.count * 2))
+    }
+
+    /// Moves the elements, front first, into storage of the power of two at least `minimumCapacity`.
+    private mutating func resize(to minimumCapacity: Int) {
+        var capacity = 16
+        while capacity < minimumCapacity { capacity *= 2 }
+        var newStorage = [Element?](repeating: nil, count: capacity)
+        let mask = storage.count - 1
         for index in 0..<count {
-            newStorage[index] = storage[(head + index) & (storage.count - 1)]
+            newStorage[index] = storage[(head + index) & mask].take()
         }
         storage = newStorage
         head = 0
