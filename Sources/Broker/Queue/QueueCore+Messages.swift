@@ -54,26 +54,18 @@ extension QueueCore {
                     "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
             }
             deduplicationId = id
-            let key = deduplicationKey(id, group: request.messageGroupId ?? "", scope: state.settings.deduplicationScope)
-            expireDeduplication(&state, now: now)
-            // Looked up and, when new, recorded in one hash of the key.
+            state.deduplication.expire(now: now)
+            // Looked up and, when new, recorded in one probe of the table.
             let sequence = state.nextSequenceNumber + 1
-            let expiresAt = now.addingTimeInterval(Self.deduplicationWindow)
-            var original: DeduplicationRecord?
-            Self.update(&state.deduplication[key]) { record in
-                if let record {
-                    original = record
-                } else {
-                    record = DeduplicationRecord(expiresAt: expiresAt, messageId: messageId, sequenceNumber: sequence)
-                }
-            }
-            if let original {
+            let record = DeduplicationRecord(expiresAt: now.addingTimeInterval(Self.deduplicationWindow),
+                                             messageId: messageId, sequenceNumber: sequence)
+            let group = state.settings.deduplicationScope == .messageGroup ? request.messageGroupId ?? "" : nil
+            if let original = state.deduplication.recordUnlessDuplicate(id: id, group: group, now: now, record: record) {
                 return SendMessageResult(id: original.messageId, body: request.body,
                                          md5OfMessageAttributes: prepared.md5OfMessageAttributes,
                                          md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
                                          sequence: original.sequenceNumber)
             }
-            state.deduplicationExpiry.append((expiresAt, key))
             state.nextSequenceNumber = sequence
             sequenceNumber = sequence
         }
@@ -107,24 +99,6 @@ extension QueueCore {
             hide(message, until: now.addingTimeInterval(TimeInterval(delay)), as: .delayed, in: &state)
         } else {
             makeVisible(message, in: &state)
-        }
-    }
-
-    /// Runs `body` on a value in place: given a dictionary entry, a single lookup serves both read and write.
-    static func update<Value>(_ value: inout Value, _ body: (inout Value) -> Void) {
-        body(&value)
-    }
-
-    func deduplicationKey(_ id: String, group: String, scope: DeduplicationScope) -> String {
-        scope == .messageGroup ? group + "\u{0}" + id : id
-    }
-
-    func expireDeduplication(_ state: inout QueueState, now: Date) {
-        while let first = state.deduplicationExpiry.first, first.expiresAt <= now {
-            _ = state.deduplicationExpiry.removeFirst()
-            if let record = state.deduplication[first.key], record.expiresAt <= now {
-                state.deduplication[first.key] = nil
-            }
         }
     }
 
@@ -175,7 +149,8 @@ extension QueueCore {
                                    receiveCount: message.receiveCount, firstReceivedAt: message.firstReceivedAt))
         }
         if isFifo {
-            var servedGroups: [Int] = []
+            var servedGroups = state.servedGroups
+            state.servedGroups = []
             while picked.count < max, let (sequence, slot) = state.readyGroups.popMin() {
                 guard !servedGroups.contains(slot), state.groups[slot].inFlight == 0, let head = state.groups[slot].head(),
                       head.state == .visible, head.sequenceNumber == sequence else { continue }
@@ -192,6 +167,8 @@ extension QueueCore {
             }
             // Groups left receivable (zero visibility, or every message dead-lettered) go back on the ready heap.
             for slot in servedGroups { markGroupReady(slot, in: &state) }
+            servedGroups.removeAll(keepingCapacity: true)
+            state.servedGroups = servedGroups
             if let attempt = request.receiveRequestAttemptId, !picked.isEmpty {
                 state.receiveAttempts[attempt] = (now.addingTimeInterval(Self.deduplicationWindow), picked)
             }

@@ -66,8 +66,9 @@ struct QueueState {
     /// Groups that may be receivable, by the sequence number of their head (validated when popped: sequence
     /// numbers are never reused, so an entry for a slot since given to another group does not match).
     var readyGroups = Heap<(sequence: UInt64, group: Int)>(by: { $0.sequence < $1.sequence })
-    var deduplication: [String: DeduplicationRecord] = [:]
-    var deduplicationExpiry = Ring<(expiresAt: Date, key: String)>()
+    /// Always empty between receives: kept so a FIFO receive does not grow a new list of served groups each time.
+    var servedGroups: [Int] = []
+    var deduplication = DeduplicationTable()
     var receiveAttempts: [String: (expiresAt: Date, deliveries: [Delivery])] = [:]
 
     var waiters: [Waiter] = []
@@ -113,7 +114,6 @@ struct QueueState {
         freeGroupSlots.removeAll()
         readyGroups.removeAll()
         deduplication.removeAll()
-        deduplicationExpiry.removeAll()
         receiveAttempts.removeAll()
         visibleCount = 0
         inFlightCount = 0
