@@ -47,13 +47,15 @@ enum MessageValidation {
         "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
 
     /// Checks the body, attributes and size of one message; returns its size in bytes as SQS counts it.
-    static func validate(_ request: SendMessageRequest, maximumMessageSize: Int, checkBody: Bool = true) throws(BrokerError) -> Int {
+    /// `attributesPassedSNS`: see `validateAttributes`.
+    static func validate(_ request: SendMessageRequest, maximumMessageSize: Int, checkBody: Bool = true,
+                         attributesPassedSNS: Bool = false) throws(BrokerError) -> Int {
         if request.body.isEmpty {
             throw BrokerError(.missingParameter, "The request must contain the parameter MessageBody.")
         }
         guard !checkBody || hasOnlyAllowedCharacters(request.body) else { throw invalidCharacters }
         var size = request.body.utf8.count
-        size += try validateAttributes(request.messageAttributes)
+        size += try validateAttributes(request.messageAttributes, passedSNS: attributesPassedSNS)
         try validateSystemAttributes(request.messageSystemAttributes)
         if size > maximumMessageSize {
             throw BrokerError(.invalidParameterValue,
@@ -67,15 +69,23 @@ enum MessageValidation {
     }
 
     /// Validates user message attributes; returns the bytes they add to the message size.
-    static func validateAttributes(_ attributes: [String: MessageAttributeValue]) throws(BrokerError) -> Int {
+    ///
+    /// `passedSNS`: every attribute either passed `SNSAttributes.validate` (a topic's copy) or is one Broker wrote
+    /// (a string, such as a dead-letter copy's `ErrorCode`). SNS checks names exactly as SQS does, and numbers with
+    /// the same rule, so those checks are skipped; what SQS alone refuses (more than 10 attributes, characters
+    /// outside XML's set, type labels such as `String.` or `String.Array`'s) is still checked, so such a copy fails
+    /// delivery as it would on AWS. An attribute that fails is checked again in full, for SQS's own error.
+    static func validateAttributes(_ attributes: [String: MessageAttributeValue], passedSNS: Bool = false) throws(BrokerError) -> Int {
         if attributes.count > maximumAttributes {
             throw BrokerError(.invalidParameterValue,
                 "Number of message attributes [\(attributes.count)] exceeds the allowed maximum [\(maximumAttributes)].")
         }
         var size = 0
         for (name, value) in attributes {
-            try validateAttributeName(name)
-            try validateAttributeValue(name: name, value)
+            if !passedSNS || !passesWhatSNSDoesNotCheck(value) {
+                try validateAttributeName(name)
+                try validateAttributeValue(name: name, value)
+            }
             size += name.utf8.count + value.dataType.utf8.count
             size += value.isBinary ? (value.binaryValue?.count ?? 0) : (value.stringValue?.utf8.count ?? 0)
         }
@@ -88,11 +98,26 @@ enum MessageValidation {
                 + "Names can contain alphanumeric characters, hyphens, underscores and periods, must not start or end with a period, "
                 + "must not contain consecutive periods, must not start with AWS. or Amazon., and can be up to 256 characters long.")
         }
-        guard !name.isEmpty, name.utf8.count <= 256,
-              name.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }),
-              !name.hasPrefix("."), !name.hasSuffix("."), !hasDoublePeriod(name)
-        else { throw invalid() }
-        if hasReservedPrefix(name) { throw invalid() }
+        guard hasWellFormedNameBytes(name), !hasReservedPrefix(name) else { throw invalid() }
+    }
+
+    /// 1–256 bytes of letters, digits, `_`, `-` and `.`, with no period first, last or next to another: one pass
+    /// over the bytes (SNS checks every attribute name of a publish this way, and SQS every name of a send).
+    private static func hasWellFormedNameBytes(_ name: String) -> Bool {
+        let count = name.utf8.count
+        guard count > 0, count <= 256 else { return false }
+        let period = UInt8(ascii: ".")
+        // Starting as if after a period makes a leading period a doubled one.
+        var previous = period
+        for byte in name.utf8 {
+            if byte == period {
+                if previous == period { return false }
+            } else if !(isAlphanumeric(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")) {
+                return false
+            }
+            previous = byte
+        }
+        return previous != period
     }
 
     /// `AWS.` or `Amazon.` in any case, compared byte by byte: the names are ASCII by now, and this runs for every
@@ -113,17 +138,28 @@ enum MessageValidation {
         return starts(with: "aws.") || starts(with: "amazon.")
     }
 
-    private static func hasDoublePeriod(_ name: String) -> Bool {
-        var previous: UInt8 = 0
-        for byte in name.utf8 {
-            if byte == UInt8(ascii: "."), previous == byte { return true }
-            previous = byte
+    /// For an attribute SNS accepted: whether SQS's checks that SNS lacks pass too. Only the plain types qualify;
+    /// anything else gets SQS's full check.
+    private static func passesWhatSNSDoesNotCheck(_ value: MessageAttributeValue) -> Bool {
+        switch value.dataType {
+        case "String", "Number":
+            guard let string = value.stringValue, !string.isEmpty else { return false }
+            return hasOnlyAllowedCharacters(string)
+        case "Binary":
+            return value.binaryValue.map { !$0.isEmpty } ?? false
+        default:
+            return false
         }
-        return false
     }
 
     static func validateAttributeValue(name: String, _ value: MessageAttributeValue) throws(BrokerError) {
         let type = value.dataType
+        // The plain types pass the type checks below by construction; they are nearly every attribute sent.
+        switch type {
+        case "String", "Number": return try validateTextAttribute(name: name, value, base: type)
+        case "Binary": return try validateBinaryAttribute(name: name, value)
+        default: break
+        }
         let base = type.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
         guard ["String", "Number", "Binary"].contains(base), type.utf8.count <= 256,
               type == base || type.dropFirst(base.count + 1).isEmpty == false,
@@ -132,13 +168,18 @@ enum MessageValidation {
             throw BrokerError(.invalidParameterValue, "The type of message (user) attribute '\(name)' is invalid. "
                 + "You must use only the following supported type prefixes: Binary, Number, String.")
         }
-        if base == "Binary" {
-            guard let data = value.binaryValue, !data.isEmpty else {
-                throw BrokerError(.invalidParameterValue,
-                    "Message (user) attribute '\(name)' must contain a non-empty value of type 'Binary'.")
-            }
-            return
+        if base == "Binary" { return try validateBinaryAttribute(name: name, value) }
+        try validateTextAttribute(name: name, value, base: base)
+    }
+
+    private static func validateBinaryAttribute(name: String, _ value: MessageAttributeValue) throws(BrokerError) {
+        guard let data = value.binaryValue, !data.isEmpty else {
+            throw BrokerError(.invalidParameterValue,
+                "Message (user) attribute '\(name)' must contain a non-empty value of type 'Binary'.")
         }
+    }
+
+    private static func validateTextAttribute(name: String, _ value: MessageAttributeValue, base: String) throws(BrokerError) {
         guard let string = value.stringValue, !string.isEmpty else {
             throw BrokerError(.invalidParameterValue,
                 "Message (user) attribute '\(name)' must contain a non-empty value of type '\(base)'.")
@@ -245,25 +286,39 @@ enum MessageDigest {
     /// length-prefixed type, a transport byte (1 string/number, 2 binary), length-prefixed value. Nil for none.
     static func md5OfAttributes(_ attributes: [String: MessageAttributeValue]) -> String? {
         guard !attributes.isEmpty else { return nil }
-        var md5 = MD5()
-        for name in attributes.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-            guard let value = attributes[name] else { continue }
-            appendLengthPrefixed(Array(name.utf8), to: &md5)
-            appendLengthPrefixed(Array(value.dataType.utf8), to: &md5)
+        // Encoded into one buffer and hashed once: per-field arrays and updates were most of the cost.
+        var encoding: [UInt8] = []
+        encoding.reserveCapacity(attributes.count * 64)
+        func append(_ value: MessageAttributeValue, named name: String) {
+            appendLengthPrefixed(name.utf8, to: &encoding)
+            appendLengthPrefixed(value.dataType.utf8, to: &encoding)
             if value.isBinary {
-                md5.update([2])
-                appendLengthPrefixed(Array(value.binaryValue ?? Data()), to: &md5)
+                encoding.append(2)
+                appendLengthPrefixed(value.binaryValue ?? Data(), to: &encoding)
             } else {
-                md5.update([1])
-                appendLengthPrefixed(Array((value.stringValue ?? "").utf8), to: &md5)
+                encoding.append(1)
+                appendLengthPrefixed((value.stringValue ?? "").utf8, to: &encoding)
             }
         }
+        if attributes.count == 1 {
+            for (name, value) in attributes { append(value, named: name) }
+        } else {
+            for name in attributes.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                guard let value = attributes[name] else { continue }
+                append(value, named: name)
+            }
+        }
+        var md5 = MD5()
+        md5.update(encoding)
         return md5.finalize().hexString
     }
 
-    private static func appendLengthPrefixed(_ bytes: [UInt8], to md5: inout MD5) {
+    private static func appendLengthPrefixed(_ bytes: some Collection<UInt8>, to encoding: inout [UInt8]) {
         let length = UInt32(truncatingIfNeeded: bytes.count)
-        md5.update([UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)])
-        md5.update(bytes)
+        encoding.append(UInt8(length >> 24))
+        encoding.append(UInt8((length >> 16) & 0xFF))
+        encoding.append(UInt8((length >> 8) & 0xFF))
+        encoding.append(UInt8(length & 0xFF))
+        encoding.append(contentsOf: bytes)
     }
 }

@@ -47,9 +47,11 @@ public struct Queue: Sendable, Hashable {
         return try core.mutate { state, now, _ throws(BrokerError) in try core.store(prepared, in: &state, now: now) }
     }
 
-    /// A send of a body Broker wrote itself (an SNS copy): no second character scan, digest on demand.
-    func deliver(_ request: SendMessageRequest) throws(BrokerError) {
-        let prepared = try core.prepare(request, trusted: true)
+    /// A topic's copy (see `QueueCore.prepare`'s `trusted`): no second character scan, and the attributes' digest
+    /// shared by the publish's copies when it gives one.
+    func deliver(_ request: consuming SendMessageRequest, md5OfMessageAttributes: String?? = nil) throws(BrokerError) {
+        // Consumed: the request moves into the prepared send instead of being copied, field by field.
+        let prepared = try core.prepare(request, trusted: true, md5OfMessageAttributes: md5OfMessageAttributes)
         _ = try core.mutate { state, now, _ throws(BrokerError) in try core.store(prepared, in: &state, now: now) }
     }
 

@@ -13,11 +13,15 @@ extension QueueCore {
         let contentDeduplicationId: String?
     }
 
-    /// `trusted` is for bodies Broker wrote itself (SNS envelopes, copies of validated messages): their characters
-    /// need no second scan. The body's MD5 is never computed here: results and received messages compute it when
-    /// read (DESIGN.md: digests when asked for).
-    func prepare(_ request: SendMessageRequest, trusted: Bool = false) throws(BrokerError) -> PreparedSend {
-        let size = try MessageValidation.validate(request, maximumMessageSize: 1_048_576, checkBody: !trusted)
+    /// `trusted` is for a topic's copies: bodies Broker wrote itself or SNS validated, whose characters need no
+    /// second scan, and attributes that passed SNS's checks (see `MessageValidation.validateAttributes`).
+    /// `md5OfMessageAttributes`, when given, is the attributes' digest computed once for every copy of a publish.
+    /// The body's MD5 is never computed here: results and received messages compute it when read (DESIGN.md:
+    /// digests when asked for).
+    func prepare(_ request: consuming SendMessageRequest, trusted: Bool = false,
+                 md5OfMessageAttributes knownDigest: String?? = nil) throws(BrokerError) -> PreparedSend {
+        let size = try MessageValidation.validate(request, maximumMessageSize: 1_048_576, checkBody: !trusted,
+                                                  attributesPassedSNS: trusted)
         let delay: Int? = try request.delaySeconds.map { d throws(BrokerError) in
             try MessageValidation.wholeSeconds(d, parameter: "DelaySeconds", range: 0...900,
                                                reason: "DelaySeconds must be >= 0 and <= 900.")
@@ -29,11 +33,14 @@ extension QueueCore {
             if let group = request.messageGroupId { try FifoRules.validateIdentifier(group, parameter: "MessageGroupId") }
         }
         let needsContentHash = isFifo && request.messageDeduplicationId == nil
+        let md5OfMessageAttributes = knownDigest ?? MessageDigest.md5OfAttributes(request.messageAttributes)
+        let md5OfMessageSystemAttributes = MessageDigest.md5OfAttributes(request.messageSystemAttributes)
+        let contentDeduplicationId = needsContentHash ? SHA256.hash(request.body).hexString : nil
+        // The request's last use, so it moves into the result.
         return PreparedSend(
             request: request, size: size, delaySeconds: delay,
-            md5OfMessageAttributes: MessageDigest.md5OfAttributes(request.messageAttributes),
-            md5OfMessageSystemAttributes: MessageDigest.md5OfAttributes(request.messageSystemAttributes),
-            contentDeduplicationId: needsContentHash ? SHA256.hash(request.body).hexString : nil)
+            md5OfMessageAttributes: md5OfMessageAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
+            contentDeduplicationId: contentDeduplicationId)
     }
 
     /// Stores one prepared message (the caller holds the lock through `mutate`).

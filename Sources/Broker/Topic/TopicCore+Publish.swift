@@ -4,6 +4,8 @@ import Foundation
 struct PublishedMessage: Sendable {
     let messageId: String
     let timestamp: Date
+    /// `timestamp` as the envelope writes it.
+    let formattedTimestamp: String
     let request: PublishRequest
     /// Per-protocol bodies of `MessageStructure=json`; nil otherwise.
     let structuredBodies: [String: String]?
@@ -55,7 +57,8 @@ extension TopicCore {
                 state.deduplication[key] = DeduplicationRecord(expiresAt: expiresAt, messageId: id, sequenceNumber: sequence)
                 state.deduplicationExpiry.append((expiresAt, key))
             }
-            let message = PublishedMessage(messageId: messageId, timestamp: now, request: request,
+            let message = PublishedMessage(messageId: messageId, timestamp: now,
+                                           formattedTimestamp: state.timestamps.format(now), request: request,
                                            structuredBodies: structured, sequenceNumber: sequence,
                                            deduplicationId: deduplicationId)
             return (message, PublishResult(messageId: messageId, sequenceNumber: sequence.map { String($0) }), state.subscriptions)
@@ -122,18 +125,18 @@ extension TopicCore {
     // MARK: Delivery
 
     /// Sends a copy to every subscription whose filter policy matches. The body is parsed for body-scope policies
-    /// at most once, however many subscriptions use one; the envelope's common part is built once.
+    /// at most once, however many subscriptions use one; the envelope's common part is built at most once.
     func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord]) {
         guard !subscriptions.isEmpty else { return }
         var input = FilterInput(attributes: message.request.messageAttributes, body: message.request.message)
-        let envelope = Envelope(message: message, topicArn: arn, region: broker.region, fifo: isFifo)
+        var parts = CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo)
         for subscription in subscriptions {
             if let policy = subscription.settings.filterPolicy, !policy.matches(&input) {
                 subscription.count { $0.filteredOut += 1 }
                 continue
             }
             switch subscription.protocol {
-            case .sqs: deliverToQueue(message, envelope: envelope, subscription: subscription)
+            case .sqs: deliverToQueue(message, parts: &parts, subscription: subscription)
             case .lambda: deliverToHandler(message, subscription: subscription)
             }
         }
@@ -141,23 +144,25 @@ extension TopicCore {
 
     /// The SQS message a subscription's queue gets: the envelope, or with raw delivery the message and its
     /// attributes.
-    func queueMessage(_ message: PublishedMessage, envelope: Envelope, subscription: SubscriptionRecord,
+    func queueMessage(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord,
                       queueIsFifo: Bool) -> SendMessageRequest {
         let raw = subscription.settings.rawMessageDelivery
         return SendMessageRequest(
-            body: raw ? message.body(for: .sqs) : envelope.body(subscriptionArn: subscription.arn),
+            body: raw ? message.body(for: .sqs) : parts.envelope.body(subscriptionArn: subscription.arn),
             messageAttributes: raw ? message.request.messageAttributes : [:],
             messageGroupId: message.request.messageGroupId,
             messageDeduplicationId: queueIsFifo ? message.deduplicationId : nil)
     }
 
-    private func deliverToQueue(_ message: PublishedMessage, envelope: Envelope, subscription: SubscriptionRecord) {
+    private func deliverToQueue(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord) {
         var queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue)
         for attempt in 0..<2 {
             guard let core = queue else { break }
-            let request = queueMessage(message, envelope: envelope, subscription: subscription, queueIsFifo: core.isFifo)
+            let request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: core.isFifo)
             do throws(BrokerError) {
-                try Queue(core: core).deliver(request)
+                // An envelope copy has no attributes, hence no digest.
+                let md5 = subscription.settings.rawMessageDelivery ? parts.attributesDigest : nil
+                try Queue(core: core).deliver(request, md5OfMessageAttributes: .some(md5))
                 subscription.count { $0.delivered += 1 }
                 return
             } catch {
@@ -168,10 +173,10 @@ extension TopicCore {
                 }
                 // SQS refused the message (attributes SQS cannot take, too large): a client-side error, which SNS
                 // does not retry.
-                return fail(message, envelope: envelope, subscription: subscription, error: error)
+                return fail(message, parts: &parts, subscription: subscription, error: error)
             }
         }
-        fail(message, envelope: envelope, subscription: subscription,
+        fail(message, parts: &parts, subscription: subscription,
              error: BrokerError(.queueDoesNotExist, "The specified queue does not exist."))
     }
 
@@ -198,8 +203,8 @@ extension TopicCore {
                 } catch {
                     retry += 1
                     guard let delay = policy.delay(beforeRetry: retry) else {
-                        let envelope = Envelope(message: message, topicArn: arn, region: broker.region, fifo: isFifo)
-                        return fail(message, envelope: envelope, subscription: subscription,
+                        var parts = CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo)
+                        return fail(message, parts: &parts, subscription: subscription,
                                     error: BrokerError(BrokerError.Code(name: "HandlerError"), String(describing: error)))
                     }
                     subscription.count { $0.retried += 1 }
@@ -213,12 +218,12 @@ extension TopicCore {
 
     /// A delivery that failed for good: to the subscription's dead-letter queue with AWS's ErrorCode,
     /// ErrorMessage and RequestID attributes, or dropped and counted.
-    private func fail(_ message: PublishedMessage, envelope: Envelope, subscription: SubscriptionRecord, error: BrokerError) {
+    private func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
         guard let dlqArn = subscription.settings.deadLetterTargetArn, let dlq = broker.resolveQueue(dlqArn) else {
             subscription.count { $0.dropped += 1 }
             return
         }
-        var request = queueMessage(message, envelope: envelope, subscription: subscription, queueIsFifo: dlq.isFifo)
+        var request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: dlq.isFifo)
         request.messageAttributes["ErrorCode"] = .string(error.code.queryCode)
         request.messageAttributes["ErrorMessage"] = .string(error.message.isEmpty ? error.code.name : error.message)
         request.messageAttributes["RequestID"] = .string(message.messageId)
@@ -231,64 +236,163 @@ extension TopicCore {
     }
 }
 
-/// The SNS notification envelope of a queue copy, built once per publish as bytes; only `UnsubscribeURL` differs
-/// between subscriptions, so each copy is one allocation: the part before the subscription ARN, the ARN, the rest.
-struct Envelope {
-    private let head: [UInt8]
-    private let tail: [UInt8]
+/// What a publish's queue copies share, each made by the first copy that needs it: the envelope (not at all when
+/// every copy is raw or filtered out) and the raw copies' `MD5OfMessageAttributes`.
+struct CopyParts {
+    private let message: PublishedMessage
+    private let fragments: EnvelopeFragments
+    private let fifo: Bool
+    private var builtEnvelope: Envelope?
+    private var digest: String??
 
-    init(message: PublishedMessage, topicArn: String, region: String, fifo: Bool) {
+    init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool) {
+        self.message = message
+        self.fragments = fragments
+        self.fifo = fifo
+    }
+
+    var envelope: Envelope {
+        mutating get {
+            if let builtEnvelope { return builtEnvelope }
+            let envelope = Envelope(message: message, fragments: fragments, fifo: fifo)
+            builtEnvelope = envelope
+            return envelope
+        }
+    }
+
+    var attributesDigest: String? {
+        mutating get {
+            if let digest { return digest }
+            let computed = MessageDigest.md5OfAttributes(message.request.messageAttributes)
+            digest = .some(computed)
+            return computed
+        }
+    }
+}
+
+/// The SNS notification envelope of a queue copy, built once per publish; only `UnsubscribeURL` differs between
+/// subscriptions, so each copy is one allocation: the part before the subscription ARN, the ARN, the rest. The
+/// common text is a String, checked as UTF-8 once per publish: a copy appends Strings, which needs no second check.
+struct Envelope {
+    private let text: String
+    /// Where the subscription ARN goes in `text`.
+    private let split: String.Index
+
+    init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool) {
         let body = message.body(for: .sqs)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(body.utf8.count + 640)
-        func text(_ string: String) { bytes.append(contentsOf: string.utf8) }
-        func field(_ name: String, _ value: String) {
-            text(",\n  \"\(name)\" : ")
-            JSONText.appendQuoted(value, to: &bytes)
-        }
+        func text(_ string: StaticString) { Self.append(string, to: &bytes) }
         text("{\n  \"Type\" : \"Notification\"")
-        field("MessageId", message.messageId)
-        if let sequence = message.sequenceNumber { field("SequenceNumber", String(sequence)) }
-        field("TopicArn", topicArn)
-        if let subject = message.request.subject { field("Subject", subject) }
-        field("Message", body)
-        field("Timestamp", SNSTimestamp.format(message.timestamp))
+        Self.appendField(",\n  \"MessageId\" : ", message.messageId, to: &bytes)
+        if let sequence = message.sequenceNumber { Self.appendField(",\n  \"SequenceNumber\" : ", String(sequence), to: &bytes) }
+        bytes.append(contentsOf: fragments.topicArnField)
+        if let subject = message.request.subject { Self.appendField(",\n  \"Subject\" : ", subject, to: &bytes) }
+        Self.appendField(",\n  \"Message\" : ", body, to: &bytes)
+        Self.appendField(",\n  \"Timestamp\" : ", message.formattedTimestamp, to: &bytes)
         if !fifo {
+            text(",\n  \"SignatureVersion\" : \"1\"")
             // Not a real AWS signature, and it says so once decoded: code that reads the field finds base64 text.
-            field("SignatureVersion", "1")
-            field("Signature", Data("Broker placeholder signature, not signed by AWS: \(message.messageId)".utf8).base64EncodedString())
-            field("SigningCertURL", "https://sns.\(region).amazonaws.com/SimpleNotificationService-broker.pem")
+            text(",\n  \"Signature\" : \"")
+            PlaceholderSignature.append(messageId: message.messageId, to: &bytes)
+            text("\"")
+            bytes.append(contentsOf: fragments.signingCertURLField)
         }
-        text(",\n  \"UnsubscribeURL\" : \"https://sns.\(region).amazonaws.com/?Action=Unsubscribe&SubscriptionArn=")
-        head = bytes
+        bytes.append(contentsOf: fragments.unsubscribeURLPrefix)
+        let headCount = bytes.count
 
-        var tail: [UInt8] = [UInt8(ascii: "\"")]
+        bytes.append(UInt8(ascii: "\""))
         let attributes = message.request.messageAttributes
         if !attributes.isEmpty {
-            tail.append(contentsOf: ",\n  \"MessageAttributes\" : {".utf8)
-            for (index, name) in attributes.keys.sorted().enumerated() {
-                guard let value = attributes[name] else { continue }
-                if index > 0 { tail.append(UInt8(ascii: ",")) }
-                JSONText.appendQuoted(name, to: &tail)
-                tail.append(contentsOf: " : {\"Type\":".utf8)
-                JSONText.appendQuoted(value.dataType, to: &tail)
-                tail.append(contentsOf: ",\"Value\":".utf8)
+            text(",\n  \"MessageAttributes\" : {")
+            func attribute(_ name: String, _ value: MessageAttributeValue) {
+                JSONText.appendQuoted(name, to: &bytes)
+                text(" : {\"Type\":")
+                JSONText.appendQuoted(value.dataType, to: &bytes)
+                text(",\"Value\":")
                 JSONText.appendQuoted(value.isBinary ? (value.binaryValue ?? Data()).base64EncodedString() : (value.stringValue ?? ""),
-                                      to: &tail)
-                tail.append(UInt8(ascii: "}"))
+                                      to: &bytes)
+                bytes.append(UInt8(ascii: "}"))
             }
-            tail.append(UInt8(ascii: "}"))
+            // One attribute, the usual case, needs no sorted copy of the names.
+            if attributes.count == 1 {
+                for (name, value) in attributes { attribute(name, value) }
+            } else {
+                for (index, name) in attributes.keys.sorted().enumerated() {
+                    guard let value = attributes[name] else { continue }
+                    if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                    attribute(name, value)
+                }
+            }
+            bytes.append(UInt8(ascii: "}"))
         }
-        tail.append(contentsOf: "\n}".utf8)
-        self.tail = tail
+        text("\n}")
+        let text = String(decoding: bytes, as: UTF8.self)
+        self.text = text
+        // The head ends with ASCII, so the byte offset is a character boundary of the decoded text too.
+        split = text.utf8.index(text.utf8.startIndex, offsetBy: headCount)
+    }
+
+    static func append(_ text: StaticString, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// `prefix` is the separator and the field's name: `,\n  "Name" : `.
+    static func appendField(_ prefix: StaticString, _ value: String, to bytes: inout [UInt8]) {
+        append(prefix, to: &bytes)
+        JSONText.appendQuoted(value, to: &bytes)
     }
 
     func body(subscriptionArn: String) -> String {
-        let arn = subscriptionArn.utf8
-        return String(unsafeUninitializedCapacity: head.count + arn.count + tail.count) { buffer in
-            var end = buffer[...].initialize(fromContentsOf: head)
-            end = buffer[end...].initialize(fromContentsOf: arn)
-            return buffer[end...].initialize(fromContentsOf: tail)
+        var body = String()
+        body.reserveCapacity(text.utf8.count + subscriptionArn.utf8.count)
+        body.append(contentsOf: text[..<split])
+        body.append(subscriptionArn)
+        body.append(contentsOf: text[split...])
+        return body
+    }
+}
+
+/// What an envelope takes from its topic rather than its publish, encoded once per topic.
+struct EnvelopeFragments: Sendable {
+    let topicArnField: [UInt8]
+    let signingCertURLField: [UInt8]
+    /// Up to the subscription ARN; the region is written as is here, as it always was, and quoted in the
+    /// certificate's URL.
+    let unsubscribeURLPrefix: [UInt8]
+
+    init(topicArn: String, region: String) {
+        var field: [UInt8] = []
+        Envelope.appendField(",\n  \"TopicArn\" : ", topicArn, to: &field)
+        topicArnField = field
+        field = []
+        Envelope.appendField(",\n  \"SigningCertURL\" : ", "https://sns.\(region).amazonaws.com/SimpleNotificationService-broker.pem",
+                             to: &field)
+        signingCertURLField = field
+        unsubscribeURLPrefix = Array(
+            ",\n  \"UnsubscribeURL\" : \"https://sns.\(region).amazonaws.com/?Action=Unsubscribe&SubscriptionArn=".utf8)
+    }
+}
+
+/// The envelope's `Signature`: base64 of "Broker placeholder signature, not signed by AWS: <MessageId>". The fixed
+/// text's whole 3-byte groups are encoded once; its last bytes and the id are encoded per publish.
+enum PlaceholderSignature {
+    static let prefix = "Broker placeholder signature, not signed by AWS: "
+    private static let prefixBytes = Array(prefix.utf8)
+    private static let wholeGroups = prefixBytes.count / 3 * 3
+    private static let encodedPrefix = Base64.encode(Array(prefixBytes[..<wholeGroups]))
+    private static let leftover = Array(prefixBytes[wholeGroups...])
+
+    static func append(messageId: String, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: encodedPrefix)
+        let leftover = leftover
+        var messageId = messageId  // `withUTF8` is mutating; a native string is not copied by it
+        messageId.withUTF8 { id in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: leftover.count + id.count) { input in
+                var end = input.initialize(fromContentsOf: leftover)
+                end = input[end...].initialize(fromContentsOf: id)
+                Base64.append(UnsafeBufferPointer(rebasing: input[..<end]), to: &bytes)
+            }
         }
     }
 }
@@ -303,8 +407,8 @@ enum SNSAttributes {
             } catch {
                 throw BrokerError(.parameterValueInvalid, "The message attribute name '\(name)' is invalid.")
             }
-            let base = value.dataType.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
-            guard ["String", "Number", "Binary"].contains(base) else {
+            let base = Self.baseType(value.dataType)
+            guard base == "String" || base == "Number" || base == "Binary" else {
                 throw BrokerError(.parameterValueInvalid,
                     "The message attribute '\(name)' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.")
             }
@@ -335,5 +439,14 @@ enum SNSAttributes {
             size += name.utf8.count + value.dataType.utf8.count + text.utf8.count
         }
         return size
+    }
+
+    /// The type before its first `.` (the first non-empty part, as `split` finds it). The plain types, nearly every
+    /// attribute, are their own base, without splitting.
+    static func baseType(_ dataType: String) -> String {
+        switch dataType {
+        case "String", "Number", "Binary": dataType
+        default: dataType.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
+        }
     }
 }

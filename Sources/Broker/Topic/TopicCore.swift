@@ -11,6 +11,7 @@ struct TopicState {
     var nextSequenceNumber: UInt64
     var deduplication: [String: DeduplicationRecord] = [:]
     var deduplicationExpiry = Ring<(expiresAt: Date, key: String)>()
+    var timestamps = SNSTimestampCache()
 }
 
 /// The shared core of one topic.
@@ -20,12 +21,14 @@ final class TopicCore: Sendable {
     let isFifo: Bool
     let broker: BrokerContext
     let state: LockedState<TopicState>
+    let envelopeFragments: EnvelopeFragments
 
     init(name: String, arn: String, settings: TopicSettings, tags: [String: String], seed: UInt64, broker: BrokerContext) {
         self.name = name
         self.arn = arn
         self.isFifo = settings.fifoTopic
         self.broker = broker
+        envelopeFragments = EnvelopeFragments(topicArn: arn, region: broker.region)
         var ids = IDGenerator(seed: seed)
         let first = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
         state = LockedState(TopicState(settings: settings, tags: tags, ids: ids, nextSequenceNumber: first))
