@@ -155,6 +155,21 @@ import Testing
         #expect(bodies == ["1", "2"])
     }
 
+    @Test(arguments: [("Topic", false), ("MessageGroup", true)])
+    func fifoTopicDeduplicatesForFiveMinutesWithinItsThroughputScope(scope: String, perGroup: Bool) throws {
+        let (broker, clock) = makeBroker()
+        let topic = try broker.createTopic(named: "t.fifo", attributes: TopicAttributes(fifoTopic: true, fifoThroughputScope: scope))
+        let first = try topic.publish("a", messageGroupId: "g1", messageDeduplicationId: "d")
+        let otherGroup = try topic.publish("b", messageGroupId: "g2", messageDeduplicationId: "d")
+        #expect((otherGroup.messageId != first.messageId) == perGroup)
+        clock.advance(by: .seconds(299))
+        #expect(try topic.publish("c", messageGroupId: "g1", messageDeduplicationId: "d").messageId == first.messageId)
+        clock.advance(by: .seconds(1))
+        let afterWindow = try topic.publish("d", messageGroupId: "g1", messageDeduplicationId: "d")
+        #expect(afterWindow.messageId != first.messageId)
+        #expect(afterWindow.sequenceNumber.flatMap { UInt64($0) } ?? 0 > first.sequenceNumber.flatMap { UInt64($0) } ?? .max)
+    }
+
     @Test func fifoEnvelopeCarriesSequenceNumberAndNoSignature() async throws {
         let (broker, _) = makeBroker()
         let topic = try broker.createTopic(named: "t.fifo", attributes: TopicAttributes(fifoTopic: true))

@@ -30,33 +30,29 @@ extension TopicCore {
         let accepted = try withLiveState { (state) throws(BrokerError) -> (PublishedMessage?, PublishResult, [SubscriptionRecord]) in
             var deduplicationId: String?
             var sequence: UInt64?
-            var key: String?
+            let id = state.ids.messageID()
             if isFifo {
-                guard let id = request.messageDeduplicationId ?? (state.settings.contentBasedDeduplication ? contentId : nil) else {
+                guard let deduplication = request.messageDeduplicationId
+                    ?? (state.settings.contentBasedDeduplication ? contentId : nil) else {
                     throw BrokerError(.invalidParameter,
                         "Invalid parameter: The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
                 }
-                deduplicationId = id
-                let dedupKey = state.settings.fifoThroughputScope == "MessageGroup" ? (request.messageGroupId ?? "") + "\u{0}" + id : id
-                while let first = state.deduplicationExpiry.first, first.expiresAt <= now {
-                    _ = state.deduplicationExpiry.removeFirst()
-                    if let record = state.deduplication[first.key], record.expiresAt <= now { state.deduplication[first.key] = nil }
-                }
-                if let record = state.deduplication[dedupKey] {
+                deduplicationId = deduplication
+                state.deduplication.expire(now: now)
+                let next = state.nextSequenceNumber + 1
+                let record = DeduplicationRecord(expiresAt: now.addingTimeInterval(QueueCore.deduplicationWindow),
+                                                 messageId: id, sequenceNumber: next)
+                let group = state.settings.fifoThroughputScope == "MessageGroup" ? request.messageGroupId ?? "" : nil
+                if let original = state.deduplication.recordUnlessDuplicate(id: deduplication, group: group, now: now,
+                                                                            record: record) {
                     // Accepted, not delivered again: AWS's five-minute deduplication.
-                    return (nil, PublishResult(messageId: record.messageId.string, sequenceNumber: String(record.sequenceNumber)), [])
+                    return (nil, PublishResult(messageId: original.messageId.string,
+                                               sequenceNumber: String(original.sequenceNumber)), [])
                 }
-                state.nextSequenceNumber += 1
-                sequence = state.nextSequenceNumber
-                key = dedupKey
+                state.nextSequenceNumber = next
+                sequence = next
             }
-            let id = state.ids.messageID()
             let messageId = id.string
-            if let key, let sequence {
-                let expiresAt = now.addingTimeInterval(QueueCore.deduplicationWindow)
-                state.deduplication[key] = DeduplicationRecord(expiresAt: expiresAt, messageId: id, sequenceNumber: sequence)
-                state.deduplicationExpiry.append((expiresAt, key))
-            }
             let message = PublishedMessage(messageId: messageId, timestamp: now,
                                            formattedTimestamp: state.timestamps.format(now), request: request,
                                            structuredBodies: structured, sequenceNumber: sequence,

@@ -9,8 +9,7 @@ struct TopicState {
     var subscriptionsDeleted = 0
     var ids: IDGenerator
     var nextSequenceNumber: UInt64
-    var deduplication: [String: DeduplicationRecord] = [:]
-    var deduplicationExpiry = Ring<(expiresAt: Date, key: String)>()
+    var deduplication = DeduplicationTable()
     var timestamps = SNSTimestampCache()
 }
 
