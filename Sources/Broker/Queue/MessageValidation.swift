@@ -234,7 +234,7 @@ enum MessageValidation {
     }
 
     /// Batch entry ids: 1–80 characters of `[A-Za-z0-9_-]`, distinct; 1–10 entries.
-    static func validateBatch(ids: some Collection<String>) throws(BrokerError) {
+    static func validateBatch(ids: [String]) throws(BrokerError) {
         if ids.isEmpty {
             throw BrokerError(.emptyBatchRequest, "There should be at least one SendMessageBatchRequestEntry in the request.")
         }
@@ -243,7 +243,7 @@ enum MessageValidation {
                 "Maximum number of entries per request are 10. You have sent \(ids.count).")
         }
         // At most 10 ids: pairwise comparison beats hashing them into a set.
-        for (index, id) in zip(ids.indices, ids) {
+        for (index, id) in ids.enumerated() {
             guard !id.isEmpty, id.utf8.count <= 80,
                   id.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") })
             else {

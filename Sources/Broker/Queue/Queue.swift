@@ -58,7 +58,7 @@ public struct Queue: Sendable, Hashable {
     /// SendMessageBatch: 1–10 entries with distinct ids, together at most 1 MiB. Entries that fail are reported
     /// in `failed`; the others are sent.
     public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {
-        try MessageValidation.validateBatch(ids: entries.lazy.map(\.id))
+        try MessageValidation.validateBatch(ids: entries.map(\.id))
         // The limit applies to the request as sent, valid entries or not.
         let total = entries.reduce(0) { sum, entry in
             sum + entry.message.body.utf8.count + entry.message.messageAttributes.reduce(0) { bytes, attribute in
@@ -149,8 +149,8 @@ public struct Queue: Sendable, Hashable {
 
     /// DeleteMessageBatch: per-entry outcomes.
     public func deleteMessageBatch(_ entries: [DeleteMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try MessageValidation.validateBatch(ids: entries.lazy.map(\.id))
-        return try batch(entries.lazy.map { ($0.id, $0.receiptHandle) }) { _, handle, text, state, now throws(BrokerError) in
+        try MessageValidation.validateBatch(ids: entries.map(\.id))
+        return try batch(entries.map { ($0.id, $0.receiptHandle) }) { _, handle, text, state, now throws(BrokerError) in
             try core.delete(handle, text: text, in: &state, now: now)
         }
     }
@@ -167,9 +167,9 @@ public struct Queue: Sendable, Hashable {
 
     /// ChangeMessageVisibilityBatch: per-entry outcomes.
     public func changeMessageVisibilityBatch(_ entries: [ChangeMessageVisibilityBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try MessageValidation.validateBatch(ids: entries.lazy.map(\.id))
+        try MessageValidation.validateBatch(ids: entries.map(\.id))
         let timeouts = Dictionary(entries.map { ($0.id, $0.visibilityTimeout) }, uniquingKeysWith: { first, _ in first })
-        return try batch(entries.lazy.map { ($0.id, $0.receiptHandle) }) { id, handle, _, state, now throws(BrokerError) in
+        return try batch(entries.map { ($0.id, $0.receiptHandle) }) { id, handle, _, state, now throws(BrokerError) in
             let timeout = try Self.visibilitySeconds(timeouts[id] ?? .zero)
             try core.changeVisibility(handle, timeout: timeout, in: &state, now: now)
         }
@@ -182,7 +182,7 @@ public struct Queue: Sendable, Hashable {
 
     /// Runs `operation` per entry in one critical section, collecting AWS's `Successful` and `Failed` lists.
     private func batch(
-        _ entries: some Collection<(String, String)>,
+        _ entries: [(id: String, handle: String)],
         _ operation: (String, ReceiptHandle, String, inout QueueState, Date) throws(BrokerError) -> Void
     ) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
         try core.mutate { state, now, _ throws(BrokerError) in
