@@ -108,7 +108,7 @@ struct TimedEntry {
 }
 
 /// A receipt handle: the queue's incarnation, the message key and the receive's nonce, as 32 characters of
-/// base64 (standard alphabet). Encoded and decoded by hand through two static tables, with no temporary arrays:
+/// base64 (standard alphabet). Encoded and decoded by hand through `Base64`'s tables, with no temporary arrays:
 /// `Data` and Foundation's base64 cost several allocations per receive and per delete.
 struct ReceiptHandle: Equatable {
     let incarnation: UInt64
@@ -148,7 +148,7 @@ struct ReceiptHandle: Equatable {
         // Invalid characters decode to 0xFF; or-ing every value and checking once keeps the loop free of branches.
         var seen: UInt8 = 0
         for character in bytes {
-            let value = decoding[Int(character)]
+            let value = Base64.decoding[Int(character)]
             seen |= value
             words.0 = words.0 << 6 | words.1 >> 58
             words.1 = words.1 << 6 | words.2 >> 58
@@ -159,34 +159,6 @@ struct ReceiptHandle: Equatable {
     }
 
     private static func character(_ value: UInt64) -> UInt8 {
-        alphabet[Int(truncatingIfNeeded: value & 0x3F)]
+        Base64.alphabet[Int(truncatingIfNeeded: value & 0x3F)]
     }
-
-    // Written out as literals so the optimiser lays them out as static data: no lazy initialisation on each use,
-    // and no data-dependent branches, which a per-range `switch` over random base64 text mispredicts.
-    private static let alphabet: [UInt8] = [
-        65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80,
-        81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 97, 98, 99, 100, 101, 102,
-        103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118,
-        119, 120, 121, 122, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 43, 47,
-    ]
-
-    private static let decoding: [UInt8] = [
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 62, 255, 255, 255, 63,
-        52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 255, 255, 255, 255, 255, 255,
-        255, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-        15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 255, 255, 255, 255, 255,
-        255, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-        41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-        255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
-    ]
 }

@@ -131,42 +131,6 @@ struct SNSTimestampCache {
     }
 }
 
-/// Standard base64 with padding, as `Data.base64EncodedString()` writes it, appended to a byte buffer: the
-/// envelope's signature is a fixed text plus the message id, and only the id's part is encoded per publish.
-enum Base64 {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func append(_ input: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
-        let start = output.count
-        let length = (input.count + 2) / 3 * 4
-        output.append(contentsOf: repeatElement(UInt8(ascii: "="), count: length))
-        alphabet.withUnsafeBufferPointer { alphabet in
-            output.withUnsafeMutableBufferPointer { buffer in
-                var position = start
-                var index = 0
-                while index < input.count {
-                    let remaining = input.count - index
-                    var group = UInt32(input[index]) << 16
-                    if remaining > 1 { group |= UInt32(input[index + 1]) << 8 }
-                    if remaining > 2 { group |= UInt32(input[index + 2]) }
-                    // One character per input byte plus one; the rest of the four stay `=`.
-                    for sextet in 0...min(remaining, 3) {
-                        buffer[position + sextet] = alphabet[Int(group >> UInt32(18 - 6 * sextet) & 0x3F)]
-                    }
-                    position += 4
-                    index += 3
-                }
-            }
-        }
-    }
-
-    static func encode(_ bytes: [UInt8]) -> [UInt8] {
-        var output: [UInt8] = []
-        bytes.withUnsafeBufferPointer { append($0, to: &output) }
-        return output
-    }
-}
-
 /// JSON string literals written by hand, for envelopes built once per publish.
 enum JSONText {
     static func quoted(_ text: String) -> String {
