@@ -357,6 +357,27 @@ struct MessageValidationTests {
         #expect(try queue.statistics().approximateNumberOfMessages == 0)
     }
 
+    /// Ids are compared by fingerprint first; equal ones must still be caught wherever they sit, and ids that
+    /// differ in one character only must not be.
+    @Test(arguments: BatchKind.allCases, [0, 4, 8])
+    func batchWithRepeatedLongIdIsBatchEntryIdsNotDistinct(_ kind: BatchKind, _ first: Int) throws {
+        let (queue, _) = try makeQueue()
+        var ids = (0..<10).map { "entry-\($0)-" + String(repeating: "x", count: 60) }
+        ids[9] = ids[first]
+        expectBrokerError(.batchEntryIdsNotDistinct) { try kind.call(queue, ids: ids) }
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+    }
+
+    @Test func batchWithIdsDifferingInTheirLastCharacterIsAccepted() throws {
+        let (queue, _) = try makeQueue()
+        let stem = String(repeating: "id_", count: 26)
+        let result = try queue.sendMessageBatch(["a", "b", "A", "B", "-", "_", "0", "9", "z", "Z"].map {
+            SendMessageBatchRequestEntry(id: stem + $0, body: "m")
+        })
+        #expect(result.failed.isEmpty)
+        #expect(result.successful.count == 10)
+    }
+
     @Test(arguments: BatchKind.allCases, ["", String(repeating: "i", count: 81), "a.b", "a b", "é"])
     func batchWithMalformedIdIsInvalidBatchEntryId(_ kind: BatchKind, _ id: String) throws {
         let (queue, _) = try makeQueue()

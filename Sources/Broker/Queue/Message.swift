@@ -296,7 +296,7 @@ public struct BatchResult<Success: Sendable & Hashable>: Sendable, Hashable {
 public struct BatchEntryAcknowledged: Sendable, Hashable {}
 
 /// An entry of ChangeMessageVisibilityBatch.
-public struct ChangeMessageVisibilityBatchRequestEntry: Sendable, Hashable {
+public struct ChangeMessageVisibilityBatchRequestEntry: Sendable, Hashable, ReceiptHandleEntry {
     /// `Id`, distinct within the batch.
     public var id: String
     /// `ReceiptHandle`.
@@ -313,7 +313,7 @@ public struct ChangeMessageVisibilityBatchRequestEntry: Sendable, Hashable {
 }
 
 /// An entry of DeleteMessageBatch.
-public struct DeleteMessageBatchRequestEntry: Sendable, Hashable {
+public struct DeleteMessageBatchRequestEntry: Sendable, Hashable, ReceiptHandleEntry {
     /// `Id`, distinct within the batch.
     public var id: String
     /// `ReceiptHandle`.
@@ -324,4 +324,10 @@ public struct DeleteMessageBatchRequestEntry: Sendable, Hashable {
         self.id = id
         self.receiptHandle = receiptHandle
     }
+}
+
+/// A batch entry that names a message by receipt handle (DeleteMessageBatch, ChangeMessageVisibilityBatch).
+protocol ReceiptHandleEntry {
+    var id: String { get }
+    var receiptHandle: String { get }
 }

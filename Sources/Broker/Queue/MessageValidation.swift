@@ -242,16 +242,29 @@ enum MessageValidation {
             throw BrokerError(.tooManyEntriesInBatchRequest,
                 "Maximum number of entries per request are 10. You have sent \(ids.count).")
         }
-        // At most 10 ids: pairwise comparison beats hashing them into a set.
-        for (index, id) in ids.enumerated() {
-            guard !id.isEmpty, id.utf8.count <= 80,
-                  id.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") })
-            else {
-                throw BrokerError(.invalidBatchEntryId,
-                    "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
-            }
-            if ids[..<index].contains(id) {
-                throw BrokerError(.batchEntryIdsNotDistinct, "Id \(id) repeated.")
+        // At most 10 ids: pairwise comparison beats hashing them into a set. Each id's bytes are folded into a
+        // fingerprint while they are checked, and two ids are compared as strings only when their fingerprints
+        // match (string comparison of distinct ids was most of a batch's validation).
+        var fingerprints: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+            = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        try withUnsafeMutableBytes(of: &fingerprints) { raw throws(BrokerError) in
+            let seen = raw.bindMemory(to: UInt64.self)
+            for index in ids.indices {
+                let id = ids[index]
+                var fingerprint: UInt64 = 0xcbf2_9ce4_8422_2325
+                var valid = !id.isEmpty && id.utf8.count <= 80
+                for byte in id.utf8 where valid {
+                    valid = isAlphanumeric(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+                    fingerprint = (fingerprint ^ UInt64(byte)) &* 0x100_0000_01b3
+                }
+                guard valid else {
+                    throw BrokerError(.invalidBatchEntryId,
+                        "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
+                }
+                for earlier in 0..<index where seen[earlier] == fingerprint && ids[earlier] == id {
+                    throw BrokerError(.batchEntryIdsNotDistinct, "Id \(id) repeated.")
+                }
+                seen[index] = fingerprint
             }
         }
     }

@@ -44,15 +44,16 @@ public struct Queue: Sendable, Hashable {
     @discardableResult
     public func sendMessage(_ request: SendMessageRequest) throws(BrokerError) -> SendMessageResult {
         let prepared = try core.prepare(request)
-        return try core.mutate { state, now, _ throws(BrokerError) in try core.store(prepared, in: &state, now: now) }
+        return try core.mutate { state, now, _ throws(BrokerError) in
+            try core.store(request, prepared, in: &state, now: now)
+        }
     }
 
     /// A topic's copy (see `QueueCore.prepare`'s `trusted`): no second character scan, and the attributes' digest
     /// shared by the publish's copies when it gives one.
-    func deliver(_ request: consuming SendMessageRequest, md5OfMessageAttributes: String?? = nil) throws(BrokerError) {
-        // Consumed: the request moves into the prepared send instead of being copied, field by field.
+    func deliver(_ request: borrowing SendMessageRequest, md5OfMessageAttributes: String?? = nil) throws(BrokerError) {
         let prepared = try core.prepare(request, trusted: true, md5OfMessageAttributes: md5OfMessageAttributes)
-        _ = try core.mutate { state, now, _ throws(BrokerError) in try core.store(prepared, in: &state, now: now) }
+        _ = try core.mutate { state, now, _ throws(BrokerError) in try core.store(request, prepared, in: &state, now: now) }
     }
 
     /// SendMessageBatch: 1–10 entries with distinct ids, together at most 1 MiB. Entries that fail are reported
@@ -60,9 +61,11 @@ public struct Queue: Sendable, Hashable {
     public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {
         try MessageValidation.validateBatch(ids: entries.map(\.id))
         // The limit applies to the request as sent, valid entries or not.
-        let total = entries.reduce(0) { sum, entry in
-            sum + entry.message.body.utf8.count + entry.message.messageAttributes.reduce(0) { bytes, attribute in
-                bytes + attribute.key.utf8.count + attribute.value.dataType.utf8.count
+        var total = 0
+        for index in entries.indices {
+            total += entries[index].message.body.utf8.count
+            for attribute in entries[index].message.messageAttributes {
+                total += attribute.key.utf8.count + attribute.value.dataType.utf8.count
                     + (attribute.value.stringValue?.utf8.count ?? 0) + (attribute.value.binaryValue?.count ?? 0)
             }
         }
@@ -70,25 +73,27 @@ public struct Queue: Sendable, Hashable {
             throw BrokerError(.batchRequestTooLong,
                 "Batch requests cannot be longer than 1048576 bytes. You have sent \(total) bytes.")
         }
-        var prepared: [(String, Result<QueueCore.PreparedSend, BrokerError>)] = []
+        // Entries are reached by index, never bound to a loop variable, so their fields are borrowed, not copied.
+        var prepared: [Result<QueueCore.PreparedSend, BrokerError>] = []
         prepared.reserveCapacity(entries.count)
-        for entry in entries {
+        for index in entries.indices {
             do throws(BrokerError) {
-                prepared.append((entry.id, .success(try core.prepare(entry.message))))
+                prepared.append(.success(try core.prepare(entries[index].message)))
             } catch {
-                prepared.append((entry.id, .failure(error)))
+                prepared.append(.failure(error))
             }
         }
         return try core.mutate { state, now, _ throws(BrokerError) in
             var successful: [BatchResult<SendMessageResult>.Entry] = []
-            successful.reserveCapacity(prepared.count)
+            successful.reserveCapacity(entries.count)
             var failed: [BatchResultErrorEntry] = []
-            for (id, outcome) in prepared {
+            for index in entries.indices {
                 do throws(BrokerError) {
-                    let send = try outcome.get()
-                    successful.append(.init(id: id, result: try core.store(send, in: &state, now: now)))
+                    let send = try prepared[index].get()
+                    successful.append(.init(id: entries[index].id,
+                                            result: try core.store(entries[index].message, send, in: &state, now: now)))
                 } catch {
-                    failed.append(BatchResultErrorEntry(id: id, error: error))
+                    failed.append(BatchResultErrorEntry(id: entries[index].id, error: error))
                 }
             }
             return BatchResult(failed: failed, successfulEntries: successful)
@@ -150,8 +155,8 @@ public struct Queue: Sendable, Hashable {
     /// DeleteMessageBatch: per-entry outcomes.
     public func deleteMessageBatch(_ entries: [DeleteMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
         try MessageValidation.validateBatch(ids: entries.map(\.id))
-        return try batch(entries.map { ($0.id, $0.receiptHandle) }) { _, handle, text, state, now throws(BrokerError) in
-            try core.delete(handle, text: text, in: &state, now: now)
+        return try batch(entries) { entry, handle, state, now throws(BrokerError) in
+            try core.delete(handle, text: entry.receiptHandle, in: &state, now: now)
         }
     }
 
@@ -168,9 +173,8 @@ public struct Queue: Sendable, Hashable {
     /// ChangeMessageVisibilityBatch: per-entry outcomes.
     public func changeMessageVisibilityBatch(_ entries: [ChangeMessageVisibilityBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
         try MessageValidation.validateBatch(ids: entries.map(\.id))
-        let timeouts = Dictionary(entries.map { ($0.id, $0.visibilityTimeout) }, uniquingKeysWith: { first, _ in first })
-        return try batch(entries.map { ($0.id, $0.receiptHandle) }) { id, handle, _, state, now throws(BrokerError) in
-            let timeout = try Self.visibilitySeconds(timeouts[id] ?? .zero)
+        return try batch(entries) { entry, handle, state, now throws(BrokerError) in
+            let timeout = try Self.visibilitySeconds(entry.visibilityTimeout)
             try core.changeVisibility(handle, timeout: timeout, in: &state, now: now)
         }
     }
@@ -181,20 +185,22 @@ public struct Queue: Sendable, Hashable {
     }
 
     /// Runs `operation` per entry in one critical section, collecting AWS's `Successful` and `Failed` lists.
-    private func batch(
-        _ entries: [(id: String, handle: String)],
-        _ operation: (String, ReceiptHandle, String, inout QueueState, Date) throws(BrokerError) -> Void
+    /// Entries are reached by index, not copied into a list of (id, handle) pairs first: that list cost an
+    /// allocation and a retain and release of both strings per entry.
+    private func batch<Entry: ReceiptHandleEntry>(
+        _ entries: [Entry],
+        _ operation: (borrowing Entry, ReceiptHandle, inout QueueState, Date) throws(BrokerError) -> Void
     ) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
         try core.mutate { state, now, _ throws(BrokerError) in
             var successful: [BatchResult<BatchEntryAcknowledged>.Entry] = []
             successful.reserveCapacity(entries.count)
             var failed: [BatchResultErrorEntry] = []
-            for (id, text) in entries {
+            for index in entries.indices {
                 do throws(BrokerError) {
-                    try operation(id, try core.parseHandle(text), text, &state, now)
-                    successful.append(.init(id: id, result: BatchEntryAcknowledged()))
+                    try operation(entries[index], try core.parseHandle(entries[index].receiptHandle), &state, now)
+                    successful.append(.init(id: entries[index].id, result: BatchEntryAcknowledged()))
                 } catch {
-                    failed.append(BatchResultErrorEntry(id: id, error: error))
+                    failed.append(BatchResultErrorEntry(id: entries[index].id, error: error))
                 }
             }
             return BatchResult(failed: failed, successfulEntries: successful)

@@ -121,15 +121,20 @@ struct ReceiptHandle: Equatable {
         self.nonce = nonce
     }
 
-    /// The 192 bits read as one big-endian number, 6 bits per character: each step shifts the three words as one.
+    /// The 192 bits read as one big-endian number, 6 bits per character. Taken 24 bits (four characters) at a
+    /// time: each step shifts the three words as one, and eight steps cost a quarter of thirty-two.
     var encoded: String {
         String(unsafeUninitializedCapacity: 32) { buffer in
             var words = (incarnation, key, nonce)
-            for index in stride(from: 31, through: 0, by: -1) {
-                buffer[index] = Self.character(words.2)
-                words.2 = words.2 >> 6 | words.1 << 58
-                words.1 = words.1 >> 6 | words.0 << 58
-                words.0 >>= 6
+            for group in stride(from: 28, through: 0, by: -4) {
+                let chunk = words.2
+                buffer[group + 3] = Self.character(chunk)
+                buffer[group + 2] = Self.character(chunk >> 6)
+                buffer[group + 1] = Self.character(chunk >> 12)
+                buffer[group] = Self.character(chunk >> 18)
+                words.2 = words.2 >> 24 | words.1 << 40
+                words.1 = words.1 >> 24 | words.0 << 40
+                words.0 >>= 24
             }
             return 32
         }
@@ -147,12 +152,18 @@ struct ReceiptHandle: Equatable {
         var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
         // Invalid characters decode to 0xFF; or-ing every value and checking once keeps the loop free of branches.
         var seen: UInt8 = 0
-        for character in bytes {
+        var chunk: UInt64 = 0
+        for (offset, character) in bytes.enumerated() {
             let value = Base64.decoding[Int(character)]
             seen |= value
-            words.0 = words.0 << 6 | words.1 >> 58
-            words.1 = words.1 << 6 | words.2 >> 58
-            words.2 = words.2 << 6 | UInt64(value & 0x3F)
+            chunk = chunk << 6 | UInt64(value & 0x3F)
+            // Every fourth character, 24 bits shift in at once (see `encoded`).
+            if offset & 3 == 3 {
+                words.0 = words.0 << 24 | words.1 >> 40
+                words.1 = words.1 << 24 | words.2 >> 40
+                words.2 = words.2 << 24 | chunk
+                chunk = 0
+            }
         }
         guard seen < 64, words.2 != 0 else { return nil }
         return ReceiptHandle(incarnation: words.0, key: words.1, nonce: words.2)
