@@ -242,9 +242,10 @@ public struct SendMessageBatchRequestEntry: Sendable, Hashable {
     public init(id: String, body: String, delaySeconds: Duration? = nil,
                 messageAttributes: [String: MessageAttributeValue] = [:],
                 messageGroupId: String? = nil, messageDeduplicationId: String? = nil) {
-        self.init(id: id, message: SendMessageRequest(
+        self.id = id
+        self.message = SendMessageRequest(
             body: body, delaySeconds: delaySeconds, messageAttributes: messageAttributes,
-            messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId))
+            messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId)
     }
 }
 

@@ -250,12 +250,16 @@ enum MessageValidation {
         try withUnsafeMutableBytes(of: &fingerprints) { raw throws(BrokerError) in
             let seen = raw.bindMemory(to: UInt64.self)
             for index in ids.indices {
-                let id = ids[index]
+                var id = ids[index]
                 var fingerprint: UInt64 = 0xcbf2_9ce4_8422_2325
-                var valid = !id.isEmpty && id.utf8.count <= 80
-                for byte in id.utf8 where valid {
-                    valid = isAlphanumeric(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-                    fingerprint = (fingerprint ^ UInt64(byte)) &* 0x100_0000_01b3
+                let valid = id.withUTF8 { bytes in
+                    guard !bytes.isEmpty, bytes.count <= 80 else { return false }
+                    for byte in bytes {
+                        guard isAlphanumeric(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+                        else { return false }
+                        fingerprint = (fingerprint ^ UInt64(byte)) &* 0x100_0000_01b3
+                    }
+                    return true
                 }
                 guard valid else {
                     throw BrokerError(.invalidBatchEntryId,

@@ -141,29 +141,29 @@ struct ReceiptHandle: Equatable {
     }
 
     init?(_ text: String) {
-        // Native strings hand out their bytes directly; anything else (a bridged string) is copied once.
-        guard let handle = text.utf8.withContiguousStorageIfAvailable(Self.parse) ?? Self.parse(Array(text.utf8)[...])
+        // Only 32-byte strings can be handles, so anything longer is refused before its bytes are touched. Native
+        // strings hand out their bytes directly; anything else (a small or bridged string) is copied once.
+        guard text.utf8.count == 32,
+              let handle = text.utf8.withContiguousStorageIfAvailable(Self.parse)
+                ?? Array(text.utf8).withUnsafeBufferPointer(Self.parse)
         else { return nil }
         self = handle
     }
 
-    private static func parse(_ bytes: some Collection<UInt8>) -> ReceiptHandle? {
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> ReceiptHandle? {
         guard bytes.count == 32 else { return nil }
         var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
         // Invalid characters decode to 0xFF; or-ing every value and checking once keeps the loop free of branches.
         var seen: UInt8 = 0
-        var chunk: UInt64 = 0
-        for (offset, character) in bytes.enumerated() {
-            let value = Base64.decoding[Int(character)]
-            seen |= value
-            chunk = chunk << 6 | UInt64(value & 0x3F)
-            // Every fourth character, 24 bits shift in at once (see `encoded`).
-            if offset & 3 == 3 {
-                words.0 = words.0 << 24 | words.1 >> 40
-                words.1 = words.1 << 24 | words.2 >> 40
-                words.2 = words.2 << 24 | chunk
-                chunk = 0
-            }
+        // Four characters, 24 bits, shift in at once (see `encoded`).
+        for group in stride(from: 0, to: 32, by: 4) {
+            let a = Base64.decoding[Int(bytes[group])], b = Base64.decoding[Int(bytes[group + 1])]
+            let c = Base64.decoding[Int(bytes[group + 2])], d = Base64.decoding[Int(bytes[group + 3])]
+            seen |= a | b | c | d
+            let chunk = UInt64(a & 0x3F) << 18 | UInt64(b & 0x3F) << 12 | UInt64(c & 0x3F) << 6 | UInt64(d & 0x3F)
+            words.0 = words.0 << 24 | words.1 >> 40
+            words.1 = words.1 << 24 | words.2 >> 40
+            words.2 = words.2 << 24 | chunk
         }
         guard seen < 64, words.2 != 0 else { return nil }
         return ReceiptHandle(incarnation: words.0, key: words.1, nonce: words.2)
