@@ -105,8 +105,8 @@ public struct Message: Sendable, Hashable {
     public var body: String { stored.body }
     /// `MD5OfBody`: hex MD5 of the body's UTF-8 bytes, computed when read.
     public var md5OfBody: String { MessageDigest.md5Hex(of: body) }
-    /// `MD5OfMessageAttributes` over the returned attributes; nil when none are returned.
-    public let md5OfMessageAttributes: String?
+    /// `MD5OfMessageAttributes` over the returned attributes, computed when read; nil when none are returned.
+    public var md5OfMessageAttributes: String? { MessageDigest.md5OfAttributes(messageAttributes) }
     /// `MessageAttributes` selected by the receive's `messageAttributeNames`.
     public let messageAttributes: [String: MessageAttributeValue]
     /// `Attributes`: the system attributes selected by the receive, as AWS's strings.
@@ -121,18 +121,16 @@ public struct Message: Sendable, Hashable {
     var messageGroupId: String? { received.includes(.messageGroupId) ? stored.groupId : nil }
 
     init(stored: StoredMessage, receipt: ReceiptHandle, received: ReceivedAttributes,
-         md5OfMessageAttributes: String?, messageAttributes: [String: MessageAttributeValue]) {
+         messageAttributes: [String: MessageAttributeValue]) {
         self.stored = stored
         self.receipt = receipt
         self.received = received
-        self.md5OfMessageAttributes = md5OfMessageAttributes
         self.messageAttributes = messageAttributes
     }
 
     /// Equal when every public field is.
     public static func == (lhs: Message, rhs: Message) -> Bool {
         lhs.stored.id == rhs.stored.id && lhs.receipt == rhs.receipt && lhs.body == rhs.body
-            && lhs.md5OfMessageAttributes == rhs.md5OfMessageAttributes
             && lhs.messageAttributes == rhs.messageAttributes && lhs.attributes == rhs.attributes
     }
 
@@ -183,13 +181,35 @@ public struct SendMessageResult: Sendable, Hashable {
     /// `MD5OfMessageBody`, computed when read (SNS's copies never read it).
     public var md5OfMessageBody: String { MessageDigest.md5Hex(of: body) }
     let body: String
-    /// `MD5OfMessageAttributes`; nil when the message has no attributes.
-    public let md5OfMessageAttributes: String?
-    /// `MD5OfMessageSystemAttributes`; nil when the message has no system attributes.
-    public let md5OfMessageSystemAttributes: String?
+    /// `MD5OfMessageAttributes`, computed when read; nil when the message has no attributes.
+    public var md5OfMessageAttributes: String? { MessageDigest.md5OfAttributes(messageAttributes) }
+    let messageAttributes: [String: MessageAttributeValue]
+    /// `MD5OfMessageSystemAttributes`, computed when read; nil when the message has no system attributes.
+    public var md5OfMessageSystemAttributes: String? { MessageDigest.md5OfAttributes(messageSystemAttributes) }
+    let messageSystemAttributes: [String: MessageAttributeValue]
     /// `SequenceNumber` (FIFO queues only).
     public var sequenceNumber: String? { sequence.map { String($0) } }
     let sequence: UInt64?
+
+    init(id: MessageID, request: borrowing SendMessageRequest, sequence: UInt64?) {
+        self.id = id
+        self.body = request.body
+        self.messageAttributes = request.messageAttributes
+        self.messageSystemAttributes = request.messageSystemAttributes
+        self.sequence = sequence
+    }
+
+    /// Equal when every public field is; the digests follow from the attributes compared here.
+    public static func == (lhs: SendMessageResult, rhs: SendMessageResult) -> Bool {
+        lhs.id == rhs.id && lhs.body == rhs.body && lhs.sequence == rhs.sequence
+            && lhs.messageAttributes == rhs.messageAttributes && lhs.messageSystemAttributes == rhs.messageSystemAttributes
+    }
+
+    /// Hashes the message id, which tells results apart; `==` compares the rest.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(sequence)
+    }
 }
 
 /// One message to send: the fields of SendMessage, and of an entry of SendMessageBatch.

@@ -235,8 +235,7 @@ extension QueueCore {
             }
             let fresh = StoredMessage(
                 key: state.messages.makeKey(), id: state.ids.messageID(), body: message.body,
-                messageAttributes: message.messageAttributes, md5OfMessageAttributes: message.md5OfMessageAttributes,
-                systemAttributes: message.systemAttributes, md5OfMessageSystemAttributes: message.md5OfMessageSystemAttributes,
+                messageAttributes: message.messageAttributes, systemAttributes: message.systemAttributes,
                 sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,
                 sequenceNumber: sequence, deadLetterQueueSourceArn: nil, size: message.size,
                 receiveCount: 0, firstReceivedAt: nil)

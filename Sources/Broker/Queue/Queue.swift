@@ -49,10 +49,9 @@ public struct Queue: Sendable, Hashable {
         }
     }
 
-    /// A topic's copy (see `QueueCore.prepare`'s `trusted`): no second character scan, and the attributes' digest
-    /// shared by the publish's copies when it gives one.
-    func deliver(_ request: borrowing SendMessageRequest, md5OfMessageAttributes: String?? = nil) throws(BrokerError) {
-        let prepared = try core.prepare(request, trusted: true, md5OfMessageAttributes: md5OfMessageAttributes)
+    /// A topic's copy (see `QueueCore.prepare`'s `trusted`): no second character scan.
+    func deliver(_ request: borrowing SendMessageRequest) throws(BrokerError) {
+        let prepared = try core.prepare(request, trusted: true)
         _ = try core.mutate { state, now, _ throws(BrokerError) in try core.store(request, prepared, in: &state, now: now) }
     }
 

@@ -3,24 +3,20 @@ import Foundation
 extension QueueCore {
     // MARK: Send
 
-    /// What the checks outside the lock found out about a send: its size, delay and digests. The request itself
+    /// What the checks outside the lock found out about a send: its size, delay and content hash. The request itself
     /// stays with the caller and is passed to `store` as well: carrying it here copied every field of it per entry
     /// (a retain and release each), which was a tenth of a batched send.
     struct PreparedSend {
         let size: Int
         let delaySeconds: Int?
-        let md5OfMessageAttributes: String?
-        let md5OfMessageSystemAttributes: String?
         let contentDeduplicationId: String?
     }
 
     /// `trusted` is for a topic's copies: bodies Broker wrote itself or SNS validated, whose characters need no
     /// second scan, and attributes that passed SNS's checks (see `MessageValidation.validateAttributes`).
-    /// `md5OfMessageAttributes`, when given, is the attributes' digest computed once for every copy of a publish.
-    /// The body's MD5 is never computed here: results and received messages compute it when read (DESIGN.md:
-    /// digests when asked for).
-    func prepare(_ request: borrowing SendMessageRequest, trusted: Bool = false,
-                 md5OfMessageAttributes knownDigest: String?? = nil) throws(BrokerError) -> PreparedSend {
+    /// No MD5 is computed here: results and received messages compute their digests when read (DESIGN.md: digests
+    /// when asked for), so a topic's copies, whose send results nobody reads, never pay for one.
+    func prepare(_ request: borrowing SendMessageRequest, trusted: Bool = false) throws(BrokerError) -> PreparedSend {
         let size = try MessageValidation.validate(request, maximumMessageSize: 1_048_576, checkBody: !trusted,
                                                   attributesPassedSNS: trusted)
         let delay: Int? = try request.delaySeconds.map { d throws(BrokerError) in
@@ -34,13 +30,8 @@ extension QueueCore {
             if let group = request.messageGroupId { try FifoRules.validateIdentifier(group, parameter: "MessageGroupId") }
         }
         let needsContentHash = isFifo && request.messageDeduplicationId == nil
-        let md5OfMessageAttributes = knownDigest ?? MessageDigest.md5OfAttributes(request.messageAttributes)
-        let md5OfMessageSystemAttributes = MessageDigest.md5OfAttributes(request.messageSystemAttributes)
         let contentDeduplicationId = needsContentHash ? SHA256.hash(request.body).hexString : nil
-        return PreparedSend(
-            size: size, delaySeconds: delay,
-            md5OfMessageAttributes: md5OfMessageAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
-            contentDeduplicationId: contentDeduplicationId)
+        return PreparedSend(size: size, delaySeconds: delay, contentDeduplicationId: contentDeduplicationId)
     }
 
     /// Stores one message that `prepare` passed (the caller holds the lock through `mutate`).
@@ -68,10 +59,7 @@ extension QueueCore {
                                              messageId: messageId, sequenceNumber: sequence)
             let group = state.settings.deduplicationScope == .messageGroup ? request.messageGroupId ?? "" : nil
             if let original = state.deduplication.recordUnlessDuplicate(id: id, group: group, now: now, record: record) {
-                return SendMessageResult(id: original.messageId, body: request.body,
-                                         md5OfMessageAttributes: prepared.md5OfMessageAttributes,
-                                         md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
-                                         sequence: original.sequenceNumber)
+                return SendMessageResult(id: original.messageId, request: request, sequence: original.sequenceNumber)
             }
             state.nextSequenceNumber = sequence
             sequenceNumber = sequence
@@ -80,17 +68,12 @@ extension QueueCore {
         let key = state.messages.makeKey()
         let message = StoredMessage(
             key: key, id: messageId, body: request.body,
-            messageAttributes: request.messageAttributes, md5OfMessageAttributes: prepared.md5OfMessageAttributes,
-            systemAttributes: request.messageSystemAttributes,
-            md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
+            messageAttributes: request.messageAttributes, systemAttributes: request.messageSystemAttributes,
             sentAt: now, enqueuedAt: now, groupId: request.messageGroupId, deduplicationId: deduplicationId,
             sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
             receiveCount: 0, firstReceivedAt: nil)
         insert(message, delay: delay, in: &state, now: now)
-        return SendMessageResult(id: messageId, body: request.body,
-                                 md5OfMessageAttributes: prepared.md5OfMessageAttributes,
-                                 md5OfMessageSystemAttributes: prepared.md5OfMessageSystemAttributes,
-                                 sequence: sequenceNumber)
+        return SendMessageResult(id: messageId, request: request, sequence: sequenceNumber)
     }
 
     /// Adds a new message to the indexes: visible now, or delayed by `delay` seconds.
@@ -219,23 +202,17 @@ extension QueueCore {
         deliveries.map { delivery in
             let stored = delivery.message
             let userAttributes: [String: MessageAttributeValue]
-            let md5: String?
             if selection.returnsAllUserAttributes {
                 userAttributes = stored.messageAttributes
-                md5 = stored.md5OfMessageAttributes
             } else if selection.returnsNoUserAttributes || stored.messageAttributes.isEmpty {
                 userAttributes = [:]
-                md5 = nil
             } else {
                 userAttributes = stored.messageAttributes.filter { selection.includesUser($0.key) }
-                md5 = userAttributes.count == stored.messageAttributes.count
-                    ? stored.md5OfMessageAttributes : MessageDigest.md5OfAttributes(userAttributes)
             }
             let handle = ReceiptHandle(incarnation: incarnation, key: stored.key, nonce: delivery.receiptNonce)
             let received = ReceivedAttributes(selection: selection.systemBits, receiveCount: delivery.receiveCount,
                                               firstReceivedAt: delivery.firstReceivedAt, senderId: senderId)
-            return Message(stored: stored, receipt: handle, received: received, md5OfMessageAttributes: md5,
-                           messageAttributes: userAttributes)
+            return Message(stored: stored, receipt: handle, received: received, messageAttributes: userAttributes)
         }
     }
 
@@ -325,8 +302,7 @@ extension StoredMessage {
     func copy(key: UInt64, enqueuedAt: Date, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?,
               deduplicationId: String? = nil) -> StoredMessage {
         StoredMessage(key: key, id: id, body: body,
-                      messageAttributes: messageAttributes, md5OfMessageAttributes: md5OfMessageAttributes,
-                      systemAttributes: systemAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
+                      messageAttributes: messageAttributes, systemAttributes: systemAttributes,
                       sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId,
                       deduplicationId: deduplicationId ?? self.deduplicationId,
                       sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: deadLetterQueueSourceArn, size: size,

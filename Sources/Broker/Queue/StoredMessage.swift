@@ -18,16 +18,14 @@ final class StoredMessage: @unchecked Sendable {
     /// The fields only some messages have.
     private final class Extras: Sendable {
         let systemAttributes: [String: MessageAttributeValue]
-        let md5OfMessageSystemAttributes: String?
         let groupId: String?
         let deduplicationId: String?
         let sequenceNumber: UInt64?
         let deadLetterQueueSourceArn: String?
 
-        init(systemAttributes: [String: MessageAttributeValue], md5OfMessageSystemAttributes: String?, groupId: String?,
+        init(systemAttributes: [String: MessageAttributeValue], groupId: String?,
              deduplicationId: String?, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?) {
             self.systemAttributes = systemAttributes
-            self.md5OfMessageSystemAttributes = md5OfMessageSystemAttributes
             self.groupId = groupId
             self.deduplicationId = deduplicationId
             self.sequenceNumber = sequenceNumber
@@ -40,7 +38,6 @@ final class StoredMessage: @unchecked Sendable {
     let id: MessageID
     let body: String
     let messageAttributes: [String: MessageAttributeValue]
-    let md5OfMessageAttributes: String?
     let sentAt: Date
     /// When the retention period starts: the send, or for a FIFO dead-letter queue the move.
     let enqueuedAt: Date
@@ -63,30 +60,26 @@ final class StoredMessage: @unchecked Sendable {
 
     var messageId: String { id.string }
     var systemAttributes: [String: MessageAttributeValue] { extras?.systemAttributes ?? [:] }
-    var md5OfMessageSystemAttributes: String? { extras?.md5OfMessageSystemAttributes }
     var groupId: String? { extras?.groupId }
     var deduplicationId: String? { extras?.deduplicationId }
     var sequenceNumber: UInt64? { extras?.sequenceNumber }
     var deadLetterQueueSourceArn: String? { extras?.deadLetterQueueSourceArn }
 
     init(key: UInt64, id: MessageID, body: String,
-         messageAttributes: [String: MessageAttributeValue], md5OfMessageAttributes: String?,
-         systemAttributes: [String: MessageAttributeValue], md5OfMessageSystemAttributes: String?,
+         messageAttributes: [String: MessageAttributeValue], systemAttributes: [String: MessageAttributeValue],
          sentAt: Date, enqueuedAt: Date, groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
          deadLetterQueueSourceArn: String?, size: Int, receiveCount: Int, firstReceivedAt: Date?) {
         self.key = key
         self.id = id
         self.body = body
         self.messageAttributes = messageAttributes
-        self.md5OfMessageAttributes = md5OfMessageAttributes
         self.sentAt = sentAt
         self.enqueuedAt = enqueuedAt
         self.size = size
         let plain = systemAttributes.isEmpty && groupId == nil && deduplicationId == nil && sequenceNumber == nil
             && deadLetterQueueSourceArn == nil
         self.extras = plain ? nil : Extras(
-            systemAttributes: systemAttributes, md5OfMessageSystemAttributes: md5OfMessageSystemAttributes,
-            groupId: groupId, deduplicationId: deduplicationId, sequenceNumber: sequenceNumber,
+            systemAttributes: systemAttributes, groupId: groupId, deduplicationId: deduplicationId, sequenceNumber: sequenceNumber,
             deadLetterQueueSourceArn: deadLetterQueueSourceArn)
         self.receiveCount = receiveCount
         self.firstReceivedAt = firstReceivedAt

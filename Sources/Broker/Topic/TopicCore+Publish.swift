@@ -156,9 +156,7 @@ extension TopicCore {
             guard let core = queue else { break }
             let request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: core.isFifo)
             do throws(BrokerError) {
-                // An envelope copy has no attributes, hence no digest.
-                let md5 = subscription.settings.rawMessageDelivery ? parts.attributesDigest : nil
-                try Queue(core: core).deliver(request, md5OfMessageAttributes: .some(md5))
+                try Queue(core: core).deliver(request)
                 subscription.count { $0.delivered += 1 }
                 return
             } catch {
@@ -232,14 +230,13 @@ extension TopicCore {
     }
 }
 
-/// What a publish's queue copies share, each made by the first copy that needs it: the envelope (not at all when
-/// every copy is raw or filtered out) and the raw copies' `MD5OfMessageAttributes`.
+/// What a publish's queue copies share, made by the first copy that needs it: the envelope (not at all when every
+/// copy is raw or filtered out).
 struct CopyParts {
     private let message: PublishedMessage
     private let fragments: EnvelopeFragments
     private let fifo: Bool
     private var builtEnvelope: Envelope?
-    private var digest: String??
 
     init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool) {
         self.message = message
@@ -253,15 +250,6 @@ struct CopyParts {
             let envelope = Envelope(message: message, fragments: fragments, fifo: fifo)
             builtEnvelope = envelope
             return envelope
-        }
-    }
-
-    var attributesDigest: String? {
-        mutating get {
-            if let digest { return digest }
-            let computed = MessageDigest.md5OfAttributes(message.request.messageAttributes)
-            digest = .some(computed)
-            return computed
         }
     }
 }
