@@ -256,11 +256,11 @@ struct CopyParts {
 
 /// The SNS notification envelope of a queue copy, built once per publish; only `UnsubscribeURL` differs between
 /// subscriptions, so each copy is one allocation: the part before the subscription ARN, the ARN, the rest. The
-/// common text is a String, checked as UTF-8 once per publish: a copy appends Strings, which needs no second check.
+/// common text stays bytes; each copy's String checks its UTF-8 once as it is made (ASCII, a word at a time).
 struct Envelope {
-    private let text: String
-    /// Where the subscription ARN goes in `text`.
-    private let split: String.Index
+    private let bytes: [UInt8]
+    /// Where the subscription ARN goes in `bytes`.
+    private let split: Int
 
     init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool) {
         let body = message.body(for: .sqs)
@@ -311,10 +311,8 @@ struct Envelope {
             bytes.append(UInt8(ascii: "}"))
         }
         text("\n}")
-        let text = String(decoding: bytes, as: UTF8.self)
-        self.text = text
-        // The head ends with ASCII, so the byte offset is a character boundary of the decoded text too.
-        split = text.utf8.index(text.utf8.startIndex, offsetBy: headCount)
+        self.bytes = bytes
+        split = headCount
     }
 
     static func append(_ text: StaticString, to bytes: inout [UInt8]) {
@@ -327,13 +325,20 @@ struct Envelope {
         JSONText.appendQuoted(value, to: &bytes)
     }
 
+    /// One allocation and three copies. Appending to a String cost more: each append re-examined the string's
+    /// storage, and slicing the shared text went through String indices.
     func body(subscriptionArn: String) -> String {
-        var body = String()
-        body.reserveCapacity(text.utf8.count + subscriptionArn.utf8.count)
-        body.append(contentsOf: text[..<split])
-        body.append(subscriptionArn)
-        body.append(contentsOf: text[split...])
-        return body
+        var arn = subscriptionArn  // `withUTF8` is mutating; a native string is not copied by it
+        return arn.withUTF8 { arn in
+            bytes.withUnsafeBufferPointer { bytes in
+                String(unsafeUninitializedCapacity: bytes.count + arn.count) { out in
+                    var end = out.initialize(fromContentsOf: bytes[..<split])
+                    end = out[end...].initialize(fromContentsOf: arn)
+                    end = out[end...].initialize(fromContentsOf: bytes[split...])
+                    return end
+                }
+            }
+        }
     }
 }
 
