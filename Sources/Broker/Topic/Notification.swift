@@ -141,85 +141,84 @@ enum JSONText {
 
     /// Appends `text` as a JSON string literal. A JSON message body in an SNS envelope escapes every quote it holds,
     /// so this is on the fan-out path: appending byte by byte was an eighth of a fan-out publish, and branching on
-    /// each quote mispredicted. Eight bytes at a time, and within a word only the bytes to escape are visited.
+    /// each quote mispredicted. Eight bytes at a time, and within a word only the bytes to escape are visited. One
+    /// pass into scratch space sized for the worst case (every byte a six-byte `\u00XX`), then one copy: counting
+    /// the escapes first and zero-filling the array to write into cost a third of it.
     static func appendQuoted(_ text: String, to bytes: inout [UInt8]) {
         var text = text  // `withUTF8` is mutating; a native string is not copied by it
         text.withUTF8 { utf8 in
-            var length = utf8.count + 2
-            var index = 0
-            if let base = utf8.baseAddress {
-                while index + 8 <= utf8.count {
-                    var mask = escapeMask(UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)))
-                    while mask != 0 {
-                        length &+= Int(escapeExtra[Int(base[index + mask.trailingZeroBitCount >> 3])])
-                        mask &= mask &- 1
-                    }
-                    index += 8
-                }
-            }
-            while index < utf8.count {
-                length &+= Int(escapeExtra[Int(utf8[index])])
-                index += 1
-            }
-            let start = bytes.count
             // Eight bytes of slack: a word is stored whole even when only its first bytes are wanted.
-            bytes.append(contentsOf: repeatElement(0, count: length + 8))
-            // One at a time: `removeLast(8)` goes through the general `replaceSubrange`.
-            defer { for _ in 0..<8 { bytes.removeLast() } }
-            bytes.withUnsafeMutableBufferPointer { buffer in
-                guard let out = buffer.baseAddress?.advanced(by: start) else { return }
-                out[0] = UInt8(ascii: "\"")
-                var position = 1
-                /// One byte: unescaped, it lands at `position` and its second copy is overwritten by the next byte
-                /// (or the closing quote); escaped, a backslash, then the byte or its letter (`n` for a newline).
-                func put(_ byte: UInt8) {
-                    let extra = Int(escapeExtra[Int(byte)])
-                    if extra > 1 {  // a control character without a letter escape: rare
-                        out[position] = UInt8(ascii: "\\")
-                        out[position + 1] = UInt8(ascii: "u")
-                        out[position + 2] = UInt8(ascii: "0")
-                        out[position + 3] = UInt8(ascii: "0")
-                        out[position + 4] = hexDigit(byte >> 4)
-                        out[position + 5] = hexDigit(byte & 0xF)
-                        position += 6
-                        return
-                    }
-                    out[position] = extra == 0 ? byte : UInt8(ascii: "\\")
-                    out[position + 1] = escapedByte[Int(byte)]
-                    position += 1 + extra
-                }
-                /// The word's bytes from `offset` on, stored whole; the caller keeps as many as it wants.
-                func store(_ word: UInt64, from offset: Int) {
-                    UnsafeMutableRawPointer(out + position).storeBytes(of: (word >> UInt64(offset * 8)).littleEndian, as: UInt64.self)
-                }
-                // Words with nothing to escape (ids, ARNs, signatures, long runs of a body) are copied whole; in a
-                // word with escapes, the runs between them are copied whole too.
-                var index = 0
-                if let base = utf8.baseAddress {
-                    while index + 8 <= utf8.count {
-                        let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
-                        var mask = escapeMask(word)
-                        var offset = 0
-                        while mask != 0 {
-                            let escaped = mask.trailingZeroBitCount >> 3
-                            store(word, from: offset)
-                            position += escaped - offset
-                            put(base[index + escaped])
-                            offset = escaped + 1
-                            mask &= mask &- 1
-                        }
-                        store(word, from: offset)
-                        position += 8 - offset
-                        index += 8
-                    }
-                }
-                while index < utf8.count {
-                    put(utf8[index])
-                    index += 1
-                }
-                out[position] = UInt8(ascii: "\"")
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: utf8.count * 6 + 2 + 8) { scratch in
+                guard let out = scratch.baseAddress else { return }
+                let length = writeQuoted(utf8, to: out)
+                bytes.append(contentsOf: UnsafeBufferPointer(start: out, count: length))
             }
         }
+    }
+
+    /// Writes the literal at `out`, which has room for the worst case plus eight bytes; returns its length.
+    private static func writeQuoted(_ utf8: UnsafeBufferPointer<UInt8>, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        out[0] = UInt8(ascii: "\"")
+        var position = 1
+        /// One byte to escape: a quote or backslash gets a backslash; a control character its letter escape
+        /// (`\n`) or, rare, `\u00XX`.
+        func put(_ byte: UInt8) {
+            out[position] = UInt8(ascii: "\\")
+            if byte >= 0x20 {
+                out[position + 1] = byte
+                position += 2
+                return
+            }
+            let extra = Int(escapeExtra[Int(byte)])
+            if extra > 1 {
+                out[position + 1] = UInt8(ascii: "u")
+                out[position + 2] = UInt8(ascii: "0")
+                out[position + 3] = UInt8(ascii: "0")
+                out[position + 4] = hexDigit(byte >> 4)
+                out[position + 5] = hexDigit(byte & 0xF)
+                position += 6
+            } else {
+                out[position + 1] = escapedByte[Int(byte)]
+                position += 2
+            }
+        }
+        /// The word's bytes from `offset` on, stored whole; the caller keeps as many as it wants.
+        func store(_ word: UInt64, from offset: Int) {
+            UnsafeMutableRawPointer(out + position).storeBytes(of: (word >> UInt64(offset * 8)).littleEndian, as: UInt64.self)
+        }
+        // Words with nothing to escape (ids, ARNs, signatures, long runs of a body) are copied whole; in a word
+        // with escapes, the runs between them are copied whole too.
+        var index = 0
+        if let base = utf8.baseAddress {
+            while index + 8 <= utf8.count {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                var mask = escapeMask(word)
+                var offset = 0
+                while mask != 0 {
+                    let escaped = mask.trailingZeroBitCount >> 3
+                    store(word, from: offset)
+                    position += escaped - offset
+                    put(base[index + escaped])
+                    offset = escaped + 1
+                    mask &= mask &- 1
+                }
+                store(word, from: offset)
+                position += 8 - offset
+                index += 8
+            }
+        }
+        while index < utf8.count {
+            let byte = utf8[index]
+            if escapeExtra[Int(byte)] == 0 {
+                out[position] = byte
+                position += 1
+            } else {
+                put(byte)
+            }
+            index += 1
+        }
+        out[position] = UInt8(ascii: "\"")
+        return position + 1
     }
 
     /// The high bit of each byte of `word` (least significant first) that is below 0x20, a quote or a backslash,
