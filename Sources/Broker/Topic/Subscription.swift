@@ -128,15 +128,36 @@ struct SubscriptionSettings: Sendable, Equatable {
 }
 
 /// A subscription in a topic's state. The handler and counters are shared with in-flight deliveries.
-struct SubscriptionRecord: Sendable {
+///
+/// Immutable, and a class: a publish walks its topic's records, and copying a struct of this many fields retained
+/// and released each of them per subscription. New settings replace the record (`with(settings:)`), keeping its
+/// counters and resolved queue.
+final class SubscriptionRecord: Sendable {
     let arn: String
     let `protocol`: SubscriptionProtocol
     let endpoint: String
-    var settings: SubscriptionSettings
+    let settings: SubscriptionSettings
     let handler: (@Sendable (SNSNotification) async throws -> Void)?
     let statistics: LockedState<DeliveryStatistics>
     /// SQS subscriptions: the endpoint's queue, once looked up.
-    let queue = ResolvedQueue()
+    let queue: ResolvedQueue
+
+    init(arn: String, protocol: SubscriptionProtocol, endpoint: String, settings: SubscriptionSettings,
+         handler: (@Sendable (SNSNotification) async throws -> Void)?, statistics: LockedState<DeliveryStatistics>,
+         queue: ResolvedQueue = ResolvedQueue()) {
+        self.arn = arn
+        self.protocol = `protocol`
+        self.endpoint = endpoint
+        self.settings = settings
+        self.handler = handler
+        self.statistics = statistics
+        self.queue = queue
+    }
+
+    func with(settings: SubscriptionSettings) -> SubscriptionRecord {
+        SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint, settings: settings, handler: handler,
+                           statistics: statistics, queue: queue)
+    }
 
     func count(_ update: (inout DeliveryStatistics) -> Void) {
         statistics.withLock { update(&$0) }

@@ -92,7 +92,7 @@ final class TopicCore: Sendable {
             let hadPolicy = settings.filterPolicy != nil
             try settings.apply(attributes, protocol: state.subscriptions[index].protocol)
             if settings.filterPolicy != nil, !hadPolicy { try Self.checkFilterPolicyLimit(state, adding: 1) }
-            state.subscriptions[index].settings = settings
+            state.subscriptions[index] = state.subscriptions[index].with(settings: settings)
         }
     }
 
