@@ -454,6 +454,33 @@ struct MessageTests {
         #expect(try MessageTestKit.total(queue) == 0)
     }
 
+    /// Deadlines that arrive out of order (a later receive with a shorter timeout, a visibility change, a delayed
+    /// send beside in-flight messages) must each take effect at their own moment.
+    @Test(arguments: [1, 7, 42])
+    func messagesReturnAtTheirOwnDeadlinesWhateverOrderTheirTimeoutsWereSetIn(seed: UInt64) async throws {
+        let (queue, clock, _) = try makeQueue()
+        var random = IDGenerator(seed: seed)
+        var deadlines: [String: Int] = [:]
+        for index in 0..<30 {
+            try queue.sendMessage("m\(index)")
+            let timeout = Int(random.next() % 50) + 1
+            let received = try #require(try await receiveNow(queue, max: 1, visibility: .seconds(timeout)).first)
+            deadlines[received.body] = timeout
+            if index % 5 == 0 {
+                let changed = Int(random.next() % 50) + 1
+                try queue.changeMessageVisibility(receiptHandle: received.receiptHandle, visibilityTimeout: .seconds(changed))
+                deadlines[received.body] = changed
+            }
+        }
+        try queue.sendMessage("delayed", delaySeconds: .seconds(25))
+        deadlines["delayed"] = 25
+        for second in 1...51 {
+            clock.advance(by: .seconds(1))
+            let expected = deadlines.filter { $0.value <= second }.count
+            #expect(try queue.statistics().approximateNumberOfMessages == expected, "after \(second) s")
+        }
+    }
+
     @Test(arguments: [0, 1, 5, 50])
     func retentionIndexYieldsMessagesOldestFirstWhateverTheirArrivalOrder(outOfOrderPercent: Int) {
         var random = IDGenerator(seed: UInt64(outOfOrderPercent) + 1)
