@@ -80,6 +80,7 @@ enum MessageValidation {
             throw BrokerError(.invalidParameterValue,
                 "Number of message attributes [\(attributes.count)] exceeds the allowed maximum [\(maximumAttributes)].")
         }
+        guard !attributes.isEmpty else { return 0 }
         var size = 0
         for (name, value) in attributes {
             if !passedSNS || !passesWhatSNSDoesNotCheck(value) {
@@ -192,6 +193,8 @@ enum MessageValidation {
     }
 
     static func validateSystemAttributes(_ attributes: [String: MessageAttributeValue]) throws(BrokerError) {
+        // Most sends have none; starting an iteration of an empty dictionary still costs a retain and an iterator.
+        guard !attributes.isEmpty else { return }
         for (name, value) in attributes {
             guard name == MessageSystemAttributeName.awsTraceHeader.rawValue else {
                 throw BrokerError(.invalidParameterValue, "Message system attribute name '\(name)' is invalid.")

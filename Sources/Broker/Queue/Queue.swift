@@ -67,6 +67,7 @@ public struct Queue: Sendable, Hashable {
             var total = 0
             for index in entries.indices {
                 total += entries[index].message.body.utf8.count
+                guard !entries[index].message.messageAttributes.isEmpty else { continue }
                 for attribute in entries[index].message.messageAttributes {
                     total += attribute.key.utf8.count + attribute.value.dataType.utf8.count
                         + (attribute.value.stringValue?.utf8.count ?? 0) + (attribute.value.binaryValue?.count ?? 0)
