@@ -236,14 +236,15 @@ enum MessageValidation {
         return magnitude < 126 || (magnitude == 126 && significant == 1 && digits.first == "1")
     }
 
-    /// Batch entry ids: 1–80 characters of `[A-Za-z0-9_-]`, distinct; 1–10 entries.
-    static func validateBatch(ids: [String]) throws(BrokerError) {
-        if ids.isEmpty {
+    /// Batch entry ids: 1–80 characters of `[A-Za-z0-9_-]`, distinct; 1–10 entries. `id(i)` is the i-th entry's
+    /// id: read in place rather than mapped into an array first (an allocation per batch call).
+    static func validateBatch(count: Int, id entryId: (Int) -> String) throws(BrokerError) {
+        if count == 0 {
             throw BrokerError(.emptyBatchRequest, "There should be at least one SendMessageBatchRequestEntry in the request.")
         }
-        if ids.count > 10 {
+        if count > 10 {
             throw BrokerError(.tooManyEntriesInBatchRequest,
-                "Maximum number of entries per request are 10. You have sent \(ids.count).")
+                "Maximum number of entries per request are 10. You have sent \(count).")
         }
         // At most 10 ids: pairwise comparison beats hashing them into a set. Each id's bytes are folded into a
         // fingerprint while they are checked, and two ids are compared as strings only when their fingerprints
@@ -252,8 +253,8 @@ enum MessageValidation {
             = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         try withUnsafeMutableBytes(of: &fingerprints) { raw throws(BrokerError) in
             let seen = raw.bindMemory(to: UInt64.self)
-            for index in ids.indices {
-                var id = ids[index]
+            for index in 0..<count {
+                var id = entryId(index)
                 var fingerprint: UInt64 = 0xcbf2_9ce4_8422_2325
                 let valid = id.withUTF8 { bytes in
                     guard !bytes.isEmpty, bytes.count <= 80 else { return false }
@@ -268,7 +269,7 @@ enum MessageValidation {
                     throw BrokerError(.invalidBatchEntryId,
                         "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.")
                 }
-                for earlier in 0..<index where seen[earlier] == fingerprint && ids[earlier] == id {
+                for earlier in 0..<index where seen[earlier] == fingerprint && entryId(earlier) == id {
                     throw BrokerError(.batchEntryIdsNotDistinct, "Id \(id) repeated.")
                 }
                 seen[index] = fingerprint

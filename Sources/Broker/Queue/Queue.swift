@@ -58,7 +58,7 @@ public struct Queue: Sendable, Hashable {
     /// SendMessageBatch: 1–10 entries with distinct ids, together at most 1 MiB. Entries that fail are reported
     /// in `failed`; the others are sent.
     public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {
-        try MessageValidation.validateBatch(ids: entries.map(\.id))
+        try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
         // Entries are reached through a buffer pointer, whose subscript lends the element in place: an array's
         // subscript or a loop variable copies each request (a retain and release of every field), which was a
         // tenth of a batched send.
@@ -158,7 +158,7 @@ public struct Queue: Sendable, Hashable {
 
     /// DeleteMessageBatch: per-entry outcomes.
     public func deleteMessageBatch(_ entries: [DeleteMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try MessageValidation.validateBatch(ids: entries.map(\.id))
+        try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
         return try batch(entries) { entry, handle, state, now throws(BrokerError) in
             try core.delete(handle, text: entry.receiptHandle, in: &state, now: now)
         }
@@ -176,7 +176,7 @@ public struct Queue: Sendable, Hashable {
 
     /// ChangeMessageVisibilityBatch: per-entry outcomes.
     public func changeMessageVisibilityBatch(_ entries: [ChangeMessageVisibilityBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try MessageValidation.validateBatch(ids: entries.map(\.id))
+        try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
         return try batch(entries) { entry, handle, state, now throws(BrokerError) in
             let timeout = try Self.visibilitySeconds(entry.visibilityTimeout)
             try core.changeVisibility(handle, timeout: timeout, in: &state, now: now)

@@ -44,7 +44,7 @@ public struct Topic: Sendable, Hashable {
     /// PublishBatch: 1–10 entries with distinct ids, together at most 256 KiB; per-entry results.
     public func publishBatch(_ entries: [PublishBatchRequestEntry]) throws(BrokerError) -> BatchResult<PublishResult> {
         do throws(BrokerError) {
-            try MessageValidation.validateBatch(ids: entries.map(\.id))
+            try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
         } catch {
             throw BrokerError.snsBatchError(error)
         }
