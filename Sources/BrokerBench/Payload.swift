@@ -132,21 +132,22 @@ enum Payload {
             // envelope stays small beside the work it measures.
             let count = bytes.count
             guard let base = bytes.baseAddress else { return nil }
+            func isMarker(_ index: Int) -> Bool {
+                index + 16 <= count && bytes[index] == UInt8(ascii: "o") && bytes[index + 1] == UInt8(ascii: "r")
+                    && bytes[index + 2] == UInt8(ascii: "d") && bytes[index + 3] == UInt8(ascii: "-")
+            }
             let ones: UInt64 = 0x0101_0101_0101_0101
             var word = 0
             while word + 8 <= count {
                 let value = UnsafeRawPointer(base + word).loadUnaligned(as: UInt64.self) ^ (ones &* UInt64(UInt8(ascii: "o")))
                 if (value &- ones) & ~value & (ones &* 0x80) != 0 {
-                    for index in word..<(word + 8) where index + 16 <= count && bytes[index] == UInt8(ascii: "o")
-                        && bytes[index + 1] == UInt8(ascii: "r") && bytes[index + 2] == UInt8(ascii: "d")
-                        && bytes[index + 3] == UInt8(ascii: "-") {
+                    for index in word..<(word + 8) where isMarker(index) {
                         return read(bytes, at: index + 4, digits: 12).map(Int.init)
                     }
                 }
                 word += 8
             }
-            for index in word..<count where index + 16 <= count && bytes[index] == UInt8(ascii: "o")
-                && bytes[index + 1] == UInt8(ascii: "r") && bytes[index + 2] == UInt8(ascii: "d") && bytes[index + 3] == UInt8(ascii: "-") {
+            for index in word..<count where isMarker(index) {
                 return read(bytes, at: index + 4, digits: 12).map(Int.init)
             }
             return nil
