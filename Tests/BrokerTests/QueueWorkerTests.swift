@@ -306,6 +306,82 @@ struct QueueWorkerTests {
         }
     }
 
+    @Test func messagesArrivingWhileEveryWorkerIsBusyFillTheFreeSlots() async throws {
+        let (f, _) = try fixture()
+        try f.queue.sendMessage("first")
+        let gate = Gate()
+        let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 3)) { (_: ReceivedMessage) in
+            try await gate.wait()
+        }
+        let log = EventLog(worker.events)
+        worker.start()
+        // The one worker runs a handler that does not return, so the poll loop long-polls for the two free slots.
+        #expect(await Kit.eventually { gate.waiting == 1 && Kit.waiters(f.queue) == 1 })
+        try f.queue.sendMessage("second")
+        try f.queue.sendMessage("third")
+        #expect(await Kit.eventually { gate.waiting == 3 })
+        #expect(Kit.depth(f.queue) == (0, 3, 0))
+        gate.open()
+        #expect(await Kit.eventually { log.processed.count == 3 })
+        // Drained: receiving is back with the poll loop, waiting on the queue.
+        #expect(await Kit.eventually { Kit.waiters(f.queue) == 1 })
+        #expect(Kit.total(f.queue) == 0)
+        await worker.stop(drainTimeout: .zero)
+    }
+
+    @Test(arguments: [1, 3, 10])
+    func workersReceivingForThemselvesHandleEveryMessageOnceWithinConcurrency(_ concurrency: Int) async throws {
+        for iteration in 0..<20 {
+            let (f, _) = try fixture()
+            for index in 0..<60 { try f.queue.sendMessage("m\(index)") }
+            let probe = ConcurrencyProbe()
+            let seen = LockedState<[String: Int]>([:])
+            let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: concurrency)) { message in
+                probe.enter()
+                defer { probe.leave() }
+                seen.withLock { $0[message.body, default: 0] += 1 }
+                for _ in 0..<(message.body.count + iteration) % 3 { await Task.yield() }
+            }
+            let log = EventLog(worker.events)
+            worker.start()
+            // More arrive while the backlog drains.
+            for index in 60..<90 { try f.queue.sendMessage("m\(index)") }
+            #expect(await Kit.eventually { log.processed.count == 90 })
+            #expect(seen.withLock { $0.count == 90 && $0.values.allSatisfy { $0 == 1 } })
+            #expect(probe.maximum <= concurrency)
+            #expect(worker.statistics.received == 90)
+            #expect(Kit.total(f.queue) == 0)
+            #expect(await Kit.eventually { Kit.waiters(f.queue) == 1 })
+            await worker.stop(drainTimeout: .zero)
+        }
+    }
+
+    @Test func pauseUnderLoadStopsEveryReceiveUntilResume() async throws {
+        for _ in 0..<10 {
+            let (f, _) = try fixture()
+            for index in 0..<200 { try f.queue.sendMessage("m\(index)") }
+            let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 4)) { _ in
+                await Task.yield()
+            }
+            let log = EventLog(worker.events)
+            worker.start()
+            #expect(await Kit.eventually { log.processed.count >= 20 })
+            worker.pause()
+            // Receives under way when it paused may still deliver; after that, nothing more is received.
+            #expect(await Kit.eventually { worker.statistics.inFlight == 0 })
+            await Kit.settle()
+            let received = worker.statistics.received
+            await Kit.settle()
+            #expect(worker.statistics.received == received)
+            #expect(received < 200)
+            #expect(Kit.depth(f.queue) == (200 - received, 0, 0))
+            worker.resume()
+            #expect(await Kit.eventually { log.processed.count == 200 })
+            #expect(Kit.total(f.queue) == 0)
+            await worker.stop(drainTimeout: .zero)
+        }
+    }
+
     // MARK: Heartbeat
 
     @Test func heartbeatKeepsALongHandlersMessageInvisibleAndStopsWhenItEnds() async throws {

@@ -5,11 +5,11 @@ import Foundation
 /// One lock guards the state; waiting (for a slot, for resume, for handlers to finish) registers a continuation and
 /// its condition under that lock, and a state change resumes the waiters whose condition now holds. Handler work runs
 /// on unstructured tasks tracked here, so a graceful stop can let them finish while the poll loop is cancelled:
-/// either a task per unit of work (``spawn(_:)``) or a pool of long-lived workers fed by ``enqueue(_:)``.
+/// either a task per unit of work (``spawn(_:)``) or a pool of long-lived workers fed by ``received(_:unusedSlots:)``.
 final class ConsumerRuntime: Sendable {
     enum Phase { case idle, running, stopping, stopped }
 
-    /// A delete owed for a handler that succeeded, batched with others by the pool (see ``enqueue(_:)``).
+    /// A delete owed for a handler that succeeded, batched with others by the pool (see ``received(_:unusedSlots:)``).
     struct PendingDelete: Sendable {
         let messageId: String
         let receiptHandle: String
@@ -23,6 +23,17 @@ final class ConsumerRuntime: Sendable {
 
     /// A unit of pool work: one message, or one batch that settles its own slots.
     typealias Job = @Sendable () async -> JobOutcome
+
+    /// A short (non-waiting) receive of at most the given number of messages, done by a pool worker: the jobs for
+    /// what arrived and how many messages (slots) they hold, or nil when receiving failed and the poll loop must
+    /// take over (it then meets the error itself).
+    typealias Receive = @Sendable (Int) async -> (jobs: [Job], messages: Int)?
+
+    /// How pool workers receive for themselves: at most `batchSize` messages a receive.
+    struct PoolReceiver: Sendable {
+        let batchSize: Int
+        let receive: Receive
+    }
 
     /// A task parked in ``wait(until:)``: resumed once `condition` holds, on cancellation, or at shutdown.
     struct Waiter {
@@ -59,6 +70,18 @@ final class ConsumerRuntime: Sendable {
         /// sends the pending deletes: workers leave them to it, so that a round of short handlers costs one
         /// DeleteMessageBatch instead of one per worker going idle.
         var pollerAwake = false
+        /// Set while a run lasts when the mode lets workers receive (see ``received(_:unusedSlots:)``).
+        var receiver: PoolReceiver?
+        /// The last receive found messages: workers receive for themselves until one finds the queue empty, and
+        /// the poll loop waits meanwhile unless no worker is free to do it (all run handlers).
+        var workersReceive = false
+        /// A receive (a worker's, or the poll loop's when the mode has a receiver) is under way; one at a time.
+        var receiving = false
+        /// Jobs workers are running now.
+        var running = 0
+
+        /// Workers neither running a job nor parked: each will soon take a job or receive.
+        var availableWorkers: Int { workers - running - idleWorkers.count }
 
         /// Removes and returns the waiters whose condition holds now.
         mutating func readyWaiters() -> [CheckedContinuation<Void, Never>] {
@@ -154,7 +177,7 @@ final class ConsumerRuntime: Sendable {
     /// While pool jobs wait for a worker, a receive could not start anything sooner, so it waits for them to start
     /// or for `maximum` free slots: fewer, fuller receives instead of one per slot freed.
     ///
-    /// The poll loop also sends the pool's pending deletes here (see ``enqueue(_:)``): when it goes on to receive or
+    /// The poll loop also sends the pool's pending deletes here (see ``received(_:unusedSlots:)``): when it goes on to receive or
     /// stops, and before it waits if no queued job is left to trigger a flush.
     func acquire(maximum: Int) async -> Int {
         while true {
@@ -166,6 +189,7 @@ final class ConsumerRuntime: Sendable {
                 } else if Self.canReceive(state, maximum: maximum) {
                     taken = min(maximum, state.freeSlots)
                     state.freeSlots -= taken ?? 0
+                    if state.receiver != nil { state.receiving = true }
                 } else {
                     taken = nil
                 }
@@ -194,6 +218,7 @@ final class ConsumerRuntime: Sendable {
 
     private static func canReceive(_ state: borrowing State, maximum: Int) -> Bool {
         !state.paused && state.freeSlots > 0 && (state.jobs.isEmpty || state.freeSlots >= maximum)
+            && !state.receiving && (!state.workersReceive || state.availableWorkers == 0)
     }
 
     func release(_ slots: Int) {
@@ -225,25 +250,36 @@ final class ConsumerRuntime: Sendable {
 
     // MARK: Worker pool
 
-    /// Queues jobs for the pool. Up to ``maximumWorkers`` long-lived worker tasks take them in order: a job costs no
-    /// task of its own, and a worker that finishes one takes the next without a thread wake-up.
+    /// Ends a receive of the poll loop, which took its slots from ``acquire(maximum:)``: returns the slots no
+    /// message took and queues jobs for the pool. The poll loop is the only caller.
     ///
-    /// Concurrency holds as with a task per job: each job holds a slot, so jobs queued and running never outnumber
-    /// the workers, and a queued job always has an idle worker to wake or room to spawn one. One worker is woken at
-    /// a time; each that takes a job and leaves more behind wakes the next, so a handler that suspends never holds
-    /// up the jobs behind it.
+    /// Up to ``maximumWorkers`` long-lived worker tasks take the jobs in order: a job costs no task of its own, and a
+    /// worker that finishes one takes the next without a thread wake-up. Concurrency holds as with a task per job:
+    /// each job holds a slot, so jobs queued and running never outnumber the workers, and a queued job always has an
+    /// idle worker to wake or room to spawn one. One worker is woken at a time; each that takes a job and leaves
+    /// more behind wakes the next, so a handler that suspends never holds up the jobs behind it.
+    ///
+    /// When the mode gave a ``PoolReceiver``, a worker left with no job does the next receive itself, a short one,
+    /// while the last receive found messages: under load, messages go from receive to handler on the same thread,
+    /// with no hand-off to and from the poll loop. The first worker to find the queue empty hands receiving back to
+    /// the poll loop, which long-polls. The poll loop also receives whenever no worker is available to (all run
+    /// handlers or are parked), so free slots are never left unused. One receive runs at a time (`receiving`); a
+    /// worker that finds one under way yields a few times for its jobs before it parks.
     ///
     /// Deletes owed by finished jobs are gathered and sent in batches of up to 10, never waiting on a handler: a
-    /// worker sends them when 10 are pending, and when no job is queued unless the poll loop is awake
-    /// (``State/pollerAwake``), which sends them before its next receive. While jobs are queued they are taken
-    /// promptly, and the one that leaves the queue empty decides. The poll loop is the only caller.
-    func enqueue(_ jobs: [Job]) {
-        guard !jobs.isEmpty else { return }
-        let wake = state.withLock { state -> UnsafeContinuation<Bool, Never>? in
+    /// worker sends them when 10 are pending, before it receives, when it parks or exits, and when it takes the
+    /// last queued job unless a receive is under way or the poll loop is awake (``State/pollerAwake``): both send
+    /// them promptly. While jobs are queued they are taken promptly, and the one that leaves the queue empty decides.
+    func received(_ jobs: [Job], unusedSlots: Int) {
+        let (wake, ready) = state.withLock { state -> (UnsafeContinuation<Bool, Never>?, [CheckedContinuation<Void, Never>]) in
+            state.receiving = false
+            state.freeSlots += unusedSlots
             for job in jobs { state.jobs.append(job) }
-            return summonWorker(&state)
+            if !jobs.isEmpty, state.receiver != nil { state.workersReceive = true }
+            return (summonWorker(&state), state.readyWaiters())
         }
         wake?.resume(returning: true)
+        for waiter in ready { waiter.resume() }
     }
 
     /// When jobs wait and no worker is on its way to them, wakes an idle worker (returned, to resume outside the
@@ -265,50 +301,87 @@ final class ConsumerRuntime: Sendable {
     /// What a worker does next.
     private enum Step {
         case run(Job)
+        case receive(Int, Receive)
+        case spin
         case park
         case exit
     }
 
-    /// A worker's loop: settle the last job, take the next, flush deletes, park when there is nothing to do.
+    /// What a worker's last step left to settle under the lock.
+    private enum Settlement {
+        case none
+        case job(JobOutcome)
+        /// A receive that took `slots`: what it returned.
+        case received(slots: Int, result: (jobs: [Job], messages: Int)?)
+    }
+
+    /// A worker's loop: settle the last step, take the next job or receive, flush deletes, park when there is
+    /// nothing to do.
     private func work() async {
-        var outcome: JobOutcome?
+        var settlement = Settlement.none
         var arrived = true  // spawned to take a job, counted in `waking`
+        var spins = 0
         while true {
             let cancelled = Task.isCancelled
             let (step, flush, wake, ready) = state.withLock { state in
                 if arrived { state.waking -= 1 }
-                if let outcome {
+                switch settlement {
+                case .none: break
+                case .job(let outcome):
+                    state.running -= 1
                     state.freeSlots += outcome.slots
                     state.statistics.inFlight -= 1
                     if let delete = outcome.delete { state.deletes.append(delete) }
+                case .received(let slots, let result):
+                    state.receiving = false
+                    let messages = result?.messages ?? 0
+                    state.freeSlots += slots - messages
+                    if messages == 0 { state.workersReceive = false }
+                    for job in result?.jobs ?? [] { state.jobs.append(job) }
                 }
                 let step: Step
                 var wake: UnsafeContinuation<Bool, Never>?
                 if let job = state.jobs.removeFirst() {
+                    state.running += 1
                     state.statistics.inFlight += 1
                     wake = summonWorker(&state)
                     step = .run(job)
                 } else if state.closed || cancelled {
                     state.workers -= 1
                     step = .exit
+                } else if let receiver = state.receiver, state.workersReceive, !state.receiving, !state.paused,
+                          state.phase == .running, state.freeSlots > 0 {
+                    let slots = min(receiver.batchSize, state.freeSlots)
+                    state.freeSlots -= slots
+                    state.receiving = true
+                    step = .receive(slots, receiver.receive)
+                } else if state.receiving, spins < 100 {
+                    step = .spin
                 } else {
                     step = .park
                 }
                 let ready = state.readyWaiters()
                 var flush: [PendingDelete] = []
-                if !state.deletes.isEmpty,
-                   state.deletes.count >= 10 || (state.jobs.isEmpty && !state.pollerAwake) || { if case .exit = step { true } else { false } }() {
+                let leaving: Bool
+                switch step {
+                case .run: leaving = state.jobs.isEmpty && !state.pollerAwake && !state.receiving
+                case .receive, .park, .exit: leaving = true
+                case .spin: leaving = false
+                }
+                if !state.deletes.isEmpty, state.deletes.count >= 10 || leaving {
                     swap(&flush, &state.deletes)
                 }
                 return (step, flush, wake, ready)
             }
-            outcome = nil
+            settlement = .none
             arrived = false
             wake?.resume(returning: true)
             for waiter in ready { waiter.resume() }
             if !flush.isEmpty { deleter?(flush, self) }
             switch step {
-            case .run(let job): outcome = await job()
+            case .run(let job): spins = 0; settlement = .job(await job())
+            case .spin: spins += 1; await Task.yield()
+            case .receive(let slots, let receive): settlement = .received(slots: slots, result: await receive(slots))
             case .park: arrived = await park()
             case .exit: return
             }
@@ -325,11 +398,13 @@ final class ConsumerRuntime: Sendable {
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Bool, Never>) in
                 // Checked again under the lock: a job queued since the worker's last step found no idle worker.
-                let parked = state.withLock { state -> Bool in
-                    guard state.jobs.isEmpty, !state.closed, !Task.isCancelled else { return false }
+                // Parking leaves one worker fewer available to receive, which may let the poll loop go on.
+                let (parked, ready) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    guard state.jobs.isEmpty, !state.closed, !Task.isCancelled else { return (false, []) }
                     state.idleWorkers.append((id, continuation))
-                    return true
+                    return (true, state.readyWaiters())
                 }
+                for waiter in ready { waiter.resume() }
                 if !parked { continuation.resume(returning: false) }
             }
         } onCancel: {
@@ -347,6 +422,8 @@ final class ConsumerRuntime: Sendable {
         let idle = state.withLock { state -> [UnsafeContinuation<Bool, Never>] in
             state.closed = true
             state.pollerAwake = false
+            state.receiver = nil
+            state.workersReceive = false
             swap(&flush, &state.deletes)
             defer { state.idleWorkers.removeAll() }
             return state.idleWorkers.map(\.continuation)
@@ -357,11 +434,13 @@ final class ConsumerRuntime: Sendable {
 
     // MARK: Lifecycle
 
-    /// Runs `poll` until the task is cancelled or ``stop(drainTimeout:)`` is called, then drains.
-    func run(_ poll: @escaping @Sendable () async -> Void) async throws(BrokerError) {
+    /// Runs `poll` until the task is cancelled or ``stop(drainTimeout:)`` is called, then drains. With a
+    /// `receiver`, pool workers also receive (see ``received(_:unusedSlots:)``).
+    func run(receiver: PoolReceiver? = nil, _ poll: @escaping @Sendable () async -> Void) async throws(BrokerError) {
         let started = state.withLock { state -> Bool in
             guard state.phase == .idle else { return false }
             state.phase = .running
+            state.receiver = receiver
             return true
         }
         guard started else { throw BrokerError(.unsupportedOperation, "The consumer is already running or has stopped.") }
@@ -465,7 +544,7 @@ public class QueueConsumer: @unchecked Sendable {
     /// Polls until the task is cancelled (running handlers are cancelled; nothing unacknowledged is deleted) or
     /// ``stop(drainTimeout:)`` is called.
     public func run() async throws(BrokerError) {
-        try await runtime.run { [self] in await pollLoop() }
+        try await runtime.run(receiver: poolReceiver) { [self] in await pollLoop() }
     }
 
     /// Starts ``run()`` on its own task.
@@ -486,6 +565,9 @@ public class QueueConsumer: @unchecked Sendable {
 
     /// The mode's polling; runs until the runtime stops handing out slots.
     func pollLoop() async {}
+
+    /// How the mode's pool workers receive for themselves, if they do; read once per run.
+    var poolReceiver: ConsumerRuntime.PoolReceiver? { nil }
 }
 
 /// Runs `body` against a timeout on the broker's clock; the body is cancelled (cooperatively) when time runs out, and

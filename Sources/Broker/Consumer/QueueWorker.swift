@@ -188,21 +188,24 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
                     if messages.isEmpty { runtime.pollerWillWait() }
                 }
             } catch {
-                runtime.release(slots)
+                runtime.received([], unusedSlots: slots)
                 return
             }
-            runtime.release(slots - messages.count)
+            runtime.received(jobs(for: messages), unusedSlots: slots - messages.count)
             if messages.isEmpty {
                 runtime.emit(.emptyPoll) { $0.emptyPolls += 1 }
                 if wait == .zero {
                     // A short poll found nothing: idle a second of the broker's clock instead of spinning.
                     do { try await runtime.clock.sleep(for: .seconds(1)) } catch { return }
                 }
-                continue
             }
-            let received = messages.map { ReceivedMessage(message: $0, queue: queue) }
-            runtime.emit(received, as: { .received(messageId: $0.messageId) }) { $0.received += received.count }
-            dispatch(received)
+        }
+    }
+
+    override var poolReceiver: ConsumerRuntime.PoolReceiver? {
+        ConsumerRuntime.PoolReceiver(batchSize: configuration.receiveBatchSize) { [self] slots in
+            guard let messages = try? await receive(slots, wait: .zero) else { return nil }
+            return (jobs(for: messages), messages.count)
         }
     }
 
@@ -212,18 +215,21 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
                                         messageSystemAttributeNames: systemAttributeNames)
     }
 
-    /// Hands a received batch to the runtime's worker pool: one job per message, or one for the whole batch when
-    /// it must run in order (FIFO) or goes to a batch handler.
-    private func dispatch(_ batch: [ReceivedMessage]) {
+    /// Counts a received batch and makes the runtime's pool jobs for it: one per message, or one for the whole
+    /// batch when it must run in order (FIFO) or goes to a batch handler.
+    private func jobs(for messages: [Message]) -> [ConsumerRuntime.Job] {
+        guard !messages.isEmpty else { return [] }
+        let batch = messages.map { ReceivedMessage(message: $0, queue: queue) }
+        runtime.emit(batch, as: { .received(messageId: $0.messageId) }) { $0.received += batch.count }
         switch handler {
         case .batch(let handle):
-            runtime.enqueue([{ [self] in
+            return [{ [self] in
                 await runBatch(batch, handle)
                 return ConsumerRuntime.JobOutcome(slots: batch.count)
-            }])
+            }]
         case .message(let handle) where queue.isFifo:
             // In order within each group; after a failure nothing later in the group (or batch) runs.
-            runtime.enqueue([{ [self] in
+            return [{ [self] in
                 var stoppedGroups = Set<String>()
                 var stopAll = false
                 for message in batch {
@@ -243,9 +249,9 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
                     runtime.release(1)
                 }
                 return ConsumerRuntime.JobOutcome(slots: 0)
-            }])
+            }]
         case .message(let handle):
-            runtime.enqueue(batch.map { message in { [self] in await runPooled(message, handle) } })
+            return batch.map { message in { [self] in await runPooled(message, handle) } }
         }
     }
 

@@ -23,7 +23,18 @@ final class LockedState<State>: @unchecked Sendable {
         state.initialize(to: initial)
         mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
+        #if canImport(Glibc)
+        // Adaptive: a thread that finds the lock taken spins briefly before sleeping. Critical sections here last
+        // well under a microsecond, so under contention (a consumer's workers on two cores, say) the holder is
+        // nearly always gone before a sleep and its futex wake-up, which cost microseconds each, would be over.
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ADAPTIVE_NP))
+        pthread_mutex_init(mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
+        #else
         pthread_mutex_init(mutex, nil)
+        #endif
     }
 
     deinit {
