@@ -298,6 +298,11 @@ final class ConsumerRuntime: Sendable {
         return nil
     }
 
+    /// Yields a worker makes while another's receive is under way before it parks. A worker's short receive takes
+    /// a few microseconds, less than the thread wake-up that would un-park the worker when its jobs arrive; the poll
+    /// loop's long poll may take seconds, so spinning stops after some tens of microseconds.
+    private static let spinsBeforeParking = 100
+
     /// What a worker does next.
     private enum Step {
         case run(Job)
@@ -355,7 +360,7 @@ final class ConsumerRuntime: Sendable {
                     state.freeSlots -= slots
                     state.receiving = true
                     step = .receive(slots, receiver.receive)
-                } else if state.receiving, spins < 100 {
+                } else if state.receiving, spins < Self.spinsBeforeParking {
                     step = .spin
                 } else {
                     step = .park
