@@ -167,7 +167,12 @@ func runConsumer(count: Int, concurrency: Int, bodySize: Int, quiet: Bool) async
         var seen: SeenSet
         var failures = Verifier()
         var allSeen: CheckedContinuation<Void, Never>?
-        var waited = false
+
+        /// The measuring task's continuation, taken so that it is resumed once.
+        mutating func takeWaiter() -> CheckedContinuation<Void, Never>? {
+            defer { allSeen = nil }
+            return allSeen
+        }
     }
     let handled = Shared(Handled(seen: SeenSet(capacity: count)))
     let worker = try QueueWorker(queue: work, broker: broker, configuration: QueueWorkerConfiguration(concurrency: concurrency)) { message in
@@ -178,9 +183,7 @@ func runConsumer(count: Int, concurrency: Int, bodySize: Int, quiet: Bool) async
             } else {
                 state.failures.fail("handler got an unknown body")
             }
-            guard state.seen.count >= count else { return nil }
-            defer { state.allSeen = nil }
-            return state.allSeen
+            return state.seen.count >= count ? state.takeWaiter() : nil
         }
         wake?.resume()
     }
@@ -194,18 +197,14 @@ func runConsumer(count: Int, concurrency: Int, bodySize: Int, quiet: Bool) async
     }
     let deadline = Task {
         try? await Task.sleep(for: .seconds(120))
-        handled.withLock { state -> CheckedContinuation<Void, Never>? in
-            defer { state.allSeen = nil }
-            return state.allSeen
-        }?.resume()
+        handled.withLock { $0.takeWaiter() }?.resume()
     }
     let start = nanosecondsNow()
     worker.start()
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         let done = handled.withLock { state -> Bool in
-            if state.seen.count >= count || state.waited { return true }
+            if state.seen.count >= count { return true }
             state.allSeen = continuation
-            state.waited = true
             return false
         }
         if done { continuation.resume() }
