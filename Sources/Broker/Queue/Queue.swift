@@ -44,9 +44,10 @@ public struct Queue: Sendable, Hashable {
     @discardableResult
     public func sendMessage(_ request: SendMessageRequest) throws(BrokerError) -> SendMessageResult {
         let prepared = try core.prepare(request)
-        return try core.mutate { state, now, _ throws(BrokerError) in
+        let stored = try core.mutate { state, now, _ throws(BrokerError) in
             try core.store(request, prepared, in: &state, now: now)
         }
+        return stored.result(for: request)
     }
 
     /// A topic's copy (see `QueueCore.prepare`'s `trusted`): no second character scan.
@@ -93,8 +94,8 @@ public struct Queue: Sendable, Hashable {
                 for index in entries.indices {
                     do throws(BrokerError) {
                         let send = try prepared[index].get()
-                        let result = try core.store(entries[index].message, send, in: &state, now: now)
-                        successful.append(.init(id: entries[index].id, result: result))
+                        let stored = try core.store(entries[index].message, send, in: &state, now: now)
+                        successful.append(.init(id: entries[index].id, result: stored.result(for: entries[index].message)))
                     } catch {
                         failed.append(BatchResultErrorEntry(id: entries[index].id, error: error))
                     }

@@ -34,9 +34,21 @@ extension QueueCore {
         return PreparedSend(size: size, delaySeconds: delay, contentDeduplicationId: contentDeduplicationId)
     }
 
+    /// Where a send ended up: its message id and FIFO sequence number, or a deduplicated send's original's.
+    /// The caller makes the `SendMessageResult` from it, outside the lock, and a topic's copy, whose result nobody
+    /// reads, makes none.
+    struct StoredSend {
+        let id: MessageID
+        let sequence: UInt64?
+
+        func result(for request: borrowing SendMessageRequest) -> SendMessageResult {
+            SendMessageResult(id: id, request: request, sequence: sequence)
+        }
+    }
+
     /// Stores one message that `prepare` passed (the caller holds the lock through `mutate`).
     func store(_ request: borrowing SendMessageRequest, _ prepared: PreparedSend, in state: inout QueueState,
-               now: Date) throws(BrokerError) -> SendMessageResult {
+               now: Date) throws(BrokerError) -> StoredSend {
         if prepared.size > state.settings.maximumMessageSize {
             throw BrokerError(.invalidParameterValue,
                 "One or more parameters are invalid. Reason: Message must be shorter than \(state.settings.maximumMessageSize) bytes.")
@@ -59,7 +71,7 @@ extension QueueCore {
                                              messageId: messageId, sequenceNumber: sequence)
             let group = state.settings.deduplicationScope == .messageGroup ? request.messageGroupId ?? "" : nil
             if let original = state.deduplication.recordUnlessDuplicate(id: id, group: group, now: now, record: record) {
-                return SendMessageResult(id: original.messageId, request: request, sequence: original.sequenceNumber)
+                return StoredSend(id: original.messageId, sequence: original.sequenceNumber)
             }
             state.nextSequenceNumber = sequence
             sequenceNumber = sequence
@@ -73,7 +85,7 @@ extension QueueCore {
             sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
             receiveCount: 0, firstReceivedAt: nil)
         insert(message, delay: delay, in: &state, now: now)
-        return SendMessageResult(id: messageId, request: request, sequence: sequenceNumber)
+        return StoredSend(id: messageId, sequence: sequenceNumber)
     }
 
     /// Adds a new message to the indexes: visible now, or delayed by `delay` seconds.

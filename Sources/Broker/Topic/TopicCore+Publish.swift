@@ -1,7 +1,9 @@
 import Foundation
 
-/// A publish after validation, shared by every subscription's delivery.
-struct PublishedMessage: Sendable {
+/// A publish after validation, shared by every subscription's delivery. A class: passed to every copy, kept by the
+/// envelope's builder and returned out of the topic's lock, a struct of eleven fields was copied field by field
+/// (a retain and release each) several times per publish.
+final class PublishedMessage: Sendable {
     let messageId: String
     let timestamp: Date
     /// `timestamp` as the envelope writes it.
@@ -11,6 +13,17 @@ struct PublishedMessage: Sendable {
     let structuredBodies: [String: String]?
     let sequenceNumber: UInt64?
     let deduplicationId: String?
+
+    init(messageId: String, timestamp: Date, formattedTimestamp: String, request: PublishRequest,
+         structuredBodies: [String: String]?, sequenceNumber: UInt64?, deduplicationId: String?) {
+        self.messageId = messageId
+        self.timestamp = timestamp
+        self.formattedTimestamp = formattedTimestamp
+        self.request = request
+        self.structuredBodies = structuredBodies
+        self.sequenceNumber = sequenceNumber
+        self.deduplicationId = deduplicationId
+    }
 
     func body(for protocol: SubscriptionProtocol) -> String {
         guard let bodies = structuredBodies else { return request.message }
