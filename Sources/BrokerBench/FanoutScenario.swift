@@ -71,6 +71,7 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
     }
     let attributeSets = Payload.eventTypes.map { ["eventType": MessageAttributeValue.string($0)] }
     let batch = shape.batch
+    let events = Payload.OrderEvents(size: shape.bodySize)
 
     var verifier = Verifier()
     var seen = subscriptions.map { _ in SeenSet(capacity: RunBudget(budget).messageLimit ?? 1 << 20) }
@@ -93,7 +94,7 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
             for index in 0..<batch {
                 let seq = published + index
                 entries.append(PublishBatchRequestEntry(id: Names.entryIds[index], request: PublishRequest(
-                    message: Payload.orderEvent(seq: seq, size: shape.bodySize),
+                    message: events.event(seq: seq),
                     messageAttributes: attributeSets[seq % attributeSets.count])))
             }
             let result = try topic.publishBatch(entries)
@@ -101,7 +102,7 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
         } else {
             for index in 0..<batch {
                 let seq = published + index
-                try topic.publish(Payload.orderEvent(seq: seq, size: shape.bodySize),
+                try topic.publish(events.event(seq: seq),
                                   messageAttributes: attributeSets[seq % attributeSets.count])
             }
         }
@@ -127,7 +128,8 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
                 }
                 deleteEntries.removeAll(keepingCapacity: true)
                 for (offset, message) in messages.enumerated() {
-                    if let seq = Payload.orderSeq(in: message.body) {
+                    let copy = Payload.inspectCopy(message.body)
+                    if let seq = copy.seq {
                         if !seen[index].insert(seq) { verifier.fail("subscription \(index) got publish \(seq) twice") }
                         if !subscription.receives(type: seq % Payload.eventTypes.count) {
                             verifier.fail("filtered subscription \(index) got publish \(seq) (\(Payload.eventTypes[seq % 4]))")
@@ -137,9 +139,9 @@ func runFanout(_ shape: FanoutShape, budget: Budget) async throws -> RunResult {
                     }
                     switch subscription.kind {
                     case .raw:
-                        if Payload.isEnvelope(message.body) { verifier.fail("raw subscription \(index) got a wrapped body") }
+                        if copy.isEnvelope { verifier.fail("raw subscription \(index) got a wrapped body") }
                     case .envelope, .filtered:
-                        if !Payload.isEnvelope(message.body) { verifier.fail("subscription \(index) got a body without SNS's envelope") }
+                        if !copy.isEnvelope { verifier.fail("subscription \(index) got a body without SNS's envelope") }
                     }
                     deleteEntries.append(DeleteMessageBatchRequestEntry(id: Names.entryIds[offset], receiptHandle: message.receiptHandle))
                 }

@@ -69,89 +69,83 @@ enum Payload {
 
     static let eventTypes = ["order.created", "order.refunded", "order.cancelled", "order.shipped"]
 
-    /// A JSON order event of `size` bytes (at least its fixed part, ~190 bytes), built from a template with the
-    /// sequence number written in place: one allocation, so the harness stays out of the way of what it measures.
-    static func orderEvent(seq: Int, size: Int) -> String {
-        let template = OrderTemplate.template(type: seq % eventTypes.count, size: size)
-        return String(unsafeUninitializedCapacity: template.bytes.count) { buffer in
-            _ = buffer.initialize(from: template.bytes)
-            write(UInt64(seq), digits: 12, into: buffer, at: template.digitsOffset)
-            return template.bytes.count
-        }
-    }
+    /// JSON order events of `size` bytes (at least their fixed part, ~190 bytes), one template per event type made
+    /// once per run, each event the template with its sequence number written in place: one allocation, so the
+    /// harness stays out of the way of what it measures.
+    struct OrderEvents {
+        private let templates: [[UInt8]]
+        private static let head = #"{"orderId":"ord-"#
 
-    /// Per event type and size, the event's bytes with a placeholder sequence number.
-    private struct OrderTemplate {
-        let bytes: [UInt8]
-        let digitsOffset: Int
-
-        nonisolated(unsafe) private static var cache: [Int: OrderTemplate] = [:]
-        private static let lock = NSLock()
-
-        static func template(type: Int, size: Int) -> OrderTemplate {
-            let key = size &* 8 &+ type
-            lock.lock()
-            defer { lock.unlock() }
-            if let cached = cache[key] { return cached }
-            let head = #"{"orderId":"ord-"#
-            let rest = #"","eventType":""# + eventTypes[type]
-                + #"","customer":{"id":"c-1042","tier":"gold"},"currency":"EUR","total":129.95,"items":[{"sku":"SKU-1","qty":2}],"note":""#
-            let tail = #""}"#
-            let fixed = head.utf8.count + 12 + rest.utf8.count + tail.utf8.count
-            let text = head + String(repeating: "0", count: 12) + rest + String(repeating: "x", count: max(0, size - fixed)) + tail
-            let template = OrderTemplate(bytes: Array(text.utf8), digitsOffset: head.utf8.count)
-            cache[key] = template
-            return template
-        }
-    }
-
-    /// Whether a fan-out copy is an SNS notification envelope (`{ "Type" : "Notification", …`): looks for `"Type"` in
-    /// the first 64 bytes, without Foundation's string search.
-    static func isEnvelope(_ body: String) -> Bool {
-        var body = body
-        return body.withUTF8 { bytes -> Bool in
-            // `"Type"`, compared byte by byte: a needle array would cost the harness an allocation per copy.
-            guard bytes.first == UInt8(ascii: "{") else { return false }
-            let limit = min(bytes.count, 64) - 6
-            guard limit >= 0 else { return false }
-            for start in 0...limit where bytes[start] == UInt8(ascii: "\"") && bytes[start + 1] == UInt8(ascii: "T")
-                && bytes[start + 2] == UInt8(ascii: "y") && bytes[start + 3] == UInt8(ascii: "p")
-                && bytes[start + 4] == UInt8(ascii: "e") && bytes[start + 5] == UInt8(ascii: "\"") {
-                return true
+        init(size: Int) {
+            templates = eventTypes.map { type in
+                let rest = #"","eventType":""# + type
+                    + #"","customer":{"id":"c-1042","tier":"gold"},"currency":"EUR","total":129.95,"items":[{"sku":"SKU-1","qty":2}],"note":""#
+                let tail = #""}"#
+                let fixed = Self.head.utf8.count + 12 + rest.utf8.count + tail.utf8.count
+                let text = Self.head + String(repeating: "0", count: 12) + rest
+                    + String(repeating: "x", count: max(0, size - fixed)) + tail
+                return Array(text.utf8)
             }
-            return false
+        }
+
+        /// The event of publish `seq`, whose type is `eventTypes[seq % 4]`.
+        func event(seq: Int) -> String {
+            let template = templates[seq % templates.count]
+            return String(unsafeUninitializedCapacity: template.count) { buffer in
+                _ = buffer.initialize(from: template)
+                write(UInt64(seq), digits: 12, into: buffer, at: Self.head.utf8.count)
+                return template.count
+            }
         }
     }
 
-    /// The sequence number in a fan-out copy: a raw body, or an SNS envelope that quotes it.
-    static func orderSeq(in body: String) -> Int? {
-        var body = body
-        return body.withUTF8 { bytes -> Int? in
-            // "ord-" followed by 12 digits, wherever it is (the envelope escapes the quotes, not the digits).
-            // Eight bytes at a time: only words holding an "o" are looked at closely, so the harness's scan of an
-            // envelope stays small beside the work it measures.
-            let count = bytes.count
-            guard let base = bytes.baseAddress else { return nil }
-            func isMarker(_ index: Int) -> Bool {
-                index + 16 <= count && bytes[index] == UInt8(ascii: "o") && bytes[index + 1] == UInt8(ascii: "r")
-                    && bytes[index + 2] == UInt8(ascii: "d") && bytes[index + 3] == UInt8(ascii: "-")
-            }
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            var word = 0
-            while word + 8 <= count {
-                let value = UnsafeRawPointer(base + word).loadUnaligned(as: UInt64.self) ^ (ones &* UInt64(UInt8(ascii: "o")))
-                if (value &- ones) & ~value & (ones &* 0x80) != 0 {
-                    for index in word..<(word + 8) where isMarker(index) {
-                        return read(bytes, at: index + 4, digits: 12).map(Int.init)
-                    }
+    /// The two ways a fan-out copy may begin: an order event delivered raw, or SNS's envelope.
+    private static let rawPrefix = Array(#"{"orderId":"ord-"#.utf8)
+    private static let envelopePrefix = Array("{\n  \"Type\" : \"Notification\"".utf8)
+
+    /// A fan-out copy as the harness checks it: the publish's sequence number (nil if the copy holds none), and
+    /// whether SNS's envelope wraps it. One pass over the body's bytes: a raw event has its number at a fixed offset,
+    /// an envelope quotes the event after its `Type`.
+    static func inspectCopy(_ body: String) -> (seq: Int?, isEnvelope: Bool) {
+        var body = body  // `withUTF8` is mutating; a native string is not copied by it
+        return body.withUTF8 { bytes in
+            func hasPrefix(_ prefix: [UInt8]) -> Bool {
+                guard bytes.count >= prefix.count, let body = bytes.baseAddress else { return false }
+                return prefix.withUnsafeBufferPointer { prefix in
+                    prefix.baseAddress.map { memcmp(body, $0, prefix.count) == 0 } ?? false
                 }
-                word += 8
             }
-            for index in word..<count where isMarker(index) {
-                return read(bytes, at: index + 4, digits: 12).map(Int.init)
-            }
-            return nil
+            if hasPrefix(rawPrefix) { return (read(bytes, at: rawPrefix.count, digits: 12).map(Int.init), false) }
+            if hasPrefix(envelopePrefix) { return (seqAfterMarker(bytes, from: envelopePrefix.count), true) }
+            return (nil, false)
         }
+    }
+
+    /// The 12 digits after the first "ord-" at or after `start` (the envelope escapes the quotes, not the digits).
+    /// Eight bytes at a time: only words holding an "o" are looked at closely, so the harness's scan of an
+    /// envelope stays small beside the work it measures.
+    private static func seqAfterMarker(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        let count = bytes.count
+        guard let base = bytes.baseAddress else { return nil }
+        func isMarker(_ index: Int) -> Bool {
+            index + 16 <= count && bytes[index] == UInt8(ascii: "o") && bytes[index + 1] == UInt8(ascii: "r")
+                && bytes[index + 2] == UInt8(ascii: "d") && bytes[index + 3] == UInt8(ascii: "-")
+        }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        var word = start
+        while word + 8 <= count {
+            let value = UnsafeRawPointer(base + word).loadUnaligned(as: UInt64.self) ^ (ones &* UInt64(UInt8(ascii: "o")))
+            if (value &- ones) & ~value & (ones &* 0x80) != 0 {
+                for index in word..<(word + 8) where isMarker(index) {
+                    return read(bytes, at: index + 4, digits: 12).map(Int.init)
+                }
+            }
+            word += 8
+        }
+        for index in word..<count where isMarker(index) {
+            return read(bytes, at: index + 4, digits: 12).map(Int.init)
+        }
+        return nil
     }
 }
 
