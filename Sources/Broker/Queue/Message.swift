@@ -213,11 +213,16 @@ public struct SendMessageResult: Sendable, Hashable {
 }
 
 /// One message to send: the fields of SendMessage, and of an entry of SendMessageBatch.
+///
+/// The public initializers are in an extension and delegate to the compiler's memberwise one, which builds the value
+/// in place. A hand-written initializer in the type's body made the value in a temporary and returned a copy of it
+/// (a retain and release of every field) on every send: a few percent of a batched send. The memberwise one stays
+/// distinct from the public initializer because one stored property, `delay`, has another name than its parameter.
 public struct SendMessageRequest: Sendable, Hashable {
     /// `MessageBody`: 1 byte up to the queue's `MaximumMessageSize` (with the attributes), of XML-safe characters.
     public var body: String
-    /// `DelaySeconds` for this message (standard queues); nil uses the queue's delay.
-    public var delaySeconds: Duration?
+    /// `DelaySeconds`, stored under another name for the memberwise initializer's sake (see the type's comment).
+    var delay: Duration?
     /// `MessageAttributes`: up to 10.
     public var messageAttributes: [String: MessageAttributeValue]
     /// `MessageSystemAttributes`: only `AWSTraceHeader`, a String.
@@ -226,7 +231,9 @@ public struct SendMessageRequest: Sendable, Hashable {
     public var messageGroupId: String?
     /// `MessageDeduplicationId` (FIFO queues).
     public var messageDeduplicationId: String?
+}
 
+extension SendMessageRequest {
     /// Creates a send request.
     public init(
         body: String,
@@ -236,36 +243,46 @@ public struct SendMessageRequest: Sendable, Hashable {
         messageGroupId: String? = nil,
         messageDeduplicationId: String? = nil
     ) {
-        self.body = body
-        self.delaySeconds = delaySeconds
-        self.messageAttributes = messageAttributes
-        self.messageSystemAttributes = messageSystemAttributes
-        self.messageGroupId = messageGroupId
-        self.messageDeduplicationId = messageDeduplicationId
+        self.init(body: body, delay: delaySeconds, messageAttributes: messageAttributes,
+                  messageSystemAttributes: messageSystemAttributes, messageGroupId: messageGroupId,
+                  messageDeduplicationId: messageDeduplicationId)
+    }
+
+    /// `DelaySeconds` for this message (standard queues); nil uses the queue's delay.
+    public var delaySeconds: Duration? {
+        get { delay }
+        set { delay = newValue }
     }
 }
 
-/// An entry of SendMessageBatch: an `Id` unique in the batch plus the message.
+/// An entry of SendMessageBatch: an `Id` unique in the batch plus the message. Built through its memberwise
+/// initializer for the reason `SendMessageRequest` is; `entryId` is the stored name of `id`.
 public struct SendMessageBatchRequestEntry: Sendable, Hashable {
-    /// `Id`: up to 80 characters of `[A-Za-z0-9_-]`, distinct within the batch.
-    public var id: String
+    /// `Id`, stored under another name for the memberwise initializer's sake.
+    var entryId: String
     /// The message.
     public var message: SendMessageRequest
+}
+
+extension SendMessageBatchRequestEntry {
+    /// `Id`: up to 80 characters of `[A-Za-z0-9_-]`, distinct within the batch.
+    public var id: String {
+        get { entryId }
+        set { entryId = newValue }
+    }
 
     /// Creates an entry.
     public init(id: String, message: SendMessageRequest) {
-        self.id = id
-        self.message = message
+        self.init(entryId: id, message: message)
     }
 
     /// Creates an entry from the message's fields.
     public init(id: String, body: String, delaySeconds: Duration? = nil,
                 messageAttributes: [String: MessageAttributeValue] = [:],
                 messageGroupId: String? = nil, messageDeduplicationId: String? = nil) {
-        self.id = id
-        self.message = SendMessageRequest(
-            body: body, delaySeconds: delaySeconds, messageAttributes: messageAttributes,
-            messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId)
+        self.init(entryId: id, message: SendMessageRequest(
+            body: body, delay: delaySeconds, messageAttributes: messageAttributes, messageSystemAttributes: [:],
+            messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId))
     }
 }
 
