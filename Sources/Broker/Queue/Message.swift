@@ -217,20 +217,22 @@ public struct SendMessageResult: Sendable, Hashable {
 /// The public initializers are in an extension and delegate to the compiler's memberwise one, which builds the value
 /// in place. A hand-written initializer in the type's body made the value in a temporary and returned a copy of it
 /// (a retain and release of every field) on every send: a few percent of a batched send. The memberwise one stays
-/// distinct from the public initializer because one stored property, `delay`, has another name than its parameter.
+/// distinct from the public initializer because one stored property, `delay`, has another name than its parameter,
+/// and it takes every field because the optionals are spelled `Optional<…>` (a `T?` property would give it a nil
+/// default, and calls that leave such fields out would match both initializers under `@testable import`).
 public struct SendMessageRequest: Sendable, Hashable {
     /// `MessageBody`: 1 byte up to the queue's `MaximumMessageSize` (with the attributes), of XML-safe characters.
     public var body: String
     /// `DelaySeconds`, stored under another name for the memberwise initializer's sake (see the type's comment).
-    var delay: Duration?
+    var delay: Optional<Duration>
     /// `MessageAttributes`: up to 10.
     public var messageAttributes: [String: MessageAttributeValue]
     /// `MessageSystemAttributes`: only `AWSTraceHeader`, a String.
     public var messageSystemAttributes: [String: MessageAttributeValue]
     /// `MessageGroupId`: required on FIFO queues; on standard queues it groups tenants of a fair queue.
-    public var messageGroupId: String?
+    public var messageGroupId: Optional<String>
     /// `MessageDeduplicationId` (FIFO queues).
-    public var messageDeduplicationId: String?
+    public var messageDeduplicationId: Optional<String>
 }
 
 extension SendMessageRequest {

@@ -32,7 +32,7 @@ public struct Topic: Sendable, Hashable {
                         messageAttributes: [String: MessageAttributeValue] = [:],
                         messageGroupId: String? = nil, messageDeduplicationId: String? = nil) throws(BrokerError) -> PublishResult {
         try publish(PublishRequest(message: message, subject: subject, messageAttributes: messageAttributes,
-                                   messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId))
+                                   structure: nil, messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId))
     }
 
     /// Publish with every field of the request.
