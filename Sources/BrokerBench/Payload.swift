@@ -74,7 +74,8 @@ enum Payload {
     /// harness stays out of the way of what it measures.
     struct OrderEvents {
         private let templates: [[UInt8]]
-        private static let head = #"{"orderId":"ord-"#
+        /// What every event begins with; its sequence number follows.
+        static let head = #"{"orderId":"ord-"#
 
         init(size: Int) {
             templates = eventTypes.map { type in
@@ -100,7 +101,7 @@ enum Payload {
     }
 
     /// The two ways a fan-out copy may begin: an order event delivered raw, or SNS's envelope.
-    private static let rawPrefix = Array(#"{"orderId":"ord-"#.utf8)
+    private static let rawPrefix = Array(OrderEvents.head.utf8)
     private static let envelopePrefix = Array("{\n  \"Type\" : \"Notification\"".utf8)
 
     /// A fan-out copy as the harness checks it: the publish's sequence number (nil if the copy holds none), and
