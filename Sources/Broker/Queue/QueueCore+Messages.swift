@@ -35,8 +35,8 @@ extension QueueCore {
     }
 
     /// Where a send ended up: its message id and FIFO sequence number, or a deduplicated send's original's.
-    /// The caller makes the `SendMessageResult` from it, outside the lock, and a topic's copy, whose result nobody
-    /// reads, makes none.
+    /// The caller makes the `SendMessageResult` from it (SendMessage after the lock is released, SendMessageBatch as
+    /// it collects its entries); a topic's copy, whose result nobody reads, makes none.
     struct StoredSend {
         let id: MessageID
         let sequence: UInt64?
