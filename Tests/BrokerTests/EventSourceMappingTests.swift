@@ -810,6 +810,30 @@ struct EventSourceMappingTests {
         #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
     }
 
+    @Test func stopBetweenTwoLongPollsLeavesNoWakeUpOnTheClock() async throws {
+        for round in 0..<20 {
+            let (f, _) = try fixture()
+            let gate = Gate()
+            let mapping = try EventSourceMapping(queue: f.queue, broker: f.broker, configuration: .init(
+                maximumConcurrency: 1, functionTimeout: .seconds(30))) { _ in
+                try await gate.wait()
+                return nil
+            }
+            mapping.start()
+            #expect(await Kit.eventually { Kit.waiters(f.queue) == 1 }, "round \(round)")
+            // The send serves the long poll; the queue's timer stays armed for the rest of its wait period.
+            try f.queue.sendMessage("m")
+            #expect(await Kit.eventually { gate.waiting == 1 }, "round \(round)")
+            // The only batch slot is taken: no long poll is registered; the function timeout and the queue's timer wait.
+            await Kit.settle(200)
+            #expect(Kit.waiters(f.queue) == 0, "round \(round)")
+            #expect(f.clock.pendingWakeUps == 2, "round \(round)")
+            await mapping.stop(drainTimeout: .zero)
+            #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 }, "round \(round)")
+            #expect(Kit.depth(f.queue) == (0, 1, 0), "round \(round)")
+        }
+    }
+
     @Test func stopWaitsForEveryRunningBatchNotJustTheFirstToFinish() async throws {
         for _ in 0..<10 {
             let (f, _) = try fixture()

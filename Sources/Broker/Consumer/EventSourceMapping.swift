@@ -94,6 +94,8 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
     // MARK: Polling
 
     override func pollLoop() async {
+        // Polling may end between two long polls, with the timer the last served one left armed.
+        defer { queue.core.cancelIdleTimer() }
         var carried: [SQSEventRecord] = []
         while await runtime.acquire(maximum: 1) == 1 {
             guard let batch = await assembleBatch(&carried) else {

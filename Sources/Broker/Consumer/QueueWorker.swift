@@ -167,6 +167,8 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
     // MARK: Polling
 
     override func pollLoop() async {
+        // Polling may end between two long polls, with the timer the last served one left armed.
+        defer { queue.core.cancelIdleTimer() }
         let batchSize = configuration.receiveBatchSize
         let wait = configuration.waitTimeSeconds
         while true {

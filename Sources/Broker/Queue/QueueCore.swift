@@ -292,14 +292,24 @@ final class QueueCore: Sendable {
         let waiter: Waiter? = state.withLock { state in
             guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             let waiter = state.waiters.remove(at: index)
-            if state.waiters.isEmpty {
-                // Cancellation is off the hot path, and a stopped consumer should leave no timer behind.
-                state.timer?.wakeUp.cancel()
-                state.timer = nil
-            }
+            // Cancellation is off the hot path, and a stopped consumer should leave no timer behind.
+            cancelIdleTimer(&state)
             return waiter
         }
         waiter?.continuation.resume(throwing: CancellationError())
+    }
+
+    /// Cancels the timer a send left armed when it served the last waiter (see ``rescheduleTimer(_:)``), if no
+    /// long poll waits now. Consumers call it when their polling ends, which may be between two long polls, so that
+    /// a stopped consumer leaves no wake-up on the clock.
+    func cancelIdleTimer() {
+        state.withLock { cancelIdleTimer(&$0) }
+    }
+
+    private func cancelIdleTimer(_ state: inout QueueState) {
+        guard state.waiters.isEmpty else { return }
+        state.timer?.wakeUp.cancel()
+        state.timer = nil
     }
 
     func nextWaiterID() -> UInt64 {
