@@ -16,8 +16,8 @@ struct QueueWorkerTests {
     }
 
     private func fixture(visibility: Duration = .seconds(30), fifo: Bool = false, maxReceiveCount: Int? = nil,
-                         withDLQ: Bool = false) throws -> (Fixture, dlq: Queue?) {
-        let (broker, clock) = makeBroker()
+                         withDLQ: Bool = false, forwardingClock: Bool = false) throws -> (Fixture, dlq: Queue?) {
+        let (broker, clock) = makeBroker(forwarding: forwardingClock)
         var dlq: Queue?
         var redrive: RedrivePolicy?
         if withDLQ || maxReceiveCount != nil {
@@ -424,7 +424,8 @@ struct QueueWorkerTests {
 
     @Test func stopBetweenTwoLongPollsLeavesNoWakeUpOnTheClock() async throws {
         for round in 0..<20 {
-            let (f, _) = try fixture()
+            // On a clock other than the manual one, the timer the served long poll armed is left to fire.
+            let (f, _) = try fixture(forwardingClock: true)
             let gate = Gate()
             let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 1)) { _ in
                 try await gate.wait()

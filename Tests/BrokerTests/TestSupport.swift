@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Broker
@@ -38,7 +39,22 @@ func expectBrokerErrorAsync(_ code: BrokerError.Code, _ body: () async throws ->
 }
 
 /// A broker with seeded identifiers on a manual clock that starts at ``ManualClock/defaultStart``.
-func makeBroker(seed: UInt64 = 1) -> (Broker, ManualClock) {
+///
+/// With `forwarding`, the broker reads the manual clock through a ``ForwardingClock``, so its queues keep the
+/// long-poll timer policy of every clock but the manual one.
+func makeBroker(seed: UInt64 = 1, forwarding: Bool = false) -> (Broker, ManualClock) {
     let clock = ManualClock()
-    return (Broker(configuration: BrokerConfiguration(seed: seed), clock: clock), clock)
+    let brokerClock: any BrokerClock = forwarding ? ForwardingClock(manual: clock) : clock
+    return (Broker(configuration: BrokerConfiguration(seed: seed), clock: brokerClock), clock)
+}
+
+/// A clock that runs on a ``ManualClock`` without being one. Queues cancel a long-poll timer no waiter needs at
+/// once only on the manual clock; on any other clock (``SystemClock`` above all) it is left to fire at the end of
+/// its wait period. Through this clock a test moves time and counts wake-ups under that second policy.
+struct ForwardingClock: BrokerClock {
+    let manual: ManualClock
+    var now: Date { manual.now }
+    func schedule(at deadline: Date, _ action: @escaping @Sendable () -> Void) -> ScheduledWakeUp {
+        manual.schedule(at: deadline, action)
+    }
 }

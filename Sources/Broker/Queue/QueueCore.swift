@@ -26,6 +26,9 @@ final class QueueCore: Sendable {
     let inFlightLimit: Int
     let resolveQueue: @Sendable (String) -> QueueCore?
     let state: LockedState<QueueState>
+    /// Whether a timer no waiter needs is cancelled at once (see ``rescheduleTimer(_:)``): on the manual clock,
+    /// whose pending wake-ups are what a test counts and where cancelling one is an array removal.
+    let cancelsIdleTimerAtOnce: Bool
 
     static let maximumVisibility = 43_200
     static let deduplicationWindow: TimeInterval = 300
@@ -41,6 +44,7 @@ final class QueueCore: Sendable {
         self.senderId = senderId
         self.inFlightLimit = inFlightLimit
         self.resolveQueue = resolveQueue
+        self.cancelsIdleTimerAtOnce = clock is ManualClock
         let now = clock.now
         self.createdAt = now
         var ids = IDGenerator(seed: seed)
@@ -240,9 +244,14 @@ final class QueueCore: Sendable {
     /// A timer no waiter needs any more is left to fire: cancelling a Dispatch timer (and arming a new one for the
     /// next poll) sat on the path of every long poll a send satisfied and doubled its wake-up time, while the idle
     /// firing it saves costs one settle, once per wait period. A timer is cancelled only for an earlier one, when
-    /// the last waiter is cancelled, and when the queue is deleted.
+    /// the last waiter is cancelled, when a consumer's polling ends, and when the queue is deleted. The manual
+    /// clock is the exception: there the idle timer goes at once, so that `pendingWakeUps` is zero whenever no
+    /// long poll waits, which is what a test asserts.
     func rescheduleTimer(_ state: inout QueueState) {
-        guard !state.waiters.isEmpty else { return }
+        guard !state.waiters.isEmpty else {
+            if cancelsIdleTimerAtOnce, state.timer != nil { cancelIdleTimer(&state) }
+            return
+        }
         var needed = state.waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
         if let next = state.hidden.min { needed = min(needed, next.deadline) }
         if let timer = state.timer, timer.deadline <= needed { return }
