@@ -252,9 +252,11 @@ final class QueueCore: Sendable {
             if cancelsIdleTimerAtOnce, state.timer != nil { cancelIdleTimer(&state) }
             return
         }
-        var needed = state.waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
+        // By index: `reduce` copied each waiter (a retain and release of its request and continuation) to read a date.
+        var needed = Date.distantFuture
+        for index in state.waiters.indices { needed = min(needed, state.waiters[index].deadline) }
         if let next = state.hidden.min { needed = min(needed, next.deadline) }
-        if let timer = state.timer, timer.deadline <= needed { return }
+        if let deadline = state.timer?.deadline, deadline <= needed { return }
         state.timer?.wakeUp.cancel()
         // Strong, not weak: the timer is armed only while long polls wait, so it fires within their 20 s, and a
         // weak reference would give the core a side table that slows every retain of it; a core dropped with
