@@ -233,6 +233,7 @@ final class QueueCore: Sendable {
             if !deliveries.isEmpty || waiter.deadline <= now {
                 state.waiters.remove(at: index)
                 effects.resumes.append((waiter.continuation, deliveries))
+                if state.waiters.isEmpty, cancelsIdleTimerAtOnce { cancelIdleTimer(&state) }
             } else {
                 index += 1
             }
@@ -248,13 +249,8 @@ final class QueueCore: Sendable {
     /// clock is the exception: there the idle timer goes at once, so that `pendingWakeUps` is zero whenever no
     /// long poll waits, which is what a test asserts.
     func rescheduleTimer(_ state: inout QueueState) {
-        guard !state.waiters.isEmpty else {
-            if cancelsIdleTimerAtOnce, state.timer != nil { cancelIdleTimer(&state) }
-            return
-        }
-        // By index: `reduce` copied each waiter (a retain and release of its request and continuation) to read a date.
-        var needed = Date.distantFuture
-        for index in state.waiters.indices { needed = min(needed, state.waiters[index].deadline) }
+        guard !state.waiters.isEmpty else { return }
+        var needed = state.waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
         if let next = state.hidden.min { needed = min(needed, next.deadline) }
         if let deadline = state.timer?.deadline, deadline <= needed { return }
         state.timer?.wakeUp.cancel()
