@@ -246,8 +246,8 @@ final class QueueCore: Sendable {
     /// next poll) sat on the path of every long poll a send satisfied and doubled its wake-up time, while the idle
     /// firing it saves costs one settle, once per wait period. A timer is cancelled only for an earlier one, when
     /// the last waiter is cancelled, when a consumer's polling ends, and when the queue is deleted. The manual
-    /// clock is the exception: there the idle timer goes at once, so that `pendingWakeUps` is zero whenever no
-    /// long poll waits, which is what a test asserts.
+    /// clock is the exception: there ``serveWaiters(_:now:effects:)`` cancels it as it serves the last waiter, so
+    /// that `pendingWakeUps` is zero whenever no long poll waits, which is what a test asserts.
     func rescheduleTimer(_ state: inout QueueState) {
         guard !state.waiters.isEmpty else { return }
         var needed = state.waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
