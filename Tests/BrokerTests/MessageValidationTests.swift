@@ -450,6 +450,26 @@ struct MessageValidationTests {
         #expect(Set(received.map(\.messageId)) == Set(result.successful.map(\.result.messageId)))
     }
 
+    @Test func sendBatchReportsFailuresInEntryOrderWhicheverCheckFoundThem() async throws {
+        let (broker, _) = makeBroker()
+        let queue = try broker.createQueue(named: "validation.fifo", attributes: QueueAttributes(fifoQueue: true))
+        // "no-dedup" passes the checks made outside the queue's lock and fails under it (no deduplication id and no
+        // content-based deduplication); "no-group" and "empty" fail before it.
+        let entries = [
+            SendMessageBatchRequestEntry(id: "first", body: "one", messageGroupId: "g", messageDeduplicationId: "d1"),
+            SendMessageBatchRequestEntry(id: "no-dedup", body: "b", messageGroupId: "g"),
+            SendMessageBatchRequestEntry(id: "no-group", body: "b", messageDeduplicationId: "d2"),
+            SendMessageBatchRequestEntry(id: "second", body: "two", messageGroupId: "g", messageDeduplicationId: "d3"),
+            SendMessageBatchRequestEntry(id: "empty", body: "", messageGroupId: "g", messageDeduplicationId: "d4"),
+        ]
+        let result = try queue.sendMessageBatch(entries)
+        #expect(result.successful.map(\.id) == ["first", "second"])
+        #expect(result.failed.map(\.id) == ["no-dedup", "no-group", "empty"])
+        #expect(result.failed.map(\.code) == ["InvalidParameterValue", "MissingParameter", "MissingParameter"])
+        let received = try await queue.receiveMessages(maxNumberOfMessages: 10)
+        #expect(received.map(\.body) == ["one", "two"])
+    }
+
     @Test func oversizedEntryOfSendBatchFailsAloneWhenTheBatchFits() throws {
         let (queue, _) = try makeQueue(QueueAttributes(maximumMessageSize: 1_024))
         let result = try queue.sendMessageBatch([

@@ -78,29 +78,35 @@ public struct Queue: Sendable, Hashable {
                 throw BrokerError(.batchRequestTooLong,
                     "Batch requests cannot be longer than 1048576 bytes. You have sent \(total) bytes.")
             }
-            var prepared: [Result<QueueCore.PreparedSend, BrokerError>] = []
-            prepared.reserveCapacity(entries.count)
-            for index in entries.indices {
+            // Each valid entry's request is copied once, here, and that copy is moved (popped) into `store`: lending
+            // it from the caller's array twice (to `prepare`, then to `store` under the lock) made the compiler
+            // copy it twice, a retain and release of every field each time.
+            var failed: [(index: Int, entry: BatchResultErrorEntry)] = []
+            var pending: [(index: Int, request: SendMessageRequest, prepared: QueueCore.PreparedSend)] = []
+            pending.reserveCapacity(entries.count)
+            for index in entries.indices.reversed() {
+                let request = entries[index].message
                 do throws(BrokerError) {
-                    prepared.append(.success(try core.prepare(entries[index].message)))
+                    let prepared = try core.prepare(request)
+                    pending.append((index, request, prepared))
                 } catch {
-                    prepared.append(.failure(error))
+                    failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
                 }
             }
             return try core.mutate { state, now, _ throws(BrokerError) in
                 var successful: [BatchResult<SendMessageResult>.Entry] = []
-                successful.reserveCapacity(entries.count)
-                var failed: [BatchResultErrorEntry] = []
-                for index in entries.indices {
+                successful.reserveCapacity(pending.count)
+                while let (index, request, prepared) = pending.popLast() {
                     do throws(BrokerError) {
-                        let send = try prepared[index].get()
-                        let stored = try core.store(entries[index].message, send, in: &state, now: now)
-                        successful.append(.init(id: entries[index].id, result: stored.result(for: entries[index].message)))
+                        let stored = try core.store(request, prepared, in: &state, now: now)
+                        successful.append(.init(id: entries[index].id, result: stored.result(for: request)))
                     } catch {
-                        failed.append(BatchResultErrorEntry(id: entries[index].id, error: error))
+                        failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
                     }
                 }
-                return BatchResult(failed: failed, successfulEntries: successful)
+                // In entry order, as the successes are: prepare's failures were found last to first.
+                if failed.count > 1 { failed.sort { $0.index < $1.index } }
+                return BatchResult(failed: failed.map(\.entry), successfulEntries: successful)
             }
         }
     }
