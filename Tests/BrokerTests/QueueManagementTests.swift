@@ -383,6 +383,9 @@ struct QueueManagementTests {
         try broker.deleteQueue(queue)
 
         expectBrokerError(.queueDoesNotExist) { try queue.sendMessage("again") }
+        expectBrokerError(.queueDoesNotExist) {
+            _ = try queue.sendMessageBatch([.init(id: "a", body: "again"), .init(id: "b", body: "and again")])
+        }
         await expectBrokerErrorAsync(.queueDoesNotExist) { _ = try await queue.receiveMessages() }
         await expectBrokerErrorAsync(.queueDoesNotExist) { _ = try await queue.receiveMessages(waitTimeSeconds: .seconds(20)) }
         expectBrokerError(.queueDoesNotExist) { _ = try queue.attributes() }

@@ -78,37 +78,57 @@ public struct Queue: Sendable, Hashable {
                 throw BrokerError(.batchRequestTooLong,
                     "Batch requests cannot be longer than 1048576 bytes. You have sent \(total) bytes.")
             }
-            // Each valid entry's request is copied once, here, and that copy is moved (popped) into `store`: lending
-            // it from the caller's array twice (to `prepare`, then to `store` under the lock) made the compiler
-            // copy it twice, a retain and release of every field each time.
+            // Each valid entry's request is copied once, here, into a buffer on the stack, and moved from there into
+            // `store`: lending it from the caller's array twice (to `prepare`, then to `store` under the lock) made
+            // the compiler copy it twice, a retain and release of every field each time. Two buffers, since the
+            // standard library allocates at most 1 KiB on the stack without asking the system how deep it is.
             var failed: [(index: Int, entry: BatchResultErrorEntry)] = []
-            var pending: [(index: Int, request: SendMessageRequest, prepared: QueueCore.PreparedSend)] = []
-            pending.reserveCapacity(entries.count)
-            for index in entries.indices.reversed() {
-                let request = entries[index].message
-                do throws(BrokerError) {
-                    let prepared = try core.prepare(request)
-                    pending.append((index, request, prepared))
-                } catch {
-                    failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
-                }
-            }
-            return try core.mutate { state, now, _ throws(BrokerError) in
-                var successful: [BatchResult<SendMessageResult>.Entry] = []
-                successful.reserveCapacity(pending.count)
-                while let (index, request, prepared) = pending.popLast() {
-                    do throws(BrokerError) {
-                        let stored = try core.store(request, prepared, in: &state, now: now)
-                        successful.append(.init(id: entries[index].id, result: stored.result(for: request)))
-                    } catch {
-                        failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
+            return try withUnsafeTemporaryAllocation(of: SendMessageRequest.self, capacity: entries.count) { requests throws(BrokerError) in
+                try withUnsafeTemporaryAllocation(of: PendingSend.self, capacity: entries.count) { pending throws(BrokerError) in
+                    var count = 0  // requests and pending [0..<count] were initialized,
+                    var moved = 0  // and requests[0..<moved] moved out again.
+                    defer {
+                        UnsafeMutableBufferPointer(rebasing: requests[moved..<count]).deinitialize()
+                        UnsafeMutableBufferPointer(rebasing: pending[0..<count]).deinitialize()
+                    }
+                    for index in entries.indices {
+                        let request = entries[index].message
+                        do throws(BrokerError) {
+                            let prepared = try core.prepare(request)
+                            requests.initializeElement(at: count, to: request)
+                            pending.initializeElement(at: count, to: PendingSend(index: index, prepared: prepared))
+                            count += 1
+                        } catch {
+                            failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
+                        }
+                    }
+                    return try core.mutate { state, now, _ throws(BrokerError) in
+                        var successful: [BatchResult<SendMessageResult>.Entry] = []
+                        successful.reserveCapacity(count)
+                        while moved < count {
+                            let request = requests.moveElement(from: moved)
+                            let index = pending[moved].index
+                            do throws(BrokerError) {
+                                let stored = try core.store(request, pending[moved].prepared, in: &state, now: now)
+                                successful.append(.init(id: entries[index].id, result: stored.result(for: request)))
+                            } catch {
+                                failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
+                            }
+                            moved += 1
+                        }
+                        // In entry order, as the successes are: failures found under the lock come after the others.
+                        if failed.count > 1 { failed.sort { $0.index < $1.index } }
+                        return BatchResult(failed: failed.map(\.entry), successfulEntries: successful)
                     }
                 }
-                // In entry order, as the successes are: prepare's failures were found last to first.
-                if failed.count > 1 { failed.sort { $0.index < $1.index } }
-                return BatchResult(failed: failed.map(\.entry), successfulEntries: successful)
             }
         }
+    }
+
+    /// Where a batch entry that passed the checks made outside the lock is, and what they found.
+    private struct PendingSend {
+        let index: Int
+        let prepared: QueueCore.PreparedSend
     }
 
     // MARK: Receiving
