@@ -223,6 +223,47 @@ struct ConsumerHelperTests {
         {"Type":"Notification","MessageId":"m-4","TopicArn":"arn:aws:sns:us-east-1:123456789012:alerts","Subject":null,"Message":"hello","Timestamp":"2026-01-01T00:00:03.000Z","SignatureVersion":"1","Signature":"c2ln","SigningCertUrl":"https://example.com/lambda-cert.pem","UnsubscribeUrl":"https://example.com/lambda-unsubscribe"}
         """
 
+    enum ConsumerMode: String, CaseIterable, Sendable {
+        case queueWorker, eventSourceMapping
+    }
+
+    @Test(arguments: ConsumerMode.allCases)
+    func stopBetweenTwoLongPollsLeavesNoWakeUpOnTheClock(_ mode: ConsumerMode) async throws {
+        for round in 0..<20 {
+            // On any clock but the manual one, the timer a served long poll armed is left to fire at the end of
+            // its wait period; a consumer whose polling ends cancels it.
+            let (broker, clock) = makeBroker(forwarding: true)
+            let queue = try broker.createQueue(named: "stop-between-polls")
+            let gate = Gate()
+            let consumer: QueueConsumer = switch mode {
+            case .queueWorker:
+                try QueueWorker(queue: queue, broker: broker, configuration: .init(concurrency: 1)) { _ in
+                    try await gate.wait()
+                }
+            case .eventSourceMapping:
+                try EventSourceMapping(queue: queue, broker: broker, configuration: .init(
+                    maximumConcurrency: 1, functionTimeout: .seconds(30))) { _ in
+                    try await gate.wait()
+                    return nil
+                }
+            }
+            // The mapping's function timeout waits on the clock too.
+            let handlerWakeUps = mode == .eventSourceMapping ? 1 : 0
+            consumer.start()
+            #expect(await ConsumerTestKit.eventually { ConsumerTestKit.waiters(queue) == 1 }, "round \(round)")
+            try queue.sendMessage("m")
+            #expect(await ConsumerTestKit.eventually { gate.waiting == 1 }, "round \(round)")
+            // The only slot is taken, so polling waits for it with no long poll registered: the timer is idle.
+            await ConsumerTestKit.settle(200)
+            #expect(ConsumerTestKit.waiters(queue) == 0, "round \(round)")
+            #expect(clock.pendingWakeUps == 1 + handlerWakeUps, "round \(round)")
+            await consumer.stop(drainTimeout: .zero)
+            #expect(await ConsumerTestKit.eventually { clock.pendingWakeUps == 0 }, "round \(round)")
+            // The cancelled handler deleted nothing.
+            #expect(ConsumerTestKit.depth(queue) == (0, 1, 0), "round \(round)")
+        }
+    }
+
     @Test func standardEnvelopeDecodesEveryFieldIncludingSignatureAndAttributes() throws {
         let envelope = try #require(Body(body: Self.standardEnvelope).snsEnvelope)
         #expect(envelope.type == "Notification")

@@ -16,8 +16,8 @@ struct EventSourceMappingTests {
     }
 
     private func fixture(visibility: Duration = .seconds(30), fifo: Bool = false,
-                         maxReceiveCount: Int? = nil, forwardingClock: Bool = false) throws -> (Fixture, dlq: Queue?) {
-        let (broker, clock) = makeBroker(forwarding: forwardingClock)
+                         maxReceiveCount: Int? = nil) throws -> (Fixture, dlq: Queue?) {
+        let (broker, clock) = makeBroker()
         var dlq: Queue?
         var redrive: RedrivePolicy?
         if let maxReceiveCount {
@@ -808,31 +808,6 @@ struct EventSourceMappingTests {
         // The message sent after stop was never received.
         #expect(Kit.depth(f.queue) == (1, 0, 0))
         #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
-    }
-
-    @Test func stopBetweenTwoLongPollsLeavesNoWakeUpOnTheClock() async throws {
-        for round in 0..<20 {
-            // On a clock other than the manual one, the timer the served long poll armed is left to fire.
-            let (f, _) = try fixture(forwardingClock: true)
-            let gate = Gate()
-            let mapping = try EventSourceMapping(queue: f.queue, broker: f.broker, configuration: .init(
-                maximumConcurrency: 1, functionTimeout: .seconds(30))) { _ in
-                try await gate.wait()
-                return nil
-            }
-            mapping.start()
-            #expect(await Kit.eventually { Kit.waiters(f.queue) == 1 }, "round \(round)")
-            // The send serves the long poll; the queue's timer stays armed for the rest of its wait period.
-            try f.queue.sendMessage("m")
-            #expect(await Kit.eventually { gate.waiting == 1 }, "round \(round)")
-            // The only batch slot is taken: no long poll is registered; the function timeout and the queue's timer wait.
-            await Kit.settle(200)
-            #expect(Kit.waiters(f.queue) == 0, "round \(round)")
-            #expect(f.clock.pendingWakeUps == 2, "round \(round)")
-            await mapping.stop(drainTimeout: .zero)
-            #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 }, "round \(round)")
-            #expect(Kit.depth(f.queue) == (0, 1, 0), "round \(round)")
-        }
     }
 
     @Test func stopWaitsForEveryRunningBatchNotJustTheFirstToFinish() async throws {

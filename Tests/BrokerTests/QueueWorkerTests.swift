@@ -16,8 +16,8 @@ struct QueueWorkerTests {
     }
 
     private func fixture(visibility: Duration = .seconds(30), fifo: Bool = false, maxReceiveCount: Int? = nil,
-                         withDLQ: Bool = false, forwardingClock: Bool = false) throws -> (Fixture, dlq: Queue?) {
-        let (broker, clock) = makeBroker(forwarding: forwardingClock)
+                         withDLQ: Bool = false) throws -> (Fixture, dlq: Queue?) {
+        let (broker, clock) = makeBroker()
         var dlq: Queue?
         var redrive: RedrivePolicy?
         if withDLQ || maxReceiveCount != nil {
@@ -420,30 +420,6 @@ struct QueueWorkerTests {
         #expect(worker.statistics.received == 1)
         await worker.stop(drainTimeout: .zero)
         #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
-    }
-
-    @Test func stopBetweenTwoLongPollsLeavesNoWakeUpOnTheClock() async throws {
-        for round in 0..<20 {
-            // On a clock other than the manual one, the timer the served long poll armed is left to fire.
-            let (f, _) = try fixture(forwardingClock: true)
-            let gate = Gate()
-            let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 1)) { _ in
-                try await gate.wait()
-            }
-            worker.start()
-            #expect(await Kit.eventually { Kit.waiters(f.queue) == 1 }, "round \(round)")
-            // The send serves the long poll; the queue's timer stays armed for the rest of its wait period.
-            try f.queue.sendMessage("m")
-            #expect(await Kit.eventually { gate.waiting == 1 }, "round \(round)")
-            // The only slot is taken, so the poll loop waits for it with no long poll registered.
-            await Kit.settle(200)
-            #expect(Kit.waiters(f.queue) == 0, "round \(round)")
-            #expect(f.clock.pendingWakeUps == 1, "round \(round)")
-            await worker.stop(drainTimeout: .zero)
-            #expect(f.clock.pendingWakeUps == 0, "round \(round)")
-            // The cancelled handler deleted nothing.
-            #expect(Kit.depth(f.queue) == (0, 1, 0), "round \(round)")
-        }
     }
 
     @Test func heartbeatExtendsEveryMessageOfABatchHandler() async throws {
