@@ -102,7 +102,7 @@ public struct Queue: Sendable, Hashable {
                             failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
                         }
                     }
-                    return try core.mutate { state, now, _ throws(BrokerError) in
+                    let successful = try core.mutate { state, now, _ throws(BrokerError) in
                         var successful: [BatchResult<SendMessageResult>.Entry] = []
                         successful.reserveCapacity(count)
                         while moved < count {
@@ -116,10 +116,11 @@ public struct Queue: Sendable, Hashable {
                             }
                             moved += 1
                         }
-                        // In entry order, as the successes are: failures found under the lock come after the others.
-                        if failed.count > 1 { failed.sort { $0.index < $1.index } }
-                        return BatchResult(failed: failed.map(\.entry), successfulEntries: successful)
+                        return successful
                     }
+                    // In entry order, as the successes are: failures found under the lock come after the others.
+                    if failed.count > 1 { failed.sort { $0.index < $1.index } }
+                    return BatchResult(failed: failed.map(\.entry), successfulEntries: successful)
                 }
             }
         }
