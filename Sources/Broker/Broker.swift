@@ -27,41 +27,114 @@ public struct BrokerConfiguration: Sendable {
     var queueURLBase: String { queueURLHost ?? "https://sqs.\(region).amazonaws.com" }
 }
 
-/// A process-local SQS (and later SNS): owns named queues, on a clock the caller chooses.
+/// A process-local SQS and SNS: owns named queues and topics, on a clock the caller chooses.
 ///
 /// ```swift
 /// let clock = ManualClock()
 /// let broker = Broker(clock: clock)
 /// let queue = try broker.createQueue(named: "orders")
 /// ```
+///
+/// A broker is one account in one region, as an AWS client sees it. ``scoped(accountId:region:)`` gives the same
+/// broker as another account or region sees it; queues and topics of every account and region reach each other by
+/// ARN and URL (cross-account sends, SNS to SQS across regions), and ``reset()`` empties them all.
 public final class Broker: Sendable {
     /// The broker's configuration.
     public let configuration: BrokerConfiguration
     /// The clock every time-dependent behaviour reads.
     public let clock: any BrokerClock
 
-    private struct Registry {
-        var queues: [String: QueueCore] = [:]
-        var deletedAt: [String: Date] = [:]
-        var created: UInt64 = 0
-    }
+    /// This account and region's queues, topics, move tasks and deliveries.
+    let space: BrokerSpace
+    /// Every account and region this broker and its scoped views share.
+    let directory: BrokerDirectory
 
     /// A leaf lock: nothing else is locked while it is held, so queue locks may take it.
-    private let registry = LockedState(Registry())
+    var registry: LockedState<QueueRegistry> { space.registry }
     /// Dead-letter redrive tasks; also a leaf lock.
-    let moveTasks = LockedState(MoveTaskRegistry())
+    var moveTasks: LockedState<MoveTaskRegistry> { space.moveTasks }
     /// Topics by name; a leaf lock.
-    let topicRegistry = LockedState(TopicRegistry())
+    var topicRegistry: LockedState<TopicRegistry> { space.topicRegistry }
     /// Handler deliveries still running.
-    let deliveries = DeliveryTracker()
-    private let seed: UInt64
-    var seedValue: UInt64 { seed }
+    var deliveries: DeliveryTracker { space.deliveries }
+    var seedValue: UInt64 { space.seed }
 
     /// Creates a broker.
     public init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock()) {
         self.configuration = configuration
         self.clock = clock
-        self.seed = configuration.seed ?? SystemRandomNumberGenerator.seed()
+        let seed = configuration.seed ?? SystemRandomNumberGenerator.seed()
+        let key = BrokerDirectory.Key(accountId: configuration.accountId, region: configuration.region)
+        self.directory = BrokerDirectory(root: key, seed: seed)
+        self.space = directory.space(for: key)
+    }
+
+    private init(configuration: BrokerConfiguration, clock: any BrokerClock, directory: BrokerDirectory) {
+        self.configuration = configuration
+        self.clock = clock
+        self.directory = directory
+        self.space = directory.space(for: BrokerDirectory.Key(accountId: configuration.accountId, region: configuration.region))
+    }
+
+    // MARK: Accounts and regions
+
+    /// The same broker as seen from another account and/or region (nil keeps this broker's): its own queues,
+    /// topics, queue URLs and ARNs, on the same clock. Views of one account and region share their queues and topics,
+    /// whichever view made them. A 12-digit account id and a region such as `eu-west-1` are required, else
+    /// `InvalidParameterValue`.
+    public func scoped(accountId: String? = nil, region: String? = nil) throws(BrokerError) -> Broker {
+        let accountId = accountId ?? configuration.accountId
+        let region = region ?? configuration.region
+        guard accountId.utf8.count == 12, accountId.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            throw BrokerError(.invalidParameterValue, "Value \(accountId) for parameter AccountId is invalid. Reason: An account id has 12 digits.")
+        }
+        guard BrokerDirectory.isRegion(region) else {
+            throw BrokerError(.invalidParameterValue, "Value \(region) for parameter Region is invalid. Reason: A region is lowercase letters, digits and hyphens, such as us-east-1.")
+        }
+        return view(of: BrokerDirectory.Key(accountId: accountId, region: region))
+    }
+
+    /// This broker's view of an account and region whose names are known to be valid.
+    func view(of key: BrokerDirectory.Key) -> Broker {
+        if key.accountId == configuration.accountId, key.region == configuration.region { return self }
+        var scoped = configuration
+        scoped.accountId = key.accountId
+        scoped.region = key.region
+        return Broker(configuration: scoped, clock: clock, directory: directory)
+    }
+
+    /// Every account and region that holds a queue or a topic, in order: for dashboards and the server's listings.
+    public var scopes: [(accountId: String, region: String)] {
+        directory.keys.map { ($0.accountId, $0.region) }
+    }
+
+    /// Empties every account and region at once: every queue (waiting long polls return empty) and topic with its
+    /// subscriptions is deleted, move tasks stop, and a name can be created again at once (no 60-second wait). For
+    /// test suites that start each test clean without making a new broker. Handles held across a reset act on
+    /// deleted queues and topics.
+    public func reset() {
+        for space in directory.allSpaces {
+            let queues = space.registry.withLock { registry -> [QueueCore] in
+                defer { registry = QueueRegistry() }
+                return Array(registry.queues.values)
+            }
+            for core in queues { core.markDeleted() }
+            let topics = space.topicRegistry.withLock { registry -> [TopicCore] in
+                defer { registry.topics.removeAll() }
+                return Array(registry.topics.values)
+            }
+            for core in topics {
+                core.state.withLock { state in
+                    state.deleted = true
+                    state.subscriptions.removeAll()
+                }
+            }
+            let tasks = space.moveTasks.withLock { tasks -> [MoveTaskRegistry.Record] in
+                defer { tasks.records.removeAll() }
+                return tasks.records
+            }
+            for task in tasks { task.wakeUp?.cancel() }
+        }
     }
 
     // MARK: Queues
@@ -89,7 +162,7 @@ public final class Broker: Sendable {
             }
             registry.deletedAt[name] = nil
             registry.created += 1
-            var seeds = IDGenerator(seed: seed ^ (registry.created &* 0x9E37_79B9_7F4A_7C15))
+            var seeds = IDGenerator(seed: seedValue ^ (registry.created &* 0x9E37_79B9_7F4A_7C15))
             let core = QueueCore(
                 name: name, url: "\(configuration.queueURLBase)/\(configuration.accountId)/\(name)", arn: arn,
                 settings: settings, tags: tags, seed: seeds.next(), clock: clock, senderId: configuration.accountId,
@@ -134,10 +207,11 @@ public final class Broker: Sendable {
         return try queue(named: String(parts[parts.count - 1]))
     }
 
-    /// The queue an ARN names (`arn:aws:sqs:<region>:<account>:<name>`).
+    /// The queue an ARN names (`arn:aws:sqs:<region>:<account>:<name>`), in this or any other account and region.
     public func queue(arn: String) throws(BrokerError) -> Queue {
         guard let core = resolveQueue(arn) else { throw BrokerError.queueDoesNotExist() }
-        return Queue(core: core, owner: self)
+        let owner = BrokerDirectory.parse(arn: arn, service: "sqs").map { view(of: $0.key) } ?? self
+        return Queue(core: core, owner: owner)
     }
 
     /// The queue named by a URL, an ARN or a plain name.
@@ -214,15 +288,22 @@ public final class Broker: Sendable {
         "arn:aws:sqs:\(configuration.region):\(configuration.accountId):\(name)"
     }
 
-    /// Looks up a queue by ARN; used by cores for dead-letter targets (the registry lock is a leaf).
+    /// Looks up a queue by ARN, in any account and region of this broker's directory; used by cores for dead-letter
+    /// targets and by topics for deliveries (the registry locks are leaves).
     var resolveQueue: @Sendable (String) -> QueueCore? {
         let prefix = "arn:aws:sqs:\(configuration.region):\(configuration.accountId):"
-        // Weak to the registry, not to the broker: a weak reference gives its object a side table, which sends
+        let registry = space.registry
+        // Weak to the registries, not to the broker: a weak reference gives its object a side table, which sends
         // every retain and release of it down the runtime's slow path, and every queue handle holds the broker.
-        return { [weak registry] arn in
-            guard let registry, arn.hasPrefix(prefix) else { return nil }
-            let name = String(arn.dropFirst(prefix.count))
-            return registry.withLock { $0.queues[name] }
+        return { [weak registry, weak directory] arn in
+            if arn.hasPrefix(prefix) {
+                guard let registry else { return nil }
+                let name = String(arn.dropFirst(prefix.count))
+                return registry.withLock { $0.queues[name] }
+            }
+            guard let directory, let (key, name) = BrokerDirectory.parse(arn: arn, service: "sqs"),
+                  let space = directory.existingSpace(for: key) else { return nil }
+            return space.registry.withLock { $0.queues[name] }
         }
     }
 

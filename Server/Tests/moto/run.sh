@@ -29,16 +29,18 @@ PY
 
 server="${BROKER_SERVER_BIN:-$here/../../.build/debug/broker-server}"
 log="$(mktemp)"
-# moto's tests expect its default account, 123456789012, for credentials that are not a 12-digit account id.
-"$server" --port 0 --account-id 123456789012 >"$log" 2>&1 &
+# moto's tests expect its default account, 123456789012, for credentials that are not a 12-digit account id, and
+# some compare queue URLs with http://localhost:5000, its server's address.
+port="${MOTO_SUITE_PORT:-5000}"
+"$server" --port "$port" --account-id 123456789012 >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do
     grep -q "listening on" "$log" && break
     sleep 0.1
 done
-endpoint="$(sed -n 's/^broker-server listening on //p' "$log")"
-[ -n "$endpoint" ] || { cat "$log"; exit 1; }
+grep -q "listening on" "$log" || { cat "$log"; exit 1; }
+endpoint="http://localhost:$port"
 
 if [ $# -eq 0 ]; then set -- tests/test_sqs tests/test_sns; fi
 cd "$suite"

@@ -57,7 +57,9 @@ enum RedriveValidation {
         guard (1...1_000).contains(policy.maxReceiveCount) else {
             throw invalid("Invalid value for maxReceiveCount: \(policy.maxReceiveCount), valid values are from 1 to 1000 both inclusive.")
         }
-        guard let target = resolve(policy.deadLetterTargetArn) else {
+        // A dead-letter queue lives in its source's account and region, though cores resolve ARNs in any.
+        let home = sourceArn.prefix(through: sourceArn.lastIndex(of: ":") ?? sourceArn.startIndex)
+        guard policy.deadLetterTargetArn.hasPrefix(home), let target = resolve(policy.deadLetterTargetArn) else {
             throw invalid("Dead letter target does not exist.")
         }
         guard target.isFifo == sourceIsFifo else {

@@ -43,27 +43,41 @@ struct Operation: Sendable {
 /// What an operation may know of the request besides its input: the broker, the address the client used (queue URLs
 /// answer with it) and, for SQS Query posted to a queue's path, that path.
 struct OperationContext: Sendable {
+    /// The broker as the caller's account and region see it.
     let broker: Broker
     /// `http://<Host header>`.
     let baseURL: String
     let pathQueueURL: String?
+    /// The access key id of the request's signature, if it was signed.
+    var accessKeyId: String? = nil
 
     /// The queue the request names by `QueueUrl`, or by its path. Any scheme, host and port are accepted, as SDKs
-    /// rewrite them; the account and name must match.
+    /// rewrite them. A URL names its account, so a queue of another account (in the caller's region) is reachable;
+    /// a bare queue name is resolved in the caller's account, as SQS does.
     @inline(never)
     func queue(_ input: Input) throws -> Queue {
-        guard let url = input.string("QueueUrl") ?? pathQueueURL,
-              let reference = QueueURL.parse(url), (reference.account ?? broker.configuration.accountId) == broker.configuration.accountId
-        else { throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.") }
-        return try broker.queue(named: reference.name)
+        guard let url = input.string("QueueUrl") ?? pathQueueURL else {
+            throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
+        }
+        if !url.contains("/") { return try broker.queue(named: url) }
+        guard let reference = QueueURL.parse(url) else { throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.") }
+        guard let account = reference.account, account != broker.configuration.accountId else {
+            return try broker.queue(named: reference.name)
+        }
+        guard let owner = try? broker.scoped(accountId: account) else {
+            throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
+        }
+        return try owner.queue(named: reference.name)
     }
 
-    /// The URL of a queue as this client reaches it.
+    /// The URL of a queue of the caller's account as this client reaches it.
     func url(ofQueueNamed name: String) -> String { "\(baseURL)/\(broker.configuration.accountId)/\(name)" }
 
-    /// Broker's URL for a queue, re-rooted at the address the client used.
+    /// Broker's URL for a queue (`…/<account>/<name>`), re-rooted at the address the client used.
     func rewrite(_ brokerURL: String) -> String {
-        url(ofQueueNamed: brokerURL.split(separator: "/").last.map(String.init) ?? brokerURL)
+        let parts = brokerURL.split(separator: "/")
+        guard parts.count >= 2 else { return url(ofQueueNamed: brokerURL) }
+        return "\(baseURL)/\(parts[parts.count - 2])/\(parts[parts.count - 1])"
     }
 }
 

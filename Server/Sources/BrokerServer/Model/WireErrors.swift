@@ -8,12 +8,14 @@ extension BrokerError.Code {
     static let unknownOperation = BrokerError.Code(name: "UnknownOperationException", queryCode: "InvalidAction")
     /// A Query `Action` that names no operation of the service.
     static let invalidAction = BrokerError.Code(name: "InvalidAction")
-    /// A Query request without `Action`.
-    static let missingAction = BrokerError.Code(name: "MissingAction")
+    /// A Query request without `Action`: AWS answers it as an unknown operation, in Query as in JSON.
+    static let missingAction = BrokerError.Code(name: "UnknownOperationException")
     /// A form that is not `application/x-www-form-urlencoded` text.
     static let invalidQueryParameter = BrokerError.Code(name: "InvalidQueryParameter")
     /// SNS's code for a missing required parameter.
     static let snsValidation = BrokerError.Code(name: "ValidationException", queryCode: "ValidationError")
+    /// STS's code for a parameter that fails its constraints.
+    static let stsValidation = BrokerError.Code(name: "ValidationError")
     /// A request body over the server's limit.
     static let requestTooLarge = BrokerError.Code(name: "RequestEntityTooLarge", httpStatus: 413)
     /// Anything unexpected: the server's fault, never the caller's.

@@ -65,11 +65,15 @@ enum SQSOperations {
         input: [Member("QueueName", .string, required: true), Member("QueueOwnerAWSAccountId", .string)],
         output: [Member("QueueUrl", .string)]
     ) { context, input in
-        if let owner = input.string("QueueOwnerAWSAccountId"), owner != context.broker.configuration.accountId {
-            throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
+        var owner = context.broker
+        if let account = input.string("QueueOwnerAWSAccountId"), account != owner.configuration.accountId {
+            guard let scoped = try? owner.scoped(accountId: account) else {
+                throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
+            }
+            owner = scoped
         }
-        let queue = try context.broker.queue(named: input.string("QueueName") ?? "")
-        return ["QueueUrl": .string(context.url(ofQueueNamed: queue.name))]
+        let queue = try owner.queue(named: input.string("QueueName") ?? "")
+        return ["QueueUrl": .string(context.rewrite(queue.url))]
     }
 
     static let listQueues = Operation(

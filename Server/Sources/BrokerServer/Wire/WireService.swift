@@ -14,16 +14,40 @@ struct WireService: Sendable {
 
     /// A service spoken over Query: its operations, XML namespace and list style.
     enum QueryService {
-        case sqs, sns
+        case sqs, sns, sts
 
-        var operations: [String: Operation] { self == .sqs ? SQSOperations.all : SNSOperations.all }
-        var namespace: String { self == .sqs ? SQSOperations.namespace : SNSOperations.namespace }
+        var operations: [String: Operation] {
+            switch self {
+            case .sqs: SQSOperations.all
+            case .sns: SNSOperations.all
+            case .sts: STSOperations.all
+            }
+        }
+
+        var namespace: String {
+            switch self {
+            case .sqs: SQSOperations.namespace
+            case .sns: SNSOperations.namespace
+            case .sts: STSOperations.namespace
+            }
+        }
+
         var codec: QueryCodec { QueryCodec(flattened: self == .sqs) }
     }
 
     static let jsonContentType = "application/x-amz-json-1.0"
 
+    /// SQS actions that act on the service, not on one queue: a queue's URL refuses them.
+    static let serviceLevelActions: Set<String> = ["CreateQueue", "ListQueues", "GetQueueUrl"]
+
+    /// Paths that empty every account and region: Broker's own, and moto's (its server-mode tests call it).
+    static let resetPaths: Set<Substring> = ["/_broker/reset", "/moto-api/reset"]
+
     func respond(to request: WireRequest) async -> WireResponse {
+        if request.method == "POST", Self.resetPaths.contains(request.path) {
+            broker.reset()
+            return WireResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
+        }
         let requestId = UUID().uuidString.lowercased()
         let wire = Self.wireProtocol(of: request)
         do {
@@ -32,7 +56,9 @@ struct WireService: Sendable {
             // Only SQS Query names a queue by the request path; JSON always posts to `/`.
             var pathQueueURL: String?
             if case .query(.sqs, _) = wire, !request.path.split(separator: "/").isEmpty { pathQueueURL = String(request.path) }
-            let context = OperationContext(broker: broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL)
+            let caller = Caller(of: request, host: host, default: broker)
+            let context = OperationContext(broker: caller.broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL,
+                                           accessKeyId: caller.accessKeyId)
             let output = try await operation.run(context, input)
             return Self.success(output, of: operation, wire, requestId)
         } catch let error as BrokerError {
@@ -65,27 +91,35 @@ struct WireService: Sendable {
             parameters = form.flatMap { form in parameters?.merging(form) { $1 } }
         }
         let action = parameters?["Action"]
-        let service: QueryService = switch (parameters?["Version"], credentialScopeService(request, parameters)) {
+        let service: QueryService = switch (parameters?["Version"], credentialScope(request, parameters)?.service) {
         case ("2012-11-05", _): .sqs
         case ("2010-03-31", _): .sns
+        case ("2011-06-15", _): .sts
         case (_, "sqs"): .sqs
         case (_, "sns"): .sns
+        case (_, "sts"): .sts
         default: action.map { SNSOperations.all[$0] != nil && SQSOperations.all[$0] == nil } == true ? .sns : .sqs
         }
         return .query(service, parameters: parameters)
     }
 
-    /// `sqs` or `sns` from `Credential=<key>/<date>/<region>/<service>/aws4_request`, in the Authorization header or
-    /// a presigned URL's `X-Amz-Credential`.
-    private static func credentialScopeService(_ request: WireRequest, _ parameters: [String: String]?) -> String? {
+    /// The SigV4 credential scope `Credential=<key>/<date>/<region>/<service>/aws4_request`, from the Authorization
+    /// header or a presigned URL's `X-Amz-Credential`.
+    static func credentialScope(_ request: WireRequest, _ parameters: [String: String]?)
+        -> (accessKeyId: String, region: String, service: String)? {
         let credential: Substring? = if let authorization = request.header("authorization"),
                                         let range = authorization.range(of: "Credential=") {
             authorization[range.upperBound...].prefix { $0 != "," && $0 != " " }
+        } else if let presigned = parameters?["X-Amz-Credential"] {
+            Substring(presigned)
+        } else if let query = request.queryString, let presigned = QueryCodec.parseForm(query.utf8)?["X-Amz-Credential"] {
+            Substring(presigned)
         } else {
-            parameters?["X-Amz-Credential"].map { Substring($0) }
+            nil
         }
-        guard let parts = credential?.split(separator: "/"), parts.count >= 5 else { return nil }
-        return String(parts[parts.count - 2])
+        guard let parts = credential?.split(separator: "/", omittingEmptySubsequences: false), parts.count >= 5 else { return nil }
+        return (String(parts[0...(parts.count - 5)].joined(separator: "/")), String(parts[parts.count - 3]),
+                String(parts[parts.count - 2]))
     }
 
     private func decode(_ request: WireRequest, as wire: WireProtocol) throws -> (Operation, Input) {
@@ -114,10 +148,14 @@ struct WireService: Sendable {
                 throw BrokerError(.invalidQueryParameter, "The AWS query string is malformed or does not adhere to AWS standards.")
             }
             guard let action = parameters["Action"] else {
-                throw BrokerError(.missingAction, "The request must contain the parameter Action.")
+                throw BrokerError(.missingAction, "An unknown operation was requested.")
             }
             guard let operation = service.operations[action] else {
-                throw BrokerError(.invalidAction, "The action \(action) is not valid for this web service.")
+                throw BrokerError(.invalidAction, "The action \(action) is not valid for this endpoint.")
+            }
+            // A queue's URL takes only the actions that act on a queue, as SQS's endpoint does.
+            if service == .sqs, !request.path.split(separator: "/").isEmpty, Self.serviceLevelActions.contains(action) {
+                throw BrokerError(.invalidAction, "The action \(action) is not valid for this endpoint.")
             }
             let fields: [String: WireValue]
             do {
@@ -210,5 +248,27 @@ struct WireService: Sendable {
             return WireResponse(status: code.httpStatus, headers: [("Content-Type", "text/xml"), ("x-amzn-RequestId", requestId)],
                                 body: Array(xml.text.utf8))
         }
+    }
+}
+
+/// Who is asking, as AWS's endpoints tell it: the region from the SigV4 credential scope (else the host name
+/// `<service>.<region>.…`), the account from an access key id of 12 digits (else the server's default account).
+struct Caller {
+    let broker: Broker
+    let accessKeyId: String?
+
+    init(of request: WireRequest, host: String, default broker: Broker) {
+        let scope = WireService.credentialScope(request, nil)
+        accessKeyId = scope?.accessKeyId
+        var region = scope?.region
+        if region == nil {
+            let labels = host.prefix { $0 != ":" }.split(separator: ".")
+            if labels.count >= 3, ["sqs", "sns", "sts"].contains(labels[0]) { region = String(labels[1]) }
+        }
+        let account = accessKeyId.flatMap { key in
+            key.utf8.count == 12 && key.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ? key : nil
+        }
+        // A malformed region or account in a request falls back to the server's own, as a signature is never checked.
+        self.broker = (try? broker.scoped(accountId: account, region: region)) ?? broker
     }
 }
