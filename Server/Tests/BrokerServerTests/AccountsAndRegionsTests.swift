@@ -144,6 +144,24 @@ struct AccountsAndRegionsTests {
         }
     }
 
+    @Test("A Query GET that accepts JSON is answered in JSON, errors too")
+    func queryAnswersJSONWhenAsked() async throws {
+        try await withServer { _, client in
+            _ = try await client.query("Action=CreateQueue&Version=2012-11-05&QueueName=json-please")
+            let listed = try await client.send(method: .GET, uri: "/?Action=ListQueues&Version=2012-11-05",
+                                               headers: [("Accept", "application/json")])
+            #expect(listed.status == 200)
+            #expect(listed.header("content-type") == "application/json")
+            let result = listed.json?["ListQueuesResponse"]?["ListQueuesResult"]
+            #expect(result?["QueueUrls"] == .array([.string("http://127.0.0.1:\(listed.port)/000000000000/json-please")]))
+            #expect(listed.json?["ListQueuesResponse"]?["ResponseMetadata"]?["RequestId"] != nil)
+            let failed = try await client.send(method: .GET, uri: "/?Action=GetQueueUrl&Version=2012-11-05&QueueName=nope",
+                                               headers: [("Accept", "application/json")])
+            #expect(failed.status == 400)
+            #expect(failed.json?["Error"]?["Code"] == .string("AWS.SimpleQueueService.NonExistentQueue"))
+        }
+    }
+
     @Test("SQS Query routing answers as SQS does: no Action, unknown actions, service actions on a queue's URL")
     func queryRoutingErrors() async throws {
         try await withServer { _, client in
@@ -159,6 +177,13 @@ struct AccountsAndRegionsTests {
                 #expect(onQueue.text.contains("The action \(action) is not valid for this endpoint."))
             }
         }
+    }
+}
+
+extension TestResponse {
+    /// The port of the Host the test client sends, read back from a queue URL it was answered with.
+    var port: String {
+        text.range(of: "127.0.0.1:").map { String(text[$0.upperBound...].prefix { $0.isNumber }) } ?? ""
     }
 }
 

@@ -9,7 +9,8 @@ struct WireService: Sendable {
     /// The protocol of a request, decided before anything can fail, so every error answers in the caller's protocol.
     enum WireProtocol {
         case json(operation: String?)
-        case query(QueryService, parameters: [String: String]?)
+        /// `json`: the client asked for JSON (`Accept: application/json`), which AWS's Query endpoints honour.
+        case query(QueryService, parameters: [String: String]?, json: Bool = false)
     }
 
     /// A service spoken over Query: its operations, XML namespace and list style.
@@ -55,7 +56,7 @@ struct WireService: Sendable {
             let host = request.header("host").flatMap { $0.isEmpty ? nil : $0 } ?? request.defaultHost
             // Only SQS Query names a queue by the request path; JSON always posts to `/`.
             var pathQueueURL: String?
-            if case .query(.sqs, _) = wire, !request.path.split(separator: "/").isEmpty { pathQueueURL = String(request.path) }
+            if case .query(.sqs, _, _) = wire, !request.path.split(separator: "/").isEmpty { pathQueueURL = String(request.path) }
             let caller = Caller(of: request, host: host, default: broker)
             let context = OperationContext(broker: caller.broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL,
                                            accessKeyId: caller.accessKeyId)
@@ -100,7 +101,8 @@ struct WireService: Sendable {
         case (_, "sts"): .sts
         default: action.map { SNSOperations.all[$0] != nil && SQSOperations.all[$0] == nil } == true ? .sns : .sqs
         }
-        return .query(service, parameters: parameters)
+        let json = request.header("accept")?.lowercased().contains("application/json") == true
+        return .query(service, parameters: parameters, json: json)
     }
 
     /// The SigV4 credential scope `Credential=<key>/<date>/<region>/<service>/aws4_request`, from the Authorization
@@ -143,7 +145,7 @@ struct WireService: Sendable {
             }
             try Self.checkRequired(fields, operation.input, service: .sqs)
             return (operation, Input(fields))
-        case .query(let service, let parameters):
+        case .query(let service, let parameters, _):
             guard let parameters else {
                 throw BrokerError(.invalidQueryParameter, "The AWS query string is malformed or does not adhere to AWS standards.")
             }
@@ -207,7 +209,15 @@ struct WireService: Sendable {
             let body = operation.output.map { JSONCodec.encode(output, as: $0) } ?? .object([])
             return WireResponse(status: 200, headers: [("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId)],
                                 body: Array(body.serialized.utf8))
-        case .query(let service, _):
+        case .query(_, _, json: true):
+            // {"<Op>Response": {"<Op>Result": {…}, "ResponseMetadata": {"RequestId": …}}}
+            var response: [(key: String, value: JSONValue)] = []
+            if let shape = operation.output { response.append(("\(operation.name)Result", JSONCodec.encode(output, as: shape))) }
+            response.append(("ResponseMetadata", .object([("RequestId", .string(requestId))])))
+            let body = JSONValue.object([("\(operation.name)Response", .object(response))])
+            return WireResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-amzn-RequestId", requestId)],
+                                body: Array(body.serialized.utf8))
+        case .query(let service, _, json: false):
             var xml = XMLWriter()
             xml.raw("<?xml version=\"1.0\"?>")
             xml.element("\(operation.name)Response", attributes: " xmlns=\"\(service.namespace)\"") { xml in
@@ -230,10 +240,18 @@ struct WireService: Sendable {
                 ("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId),
                 ("x-amzn-query-error", "\(code.queryCode);\(code.fault)"),
             ], body: Array(body.serialized.utf8))
-        case .query(let service, _):
+        case .query(let service, _, let json):
             // SQS's Query API words this one error differently from its JSON API.
             let message = service == .sqs && code == .queueDoesNotExist
                 ? "The specified queue does not exist for this wsdl version." : error.message
+            if json {
+                let body = JSONValue.object([
+                    ("Error", .object([("Type", .string(code.fault)), ("Code", .string(code.queryCode)), ("Message", .string(message))])),
+                    ("RequestId", .string(requestId)),
+                ])
+                return WireResponse(status: code.httpStatus, headers: [("Content-Type", "application/json"), ("x-amzn-RequestId", requestId)],
+                                    body: Array(body.serialized.utf8))
+            }
             var xml = XMLWriter()
             xml.raw("<?xml version=\"1.0\"?>")
             xml.element("ErrorResponse", attributes: " xmlns=\"\(service.namespace)\"") { xml in
