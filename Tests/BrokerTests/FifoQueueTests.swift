@@ -447,6 +447,41 @@ struct FifoQueueTests {
         #expect(try await receive(queue).map(\.body) == ["one"])
     }
 
+    @Test func batchEntryWithoutGroupIdFailsTheWholeRequest() async throws {
+        let (broker, _) = makeBroker()
+        let queue = try makeFifoQueue(broker, contentBasedDeduplication: true)
+        let error = expectBrokerError(.missingParameter) {
+            _ = try queue.sendMessageBatch([
+                SendMessageBatchRequestEntry(id: "a", body: "grouped", messageGroupId: "g"),
+                SendMessageBatchRequestEntry(id: "b", body: "ungrouped"),
+            ])
+        }
+        #expect(error?.message == "The request must contain the parameter MessageGroupId.")
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+    }
+
+    @Test func batchEntryWithoutDeduplicationIdFailsTheWholeRequestWithoutContentBasedDeduplication() async throws {
+        let (broker, _) = makeBroker()
+        let queue = try makeFifoQueue(broker)
+        let error = expectBrokerError(.invalidParameterValue) {
+            _ = try queue.sendMessageBatch([
+                SendMessageBatchRequestEntry(id: "a", body: "one", messageGroupId: "g1", messageDeduplicationId: "d1"),
+                SendMessageBatchRequestEntry(id: "b", body: "two", messageGroupId: "g2"),
+            ])
+        }
+        #expect(error?.message
+            == "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+        // With content-based deduplication the same batch is sent.
+        try queue.setAttributes(QueueAttributes(contentBasedDeduplication: true))
+        let result = try queue.sendMessageBatch([
+            SendMessageBatchRequestEntry(id: "a", body: "one", messageGroupId: "g1", messageDeduplicationId: "d1"),
+            SendMessageBatchRequestEntry(id: "b", body: "two", messageGroupId: "g2"),
+        ])
+        #expect(result.failed.isEmpty)
+        #expect(try queue.statistics().approximateNumberOfMessages == 2)
+    }
+
     @Test func deduplicationWindowCountsFromFirstSendAndSurvivesReceiveAndDelete() async throws {
         let (broker, clock) = makeBroker()
         let queue = try makeFifoQueue(broker)
