@@ -585,6 +585,33 @@ struct FifoQueueTests {
         #expect(try await receive(queue).map(\.body) == ["a"])
     }
 
+    @Test func recordsMadeBeforeSwitchingToMessageGroupScopeKeepTheirQueueWideScopeForTheirWindow() async throws {
+        let (broker, clock) = makeBroker()
+        let queue = try makeFifoQueue(broker)
+        let a = try queue.sendMessage("a", messageGroupId: "A", messageDeduplicationId: "same")
+        clock.advance(by: .seconds(100))
+        try queue.setAttributes(QueueAttributes(deduplicationScope: .messageGroup, fifoThroughputLimit: .perMessageGroupId))
+        // Recorded queue-wide: a send from another group is still its duplicate.
+        #expect(try queue.sendMessage("b", messageGroupId: "B", messageDeduplicationId: "same").messageId == a.messageId)
+        // New records are per group.
+        let c = try queue.sendMessage("c", messageGroupId: "C", messageDeduplicationId: "new")
+        #expect(try queue.sendMessage("d", messageGroupId: "D", messageDeduplicationId: "new").messageId != c.messageId)
+        clock.advance(by: .seconds(200))  // 300 s after the first send: its window is over
+        #expect(try queue.sendMessage("b", messageGroupId: "B", messageDeduplicationId: "same").messageId != a.messageId)
+        #expect(Set(try await receive(queue).map(\.body)) == ["a", "c", "d", "b"])
+    }
+
+    @Test func recordsMadeBeforeSwitchingToQueueScopeKeepTheirGroupScopeForTheirWindow() async throws {
+        let (broker, clock) = makeBroker()
+        let queue = try makeFifoQueue(broker, deduplicationScope: .messageGroup, fifoThroughputLimit: .perMessageGroupId)
+        let a = try queue.sendMessage("a", messageGroupId: "A", messageDeduplicationId: "same")
+        try queue.setAttributes(QueueAttributes(deduplicationScope: .queue, fifoThroughputLimit: .perQueue))
+        #expect(try queue.sendMessage("a again", messageGroupId: "A", messageDeduplicationId: "same").messageId == a.messageId)
+        #expect(try queue.sendMessage("b", messageGroupId: "B", messageDeduplicationId: "same").messageId != a.messageId)
+        clock.advance(by: .seconds(300))
+        #expect(try queue.sendMessage("a later", messageGroupId: "A", messageDeduplicationId: "same").messageId != a.messageId)
+    }
+
     // MARK: Sequence numbers
 
     @Test func sequenceNumbersHaveTwentyDigitsAndStrictlyIncrease() throws {

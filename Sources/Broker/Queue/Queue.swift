@@ -309,8 +309,12 @@ public struct Queue: Sendable, Hashable {
         try RedriveValidation.validate(attributes, sourceArn: core.arn, sourceIsFifo: core.isFifo, resolve: core.resolveQueue)
         try core.mutate { state, now, _ throws(BrokerError) in
             let oldDelay = state.settings.delaySeconds
+            let oldScope = state.settings.deduplicationScope
             try state.settings.apply(attributes, creating: false)
             state.lastModified = now
+            if state.settings.deduplicationScope != oldScope {
+                state.otherScopeRecordsUntil = now.addingTimeInterval(QueueCore.deduplicationWindow)
+            }
             if core.isFifo, state.settings.delaySeconds != oldDelay {
                 core.applyDelayRetroactively(in: &state, now: now)
             }

@@ -67,6 +67,14 @@ extension QueueCore {
             let record = DeduplicationRecord(expiresAt: now.addingTimeInterval(Self.deduplicationWindow),
                                              messageId: messageId, sequenceNumber: sequence)
             let group = state.settings.deduplicationScope == .messageGroup ? request.messageGroupId ?? "" : nil
+            if let until = state.otherScopeRecordsUntil {
+                if until <= now {
+                    state.otherScopeRecordsUntil = nil
+                } else if let original = state.deduplication.lookup(
+                    id: id, group: group == nil ? request.messageGroupId ?? "" : nil, now: now) {
+                    return StoredSend(id: original.messageId, sequence: original.sequenceNumber)
+                }
+            }
             if let original = state.deduplication.recordUnlessDuplicate(id: id, group: group, now: now, record: record) {
                 return StoredSend(id: original.messageId, sequence: original.sequenceNumber)
             }

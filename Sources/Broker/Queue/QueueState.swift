@@ -69,6 +69,9 @@ struct QueueState {
     /// Always empty between receives: kept so a FIFO receive does not grow a new list of served groups each time.
     var servedGroups: [Int] = []
     var deduplication = DeduplicationTable()
+    /// Until when records made under the other `DeduplicationScope` may still be in their window: a scope change
+    /// leaves what is already recorded in the scope it was recorded in. Nil when none can be.
+    var otherScopeRecordsUntil: Date?
     var receiveAttempts: [String: (expiresAt: Date, deliveries: [Delivery])] = [:]
 
     var waiters: [Waiter] = []
@@ -114,6 +117,7 @@ struct QueueState {
         freeGroupSlots.removeAll()
         readyGroups.removeAll()
         deduplication.removeAll()
+        otherScopeRecordsUntil = nil
         receiveAttempts.removeAll()
         visibleCount = 0
         inFlightCount = 0
