@@ -159,7 +159,7 @@ extension QueueCore {
             var servedGroups = state.servedGroups
             state.servedGroups = []
             while picked.count < max, let (sequence, slot) = state.readyGroups.popMin() {
-                guard !servedGroups.contains(slot), state.groups[slot].inFlight == 0, let head = state.groups[slot].head(),
+                guard !servedGroups.contains(slot), let head = state.groups[slot].head(),
                       head.state == .visible, head.sequenceNumber == sequence else { continue }
                 servedGroups.append(slot)
                 var offset = 0
@@ -169,7 +169,6 @@ extension QueueCore {
                     guard message.state == .visible else { break }
                     if deadLettered(message) { continue }
                     deliver(message)
-                    if visibilityTimeout > 0 { state.groups[slot].inFlight += 1 }
                 }
             }
             // Groups left receivable (zero visibility, or every message dead-lettered) go back on the ready heap.

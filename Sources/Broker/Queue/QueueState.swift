@@ -1,10 +1,11 @@
 import Foundation
 
-/// A FIFO message group: its messages in send order (the in-flight ones included, until deleted), and how many
-/// of them are in flight. The group is blocked while `inFlight > 0`.
+/// A FIFO message group: its messages in send order (the in-flight ones included, until deleted). The group is
+/// receivable while its first live message is visible, and a receive serves it up to its first message that is not:
+/// as on AWS, messages whose visibility lapsed before a later one of the group that is still in flight are served
+/// again, and nothing after that one is.
 struct MessageGroup {
     var messages = Ring<StoredMessage>()
-    var inFlight = 0
 
     /// Drops deleted messages from the front and returns the first live one.
     mutating func head() -> StoredMessage? {
