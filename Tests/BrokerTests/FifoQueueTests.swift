@@ -386,7 +386,7 @@ struct FifoQueueTests {
         #expect(try await drain(queue) == ["m2", "m3", "m4"])
     }
 
-    @Test func extendingOneMessageOfABatchKeepsTheGroupBlockedAfterTheOthersLapse() async throws {
+    @Test func extendingOneMessageOfABatchServesOnlyTheLapsedMessagesBeforeIt() async throws {
         let (broker, clock) = makeBroker()
         let queue = try makeFifoQueue(broker, visibilityTimeout: .seconds(30))
         for index in 1...4 { try send(queue, "m\(index)", group: "g") }
@@ -396,9 +396,10 @@ struct FifoQueueTests {
         try queue.changeMessageVisibility(receiptHandle: batch[1].receiptHandle, visibilityTimeout: .seconds(120))
 
         clock.advance(by: .seconds(31))
-        // m1 and m3 are visible again, but m2 is still in flight: nothing of group g, while h is served.
-        let stats = try queue.statistics()
-        #expect(stats.approximateNumberOfMessagesNotVisible == 1)
+        // m1 and m3 are visible again and m2 is still in flight: m1, before it, is served again, and first (a
+        // group received before goes ahead of one never received); m3, after it, is not.
+        #expect(try queue.statistics().approximateNumberOfMessagesNotVisible == 1)
+        #expect(try await receive(queue, max: 1).map(\.body) == ["m1"])
         let other = try await receive(queue)
         #expect(other.map(\.body) == ["other"])
         #expect(try await receive(queue).isEmpty)
@@ -408,17 +409,23 @@ struct FifoQueueTests {
         #expect(try await receive(queue).map(\.body) == ["m1", "m2", "m3", "m4"])
     }
 
-    @Test func releasingABatchWithVisibilityZeroUnblocksTheGroupOnlyWhenAllAreReleased() async throws {
+    @Test func releasingMessagesWithVisibilityZeroServesThoseBeforeTheFirstStillInFlight() async throws {
         let (broker, _) = makeBroker()
         let queue = try makeFifoQueue(broker)
         for index in 1...3 { try send(queue, "m\(index)", group: "g") }
         let batch = try await receive(queue)
         #expect(batch.map(\.body) == ["m1", "m2", "m3"])
-        try queue.changeMessageVisibility(receiptHandle: batch[0].receiptHandle, visibilityTimeout: .zero)
-        #expect(try await receive(queue).isEmpty)
+        // m2 is released but m1, before it, is still in flight: nothing of the group.
         try queue.changeMessageVisibility(receiptHandle: batch[1].receiptHandle, visibilityTimeout: .zero)
+        #expect(try await receive(queue).isEmpty)
+        // m1 released too: m1 and m2 are served, in order, and m3, still in flight, stops the group.
+        try queue.changeMessageVisibility(receiptHandle: batch[0].receiptHandle, visibilityTimeout: .zero)
+        let again = try await receive(queue)
+        #expect(again.map(\.body) == ["m1", "m2"])
+        #expect(try await receive(queue).isEmpty)
+        for message in again { try queue.deleteMessage(receiptHandle: message.receiptHandle) }
         try queue.changeMessageVisibility(receiptHandle: batch[2].receiptHandle, visibilityTimeout: .zero)
-        #expect(try await receive(queue).map(\.body) == ["m1", "m2", "m3"])
+        #expect(try await receive(queue).map(\.body) == ["m3"])
     }
 
     // MARK: Deduplication
@@ -445,6 +452,41 @@ struct FifoQueueTests {
         #expect(result.failed.isEmpty)
         #expect(result.result(for: "a")?.messageId == result.result(for: "b")?.messageId)
         #expect(try await receive(queue).map(\.body) == ["one"])
+    }
+
+    @Test func batchEntryWithoutGroupIdFailsTheWholeRequest() async throws {
+        let (broker, _) = makeBroker()
+        let queue = try makeFifoQueue(broker, contentBasedDeduplication: true)
+        let error = expectBrokerError(.missingParameter) {
+            _ = try queue.sendMessageBatch([
+                SendMessageBatchRequestEntry(id: "a", body: "grouped", messageGroupId: "g"),
+                SendMessageBatchRequestEntry(id: "b", body: "ungrouped"),
+            ])
+        }
+        #expect(error?.message == "The request must contain the parameter MessageGroupId.")
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+    }
+
+    @Test func batchEntryWithoutDeduplicationIdFailsTheWholeRequestWithoutContentBasedDeduplication() async throws {
+        let (broker, _) = makeBroker()
+        let queue = try makeFifoQueue(broker)
+        let error = expectBrokerError(.invalidParameterValue) {
+            _ = try queue.sendMessageBatch([
+                SendMessageBatchRequestEntry(id: "a", body: "one", messageGroupId: "g1", messageDeduplicationId: "d1"),
+                SendMessageBatchRequestEntry(id: "b", body: "two", messageGroupId: "g2"),
+            ])
+        }
+        #expect(error?.message
+            == "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+        // With content-based deduplication the same batch is sent.
+        try queue.setAttributes(QueueAttributes(contentBasedDeduplication: true))
+        let result = try queue.sendMessageBatch([
+            SendMessageBatchRequestEntry(id: "a", body: "one", messageGroupId: "g1", messageDeduplicationId: "d1"),
+            SendMessageBatchRequestEntry(id: "b", body: "two", messageGroupId: "g2"),
+        ])
+        #expect(result.failed.isEmpty)
+        #expect(try queue.statistics().approximateNumberOfMessages == 2)
     }
 
     @Test func deduplicationWindowCountsFromFirstSendAndSurvivesReceiveAndDelete() async throws {
@@ -548,6 +590,33 @@ struct FifoQueueTests {
         let b = try queue.sendMessage("b", messageGroupId: "B", messageDeduplicationId: "same")
         #expect(b.messageId == a.messageId)
         #expect(try await receive(queue).map(\.body) == ["a"])
+    }
+
+    @Test func recordsMadeBeforeSwitchingToMessageGroupScopeKeepTheirQueueWideScopeForTheirWindow() async throws {
+        let (broker, clock) = makeBroker()
+        let queue = try makeFifoQueue(broker)
+        let a = try queue.sendMessage("a", messageGroupId: "A", messageDeduplicationId: "same")
+        clock.advance(by: .seconds(100))
+        try queue.setAttributes(QueueAttributes(deduplicationScope: .messageGroup, fifoThroughputLimit: .perMessageGroupId))
+        // Recorded queue-wide: a send from another group is still its duplicate.
+        #expect(try queue.sendMessage("b", messageGroupId: "B", messageDeduplicationId: "same").messageId == a.messageId)
+        // New records are per group.
+        let c = try queue.sendMessage("c", messageGroupId: "C", messageDeduplicationId: "new")
+        #expect(try queue.sendMessage("d", messageGroupId: "D", messageDeduplicationId: "new").messageId != c.messageId)
+        clock.advance(by: .seconds(200))  // 300 s after the first send: its window is over
+        #expect(try queue.sendMessage("b", messageGroupId: "B", messageDeduplicationId: "same").messageId != a.messageId)
+        #expect(Set(try await receive(queue).map(\.body)) == ["a", "c", "d", "b"])
+    }
+
+    @Test func recordsMadeBeforeSwitchingToQueueScopeKeepTheirGroupScopeForTheirWindow() async throws {
+        let (broker, clock) = makeBroker()
+        let queue = try makeFifoQueue(broker, deduplicationScope: .messageGroup, fifoThroughputLimit: .perMessageGroupId)
+        let a = try queue.sendMessage("a", messageGroupId: "A", messageDeduplicationId: "same")
+        try queue.setAttributes(QueueAttributes(deduplicationScope: .queue, fifoThroughputLimit: .perQueue))
+        #expect(try queue.sendMessage("a again", messageGroupId: "A", messageDeduplicationId: "same").messageId == a.messageId)
+        #expect(try queue.sendMessage("b", messageGroupId: "B", messageDeduplicationId: "same").messageId != a.messageId)
+        clock.advance(by: .seconds(300))
+        #expect(try queue.sendMessage("a later", messageGroupId: "A", messageDeduplicationId: "same").messageId != a.messageId)
     }
 
     // MARK: Sequence numbers

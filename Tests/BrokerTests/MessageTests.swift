@@ -149,7 +149,11 @@ struct MessageTests {
     @Test(arguments: [
         (["All"], ["order.id", "order.total", "orderly", "customer"]),
         ([".*"], ["order.id", "order.total", "orderly", "customer"]),
-        (["order.*"], ["order.id", "order.total"]),
+        (["*"], ["order.id", "order.total", "orderly", "customer"]),
+        // The text before `.*` is a plain prefix of the name, not a prefix followed by a period.
+        (["order.*"], ["order.id", "order.total", "orderly"]),
+        (["order..*"], ["order.id", "order.total"]),
+        (["cust.*"], ["customer"]),
         (["customer", "order.id"], ["customer", "order.id"]),
         (["customer", "missing"], ["customer"]),
         (["order"], []),
@@ -340,18 +344,36 @@ struct MessageTests {
         #expect(try await receiveNow(queue).map(\.messageId) == [message.messageId])
     }
 
-    @Test func changeMessageVisibilityWithSupersededHandleChangesNothing() async throws {
+    @Test func changeMessageVisibilityWithSupersededHandleChangesTheMessageReceivedAgain() async throws {
         let (queue, clock, _) = try makeQueue()
         try queue.sendMessage("m")
         let old = try #require(try await receiveNow(queue, visibility: .seconds(10)).first)
         clock.advance(by: .seconds(10))
         let current = try #require(try await receiveNow(queue, visibility: .seconds(60)).first)
-        try queue.changeMessageVisibility(receiptHandle: old.receiptHandle, visibilityTimeout: .zero)
-        #expect(try MessageTestKit.counts(queue) == (0, 1, 0))
-        clock.advance(by: .seconds(59))
+        // Extended through the first receive's handle: still hidden past the second receive's 60 s.
+        try queue.changeMessageVisibility(receiptHandle: old.receiptHandle, visibilityTimeout: .seconds(100))
+        clock.advance(by: .seconds(99))
         #expect(try await receiveNow(queue).isEmpty)
+        try queue.changeMessageVisibility(receiptHandle: old.receiptHandle, visibilityTimeout: .zero)
+        #expect(try MessageTestKit.counts(queue) == (1, 0, 0))
         try queue.deleteMessage(receiptHandle: current.receiptHandle)
         #expect(try MessageTestKit.total(queue) == 0)
+    }
+
+    @Test func changeMessageVisibilityOfADeletedMessageIsInvalidParameterValue() async throws {
+        let (queue, _, _) = try makeQueue()
+        try queue.sendMessage("m")
+        let message = try #require(try await receiveNow(queue, visibility: .seconds(10)).first)
+        try queue.deleteMessage(receiptHandle: message.receiptHandle)
+        let error = expectBrokerError(.invalidParameterValue) {
+            try queue.changeMessageVisibility(receiptHandle: message.receiptHandle, visibilityTimeout: .seconds(5))
+        }
+        #expect(error?.message == "Value \(message.receiptHandle) for parameter ReceiptHandle is invalid. Reason: "
+            + "Message does not exist or is not available for visibility timeout change.")
+        let batch = try queue.changeMessageVisibilityBatch([
+            ChangeMessageVisibilityBatchRequestEntry(id: "a", receiptHandle: message.receiptHandle, visibilityTimeout: .zero),
+        ])
+        #expect(batch.failed.map(\.code) == ["InvalidParameterValue"])
     }
 
     @Test func changeMessageVisibilityBeyondTwelveHoursFromTheReceiveIsInvalidParameterValue() async throws {
@@ -439,7 +461,9 @@ struct MessageTests {
             try queue.deleteMessage(receiptHandle: old.receiptHandle)
             try queue.sendMessage("new \(round)")
             try queue.deleteMessage(receiptHandle: old.receiptHandle)
-            try queue.changeMessageVisibility(receiptHandle: old.receiptHandle, visibilityTimeout: .seconds(600))
+            expectBrokerError(.invalidParameterValue) {
+                try queue.changeMessageVisibility(receiptHandle: old.receiptHandle, visibilityTimeout: .seconds(600))
+            }
             let new = try #require(try await receiveNow(queue).first)
             #expect(new.body == "new \(round)")
             try queue.deleteMessage(receiptHandle: new.receiptHandle)
@@ -520,17 +544,19 @@ struct MessageTests {
         #expect(Array(table.values).isEmpty)
     }
 
-    @Test func deleteWithSupersededHandleSucceedsButKeepsTheMessage() async throws {
+    @Test(arguments: [10, 0])
+    func deleteWithSupersededHandleDeletesTheMessage(_ visibility: Int) async throws {
         let (queue, clock, _) = try makeQueue()
         try queue.sendMessage("m")
-        let old = try #require(try await receiveNow(queue, visibility: .seconds(10)).first)
-        clock.advance(by: .seconds(10))
-        let current = try #require(try await receiveNow(queue, visibility: .seconds(10)).first)
+        let old = try #require(try await receiveNow(queue, visibility: .seconds(visibility)).first)
+        clock.advance(by: .seconds(visibility))
+        let current = try #require(try await receiveNow(queue, visibility: .seconds(visibility)).first)
         #expect(current.receiptHandle != old.receiptHandle)
         try queue.deleteMessage(receiptHandle: old.receiptHandle)
-        #expect(try MessageTestKit.counts(queue) == (0, 1, 0))
-        try queue.deleteMessage(receiptHandle: current.receiptHandle)
         #expect(try MessageTestKit.total(queue) == 0)
+        // Deleting again, through either handle, succeeds.
+        try queue.deleteMessage(receiptHandle: old.receiptHandle)
+        try queue.deleteMessage(receiptHandle: current.receiptHandle)
     }
 
     @Test(arguments: ["garbage", "AAAA", String(repeating: "A", count: 32), "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"])

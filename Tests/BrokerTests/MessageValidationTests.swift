@@ -141,7 +141,8 @@ struct MessageValidationTests {
         #expect(try queue.statistics().approximateNumberOfMessages == 1)
     }
 
-    @Test(arguments: ["a.b", "A-b_9", "x", "aws", "awsx.y", "amazonx.y", "aw.s", String(repeating: "n", count: 256)])
+    @Test(arguments: ["a.b", "A-b_9", "x", "aws", "awsx.y", "amazonx.y", "aw.s", String(repeating: "n", count: 256),
+                      "attr.1øßä", "öther_encodings", "名前", "x٣"])
     func validAttributeNameIsAccepted(_ name: String) throws {
         let (queue, _) = try makeQueue()
         try queue.sendMessage("body", messageAttributes: [name: .string("v")])
@@ -149,7 +150,7 @@ struct MessageValidationTests {
     }
 
     @Test(arguments: [".a", "a.", "a..b", "AWS.x", "aws.x", "amazon.y", "Amazon.y", "aWs.x", "AMAZON.y", "a b", "a/b",
-                      String(repeating: "n", count: 257)])
+                      String(repeating: "n", count: 257), "Invalid-§-attr", "a€b", "ø..x", "ø.", "a\u{00A0}b"])
     func invalidAttributeNameIsInvalidParameterValue(_ name: String) throws {
         let (queue, _) = try makeQueue()
         expectBrokerError(.invalidParameterValue) { try queue.sendMessage("body", messageAttributes: [name: .string("v")]) }
@@ -193,6 +194,16 @@ struct MessageValidationTests {
     func attributeWithEmptyOrMissingValueIsInvalidParameterValue(_ value: MessageAttributeValue) throws {
         let (queue, _) = try makeQueue()
         expectBrokerError(.invalidParameterValue) { try queue.sendMessage("body", messageAttributes: ["attr": value]) }
+    }
+
+    @Test(arguments: ["String", "Number", "String.custom"], [0x0008, 0x000B, 0xFFFF] as [UInt32])
+    func attributeValueWithCharacterOutsideXMLSetIsInvalidParameterValue(_ type: String, _ value: UInt32) throws {
+        let (queue, _) = try makeQueue()
+        let text = try body("Invalid-", scalar: value, "-1")
+        expectBrokerError(.invalidParameterValue) {
+            try queue.sendMessage("body", messageAttributes: ["attr": MessageAttributeValue(dataType: type, stringValue: text)])
+        }
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
     }
 
     @Test(arguments: ["1", "-1.5", "1e10", "0", "0.000001", String(repeating: "9", count: 38)])
@@ -338,9 +349,15 @@ struct MessageValidationTests {
     }
 
     @Test(arguments: BatchKind.allCases)
-    func batchWithNoEntriesIsEmptyBatchRequest(_ kind: BatchKind) throws {
+    func batchWithNoEntriesIsEmptyBatchRequestNamingItsOwnEntryType(_ kind: BatchKind) throws {
         let (queue, _) = try makeQueue()
-        expectBrokerError(.emptyBatchRequest) { try kind.call(queue, ids: []) }
+        let error = expectBrokerError(.emptyBatchRequest) { try kind.call(queue, ids: []) }
+        let entryType = switch kind {
+        case .sendMessageBatch: "SendMessageBatchRequestEntry"
+        case .deleteMessageBatch: "DeleteMessageBatchRequestEntry"
+        case .changeMessageVisibilityBatch: "ChangeMessageVisibilityBatchRequestEntry"
+        }
+        #expect(error?.message == "There should be at least one \(entryType) in the request.")
     }
 
     @Test(arguments: BatchKind.allCases)
@@ -452,20 +469,20 @@ struct MessageValidationTests {
 
     @Test func sendBatchReportsFailuresInEntryOrderWhicheverCheckFoundThem() async throws {
         let (broker, _) = makeBroker()
-        let queue = try broker.createQueue(named: "validation.fifo", attributes: QueueAttributes(fifoQueue: true))
-        // "no-dedup" passes the checks made outside the queue's lock and fails under it (no deduplication id and no
-        // content-based deduplication); "no-group" and "empty" fail before it.
+        let queue = try broker.createQueue(named: "validation", attributes: QueueAttributes(maximumMessageSize: 1_024))
+        // "too-big" passes the checks made outside the queue's lock and fails under it (the queue's own size limit);
+        // "control" and "empty" fail before it.
         let entries = [
-            SendMessageBatchRequestEntry(id: "first", body: "one", messageGroupId: "g", messageDeduplicationId: "d1"),
-            SendMessageBatchRequestEntry(id: "no-dedup", body: "b", messageGroupId: "g"),
-            SendMessageBatchRequestEntry(id: "no-group", body: "b", messageDeduplicationId: "d2"),
-            SendMessageBatchRequestEntry(id: "second", body: "two", messageGroupId: "g", messageDeduplicationId: "d3"),
-            SendMessageBatchRequestEntry(id: "empty", body: "", messageGroupId: "g", messageDeduplicationId: "d4"),
+            SendMessageBatchRequestEntry(id: "first", body: "one"),
+            SendMessageBatchRequestEntry(id: "too-big", body: String(repeating: "b", count: 1_025)),
+            SendMessageBatchRequestEntry(id: "control", body: "\u{0}"),
+            SendMessageBatchRequestEntry(id: "second", body: "two"),
+            SendMessageBatchRequestEntry(id: "empty", body: ""),
         ]
         let result = try queue.sendMessageBatch(entries)
         #expect(result.successful.map(\.id) == ["first", "second"])
-        #expect(result.failed.map(\.id) == ["no-dedup", "no-group", "empty"])
-        #expect(result.failed.map(\.code) == ["InvalidParameterValue", "MissingParameter", "MissingParameter"])
+        #expect(result.failed.map(\.id) == ["too-big", "control", "empty"])
+        #expect(result.failed.map(\.code) == ["InvalidParameterValue", "InvalidMessageContents", "MissingParameter"])
         let received = try await queue.receiveMessages(maxNumberOfMessages: 10)
         #expect(received.map(\.body) == ["one", "two"])
     }

@@ -684,8 +684,32 @@ struct QueueManagementTests {
         let (broker, _) = makeBroker()
         let queue = try broker.createQueue(named: "orders.fifo", awsAttributes: ["FifoQueue": "true"])
         let error = expectBrokerError(.invalidAttributeValue) { try queue.setAttributes(awsAttributes: ["FifoQueue": "false"]) }
-        #expect(error?.message == "Modifying queue type is not supported.")
+        #expect(error?.message == "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.")
         #expect(try queue.attributes(["FifoQueue"]) == ["FifoQueue": "true"])
+    }
+
+    @Test(arguments: [
+        ["FifoQueue": "false"], ["FifoQueue": "true"], ["ContentBasedDeduplication": "false"],
+        ["DeduplicationScope": "queue"], ["FifoThroughputLimit": "perQueue"],
+    ])
+    func createQueueForAStandardQueueRefusesEveryFifoAttribute(_ attributes: [String: String]) {
+        let (broker, _) = makeBroker()
+        let error = expectBrokerError(attributes["FifoQueue"] == "true" ? .invalidParameterValue : .invalidAttributeName) {
+            try broker.createQueue(named: "orders", awsAttributes: attributes)
+        }
+        if attributes["FifoQueue"] == "false" { #expect(error?.message == "Unknown Attribute FifoQueue.") }
+        #expect(broker.queues.isEmpty)
+    }
+
+    @Test func sqsManagedSseEnabledIsReportedFalseOnceAKmsKeyIsSet() throws {
+        let (broker, _) = makeBroker()
+        let queue = try broker.createQueue(named: "orders")
+        #expect(try queue.attributes(["SqsManagedSseEnabled"]) == ["SqsManagedSseEnabled": "true"])
+        try queue.setAttributes(awsAttributes: ["KmsMasterKeyId": "alias/aws/sqs"])
+        #expect(try queue.attributes(["SqsManagedSseEnabled"]) == ["SqsManagedSseEnabled": "false"])
+        #expect(try queue.configuration().sqsManagedSseEnabled == false)
+        let created = try broker.createQueue(named: "keyed", awsAttributes: ["KmsMasterKeyId": "alias/aws/sqs"])
+        #expect(try created.attributes()["SqsManagedSseEnabled"] == "false")
     }
 
     // MARK: - SetQueueAttributes
@@ -756,6 +780,14 @@ struct QueueManagementTests {
         #expect(try queue.tags() == ["env": "prod"])
         try queue.untag(["env"])
         #expect(try queue.tags() == [:])
+    }
+
+    @Test func untagWithNoKeysThrowsInvalidParameterValue() throws {
+        let (broker, _) = makeBroker()
+        let queue = try broker.createQueue(named: "orders", tags: ["team": "payments"])
+        let error = expectBrokerError(.invalidParameterValue) { try queue.untag([]) }
+        #expect(error?.message == "Tag keys must be between 1 and 128 characters in length.")
+        #expect(try queue.tags() == ["team": "payments"])
     }
 
     @Test func tagKeyOfAtMost128AndValueOfAtMost256CharactersAreAccepted() throws {

@@ -65,7 +65,7 @@ struct StressTests {
                 let nowRemoved = sentBodies.count - (try MessageTestKit.total(queue))
                 switch nowRemoved - removed {
                 case 0:
-                    deletesWithoutEffect += 1  // a superseded handle: AWS answers success and keeps the message
+                    deletesWithoutEffect += 1  // deleted already, through a later receive's handle
                 case 1:
                     if !removedBodies.insert(message.body).inserted {
                         problems.append("\(message.body) removed twice")

@@ -20,10 +20,13 @@ enum FifoRules {
         return Array(value.utf8).withUnsafeBufferPointer(valid)
     }
 
+    static let missingGroupId = BrokerError(.missingParameter, "The request must contain the parameter MessageGroupId.")
+
+    static let missingDeduplicationId = BrokerError(.invalidParameterValue,
+        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
+
     static func validateSend(_ request: SendMessageRequest, delaySeconds: Int?) throws(BrokerError) {
-        guard let group = request.messageGroupId else {
-            throw BrokerError(.missingParameter, "The request must contain the parameter MessageGroupId.")
-        }
+        guard let group = request.messageGroupId else { throw missingGroupId }
         try validateIdentifier(group, parameter: "MessageGroupId")
         if let id = request.messageDeduplicationId {
             try validateIdentifier(id, parameter: "MessageDeduplicationId")

@@ -103,7 +103,9 @@ enum MessageValidation {
     }
 
     /// 1–256 bytes of letters, digits, `_`, `-` and `.`, with no period first, last or next to another: one pass
-    /// over the bytes (SNS checks every attribute name of a publish this way, and SQS every name of a send).
+    /// over the bytes (SNS checks every attribute name of a publish this way, and SQS every name of a send). Letters
+    /// and digits of any script count (AWS accepts `attr.1øßä`); a name with a non-ASCII byte is checked again by
+    /// scalar, so ASCII names, nearly all of them, never decode one.
     private static func hasWellFormedNameBytes(_ name: String) -> Bool {
         let count = name.utf8.count
         guard count > 0, count <= 256 else { return false }
@@ -113,12 +115,31 @@ enum MessageValidation {
         for byte in name.utf8 {
             if byte == period {
                 if previous == period { return false }
+            } else if byte >= 0x80 {
+                return hasWellFormedNameScalars(name)
             } else if !(isAlphanumeric(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")) {
                 return false
             }
             previous = byte
         }
         return previous != period
+    }
+
+    /// ``hasWellFormedNameBytes(_:)`` for a name with non-ASCII characters: those must be letters or digits.
+    private static func hasWellFormedNameScalars(_ name: String) -> Bool {
+        var previous: Unicode.Scalar = "."
+        for scalar in name.unicodeScalars {
+            if scalar == "." {
+                if previous == "." { return false }
+            } else if scalar.isASCII {
+                let byte = UInt8(scalar.value)
+                guard isAlphanumeric(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") else { return false }
+            } else {
+                guard scalar.properties.isAlphabetic || scalar.properties.numericType == .decimal else { return false }
+            }
+            previous = scalar
+        }
+        return previous != "."
     }
 
     /// `AWS.` or `Amazon.` in any case, compared byte by byte: the names are ASCII by now, and this runs for every
@@ -185,7 +206,8 @@ enum MessageValidation {
             throw BrokerError(.invalidParameterValue,
                 "Message (user) attribute '\(name)' must contain a non-empty value of type '\(base)'.")
         }
-        guard hasOnlyAllowedCharacters(string) else { throw invalidCharacters }
+        // A value's characters are a parameter's value: InvalidParameterValue, where a body's are InvalidMessageContents.
+        guard hasOnlyAllowedCharacters(string) else { throw BrokerError(.invalidParameterValue, invalidCharacters.message) }
         if base == "Number", !isValidNumber(string) {
             throw BrokerError(.invalidParameterValue,
                 "Can't cast the value of message (user) attribute '\(name)' to a number.")
@@ -237,10 +259,12 @@ enum MessageValidation {
     }
 
     /// Batch entry ids: 1–80 characters of `[A-Za-z0-9_-]`, distinct; 1–10 entries. `id(i)` is the i-th entry's
-    /// id: read in place rather than mapped into an array first (an allocation per batch call).
-    static func validateBatch(count: Int, id entryId: (Int) -> String) throws(BrokerError) {
+    /// id: read in place rather than mapped into an array first (an allocation per batch call). `entryType` is the
+    /// entry shape's name, which AWS's error for an empty batch names.
+    static func validateBatch(count: Int, entryType: StaticString = "SendMessageBatchRequestEntry",
+                              id entryId: (Int) -> String) throws(BrokerError) {
         if count == 0 {
-            throw BrokerError(.emptyBatchRequest, "There should be at least one SendMessageBatchRequestEntry in the request.")
+            throw BrokerError(.emptyBatchRequest, "There should be at least one \(entryType) in the request.")
         }
         if count > 10 {
             throw BrokerError(.tooManyEntriesInBatchRequest,

@@ -57,9 +57,15 @@ public struct Queue: Sendable, Hashable {
     }
 
     /// SendMessageBatch: 1–10 entries with distinct ids, together at most 1 MiB. Entries that fail are reported
-    /// in `failed`; the others are sent.
+    /// in `failed`; the others are sent. On a FIFO queue an entry without `MessageGroupId`, or without
+    /// `MessageDeduplicationId` while the queue has no content-based deduplication, fails the whole request, as on AWS.
     public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {
         try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
+        if core.isFifo {
+            for index in entries.indices where entries[index].message.messageGroupId == nil {
+                throw FifoRules.missingGroupId
+            }
+        }
         // Entries are reached through a buffer pointer, whose subscript lends the element in place: an array's
         // subscript or a loop variable copies each request (a retain and release of every field), which was a
         // tenth of a batched send.
@@ -103,6 +109,12 @@ public struct Queue: Sendable, Hashable {
                         }
                     }
                     let successful = try core.mutate { state, now, _ throws(BrokerError) in
+                        // Checked before anything is stored: the setting is the queue's, read under its lock.
+                        if core.isFifo, !state.settings.contentBasedDeduplication {
+                            for index in 0..<count where requests[index].messageDeduplicationId == nil {
+                                throw FifoRules.missingDeduplicationId
+                            }
+                        }
                         var successful: [BatchResult<SendMessageResult>.Entry] = []
                         successful.reserveCapacity(count)
                         while moved < count {
@@ -186,28 +198,29 @@ public struct Queue: Sendable, Hashable {
 
     /// DeleteMessageBatch: per-entry outcomes.
     public func deleteMessageBatch(_ entries: [DeleteMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
+        try MessageValidation.validateBatch(count: entries.count, entryType: "DeleteMessageBatchRequestEntry") { entries[$0].id }
         return try batch(entries) { entry, handle, state, now throws(BrokerError) in
             try core.delete(handle, text: entry.receiptHandle, in: &state, now: now)
         }
     }
 
     /// ChangeMessageVisibility: the new timeout counts from now and may not reach past 12 hours from the receive.
-    /// A handle whose message is no longer in flight succeeds and changes nothing, as on AWS.
+    /// A handle whose message is no longer in flight succeeds and changes nothing, as on AWS; one whose message was
+    /// deleted is `InvalidParameterValue`.
     public func changeMessageVisibility(receiptHandle: String, visibilityTimeout: Duration) throws(BrokerError) {
         let timeout = try Self.visibilitySeconds(visibilityTimeout)
         let handle = try core.parseHandle(receiptHandle)
         try core.mutate { state, now, _ throws(BrokerError) in
-            try core.changeVisibility(handle, timeout: timeout, in: &state, now: now)
+            try core.changeVisibility(handle, text: receiptHandle, timeout: timeout, in: &state, now: now)
         }
     }
 
     /// ChangeMessageVisibilityBatch: per-entry outcomes.
     public func changeMessageVisibilityBatch(_ entries: [ChangeMessageVisibilityBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
+        try MessageValidation.validateBatch(count: entries.count, entryType: "ChangeMessageVisibilityBatchRequestEntry") { entries[$0].id }
         return try batch(entries) { entry, handle, state, now throws(BrokerError) in
             let timeout = try Self.visibilitySeconds(entry.visibilityTimeout)
-            try core.changeVisibility(handle, timeout: timeout, in: &state, now: now)
+            try core.changeVisibility(handle, text: entry.receiptHandle, timeout: timeout, in: &state, now: now)
         }
     }
 
@@ -296,8 +309,12 @@ public struct Queue: Sendable, Hashable {
         try RedriveValidation.validate(attributes, sourceArn: core.arn, sourceIsFifo: core.isFifo, resolve: core.resolveQueue)
         try core.mutate { state, now, _ throws(BrokerError) in
             let oldDelay = state.settings.delaySeconds
+            let oldScope = state.settings.deduplicationScope
             try state.settings.apply(attributes, creating: false)
             state.lastModified = now
+            if state.settings.deduplicationScope != oldScope {
+                state.otherScopeRecordsUntil = now.addingTimeInterval(QueueCore.deduplicationWindow)
+            }
             if core.isFifo, state.settings.delaySeconds != oldDelay {
                 core.applyDelayRetroactively(in: &state, now: now)
             }
@@ -320,8 +337,11 @@ public struct Queue: Sendable, Hashable {
         }
     }
 
-    /// UntagQueue.
+    /// UntagQueue: at least one key.
     public func untag(_ keys: [String]) throws(BrokerError) {
+        if keys.isEmpty {
+            throw BrokerError(.invalidParameterValue, "Tag keys must be between 1 and 128 characters in length.")
+        }
         try core.mutate { state, _, _ in
             for key in keys { state.tags[key] = nil }
         }

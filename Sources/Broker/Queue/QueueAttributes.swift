@@ -230,12 +230,14 @@ struct QueueSettings: Sendable, Equatable {
     mutating func apply(_ attributes: QueueAttributes, creating: Bool) throws(BrokerError) {
         var next = self
         if let fifo = attributes.fifoQueue {
-            if creating {
-                next.fifoQueue = fifo
-            } else if !fifoQueue {
+            if creating, fifo {
+                next.fifoQueue = true
+            } else if creating || !fifoQueue {
+                // AWS knows FifoQueue only on FIFO queues: a standard queue refuses it even as `false`.
                 throw BrokerError(.invalidAttributeName, "Unknown Attribute FifoQueue.")
             } else if !fifo {
-                throw BrokerError(.invalidAttributeValue, "Modifying queue type is not supported.")
+                throw BrokerError(.invalidAttributeValue,
+                    "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.")
             }
         }
         if !next.fifoQueue {
@@ -298,7 +300,8 @@ struct QueueSettings: Sendable, Equatable {
         case .redriveAllowPolicy: redriveAllowPolicy?.json
         case .kmsMasterKeyId: kmsMasterKeyId
         case .kmsDataKeyReusePeriodSeconds: kmsMasterKeyId == nil ? nil : String(kmsDataKeyReusePeriodSeconds)
-        case .sqsManagedSseEnabled: kmsMasterKeyId == nil ? String(sqsManagedSseEnabled) : nil
+        // SSE-KMS replaces SSE-SQS: AWS then reports SqsManagedSseEnabled as false.
+        case .sqsManagedSseEnabled: kmsMasterKeyId == nil ? String(sqsManagedSseEnabled) : "false"
         case .fifoQueue: fifoQueue ? "true" : nil
         case .contentBasedDeduplication: fifoQueue ? String(contentBasedDeduplication) : nil
         case .deduplicationScope: fifoQueue ? deduplicationScope.rawValue : nil
@@ -314,7 +317,8 @@ struct QueueSettings: Sendable, Equatable {
             maximumMessageSize: maximumMessageSize, messageRetentionPeriod: .seconds(messageRetentionPeriod),
             receiveMessageWaitTimeSeconds: .seconds(receiveMessageWaitTimeSeconds), policy: policy,
             redrivePolicy: redrivePolicy, redriveAllowPolicy: redriveAllowPolicy, kmsMasterKeyId: kmsMasterKeyId,
-            kmsDataKeyReusePeriodSeconds: .seconds(kmsDataKeyReusePeriodSeconds), sqsManagedSseEnabled: sqsManagedSseEnabled,
+            kmsDataKeyReusePeriodSeconds: .seconds(kmsDataKeyReusePeriodSeconds),
+            sqsManagedSseEnabled: kmsMasterKeyId == nil && sqsManagedSseEnabled,
             fifoQueue: fifoQueue, contentBasedDeduplication: fifoQueue ? contentBasedDeduplication : nil,
             deduplicationScope: fifoQueue ? deduplicationScope : nil, fifoThroughputLimit: fifoQueue ? fifoThroughputLimit : nil)
     }

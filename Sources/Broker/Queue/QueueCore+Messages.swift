@@ -59,10 +59,7 @@ extension QueueCore {
         if isFifo {
             guard let id = request.messageDeduplicationId
                 ?? (state.settings.contentBasedDeduplication ? prepared.contentDeduplicationId : nil)
-            else {
-                throw BrokerError(.invalidParameterValue,
-                    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
-            }
+            else { throw FifoRules.missingDeduplicationId }
             deduplicationId = id
             state.deduplication.expire(now: now)
             // Looked up and, when new, recorded in one probe of the table.
@@ -70,6 +67,14 @@ extension QueueCore {
             let record = DeduplicationRecord(expiresAt: now.addingTimeInterval(Self.deduplicationWindow),
                                              messageId: messageId, sequenceNumber: sequence)
             let group = state.settings.deduplicationScope == .messageGroup ? request.messageGroupId ?? "" : nil
+            if let until = state.otherScopeRecordsUntil {
+                if until <= now {
+                    state.otherScopeRecordsUntil = nil
+                } else if let original = state.deduplication.lookup(
+                    id: id, group: group == nil ? request.messageGroupId ?? "" : nil, now: now) {
+                    return StoredSend(id: original.messageId, sequence: original.sequenceNumber)
+                }
+            }
             if let original = state.deduplication.recordUnlessDuplicate(id: id, group: group, now: now, record: record) {
                 return StoredSend(id: original.messageId, sequence: original.sequenceNumber)
             }
@@ -154,7 +159,7 @@ extension QueueCore {
             var servedGroups = state.servedGroups
             state.servedGroups = []
             while picked.count < max, let (sequence, slot) = state.readyGroups.popMin() {
-                guard !servedGroups.contains(slot), state.groups[slot].inFlight == 0, let head = state.groups[slot].head(),
+                guard !servedGroups.contains(slot), let head = state.groups[slot].head(),
                       head.state == .visible, head.sequenceNumber == sequence else { continue }
                 servedGroups.append(slot)
                 var offset = 0
@@ -164,7 +169,6 @@ extension QueueCore {
                     guard message.state == .visible else { break }
                     if deadLettered(message) { continue }
                     deliver(message)
-                    if visibilityTimeout > 0 { state.groups[slot].inFlight += 1 }
                 }
             }
             // Groups left receivable (zero visibility, or every message dead-lettered) go back on the ready heap.
@@ -244,17 +248,22 @@ extension QueueCore {
             guard message.receiptNonce == handle.nonce, message.state == .inFlight else {
                 throw BrokerError.invalidParameter("ReceiptHandle", value: text, reason: "The receipt handle has expired.")
             }
-        } else if message.receiptNonce != handle.nonce {
-            // A handle superseded by a later receive: AWS accepts the call and keeps the message.
-            return
         }
+        // On a standard queue any handle the message was received with deletes it, even one a later receive
+        // superseded (recorded against AWS).
         remove(message, from: &state)
     }
 
-    func changeVisibility(_ handle: ReceiptHandle, timeout: Int, in state: inout QueueState, now: Date) throws(BrokerError) {
-        guard let message = state.messages[handle.key], message.receiptNonce == handle.nonce,
-              message.state == .inFlight
-        else { return }  // not in flight under this handle: a silent success that changes nothing, as on AWS
+    func changeVisibility(_ handle: ReceiptHandle, text: String, timeout: Int, in state: inout QueueState,
+                          now: Date) throws(BrokerError) {
+        guard let message = state.messages[handle.key] else {
+            throw BrokerError.invalidParameter("ReceiptHandle", value: text,
+                reason: "Message does not exist or is not available for visibility timeout change.")
+        }
+        // A message not in flight is a silent success that changes nothing, as on AWS. On a standard queue a handle
+        // a later receive superseded still changes the message's visibility (recorded against AWS); a FIFO queue
+        // takes only the latest handle.
+        guard message.state == .inFlight, !isFifo || message.receiptNonce == handle.nonce else { return }
         let limit = message.receivedAt.addingTimeInterval(TimeInterval(Self.maximumVisibility))
         let deadline = now.addingTimeInterval(TimeInterval(timeout))
         guard deadline <= limit else {

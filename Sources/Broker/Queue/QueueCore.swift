@@ -113,22 +113,19 @@ final class QueueCore: Sendable {
     }
 
     func makeVisible(_ message: StoredMessage, in state: inout QueueState) {
-        let wasInFlight = message.state == .inFlight
         switch message.state {
         case .new: break
         case .delayed: state.delayedCount -= 1
-        case .inFlight:
-            state.inFlightCount -= 1
-            if isFifo, message.groupSlot >= 0 { state.groups[Int(message.groupSlot)].inFlight -= 1 }
+        case .inFlight: state.inFlightCount -= 1
         case .visible, .gone: return
         }
         message.state = .visible
         message.stamp &+= 1
         state.visibleCount += 1
         if isFifo, message.groupSlot >= 0 {
-            // A group becomes receivable when its last in-flight message returns, or when its head matures.
+            // A group becomes receivable when its head does (returned from flight, or matured).
             let slot = Int(message.groupSlot)
-            if wasInFlight || state.groups[slot].head() === message { markGroupReady(slot, in: &state) }
+            if state.groups[slot].head() === message { markGroupReady(slot, in: &state) }
         } else {
             state.visible.append(message)
         }
@@ -155,11 +152,9 @@ final class QueueCore: Sendable {
 
     /// Removes a message for good (deleted, expired, purged or moved to a dead-letter queue).
     func remove(_ message: StoredMessage, from state: inout QueueState) {
-        let wasInFlight = message.state == .inFlight
         guard detach(message, from: &state) else { return }
         if isFifo, message.groupSlot >= 0 {
             let slot = Int(message.groupSlot)
-            if wasInFlight { state.groups[slot].inFlight -= 1 }
             // In place, never `var copy = groups[slot]`: a copy would duplicate the group's ring on the first
             // mutation, making every delete cost the group's depth. An emptied group keeps its slot and its ring's
             // storage for the group's next message; `compactIfNeeded` frees empty groups in bulk.
@@ -215,8 +210,8 @@ final class QueueCore: Sendable {
     // MARK: FIFO groups
 
     func markGroupReady(_ group: Int, in state: inout QueueState) {
-        guard state.groups[group].inFlight == 0, let head = state.groups[group].head(), head.state == .visible,
-              let sequence = head.sequenceNumber else { return }
+        guard let head = state.groups[group].head(), head.state == .visible, let sequence = head.sequenceNumber
+        else { return }
         state.readyGroups.push((sequence, group))
     }
 

@@ -1,10 +1,11 @@
 import Foundation
 
-/// A FIFO message group: its messages in send order (the in-flight ones included, until deleted), and how many
-/// of them are in flight. The group is blocked while `inFlight > 0`.
+/// A FIFO message group: its messages in send order (the in-flight ones included, until deleted). The group is
+/// receivable while its first live message is visible, and a receive serves it up to its first message that is not:
+/// as on AWS, messages whose visibility lapsed before a later one of the group that is still in flight are served
+/// again, and nothing after that one is.
 struct MessageGroup {
     var messages = Ring<StoredMessage>()
-    var inFlight = 0
 
     /// Drops deleted messages from the front and returns the first live one.
     mutating func head() -> StoredMessage? {
@@ -69,6 +70,9 @@ struct QueueState {
     /// Always empty between receives: kept so a FIFO receive does not grow a new list of served groups each time.
     var servedGroups: [Int] = []
     var deduplication = DeduplicationTable()
+    /// Until when records made under the other `DeduplicationScope` may still be in their window: a scope change
+    /// leaves what is already recorded in the scope it was recorded in. Nil when none can be.
+    var otherScopeRecordsUntil: Date?
     var receiveAttempts: [String: (expiresAt: Date, deliveries: [Delivery])] = [:]
 
     var waiters: [Waiter] = []
@@ -114,6 +118,7 @@ struct QueueState {
         freeGroupSlots.removeAll()
         readyGroups.removeAll()
         deduplication.removeAll()
+        otherScopeRecordsUntil = nil
         receiveAttempts.removeAll()
         visibleCount = 0
         inFlightCount = 0

@@ -13,10 +13,11 @@ struct AttributeSelection: Sendable {
         var names = Set<String>()
         var prefixes: [String] = []
         for name in messageAttributeNames {
-            if name == "All" || name == ".*" {
+            if name == "All" || name == ".*" || name == "*" {
                 allUser = true
             } else if name.hasSuffix(".*") {
-                prefixes.append(String(name.dropLast(1)))
+                // AWS matches the text before `.*` as a plain prefix, so `Hel.*` selects `Hello` and `Help.Me`.
+                prefixes.append(String(name.dropLast(2)))
             } else {
                 names.insert(name)
             }

@@ -74,6 +74,23 @@ struct DeduplicationTable {
         return nil
     }
 
+    /// The record of the unexpired send that took `id` (in `group`), without taking the key.
+    func lookup(id: String, group: String?, now: Date) -> DeduplicationRecord? {
+        guard !slots.isEmpty else { return nil }
+        let tag = UInt32(truncatingIfNeeded: Self.hash(id: id, group: group)) & hashMask | 0x8000_0000
+        let mask = slots.count - 1
+        var index = Int(tag) & mask
+        while slots[index].tag != 0 {
+            if slots[index].tag == tag,
+               let entry = entries.element(at: Int(slots[index].position &- firstPosition)),
+               entry.id == id, entry.group == group {
+                return entry.record.expiresAt > now ? entry.record : nil
+            }
+            index = (index + 1) & mask
+        }
+        return nil
+    }
+
     /// Drops the entries whose window has ended, oldest first.
     mutating func expire(now: Date) {
         while let first = entries.first, first.record.expiresAt <= now {
