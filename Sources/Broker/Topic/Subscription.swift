@@ -4,7 +4,8 @@ import Foundation
 public struct SubscriptionAttributes: Sendable, Hashable {
     /// `FilterPolicy`: JSON; empty string removes it.
     public var filterPolicy: String?
-    /// `FilterPolicyScope`: `MessageAttributes` (default) or `MessageBody`.
+    /// `FilterPolicyScope`: `MessageAttributes` (default) or `MessageBody`. It may be set before any filter policy,
+    /// as on AWS: the next policy takes it.
     public var filterPolicyScope: String?
     /// `RawMessageDelivery` (SQS subscriptions): deliver the message itself, attributes as SQS message attributes.
     public var rawMessageDelivery: Bool?
@@ -80,27 +81,23 @@ public struct DeliveryStatistics: Sendable, Hashable {
 /// A subscription's validated settings.
 struct SubscriptionSettings: Sendable, Equatable {
     var filterPolicy: FilterPolicy?
+    /// The scope of the current policy, or of the next one when none is set: AWS accepts `FilterPolicyScope` before
+    /// any `FilterPolicy` (and lists it only once a policy exists).
+    var filterPolicyScope: FilterPolicy.Scope = .messageAttributes
     var rawMessageDelivery = false
     var deadLetterTargetArn: String?
     var deliveryPolicy: DeliveryPolicy?
 
     mutating func apply(_ attributes: SubscriptionAttributes, protocol: SubscriptionProtocol) throws(BrokerError) {
         var next = self
-        let scope: FilterPolicy.Scope
         if let name = attributes.filterPolicyScope {
-            guard let parsed = FilterPolicy.Scope(rawValue: name) else {
-                throw BrokerError(.invalidParameter, "Invalid parameter: FilterPolicyScope: Invalid value [\(name)]. Please use either MessageBody or MessageAttributes")
-            }
-            scope = parsed
-        } else {
-            scope = filterPolicy?.scope ?? .messageAttributes
+            next.filterPolicyScope = try FilterPolicy.Scope(validating: name)
         }
+        let scope = next.filterPolicyScope
         if let json = attributes.filterPolicy {
             next.filterPolicy = json.trimmingCharacters(in: .whitespaces).isEmpty ? nil : try FilterPolicy(json: json, scope: scope)
         } else if let policy = filterPolicy, policy.scope != scope {
             next.filterPolicy = try FilterPolicy(json: policy.json, scope: scope)
-        } else if attributes.filterPolicyScope != nil, filterPolicy == nil {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: FilterPolicyScope can not be set without a FilterPolicy")
         }
         if let raw = attributes.rawMessageDelivery {
             guard `protocol` == .sqs || !raw else {
