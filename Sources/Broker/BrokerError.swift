@@ -90,10 +90,28 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What was wrong, in AWS's words where they are known.
     public let message: String
 
-    /// Creates an error.
+    /// The longest message kept whole, in UTF-8 bytes. AWS's own texts are far shorter; only a message that echoes
+    /// hostile input (a 100,000-deep policy, a megabyte of attribute name) is longer, and it is cut here so no
+    /// error costs more to build, log or send than the request that caused it.
+    public static let maximumMessageLength = 2_048
+
+    /// Creates an error; a message over ``maximumMessageLength`` bytes is cut at a character boundary and ends `…`.
     public init(_ code: Code, _ message: String) {
         self.code = code
-        self.message = message
+        self.message = message.utf8.count <= Self.maximumMessageLength ? message : Self.truncate(message)
+    }
+
+    private static func truncate(_ message: String) -> String {
+        var end = message.startIndex
+        var bytes = 0
+        for index in message.indices {
+            // "…" takes 3 bytes of the limit.
+            let size = message[index].utf8.count
+            guard bytes + size <= maximumMessageLength - 3 else { break }
+            bytes += size
+            end = message.index(after: index)
+        }
+        return message[..<end] + "…"
     }
 
     /// `Code: message`.
