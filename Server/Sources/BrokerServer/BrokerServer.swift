@@ -24,6 +24,8 @@ public final class BrokerServer: Sendable {
     public let requestedPort: Int
     /// Request bodies above this many bytes are refused with HTTP 413. Default 3 MiB: a 1 MiB message, encoded.
     public let maximumRequestBodySize: Int
+    /// Cross-site, Host and signature checks (``AccessPolicy``).
+    public let access: AccessPolicy
 
     private struct Running {
         let group: MultiThreadedEventLoopGroup
@@ -33,12 +35,22 @@ public final class BrokerServer: Sendable {
 
     private let state = Mutex<Running?>(nil)
 
-    /// Creates a server for `broker`; nothing listens until ``start()``.
-    public init(broker: Broker, host: String = "127.0.0.1", port: Int = 0, maximumRequestBodySize: Int = 3 * 1024 * 1024) {
+    /// Creates a server for `broker`; nothing listens until ``start()``. `allowedHosts` are `Host` names served
+    /// besides loopback ones while bound to loopback; `requireSignature` refuses unsigned requests that change state
+    /// (see ``AccessPolicy``).
+    public init(broker: Broker, host: String = "127.0.0.1", port: Int = 0, maximumRequestBodySize: Int = 3 * 1024 * 1024,
+                allowedHosts: Set<String> = [], requireSignature: Bool = true) {
         self.broker = broker
         self.host = host
         self.requestedPort = port
         self.maximumRequestBodySize = maximumRequestBodySize
+        self.access = AccessPolicy(allowedHosts: allowedHosts, loopbackOnly: BrokerServer.isLoopback(address: host),
+                                   requireSignature: requireSignature)
+    }
+
+    /// Whether `address` is a loopback address or name: a server bound to one answers only loopback `Host` names.
+    public static func isLoopback(address: String) -> Bool {
+        AccessPolicy.isLoopback(address.lowercased())
     }
 
     /// The port the server listens on, once started.
@@ -55,7 +67,7 @@ public final class BrokerServer: Sendable {
         guard port == nil else { throw BrokerServerError.alreadyStarted }
         // A group of its own, so stop() closes every connection, long polls included, by shutting it down.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
-        let service = WireService(broker: broker)
+        let service = WireService(broker: broker, access: access)
         let limit = maximumRequestBodySize
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)

@@ -8,11 +8,14 @@ import Foundation
 struct BrokerServerCommand {
     static let usage = """
         usage: broker-server [--port N] [--host ADDRESS] [--config FILE] [--region REGION] [--account-id ID]
+                             [--allow-host NAME]... [--allow-unsigned]
           --port N          port to listen on (0-65535, default 4566; 0 picks a free port)
           --host ADDRESS    address to listen on (default 127.0.0.1)
           --config FILE     JSON file of queues, topics and subscriptions to create (see Server/README.md)
-          --region REGION   region in ARNs (default: the config file's, else us-east-1)
-          --account-id ID   12-digit account in queue URLs and ARNs (default: the config file's, else 000000000000)
+          --region REGION   default region (default: the config file's, else us-east-1)
+          --account-id ID   default 12-digit account (default: the config file's, else 000000000000)
+          --allow-host NAME a Host name to serve besides loopback names (repeatable; e.g. a Docker service name)
+          --allow-unsigned  serve requests that change state without a SigV4 Authorization header
         Prints "broker-server listening on http://HOST:PORT" once it listens.
         """
 
@@ -22,6 +25,8 @@ struct BrokerServerCommand {
         var config: String?
         var region: String?
         var accountId: String?
+        var allowedHosts: Set<String> = []
+        var requireSignature = true
     }
 
     static func main() async {
@@ -55,7 +60,12 @@ struct BrokerServerCommand {
         } catch {
             fail("broker-server: bad config \(options.config ?? ""): \(error)")
         }
-        let server = BrokerServer(broker: broker, host: options.host, port: options.port)
+        let server = BrokerServer(broker: broker, host: options.host, port: options.port,
+                                  allowedHosts: options.allowedHosts, requireSignature: options.requireSignature)
+        if !BrokerServer.isLoopback(address: options.host) {
+            FileHandle.standardError.write(Data(("broker-server: warning: listening on \(options.host), beyond this machine; "
+                + "no credentials are checked, so anyone who can reach the port can read and change every queue and topic\n").utf8))
+        }
         do {
             try await server.start()
         } catch {
@@ -91,6 +101,10 @@ struct BrokerServerCommand {
         var options = Options()
         var rest = arguments[...]
         while let flag = rest.popFirst() {
+            if flag == "--allow-unsigned" {
+                options.requireSignature = false
+                continue
+            }
             guard let value = rest.popFirst() else { return nil }
             switch flag {
             case "--port":
@@ -100,6 +114,7 @@ struct BrokerServerCommand {
             case "--config": options.config = value
             case "--region": options.region = value
             case "--account-id": options.accountId = value
+            case "--allow-host": options.allowedHosts.insert(value)
             default: return nil
             }
         }

@@ -69,9 +69,10 @@ struct WireBehaviourTests {
 
     @Test("Queue URLs answer with the Host the client used")
     func queueURLsEchoTheHost() async throws {
-        try await withServer { _, client in
+        try await withServer(allowedHosts: ["sqs.example"]) { _, client in
             let created = try await client.send(
-                headers: [("Host", "localhost:4566"), ("X-Amz-Target", "AmazonSQS.CreateQueue"), ("Content-Type", "application/x-amz-json-1.0")],
+                headers: [("Host", "localhost:4566"), ("X-Amz-Target", "AmazonSQS.CreateQueue"), ("Content-Type", "application/x-amz-json-1.0"),
+                          ("Authorization", TestClient.sqsAuthorization)],
                 body: Array(#"{"QueueName": "orders"}"#.utf8))
             #expect(created.json?["QueueUrl"] == .string("http://localhost:4566/000000000000/orders"))
             let listed = try await client.send(
@@ -311,7 +312,8 @@ struct WireBehaviourTests {
             try server.broker.createQueue(named: "orders")
             let body = Array(#"{"QueueUrl": "/000000000000/orders", "MessageBody": "hello"}"#.utf8)
             let chunked = try await client.send(headers: [("X-Amz-Target", "AmazonSQS.SendMessage"),
-                                                          ("Content-Type", "application/x-amz-json-1.0")], body: body, chunks: 5)
+                                                          ("Content-Type", "application/x-amz-json-1.0"),
+                                                          ("Authorization", TestClient.sqsAuthorization)], body: body, chunks: 5)
             #expect(chunked.json?["MD5OfMessageBody"] == .string("5d41402abc4b2a76b9719d911017c592"))
             #expect(chunked.header("Connection") == "keep-alive")
             let second = try await client.sqs("GetQueueUrl", #"{"QueueName": "orders"}"#)

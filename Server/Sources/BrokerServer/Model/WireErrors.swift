@@ -16,6 +16,11 @@ extension BrokerError.Code {
     static let snsValidation = BrokerError.Code(name: "ValidationException", queryCode: "ValidationError")
     /// STS's code for a parameter that fails its constraints.
     static let stsValidation = BrokerError.Code(name: "ValidationError")
+    /// A cross-site request, or a `Host` the server does not answer.
+    static let accessDenied = BrokerError.Code(name: "AccessDeniedException", queryCode: "AccessDenied", httpStatus: 403)
+    /// A request that changes state without a SigV4 `Authorization` header.
+    static let missingAuthenticationToken = BrokerError.Code(name: "MissingAuthenticationTokenException",
+                                                             queryCode: "MissingAuthenticationToken", httpStatus: 403)
     /// A request body over the server's limit.
     static let requestTooLarge = BrokerError.Code(name: "RequestEntityTooLarge", httpStatus: 413)
     /// Anything unexpected: the server's fault, never the caller's.

@@ -5,6 +5,8 @@ import Foundation
 /// request came in: SQS over AWS JSON 1.0, SQS over AWS Query, or SNS over AWS Query.
 struct WireService: Sendable {
     let broker: Broker
+    /// Cross-site, Host and signature checks; open unless the server sets them.
+    var access = AccessPolicy.open
 
     /// The protocol of a request, decided before anything can fail, so every error answers in the caller's protocol.
     enum WireProtocol {
@@ -45,6 +47,9 @@ struct WireService: Sendable {
     static let resetPaths: Set<Substring> = ["/_broker/reset", "/moto-api/reset"]
 
     func respond(to request: WireRequest) async -> WireResponse {
+        if let refusal = access.refusal(of: request) {
+            return Self.failure(refusal, Self.wireProtocol(of: request), UUID().uuidString.lowercased())
+        }
         if request.method == "POST", Self.resetPaths.contains(request.path) {
             broker.reset()
             return WireResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
@@ -53,6 +58,9 @@ struct WireService: Sendable {
         let wire = Self.wireProtocol(of: request)
         do {
             let (operation, input) = try decode(request, as: wire)
+            var parameters: [String: String]?
+            if case .query(_, let form, _) = wire { parameters = form }
+            if let refusal = access.refusal(of: request, operation: operation.name, parameters: parameters) { throw refusal }
             let host = request.header("host").flatMap { $0.isEmpty ? nil : $0 } ?? request.defaultHost
             // Only SQS Query names a queue by the request path; JSON always posts to `/`.
             var pathQueueURL: String?

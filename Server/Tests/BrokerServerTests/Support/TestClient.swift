@@ -70,17 +70,25 @@ final class TestClient: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// A SigV4-shaped header for SQS; its signature is never checked.
+    static let sqsAuthorization = "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00"
+
     /// An SQS JSON call, as botocore sends it.
     func sqs(_ operation: String, _ body: String, queryMode: Bool = true) async throws -> TestResponse {
         var headers = [("X-Amz-Target", "AmazonSQS.\(operation)"), ("Content-Type", "application/x-amz-json-1.0"),
-                       ("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00")]
+                       ("Authorization", Self.sqsAuthorization)]
         if queryMode { headers.append(("x-amzn-query-mode", "true")) }
         return try await send(headers: headers, body: Array(body.utf8))
     }
 
-    /// A Query call (`Action=…&Version=…&…`), form-encoded.
+    /// A Query call (`Action=…&Version=…&…`), form-encoded and signed (the signature is never checked, but the server
+    /// asks every request that changes state for one, as every SDK sends it).
     func query(_ form: String, uri: String = "/") async throws -> TestResponse {
-        try await send(uri: uri, headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")], body: Array(form.utf8))
+        let service = form.contains("Version=2010-03-31") ? "sns" : "sqs"
+        return try await send(uri: uri, headers: [
+            ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+            ("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/\(service)/aws4_request, SignedHeaders=host, Signature=00"),
+        ], body: Array(form.utf8))
     }
 
     func close() async {
@@ -124,10 +132,10 @@ private final class ResponseCollector: ChannelInboundHandler {
 }
 
 /// Runs `body` against a fresh broker served on a free loopback port, then stops the server.
-func withServer<T>(accountId: String = "000000000000",
+func withServer<T>(accountId: String = "000000000000", allowedHosts: Set<String> = [],
                    _ body: (BrokerServer, TestClient) async throws -> T) async throws -> T {
     let broker = Broker(configuration: BrokerConfiguration(accountId: accountId))
-    let server = BrokerServer(broker: broker)
+    let server = BrokerServer(broker: broker, allowedHosts: allowedHosts)
     let port = try await server.start()
     let client = try await TestClient.connect(port: port)
     do {

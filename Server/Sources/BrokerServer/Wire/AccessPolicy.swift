@@ -1,0 +1,77 @@
+import Broker
+
+/// Who may reach a server, against the two ways a web page could drive it from a developer's browser: a cross-site
+/// request (a form POST or an image GET with the Query in its URL) and DNS rebinding (a hostile name resolving to
+/// loopback). Credentials are never verified; a SigV4-shaped `Authorization` header is asked of requests that change
+/// state because every SDK sends one and no browser form can.
+public struct AccessPolicy: Sendable {
+    /// `Host` names accepted besides loopback ones (`localhost`, `*.localhost`, `127.x.x.x`, `[::1]`), compared
+    /// without the port and case-insensitively. Only checked while ``loopbackOnly``.
+    public var allowedHosts: Set<String>
+    /// Refuse a `Host` that is not loopback (or allowed): true when the server listens on a loopback address.
+    public var loopbackOnly: Bool
+    /// Refuse a request that changes state (every action but `Get…` and `List…`) unless it carries a SigV4
+    /// `Authorization` header or a presigned URL's `X-Amz-Credential`.
+    public var requireSignature: Bool
+
+    /// A policy; the defaults suit a server on loopback used by SDKs.
+    public init(allowedHosts: Set<String> = [], loopbackOnly: Bool = true, requireSignature: Bool = true) {
+        self.allowedHosts = Set(allowedHosts.map { $0.lowercased() })
+        self.loopbackOnly = loopbackOnly
+        self.requireSignature = requireSignature
+    }
+
+    /// No checks: for a service driven in process (tests of the codecs and operations).
+    public static let open = AccessPolicy(loopbackOnly: false, requireSignature: false)
+
+    /// Why a request may not be served at all, before it is decoded; nil when it may.
+    func refusal(of request: WireRequest) -> BrokerError? {
+        if let origin = request.header("origin"), !origin.isEmpty, origin != "null" {
+            guard isTrusted(host: Self.host(ofOrigin: origin)) else {
+                return BrokerError(.accessDenied, "Cross-site requests are refused (Origin: \(origin)).")
+            }
+        } else if request.header("sec-fetch-site")?.lowercased() == "cross-site" || request.header("origin") == "null" {
+            return BrokerError(.accessDenied, "Cross-site requests are refused.")
+        }
+        if loopbackOnly, let host = request.header("host"), !host.isEmpty, !isTrusted(host: Self.stripPort(host)) {
+            return BrokerError(.accessDenied,
+                "The Host \(host) is not served: this server answers loopback names (add others with --allow-host).")
+        }
+        return nil
+    }
+
+    /// Why an operation may not run unsigned; nil when it may.
+    func refusal(of request: WireRequest, operation: String, parameters: [String: String]?) -> BrokerError? {
+        guard requireSignature, !operation.hasPrefix("Get"), !operation.hasPrefix("List") else { return nil }
+        if let authorization = request.header("authorization"), authorization.hasPrefix("AWS4-HMAC-SHA256"),
+           authorization.contains("Credential=") {
+            return nil
+        }
+        if parameters?["X-Amz-Credential"] != nil { return nil }
+        return BrokerError(.missingAuthenticationToken, "Request is missing Authentication Token")
+    }
+
+    private func isTrusted(host: String) -> Bool {
+        let host = host.lowercased()
+        return Self.isLoopback(host) || allowedHosts.contains(host)
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host.hasSuffix(".localhost") || host == "[::1]" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// `example.com` from `https://example.com:8443`.
+    static func host(ofOrigin origin: String) -> String {
+        var rest = Substring(origin)
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        return stripPort(String(rest.prefix { $0 != "/" }))
+    }
+
+    /// `example.com` from `example.com:4566`, `[::1]` from `[::1]:4566`.
+    static func stripPort(_ host: String) -> String {
+        if host.hasPrefix("[") { return String(host.prefix { $0 != "]" }) + "]" }
+        return String(host.prefix { $0 != ":" })
+    }
+}

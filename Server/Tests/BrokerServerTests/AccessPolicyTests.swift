@@ -1,0 +1,96 @@
+import Broker
+@testable import BrokerServer
+import Testing
+
+/// A web page in a developer's browser must not drive the server: cross-site requests, rebound host names and
+/// unsigned state changes are refused with an AWS-shaped 403, and nothing changes.
+@Suite("Access policy")
+struct AccessPolicyTests {
+    static let queueUrl = "http://127.0.0.1/000000000000/orders"
+    static let signed = ("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261206/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00")
+
+    struct Attempt: CustomTestStringConvertible, Sendable {
+        let name: String
+        let request: WireRequest
+        let code: String
+        var testDescription: String { name }
+    }
+
+    static func purge(_ headers: [(String, String)], uri: String = "/") -> WireRequest {
+        WireRequest(method: "POST", uri: uri,
+                    headers: [("Content-Type", "application/x-www-form-urlencoded")] + headers.map { ($0.0, $0.1) },
+                    body: Array("Action=PurgeQueue&Version=2012-11-05&QueueUrl=\(queueUrl)".utf8))
+    }
+
+    static let refused: [Attempt] = [
+        Attempt(name: "a cross-site form POST", request: purge([("Host", "127.0.0.1:4566"), ("Origin", "https://evil.example"), signed]),
+                code: "AccessDenied"),
+        Attempt(name: "a cross-site GET with the Query in its URL",
+                request: WireRequest(method: "GET", uri: "/?Action=PurgeQueue&Version=2012-11-05&QueueUrl=\(queueUrl)",
+                                     headers: [("Host", "127.0.0.1:4566"), ("Sec-Fetch-Site", "cross-site")]),
+                code: "AccessDenied"),
+        Attempt(name: "a sandboxed page (Origin: null)", request: purge([("Host", "localhost:4566"), ("Origin", "null"), signed]),
+                code: "AccessDenied"),
+        Attempt(name: "a rebound host name", request: purge([("Host", "rebind.evil.example:4566"), signed]), code: "AccessDenied"),
+        Attempt(name: "an unsigned state change", request: purge([("Host", "127.0.0.1:4566")]), code: "MissingAuthenticationToken"),
+        Attempt(name: "a reset from a web page",
+                request: WireRequest(method: "POST", uri: "/_broker/reset", headers: [("Host", "127.0.0.1:4566"), ("Origin", "http://evil.example")]),
+                code: "AccessDenied"),
+    ]
+
+    @Test("Requests a web page could send are refused and change nothing", arguments: refused)
+    func webPageRequestsAreRefused(_ attempt: Attempt) async throws {
+        let broker = Broker()
+        let queue = try broker.createQueue(named: "orders")
+        try queue.sendMessage("kept")
+        let service = WireService(broker: broker, access: AccessPolicy())
+        let response = await service.respond(to: attempt.request)
+        #expect(response.status == 403)
+        #expect(response.text.contains("<Code>\(attempt.code)</Code>"), "\(response.text)")
+        #expect(try queue.statistics().approximateNumberOfMessages == 1)
+        #expect(try broker.queue(named: "orders").url == queue.url)
+    }
+
+    static let served: [Attempt] = [
+        Attempt(name: "an SDK request to 127.0.0.1", request: purge([("Host", "127.0.0.1:4566"), signed]), code: ""),
+        Attempt(name: "an SDK request to localhost", request: purge([("Host", "localhost:4566"), signed]), code: ""),
+        Attempt(name: "an SDK request to a *.localhost name", request: purge([("Host", "sqs.us-east-1.localhost:4566"), signed]), code: ""),
+        Attempt(name: "an SDK request to [::1]", request: purge([("Host", "[::1]:4566"), signed]), code: ""),
+        Attempt(name: "a page served from loopback", request: purge([("Host", "localhost:4566"), ("Origin", "http://localhost:3000"),
+                                                                       ("Sec-Fetch-Site", "same-site"), signed]), code: ""),
+        Attempt(name: "an allowed host name", request: purge([("Host", "broker.internal:4566"), signed]), code: ""),
+        Attempt(name: "a presigned URL",
+                request: WireRequest(method: "GET", uri: "/?Action=PurgeQueue&Version=2012-11-05&QueueUrl=\(queueUrl)&X-Amz-Credential=test%2F20261206%2Fus-east-1%2Fsqs%2Faws4_request",
+                                     headers: [("Host", "127.0.0.1:4566")]), code: ""),
+    ]
+
+    @Test("SDK requests, pages served from loopback and allowed hosts are served", arguments: served)
+    func sdkRequestsAreServed(_ attempt: Attempt) async throws {
+        let broker = Broker()
+        let queue = try broker.createQueue(named: "orders")
+        try queue.sendMessage("purged")
+        let service = WireService(broker: broker, access: AccessPolicy(allowedHosts: ["Broker.Internal"]))
+        let response = await service.respond(to: attempt.request)
+        #expect(response.status == 200, "\(response.text)")
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+    }
+
+    @Test("Reading needs no signature, and a server told not to ask for one serves unsigned changes")
+    func unsignedReadsAndOptOut() async throws {
+        let broker = Broker()
+        _ = try broker.createQueue(named: "orders")
+        let list = WireRequest(method: "GET", uri: "/?Action=ListQueues&Version=2012-11-05", headers: [("Host", "127.0.0.1:4566")])
+        #expect(await WireService(broker: broker, access: AccessPolicy()).respond(to: list).status == 200)
+        let unsigned = Self.purge([("Host", "127.0.0.1:4566")])
+        #expect(await WireService(broker: broker, access: AccessPolicy(requireSignature: false)).respond(to: unsigned).status == 200)
+    }
+
+    @Test("A server bound to a non-loopback address does not check the Host name", arguments: ["0.0.0.0", "192.168.1.20"])
+    func nonLoopbackBindingAcceptsAnyHost(address: String) {
+        #expect(!BrokerServer.isLoopback(address: address))
+        let server = BrokerServer(broker: Broker(), host: address)
+        #expect(!server.access.loopbackOnly)
+        #expect(BrokerServer(broker: Broker(), host: "127.0.0.1").access.loopbackOnly)
+        #expect(BrokerServer(broker: Broker(), host: "::1").access.loopbackOnly)
+    }
+}
