@@ -23,7 +23,9 @@ public final class BrokerServer: Sendable {
     /// The port asked for; 0 lets the system choose (read the result from ``port``).
     public let requestedPort: Int
     /// Request bodies above this many bytes are refused with HTTP 413. Default 3 MiB: a 1 MiB message, encoded.
-    public let maximumRequestBodySize: Int
+    public var maximumRequestBodySize: Int { limits.maximumRequestBodySize }
+    /// Bodies, buffered bytes, connections and timeouts (``ServerLimits``).
+    public let limits: ServerLimits
     /// Cross-site, Host and signature checks (``AccessPolicy``).
     public let access: AccessPolicy
 
@@ -31,6 +33,7 @@ public final class BrokerServer: Sendable {
         let group: MultiThreadedEventLoopGroup
         let channel: any Channel
         let port: Int
+        let connections: ConnectionRegistry
     }
 
     private let state = Mutex<Running?>(nil)
@@ -38,12 +41,15 @@ public final class BrokerServer: Sendable {
     /// Creates a server for `broker`; nothing listens until ``start()``. `allowedHosts` are `Host` names served
     /// besides loopback ones while bound to loopback; `requireSignature` refuses unsigned requests that change state
     /// (see ``AccessPolicy``).
-    public init(broker: Broker, host: String = "127.0.0.1", port: Int = 0, maximumRequestBodySize: Int = 3 * 1024 * 1024,
-                allowedHosts: Set<String> = [], requireSignature: Bool = true) {
+    /// `maximumRequestBodySize`, when given, overrides the one in `limits`.
+    public init(broker: Broker, host: String = "127.0.0.1", port: Int = 0, maximumRequestBodySize: Int? = nil,
+                allowedHosts: Set<String> = [], requireSignature: Bool = true, limits: ServerLimits = ServerLimits()) {
         self.broker = broker
         self.host = host
         self.requestedPort = port
-        self.maximumRequestBodySize = maximumRequestBodySize
+        var limits = limits
+        if let maximumRequestBodySize { limits.maximumRequestBodySize = maximumRequestBodySize }
+        self.limits = limits
         self.access = AccessPolicy(allowedHosts: allowedHosts, loopbackOnly: BrokerServer.isLoopback(address: host),
                                    requireSignature: requireSignature)
     }
@@ -68,15 +74,16 @@ public final class BrokerServer: Sendable {
         // A group of its own, so stop() closes every connection, long polls included, by shutting it down.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
         let service = WireService(broker: broker, access: access)
-        let limit = maximumRequestBodySize
+        let connections = ConnectionRegistry(limits: limits)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                guard connections.admit(channel) else { return channel.close() }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false)
-                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(service: service, maximumBodySize: limit))
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(service: service, registry: connections))
                 }
             }
         let channel: any Channel
@@ -89,7 +96,7 @@ public final class BrokerServer: Sendable {
         let port = channel.localAddress?.port ?? requestedPort
         let stored = state.withLock { running -> Bool in
             guard running == nil else { return false }
-            running = Running(group: group, channel: channel, port: port)
+            running = Running(group: group, channel: channel, port: port, connections: connections)
             return true
         }
         guard stored else {
@@ -100,15 +107,22 @@ public final class BrokerServer: Sendable {
         return port
     }
 
-    /// Stops listening and closes every connection; receives waiting on them are cancelled. Stopping a server that
-    /// is not running does nothing.
+    /// Stops listening and closes every connection; receives waiting on them are cancelled, and every request
+    /// has finished before the event loops shut down. Stopping a server that is not running does nothing.
     public func stop() async throws {
         guard let running = state.withLock({ running -> Running? in
             defer { running = nil }
             return running
         }) else { return }
         try? await running.channel.close()
+        await running.connections.closeAll()
         try await running.group.shutdownGracefully()
+    }
+
+    /// Open connections and the request bytes they hold, for tests and dashboards.
+    public var load: (connections: Int, bufferedBytes: Int) {
+        guard let connections = state.withLock({ $0?.connections }) else { return (0, 0) }
+        return (connections.connectionCount, connections.bufferedBytes)
     }
 
     /// Starts (unless started) and serves until the calling task is cancelled or ``stop()`` is called; then stops.

@@ -16,6 +16,9 @@ struct BrokerServerCommand {
           --account-id ID   default 12-digit account (default: the config file's, else 000000000000)
           --allow-host NAME a Host name to serve besides loopback names (repeatable; e.g. a Docker service name)
           --allow-unsigned  serve requests that change state without a SigV4 Authorization header
+          --idle-timeout S  close a connection waiting S seconds for a request (default 60)
+          --request-timeout S  refuse a request whose body is not in S seconds after its head (default 60)
+          --max-connections N  open connections at most (default 1024)
         Prints "broker-server listening on http://HOST:PORT" once it listens.
         """
 
@@ -27,6 +30,7 @@ struct BrokerServerCommand {
         var accountId: String?
         var allowedHosts: Set<String> = []
         var requireSignature = true
+        var limits = ServerLimits()
     }
 
     static func main() async {
@@ -61,7 +65,8 @@ struct BrokerServerCommand {
             fail("broker-server: bad config \(options.config ?? ""): \(error)")
         }
         let server = BrokerServer(broker: broker, host: options.host, port: options.port,
-                                  allowedHosts: options.allowedHosts, requireSignature: options.requireSignature)
+                                  allowedHosts: options.allowedHosts, requireSignature: options.requireSignature,
+                                  limits: options.limits)
         if !BrokerServer.isLoopback(address: options.host) {
             FileHandle.standardError.write(Data(("broker-server: warning: listening on \(options.host), beyond this machine; "
                 + "no credentials are checked, so anyone who can reach the port can read and change every queue and topic\n").utf8))
@@ -115,6 +120,15 @@ struct BrokerServerCommand {
             case "--region": options.region = value
             case "--account-id": options.accountId = value
             case "--allow-host": options.allowedHosts.insert(value)
+            case "--idle-timeout":
+                guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { return nil }
+                options.limits.idleTimeout = .milliseconds(Int64(seconds * 1_000))
+            case "--request-timeout":
+                guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { return nil }
+                options.limits.requestTimeout = .milliseconds(Int64(seconds * 1_000))
+            case "--max-connections":
+                guard let count = Int(value), count > 0 else { return nil }
+                options.limits.maximumConnections = count
             default: return nil
             }
         }

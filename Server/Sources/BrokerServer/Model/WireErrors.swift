@@ -23,6 +23,8 @@ extension BrokerError.Code {
                                                              queryCode: "MissingAuthenticationToken", httpStatus: 403)
     /// A request body over the server's limit.
     static let requestTooLarge = BrokerError.Code(name: "RequestEntityTooLarge", httpStatus: 413)
+    /// The server holds as many request bodies as it may.
+    static let serviceUnavailable = BrokerError.Code(name: "ServiceUnavailable", httpStatus: 503)
     /// Anything unexpected: the server's fault, never the caller's.
     static let internalFailure = BrokerError.Code(name: "InternalFailure", queryCode: "InternalError", httpStatus: 500)
 
@@ -33,7 +35,7 @@ extension BrokerError.Code {
         let coral: Set<String> = [
             "InvalidParameterValueException", "MissingRequiredParameterException", "UnknownOperationException",
             "SerializationException", "InternalFailure", "RequestEntityTooLarge", "InvalidQueryParameter",
-            "InvalidParameterCombination", "AccessDeniedException",
+            "InvalidParameterCombination", "AccessDeniedException", "ServiceUnavailable", "MissingAuthenticationTokenException",
         ]
         return (coral.contains(name) ? "com.amazon.coral.service#" : "com.amazonaws.sqs#") + name
     }

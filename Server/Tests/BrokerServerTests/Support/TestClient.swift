@@ -70,6 +70,48 @@ final class TestClient: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// Sends only a request's head (its `Content-Length` as given, no body) and waits for the answer.
+    func sendHead(uri: String = "/", headers: [(String, String)]) async throws -> TestResponse {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: uri)
+        head.headers.add(name: "Host", value: "127.0.0.1:\(channel.remoteAddress?.port ?? 0)")
+        for (name, value) in headers { head.headers.replaceOrAdd(name: name, value: value) }
+        let promise = channel.eventLoop.makePromise(of: TestResponse.self)
+        let collector = self.collector
+        let channel = self.channel
+        let requestHead = head
+        try await channel.eventLoop.submit {
+            collector.value.waiting.append(promise)
+            channel.writeAndFlush(HTTPClientRequestPart.head(requestHead), promise: nil)
+        }.get()
+        return try await promise.futureResult.get()
+    }
+
+    /// Sends `count` copies of a request back to back without waiting for answers; nil for each one the server
+    /// never answered (it closed the connection first).
+    func pipeline(count: Int, headers: [(String, String)], body: [UInt8]) async throws -> [TestResponse?] {
+        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/")
+        head.headers.add(name: "Host", value: "127.0.0.1:\(channel.remoteAddress?.port ?? 0)")
+        for (name, value) in headers { head.headers.replaceOrAdd(name: name, value: value) }
+        head.headers.add(name: "Content-Length", value: String(body.count))
+        let loop = channel.eventLoop
+        let promises = (0..<count).map { _ in loop.makePromise(of: TestResponse.self) }
+        let collector = self.collector
+        let channel = self.channel
+        let requestHead = head
+        try await channel.eventLoop.submit {
+            for promise in promises {
+                collector.value.waiting.append(promise)
+                channel.write(HTTPClientRequestPart.head(requestHead), promise: nil)
+                channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
+                channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+            }
+            channel.flush()
+        }.get()
+        var responses: [TestResponse?] = []
+        for promise in promises { responses.append(try? await promise.futureResult.get()) }
+        return responses
+    }
+
     /// A SigV4-shaped header for SQS; its signature is never checked.
     static let sqsAuthorization = "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00"
 
@@ -94,6 +136,14 @@ final class TestClient: Sendable {
     func close() async {
         try? await channel.close()
     }
+
+    /// Returns once the server has closed the connection (or it closed any other way).
+    func waitUntilClosed() async {
+        try? await channel.closeFuture.get()
+    }
+
+    /// Whether the connection is still open.
+    var isOpen: Bool { channel.isActive }
 
     private static func split(_ body: [UInt8], into parts: Int) -> [[UInt8]] {
         guard !body.isEmpty else { return [] }
