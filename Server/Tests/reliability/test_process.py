@@ -93,19 +93,26 @@ def test_pipelined_bodies_behind_a_long_poll_are_not_buffered(server):
     head = ("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: AmazonSQS.%s\r\nContent-Type: application/x-amz-json-1.0\r\n"
             "Authorization: AWS4-HMAC-SHA256 Credential=t/20261206/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0\r\n"
             "Content-Length: %d\r\n\r\n")
+    def push(sock, data):
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass  # closed by the test, or by the server
+
+    senders = []
     for _ in range(20):
         sock = socket.create_connection(("127.0.0.1", server.port))
-        sock.setblocking(False)
         data = (head % ("ReceiveMessage", len(poll))).encode() + poll
-        data += ((head % ("SendMessage", len(body))).encode() + body) * 16
-        try:
-            sock.send(data)
-        except BlockingIOError:
-            pass
+        data += ((head % ("SendMessage", len(body))).encode() + body) * 12
         sockets.append(sock)
-    time.sleep(1)  # the polls are waiting; this measures what the server holds meanwhile
+        senders.append(threading.Thread(target=push, args=(sock, data), daemon=True))
+    for sender in senders:
+        sender.start()
+    time.sleep(1.5)  # the polls are waiting; this measures what the server holds meanwhile
     grown = server.rss_kib() - baseline
     for sock in sockets:
+        sock.shutdown(socket.SHUT_RDWR)
         sock.close()
+    print(f"\nheld {grown} KiB for 20 connections")
     assert grown < 128 * 1024, f"{grown} KiB held for 20 connections"
     assert assert_well_formed(sqs_json(server.port, "ListQueues", {})) == 200
