@@ -9,9 +9,28 @@ enum QueuePolicy {
         "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue", "ListQueueTags",
     ]
 
+    /// SQS's other actions: known to AWS, but not grantable to another account.
+    private static let ownerOnly: Set<String> = [
+        "AddPermission", "RemovePermission", "CreateQueue", "DeleteQueue", "SetQueueAttributes", "TagQueue",
+        "UntagQueue", "ListQueues", "StartMessageMoveTask", "CancelMessageMoveTask", "ListMessageMoveTasks",
+    ]
+
+    /// AWS's limit on the actions of one AddPermission.
+    private static let maximumActions = 7
+
     static func addPermission(to queue: Queue, label: String, accounts: [String], actions: [String]) throws {
+        if actions.isEmpty { throw BrokerError(.missingParameter, "The request must contain the parameter Actions.") }
+        if accounts.isEmpty {
+            throw invalid("PrincipalId", "[]", "Unable to verify.")
+        }
+        if actions.count > maximumActions {
+            throw BrokerError(.overLimit, "\(actions.count) Actions were found, maximum allowed is \(maximumActions).")
+        }
         try validateLabel(label)
         for action in actions where !grantable.contains(action) {
+            if ownerOnly.contains(action) {
+                throw invalid("ActionName", "SQS:\(action)", "Only the queue owner is allowed to invoke this action.")
+            }
             throw invalid("ActionName", action, "Please refer to the appropriate WSDL for a list of valid actions.")
         }
         for account in accounts where account.count != 12 || !account.allSatisfy(\.isNumber) {
@@ -21,11 +40,15 @@ enum QueuePolicy {
         if statements.contains(where: { $0["Sid"] == .string(label) }) {
             throw invalid("Label", label, "Already exists.")
         }
+        // AWS writes a single principal or action as a plain string, several as a list.
+        func oneOrList(_ values: [String]) -> JSONValue {
+            values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
+        }
         statements.append(.object([
             ("Sid", .string(label)),
             ("Effect", .string("Allow")),
-            ("Principal", .object([("AWS", .array(accounts.map { .string("arn:aws:iam::\($0):root") }))])),
-            ("Action", .array(actions.map { .string("SQS:\($0)") })),
+            ("Principal", .object([("AWS", oneOrList(accounts.map { "arn:aws:iam::\($0):root" }))])),
+            ("Action", oneOrList(actions.map { "SQS:\($0)" })),
             ("Resource", .string(queue.arn)),
         ]))
         try store(statements, on: queue)
@@ -34,7 +57,7 @@ enum QueuePolicy {
     static func removePermission(from queue: Queue, label: String) throws {
         var statements = try currentStatements(of: queue)
         guard let index = statements.firstIndex(where: { $0["Sid"] == .string(label) }) else {
-            throw invalid("Label", label, "can't find label on existing policy.")
+            throw invalid("Label", label, "can't find label.")
         }
         statements.remove(at: index)
         try store(statements, on: queue)
@@ -55,9 +78,15 @@ enum QueuePolicy {
         return statements
     }
 
+    /// The policy AddPermission writes, in AWS's shape (its `Version` is the 2008 policy language); with no
+    /// statement left the `Policy` attribute goes, as on AWS.
     private static func store(_ statements: [JSONValue], on queue: Queue) throws {
+        guard !statements.isEmpty else {
+            try queue.setAttributes(awsAttributes: ["Policy": ""])
+            return
+        }
         let policy = JSONValue.object([
-            ("Version", .string("2012-10-17")),
+            ("Version", .string("2008-10-17")),
             ("Id", .string("\(queue.arn)/SQSDefaultPolicy")),
             ("Statement", .array(statements)),
         ])
