@@ -302,15 +302,15 @@ enum SQSOperations {
                 Member("Actions", .list(.string), required: true, query: "ActionName")],
         output: nil
     ) { context, input in
-        try QueuePolicy.addPermission(to: context.queue(input), label: input.string("Label") ?? "",
-                                      accounts: input.strings("AWSAccountIds"), actions: input.strings("Actions"))
+        try context.queue(input).addPermission(label: input.string("Label") ?? "", awsAccountIds: input.strings("AWSAccountIds"),
+                                               actions: input.strings("Actions"))
         return [:]
     }
 
     static let removePermission = Operation(
         "RemovePermission", input: [queueUrl, Member("Label", .string, required: true)], output: nil
     ) { context, input in
-        try QueuePolicy.removePermission(from: context.queue(input), label: input.string("Label") ?? "")
+        try context.queue(input).removePermission(label: input.string("Label") ?? "")
         return [:]
     }
 
