@@ -191,9 +191,88 @@ struct WireBehaviourTests {
             #expect(again.status == 400)
             let removed = try await client.sqs("RemovePermission", #"{"QueueUrl": "/000000000000/orders", "Label": "shop"}"#)
             #expect(removed.status == 200)
-            #expect(try queue.attributes(["Policy"])["Policy"]?.contains("shop") == false)
+            // The last statement gone, the Policy attribute goes with it.
+            #expect(try queue.attributes(["Policy"])["Policy"] == nil)
             let missing = try await client.sqs("RemovePermission", #"{"QueueUrl": "/000000000000/orders", "Label": "shop"}"#)
             #expect(missing.header("x-amzn-query-error") == "InvalidParameterValue;Sender")
+            #expect(missing.json?["message"] == .string("Value shop for parameter Label is invalid. Reason: can't find label."))
+        }
+    }
+
+    @Test("AddPermission writes AWS's policy document: one principal or action as a string, several as a list")
+    func addPermissionWritesAWSPolicyDocument() async throws {
+        try await withServer { server, client in
+            let queue = try server.broker.createQueue(named: "orders")
+            _ = try await client.sqs("AddPermission",
+                #"{"QueueUrl": "/000000000000/orders", "Label": "one", "AWSAccountIds": ["111111111111"], "Actions": ["*"]}"#)
+            _ = try await client.sqs("AddPermission", #"{"QueueUrl": "/000000000000/orders", "Label": "two", "#
+                + #""AWSAccountIds": ["111111111111", "222222222222"], "Actions": ["SendMessage", "ReceiveMessage"]}"#)
+            let text = try #require(try queue.attributes(["Policy"])["Policy"])
+            let policy = try JSONParser.parse(Array(text.utf8))
+            #expect(policy["Version"] == .string("2008-10-17"))
+            #expect(policy["Id"] == .string("\(queue.arn)/SQSDefaultPolicy"))
+            guard case .array(let statements)? = policy["Statement"], statements.count == 2 else {
+                Issue.record("statements: \(text)")
+                return
+            }
+            #expect(statements[0]["Sid"] == .string("one"))
+            #expect(statements[0]["Effect"] == .string("Allow"))
+            #expect(statements[0]["Principal"]?["AWS"] == .string("arn:aws:iam::111111111111:root"))
+            #expect(statements[0]["Action"] == .string("SQS:*"))
+            #expect(statements[0]["Resource"] == .string(queue.arn))
+            #expect(statements[1]["Principal"]?["AWS"]
+                == .array([.string("arn:aws:iam::111111111111:root"), .string("arn:aws:iam::222222222222:root")]))
+            #expect(statements[1]["Action"] == .array([.string("SQS:SendMessage"), .string("SQS:ReceiveMessage")]))
+        }
+    }
+
+    struct PermissionError: Sendable, CustomTestStringConvertible {
+        let body: String
+        let status: Int
+        let code: String
+        let message: String
+        var testDescription: String { message }
+    }
+
+    static let permissionErrors: [PermissionError] = [
+        .init(body: #""AWSAccountIds": ["111111111111"], "Actions": ["RemovePermission"]"#, status: 400, code: "InvalidParameterValue",
+              message: "Value SQS:RemovePermission for parameter ActionName is invalid. Reason: Only the queue owner is allowed to invoke this action."),
+        .init(body: #""AWSAccountIds": ["111111111111"], "Actions": []"#, status: 400, code: "MissingParameter",
+              message: "The request must contain the parameter Actions."),
+        .init(body: #""AWSAccountIds": [], "Actions": ["SendMessage"]"#, status: 400, code: "InvalidParameterValue",
+              message: "Value [] for parameter PrincipalId is invalid. Reason: Unable to verify."),
+        .init(body: #""AWSAccountIds": ["111111111111"], "Actions": ["ChangeMessageVisibility", "DeleteMessage", "#
+                + #""GetQueueAttributes", "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue", "ReceiveMessage", "SendMessage"]"#,
+              status: 403, code: "OverLimit", message: "8 Actions were found, maximum allowed is 7."),
+    ]
+
+    @Test("AddPermission answers AWS's errors", arguments: permissionErrors)
+    func addPermissionErrors(_ error: PermissionError) async throws {
+        try await withServer { server, client in
+            let queue = try server.broker.createQueue(named: "orders")
+            let response = try await client.sqs("AddPermission",
+                #"{"QueueUrl": "/000000000000/orders", "Label": "label", "# + error.body + "}")
+            #expect(response.status == error.status)
+            #expect(response.header("x-amzn-query-error") == "\(error.code);Sender")
+            #expect(response.json?["message"] == .string(error.message))
+            #expect(try queue.attributes(["Policy"])["Policy"] == nil)
+        }
+    }
+
+    @Test("A SendMessageBatch JSON reply leaves Failed out when nothing failed, and lists it when something did")
+    func sendMessageBatchOmitsAnEmptyFailed() async throws {
+        try await withServer { _, client in
+            _ = try await client.sqs("CreateQueue", #"{"QueueName": "batch"}"#)
+            let sent = try await client.sqs("SendMessageBatch",
+                #"{"QueueUrl": "/000000000000/batch", "Entries": [{"Id": "a", "MessageBody": "one"}]}"#)
+            #expect(sent.status == 200)
+            #expect(sent.json?["Failed"] == nil)
+            guard case .array(let successful)? = sent.json?["Successful"] else { Issue.record("\(sent.text)"); return }
+            #expect(successful.count == 1)
+            let mixed = try await client.sqs("SendMessageBatch",
+                #"{"QueueUrl": "/000000000000/batch", "Entries": [{"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": ""}]}"#)
+            guard case .array(let failed)? = mixed.json?["Failed"] else { Issue.record("\(mixed.text)"); return }
+            #expect(failed.count == 1)
         }
     }
 

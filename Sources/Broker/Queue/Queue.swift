@@ -351,6 +351,30 @@ public struct Queue: Sendable, Hashable {
     public func tags() throws(BrokerError) -> [String: String] {
         try core.read { state, _ in state.tags }
     }
+
+    // MARK: Permissions
+
+    /// AddPermission: adds a statement labelled `label` to the queue's `Policy`, allowing `actions` (1–7 of
+    /// `SendMessage`, `ReceiveMessage`, `DeleteMessage`, `ChangeMessageVisibility`, `GetQueueAttributes`, `GetQueueUrl`,
+    /// `ListDeadLetterSourceQueues`, `PurgeQueue`, `ListQueueTags` or `*`) to the 12-digit `awsAccountIds`. The policy
+    /// reads as AWS writes it; like every policy in Broker it is stored, not enforced.
+    public func addPermission(label: String, awsAccountIds: [String], actions: [String]) throws(BrokerError) {
+        try QueuePermissions.validate(label: label, accounts: awsAccountIds, actions: actions)
+        try core.mutate { state, now, _ throws(BrokerError) in
+            state.settings.policy = try QueuePermissions.adding(
+                label: label, accounts: awsAccountIds, actions: actions, queueArn: core.arn, to: state.settings.policy)
+            state.lastModified = now
+        }
+    }
+
+    /// RemovePermission: removes the statement labelled `label` from the queue's `Policy`; with the last one the
+    /// `Policy` attribute goes too. An unknown label is `InvalidParameterValue`.
+    public func removePermission(label: String) throws(BrokerError) {
+        try core.mutate { state, now, _ throws(BrokerError) in
+            state.settings.policy = try QueuePermissions.removing(label: label, queueArn: core.arn, from: state.settings.policy)
+            state.lastModified = now
+        }
+    }
 }
 
 /// Exact message counts of a queue.

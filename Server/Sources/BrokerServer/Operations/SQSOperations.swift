@@ -136,7 +136,10 @@ enum SQSOperations {
         let entries = try input.structures("Entries").map { entry in
             SendMessageBatchRequestEntry(id: entry.string("Id") ?? "", message: try sendRequest(entry))
         }
-        return batchFields(try queue.sendMessageBatch(entries)) { id, sent in fields(of: sent).merging(["Id": .string(id)]) { $1 } }
+        // AWS leaves `Failed` out of a SendMessageBatch reply in which nothing failed.
+        return batchFields(try queue.sendMessageBatch(entries), omittingEmptyFailed: true) { id, sent in
+            fields(of: sent).merging(["Id": .string(id)]) { $1 }
+        }
     }
 
     static let receiveMessage = Operation(
@@ -303,15 +306,15 @@ enum SQSOperations {
                 Member("Actions", .list(.string), required: true, query: "ActionName")],
         output: nil
     ) { context, input in
-        try QueuePolicy.addPermission(to: context.queue(input), label: input.string("Label") ?? "",
-                                      accounts: input.strings("AWSAccountIds"), actions: input.strings("Actions"))
+        try context.queue(input).addPermission(label: input.string("Label") ?? "", awsAccountIds: input.strings("AWSAccountIds"),
+                                               actions: input.strings("Actions"))
         return [:]
     }
 
     static let removePermission = Operation(
         "RemovePermission", input: [queueUrl, Member("Label", .string, required: true)], output: nil
     ) { context, input in
-        try QueuePolicy.removePermission(from: context.queue(input), label: input.string("Label") ?? "")
+        try context.queue(input).removePermission(label: input.string("Label") ?? "")
         return [:]
     }
 
@@ -383,13 +386,16 @@ enum SQSOperations {
         .structure(["Id": .string(id), "Code": .string(code), "Message": .string(message), "SenderFault": .boolean(senderFault)])
     }
 
-    /// `Successful` and `Failed`, both always present as the model requires.
-    static func batchFields<Success>(_ result: BatchResult<Success>,
+    /// `Successful` and `Failed`, both present as the model requires, unless `omittingEmptyFailed` and nothing failed.
+    static func batchFields<Success>(_ result: BatchResult<Success>, omittingEmptyFailed: Bool = false,
                                      _ success: (String, Success) -> [String: WireValue]) -> [String: WireValue] {
-        [
+        var fields: [String: WireValue] = [
             "Successful": .list(result.successful.map { .structure(success($0.id, $0.result)) }),
-            "Failed": .list(result.failed.map { batchError(id: $0.id, $0.code, $0.message, senderFault: $0.senderFault) }),
         ]
+        if !omittingEmptyFailed || !result.failed.isEmpty {
+            fields["Failed"] = .list(result.failed.map { batchError(id: $0.id, $0.code, $0.message, senderFault: $0.senderFault) })
+        }
+        return fields
     }
 
     /// A page of queue URLs. An empty optional list is left out, as AWS leaves it; a required one (`queueUrls`) is
