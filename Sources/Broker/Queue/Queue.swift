@@ -399,6 +399,22 @@ enum QueueTags {
             guard value.count <= 256 else {
                 throw BrokerError(.invalidParameterValue, "Tag value must be at most 256 characters (key \(key)).")
             }
+            guard hasTagCharacters(key) else {
+                throw BrokerError(.invalidParameterValue,
+                    "Tag keys may contain letters, numbers, spaces and _ . : / = + - @ only: \(key)")
+            }
+            guard hasTagCharacters(value) else {
+                throw BrokerError(.invalidParameterValue,
+                    "Tag values may contain letters, numbers, spaces and _ . : / = + - @ only (key \(key)).")
+            }
+        }
+    }
+
+    /// AWS's tag alphabet: letters and numbers of any script, spaces, and `_ . : / = + - @`.
+    static func hasTagCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { scalar in
+            scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar == " "
+                || "_.:/=+-@".unicodeScalars.contains(scalar)
         }
     }
 

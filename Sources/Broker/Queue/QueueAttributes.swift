@@ -147,7 +147,8 @@ public struct QueueAttributes: Sendable, Hashable {
 
     private mutating func set(_ name: QueueAttributeName, from value: String) throws(BrokerError) {
         func seconds() throws(BrokerError) -> Duration {
-            guard let number = Int(value.trimmingCharacters(in: .whitespaces)) else {
+            // No trimming: AWS refuses " 30" as it refuses "thirty".
+            guard let number = Int(value) else {
                 throw BrokerError.invalidAttributeValue(name.rawValue)
             }
             return .seconds(number)
@@ -165,7 +166,14 @@ public struct QueueAttributes: Sendable, Hashable {
         case .maximumMessageSize: maximumMessageSize = Int(try seconds().components.seconds)
         case .messageRetentionPeriod: messageRetentionPeriod = try seconds()
         case .receiveMessageWaitTimeSeconds: receiveMessageWaitTimeSeconds = try seconds()
-        case .policy: policy = value
+        case .policy:
+            // An access policy is a JSON object; an empty value removes the policy.
+            if !value.isEmpty {
+                guard case .object? = try? FilterJSONParser.parse(value) else {
+                    throw BrokerError.invalidAttributeValue(name.rawValue)
+                }
+            }
+            policy = value
         case .redrivePolicy: redrivePolicy = try RedrivePolicy(json: value)
         case .redriveAllowPolicy: redriveAllowPolicy = try RedriveAllowPolicy(json: value)
         case .kmsMasterKeyId: kmsMasterKeyId = value
