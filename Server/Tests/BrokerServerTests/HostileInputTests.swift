@@ -34,13 +34,40 @@ struct HostileInputTests {
             + (1...20_000).map { "&PublishBatchRequestEntries.member.\($0).Id=e\($0)&PublishBatchRequestEntries.member.\($0).Message=m" }.joined()),
     ]
 
-    @Test("A list far beyond AWS's limits is refused before its entries are decoded", arguments: huge)
-    func hugeListIsRefusedUpFront(_ input: Huge) async throws {
+    @Test("A form far beyond AWS's limits is refused on a count of its parameters", arguments: huge)
+    func hugeFormIsRefusedUpFront(_ input: Huge) async throws {
         let broker = Broker()
         let queue = try broker.createQueue(named: "orders")
         let response = await WireService(broker: broker).respond(to: Self.form(input.form))
         #expect(response.status == 400)
-        #expect(response.text.contains("elements, more than the 1000 accepted"), "\(response.text.prefix(300))")
+        #expect(response.text.contains("<Code>InvalidQueryParameter</Code>"), "\(response.text.prefix(300))")
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+    }
+
+    @Test("A list past 1,000 elements in a form within the parameter limit is refused before it is decoded")
+    func longListIsRefusedBeforeDecoding() async throws {
+        let broker = Broker()
+        let queue = try broker.createQueue(named: "orders")
+        let form = "Action=SendMessageBatch&Version=2012-11-05&QueueUrl=\(Self.queueUrl)"
+            + (1...2_000).map { "&SendMessageBatchRequestEntry.\($0).Id=e\($0)&SendMessageBatchRequestEntry.\($0).MessageBody=b" }.joined()
+        let response = await WireService(broker: broker).respond(to: Self.form(form))
+        #expect(response.status == 400)
+        #expect(response.text.contains("2000 elements, more than the 1000 accepted"), "\(response.text.prefix(300))")
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+    }
+
+    @Test("A JSON list or map past 1,000 elements is refused before it is decoded", arguments: [
+        #"{"QueueUrl": "\#(queueUrl)", "Entries": [\#((1...1_001).map { #"{"Id": "e\#($0)", "MessageBody": "b"}"# }.joined(separator: ","))]}"#,
+        #"{"QueueUrl": "\#(queueUrl)", "MessageBody": "b", "MessageAttributes": {\#((1...1_001).map { #""n\#($0)": {"DataType": "String", "StringValue": "v"}"# }.joined(separator: ","))}}"#,
+    ])
+    func longJSONListIsRefused(body: String) async throws {
+        let broker = Broker()
+        let queue = try broker.createQueue(named: "orders")
+        let operation = body.contains("Entries") ? "SendMessageBatch" : "SendMessage"
+        let response = await WireService(broker: broker).respond(to: WireRequest(
+            headers: [("X-Amz-Target", "AmazonSQS.\(operation)"), ("Content-Type", "application/x-amz-json-1.0")], body: Array(body.utf8)))
+        #expect(response.status == 400)
+        #expect(response.text.contains("1001 elements, more than the 1000 accepted"), "\(response.text.prefix(300))")
         #expect(try queue.statistics().approximateNumberOfMessages == 0)
     }
 

@@ -35,12 +35,14 @@ enum JSONCodec {
             guard let data = Data(base64Encoded: text) else { throw ShapeMismatch(path: path, reason: "expected base64") }
             return .blob(data)
         case (.list(let element), .array(let items)):
+            try checkCount(items.count, path: path)
             var values: [WireValue] = []
             for (offset, item) in items.enumerated() {
                 values.append(try decode(item, as: element, path: "\(path)[\(offset)]"))
             }
             return .list(values)
         case (.map(let valueShape, _, _), .object(let members)):
+            try checkCount(members.count, path: path)
             var entries: [WireValue.MapEntry] = []
             for (key, value) in members {
                 entries.append(.init(key: key, value: try decode(value, as: valueShape, path: join(path, key))))
@@ -68,6 +70,13 @@ enum JSONCodec {
         case (.structure(let fields), .structure(let structure)): encode(fields, as: structure)
         // Output is built by the operations against the same table, so a mismatch is a bug; write nothing for it.
         default: .null
+        }
+    }
+
+    /// Lists and maps far beyond AWS's limits are refused before their elements are decoded, as in Query.
+    private static func checkCount(_ count: Int, path: String) throws(ShapeMismatch) {
+        guard count <= QueryCodec.maximumElements else {
+            throw ShapeMismatch(path: path, reason: "\(count) elements, more than the \(QueryCodec.maximumElements) accepted")
         }
     }
 

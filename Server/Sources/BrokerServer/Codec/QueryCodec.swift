@@ -11,9 +11,15 @@ struct QueryCodec: Sendable {
 
     // MARK: Form parameters
 
+    /// Parameters one form may have: a full batch of ten entries with ten attributes each is about 500, so a form
+    /// past this is refused on a count of its `&`s, before any of it is decoded.
+    static let maximumParameters = 5_000
+
     /// Parses `a=1&b=x%20y`; `+` is a space. Invalid percent escapes or UTF-8 are errors, never repaired, since a
-    /// repaired message body would no longer match the MD5 the client computes.
+    /// repaired message body would no longer match the MD5 the client computes; so is a form of more than
+    /// ``maximumParameters`` parameters.
     static func parseForm(_ bytes: some Collection<UInt8>) -> [String: String]? {
+        guard bytes.lazy.filter({ $0 == UInt8(ascii: "&") }).count < maximumParameters else { return nil }
         var parameters: [String: String] = [:]
         for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
