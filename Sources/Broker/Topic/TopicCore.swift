@@ -4,6 +4,7 @@ import Foundation
 struct TopicState {
     var settings: TopicSettings
     var tags: [String: String]
+    var dataProtectionPolicy: String?
     var deleted = false
     var subscriptions: [SubscriptionRecord] = []
     var subscriptionsDeleted = 0
@@ -151,15 +152,16 @@ final class TopicCore: Sendable {
                 "Policy": settings.policy ?? TopicSettings.defaultPolicy(topicArn: arn, account: broker.accountId),
                 "SubscriptionsConfirmed": String(state.subscriptions.count), "SubscriptionsPending": "0",
                 "SubscriptionsDeleted": String(state.subscriptionsDeleted),
-                "EffectiveDeliveryPolicy": (settings.deliveryPolicy ?? .awsManaged).json,
-                "SignatureVersion": settings.signatureVersion, "TracingConfig": settings.tracingConfig,
+                "EffectiveDeliveryPolicy": settings.deliveryPolicy?.json ?? DeliveryPolicy.defaultTopicPolicyJSON,
             ]
             if let delivery = settings.deliveryPolicy { result["DeliveryPolicy"] = delivery.json }
             if let kms = settings.kmsMasterKeyId { result["KmsMasterKeyId"] = kms }
+            if let version = settings.signatureVersion { result["SignatureVersion"] = version }
+            if let tracing = settings.tracingConfig { result["TracingConfig"] = tracing }
             if isFifo {
                 result["FifoTopic"] = "true"
                 result["ContentBasedDeduplication"] = String(settings.contentBasedDeduplication)
-                result["FifoThroughputScope"] = settings.fifoThroughputScope
+                if let scope = settings.fifoThroughputScope { result["FifoThroughputScope"] = scope }
             }
             return result
         }

@@ -1,0 +1,114 @@
+import Broker
+@testable import BrokerServer
+import Foundation
+import Testing
+
+/// SNS's Query answers for the rules of topics, subscriptions and publishing, over a real loopback socket.
+@Suite("SNS over the wire")
+struct SNSWireTests {
+    static let topicArn = "arn:aws:sns:us-east-1:000000000000:t"
+    static let encodedTopicArn = "arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3At"
+
+    private func sns(_ client: TestClient, _ form: String) async throws -> TestResponse {
+        try await client.query("Version=2010-03-31&" + form)
+    }
+
+    private func expectError(_ response: TestResponse, _ code: String, _ message: String, status: Int = 400,
+                             sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(response.status == status, sourceLocation: sourceLocation)
+        #expect(response.text.contains("<Code>\(code)</Code>"), "\(response.text)", sourceLocation: sourceLocation)
+        #expect(response.text.contains("<Message>\(message)</Message>"), "\(response.text)", sourceLocation: sourceLocation)
+    }
+
+    @Test("FilterPolicyScope before FilterPolicy is accepted and shown once a policy exists")
+    func filterPolicyScopeBeforePolicy() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t")
+            let subscribed = try await sns(client, "Action=Subscribe&TopicArn=\(Self.encodedTopicArn)&Protocol=sqs"
+                + "&Endpoint=arn%3Aaws%3Asqs%3Aus-east-1%3A000000000000%3Aq"
+                + "&Attributes.entry.1.key=FilterPolicyScope&Attributes.entry.1.value=MessageBody")
+            #expect(subscribed.status == 200, "\(subscribed.text)")
+            let arn = try #require(subscribed.text.range(of: "<SubscriptionArn>").flatMap { start in
+                subscribed.text.range(of: "</SubscriptionArn>").map { String(subscribed.text[start.upperBound..<$0.lowerBound]) }
+            })
+            var attributes = try await sns(client, "Action=GetSubscriptionAttributes&SubscriptionArn=\(arn)")
+            #expect(!attributes.text.contains("FilterPolicyScope"))
+            let set = try await sns(client, "Action=SetSubscriptionAttributes&SubscriptionArn=\(arn)&AttributeName=FilterPolicy"
+                + "&AttributeValue=%7B%22a%22%3A%7B%22b%22%3A%5B%22c%22%5D%7D%7D")
+            #expect(set.status == 200, "\(set.text)")
+            attributes = try await sns(client, "Action=GetSubscriptionAttributes&SubscriptionArn=\(arn)")
+            #expect(attributes.text.contains("<key>FilterPolicyScope</key><value>MessageBody</value>"), "\(attributes.text)")
+        }
+    }
+
+    @Test("Unsubscribe: an unknown subscription succeeds, text that is not an ARN is InvalidParameter")
+    func unsubscribeAnswers() async throws {
+        try await withServer { _, client in
+            let unknown = try await sns(client, "Action=Unsubscribe&SubscriptionArn=\(Self.encodedTopicArn)%3Aabc")
+            #expect(unknown.status == 200, "\(unknown.text)")
+            expectError(try await sns(client, "Action=Unsubscribe&SubscriptionArn=invalid"), "InvalidParameter",
+                        "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1")
+        }
+    }
+
+    @Test("Publish to a TargetArn that names nothing, and ConfirmSubscription with a bad token")
+    func targetArnAndTokenErrors() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t")
+            expectError(try await sns(client, "Action=Publish&Message=m&TargetArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Aendpoint%2FAPNS%2Fx%2Fy"),
+                        "InvalidParameter", "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified")
+            let viaTarget = try await sns(client, "Action=Publish&Message=m&TargetArn=\(Self.encodedTopicArn)")
+            #expect(viaTarget.status == 200)
+            expectError(try await sns(client, "Action=ConfirmSubscription&TopicArn=\(Self.encodedTopicArn)&Token=2336412f37fb"),
+                        "InvalidParameter", "Invalid parameter: Token")
+        }
+    }
+
+    @Test("AddPermission and RemovePermission with the SNS Version edit the topic's Policy, not a queue's")
+    func topicPermissionsOverTheWire() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t")
+            let added = try await sns(client, "Action=AddPermission&TopicArn=\(Self.encodedTopicArn)&Label=p"
+                + "&AWSAccountId.member.1=999999999999&ActionName.member.1=Publish")
+            #expect(added.status == 200, "\(added.text)")
+            #expect(added.text.contains("<AddPermissionResponse"))
+            expectError(try await sns(client, "Action=AddPermission&TopicArn=\(Self.encodedTopicArn)&Label=p"
+                + "&AWSAccountId.member.1=999999999999&ActionName.member.1=Publish"), "InvalidParameter", "Statement already exists")
+            let attributes = try await sns(client, "Action=GetTopicAttributes&TopicArn=\(Self.encodedTopicArn)")
+            #expect(attributes.text.contains("arn:aws:iam::999999999999:root"), "\(attributes.text)")
+            let removed = try await sns(client, "Action=RemovePermission&TopicArn=\(Self.encodedTopicArn)&Label=p")
+            #expect(removed.status == 200, "\(removed.text)")
+            expectError(try await sns(client, "Action=RemovePermission&TopicArn=\(Self.encodedTopicArn)x&Label=p"),
+                        "NotFound", "Topic does not exist", status: 404)
+        }
+    }
+
+    @Test("PutDataProtectionPolicy and GetDataProtectionPolicy, and CreateTopic's DataProtectionPolicy")
+    func dataProtectionPolicyOverTheWire() async throws {
+        try await withServer { _, client in
+            let created = try await sns(client, "Action=CreateTopic&Name=t&DataProtectionPolicy=%7B%22Name%22%3A%22a%22%7D")
+            #expect(created.status == 200, "\(created.text)")
+            var got = try await sns(client, "Action=GetDataProtectionPolicy&ResourceArn=\(Self.encodedTopicArn)")
+            #expect(got.text.contains("<DataProtectionPolicy>{&quot;Name&quot;:&quot;a&quot;}</DataProtectionPolicy>")
+                    || got.text.contains(#"<DataProtectionPolicy>{"Name":"a"}</DataProtectionPolicy>"#), "\(got.text)")
+            let put = try await sns(client, "Action=PutDataProtectionPolicy&ResourceArn=\(Self.encodedTopicArn)"
+                + "&DataProtectionPolicy=%7B%22Name%22%3A%22b%22%7D")
+            #expect(put.status == 200, "\(put.text)")
+            got = try await sns(client, "Action=GetDataProtectionPolicy&ResourceArn=\(Self.encodedTopicArn)")
+            #expect(got.text.contains("b&quot;}") || got.text.contains(#""b"}"#), "\(got.text)")
+        }
+    }
+
+    @Test("TagResource with a key twice is InvalidParameter; ListTopics pages by a numeric token")
+    func tagsAndPaging() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t")
+            expectError(try await sns(client, "Action=TagResource&ResourceArn=\(Self.encodedTopicArn)"
+                + "&Tags.member.1.Key=k&Tags.member.1.Value=1&Tags.member.2.Key=k&Tags.member.2.Value=2"),
+                        "InvalidParameter", "Invalid parameter: Duplicated keys are not allowed.")
+            for index in 0..<100 { _ = try await sns(client, "Action=CreateTopic&Name=p\(index)") }
+            let first = try await sns(client, "Action=ListTopics")
+            #expect(first.text.contains("<NextToken>100</NextToken>"), "\(first.text)")
+        }
+    }
+}
