@@ -76,6 +76,9 @@ public struct DeliveryStatistics: Sendable, Hashable {
     public var dropped = 0
     /// Copies the filter policy kept back.
     public var filteredOut = 0
+    /// Why the last copy that failed for good (dead-lettered or dropped) failed. AWS adds nothing to a copy it
+    /// moves to a dead-letter queue, so this is where the reason is kept.
+    public var lastFailure: BrokerError?
 }
 
 /// A subscription's validated settings.

@@ -42,21 +42,34 @@ public struct Topic: Sendable, Hashable {
     }
 
     /// PublishBatch: 1–10 entries with distinct ids, together at most 256 KiB; per-entry results.
+    ///
+    /// As on AWS, some faults fail the whole request rather than their entry: the batch's own rules (count, ids,
+    /// total size), a FIFO topic's entry without `MessageGroupId`, and malformed message attributes.
     public func publishBatch(_ entries: [PublishBatchRequestEntry]) throws(BrokerError) -> BatchResult<PublishResult> {
         do throws(BrokerError) {
             try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
         } catch {
             throw BrokerError.snsBatchError(error)
         }
-        let total = entries.reduce(0) { $0 + $1.request.message.utf8.count }
+        var total = 0
+        var attributeSizes: [Int] = []
+        attributeSizes.reserveCapacity(entries.count)
+        for entry in entries {
+            if isFifo, entry.request.messageGroupId == nil {
+                throw BrokerError(.invalidParameter, "Invalid parameter: The MessageGroupId parameter is required for FIFO topics")
+            }
+            let size = entry.request.messageAttributes.isEmpty ? 0 : try SNSAttributes.validate(entry.request.messageAttributes)
+            attributeSizes.append(size)
+            total += entry.request.message.utf8.count + size
+        }
         if total > TopicCore.maximumMessageSize {
             throw BrokerError(.snsBatchRequestTooLong, "The length of all the messages put together is more than the limit.")
         }
         var successful: [BatchResult<PublishResult>.Entry] = []
         var failed: [BatchResultErrorEntry] = []
-        for entry in entries {
+        for (entry, size) in zip(entries, attributeSizes) {
             do throws(BrokerError) {
-                successful.append(.init(id: entry.id, result: try core.publish(entry.request)))
+                successful.append(.init(id: entry.id, result: try core.publish(entry.request, attributeSize: size)))
             } catch {
                 if error.code == .notFound { throw error }
                 failed.append(BatchResultErrorEntry(id: entry.id, error: error))
@@ -235,15 +248,18 @@ enum Paging {
 }
 
 extension BrokerError {
-    /// SQS's batch errors carry over to SNS with the `…Exception` shape names.
+    /// The batch rules SQS and SNS share, with SNS's `…Exception` shape names and SNS's own wording.
     static func snsBatchError(_ error: BrokerError) -> BrokerError {
-        let code: Code = switch error.code {
-        case .emptyBatchRequest: .snsEmptyBatchRequest
-        case .tooManyEntriesInBatchRequest: .snsTooManyEntriesInBatchRequest
-        case .batchEntryIdsNotDistinct: .snsBatchEntryIdsNotDistinct
-        case .invalidBatchEntryId: .snsInvalidBatchEntryId
-        default: error.code
+        switch error.code {
+        case .emptyBatchRequest:
+            BrokerError(.snsEmptyBatchRequest, "The batch request doesn't contain any entries.")
+        case .tooManyEntriesInBatchRequest:
+            BrokerError(.snsTooManyEntriesInBatchRequest, "The batch request contains more entries than permissible.")
+        case .batchEntryIdsNotDistinct:
+            BrokerError(.snsBatchEntryIdsNotDistinct, "Two or more batch entries in the request have the same Id.")
+        case .invalidBatchEntryId:
+            BrokerError(.snsInvalidBatchEntryId, "The Id of a batch entry in the batch request contains an impermissible character.")
+        default: error
         }
-        return BrokerError(code, error.message)
     }
 }
