@@ -118,3 +118,35 @@ import Testing
         #expect(error?.message == "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1")
     }
 }
+
+@Suite struct SubscriptionRedrivePolicyTests {
+    @Test("A RedrivePolicy that is not JSON, or names no SQS queue, is refused with AWS's text", arguments: [
+        ("not json", "Invalid parameter: RedrivePolicy: failed to parse JSON."),
+        (#"{"deadLetterTargetArn": "nope"}"#, "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn"),
+        (#"{"other": 1}"#, "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn"),
+    ])
+    func malformedRedrivePolicyIsRefused(policy: String, message: String) throws {
+        let (broker, _) = makeBroker()
+        let subscription = try broker.createTopic(named: "t").subscribe(try broker.createQueue(named: "q"))
+        let error = expectBrokerError(.invalidParameter) { try subscription.setAttribute("RedrivePolicy", policy) }
+        #expect(error?.message == message)
+    }
+
+    @Test("A FIFO queue's subscription to a FIFO topic needs a FIFO dead-letter queue")
+    func fifoSubscriptionNeedsAFifoDeadLetterQueue() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t.fifo", attributes: TopicAttributes(fifoTopic: true))
+        let queue = try broker.createQueue(named: "q.fifo", attributes: QueueAttributes(fifoQueue: true))
+        let standardDLQ = #"{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"}"#
+        let fifoDLQ = #"{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq.fifo"}"#
+        let error = expectBrokerError(.invalidParameter) {
+            try topic.subscribe(queue, attributes: SubscriptionAttributes(redrivePolicy: standardDLQ))
+        }
+        #expect(error?.message == "Invalid parameter: RedrivePolicy: must use a FIFO queue as DLQ for a FIFO Subscription to a FIFO Topic.")
+        let subscription = try topic.subscribe(queue)
+        expectBrokerError(.invalidParameter) { try subscription.setAttribute("RedrivePolicy", standardDLQ) }
+        try subscription.setAttribute("RedrivePolicy", fifoDLQ)
+        // A standard queue subscribed to the FIFO topic may keep a standard dead-letter queue.
+        try topic.subscribe(try broker.createQueue(named: "standard"), attributes: SubscriptionAttributes(redrivePolicy: standardDLQ))
+    }
+}
