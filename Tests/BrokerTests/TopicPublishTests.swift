@@ -129,3 +129,17 @@ import Testing
         #expect(inFifo.attributes[.messageGroupId] == "g")
     }
 }
+
+@Suite struct StringArrayAttributeTests {
+    @Test("A String.Array value that is not a JSON array is published; filters read a scalar as one value", arguments: [
+        ("100", true), ("one hundred", false), ("[oops", false), (#"[100, "x"]"#, true),
+    ])
+    func stringArrayThatIsNotAnArrayIsPublished(value: String, matches: Bool) async throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        let queue = try broker.createQueue(named: "q")
+        try topic.subscribe(queue, attributes: SubscriptionAttributes(filterPolicy: #"{"price": [100, 500]}"#))
+        try topic.publish("m", messageAttributes: ["price": MessageAttributeValue(dataType: "String.Array", stringValue: value)])
+        #expect(try await queue.receiveMessages().count == (matches ? 1 : 0))
+    }
+}

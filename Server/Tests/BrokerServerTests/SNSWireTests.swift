@@ -111,4 +111,41 @@ struct SNSWireTests {
             #expect(first.text.contains("<NextToken>100</NextToken>"), "\(first.text)")
         }
     }
+
+    @Test("PublishBatch: SNS's batch wording, and a FIFO entry without MessageGroupId fails the whole request")
+    func publishBatchOverTheWire() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t")
+            let entries = (1...11).map { "&PublishBatchRequestEntries.member.\($0).Id=e\($0)&PublishBatchRequestEntries.member.\($0).Message=m" }
+            expectError(try await sns(client, "Action=PublishBatch&TopicArn=\(Self.encodedTopicArn)" + entries.joined()),
+                        "TooManyEntriesInBatchRequest", "The batch request contains more entries than permissible.")
+            expectError(try await sns(client, "Action=PublishBatch&TopicArn=\(Self.encodedTopicArn)"
+                + "&PublishBatchRequestEntries.member.1.Id=a&PublishBatchRequestEntries.member.1.Message=m"
+                + "&PublishBatchRequestEntries.member.2.Id=a&PublishBatchRequestEntries.member.2.Message=m"),
+                        "BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id.")
+            expectError(try await sns(client, "Action=PublishBatch&TopicArn=\(Self.encodedTopicArn)"
+                + "&PublishBatchRequestEntries.member.1.Id=a+b&PublishBatchRequestEntries.member.1.Message=m"),
+                        "InvalidBatchEntryId", "The Id of a batch entry in the batch request contains an impermissible character.")
+
+            _ = try await sns(client, "Action=CreateTopic&Name=f.fifo&Attributes.entry.1.key=FifoTopic&Attributes.entry.1.value=true"
+                + "&Attributes.entry.2.key=ContentBasedDeduplication&Attributes.entry.2.value=true")
+            expectError(try await sns(client, "Action=PublishBatch&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3Af.fifo"
+                + "&PublishBatchRequestEntries.member.1.Id=a&PublishBatchRequestEntries.member.1.Message=m"
+                + "&PublishBatchRequestEntries.member.1.MessageGroupId=g"
+                + "&PublishBatchRequestEntries.member.2.Id=b&PublishBatchRequestEntries.member.2.Message=m"),
+                        "InvalidParameter", "Invalid parameter: The MessageGroupId parameter is required for FIFO topics")
+        }
+    }
+
+    @Test("Publish refuses a custom data type with no label")
+    func emptyCustomTypeIsRefused() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t")
+            expectError(try await sns(client, "Action=Publish&TopicArn=\(Self.encodedTopicArn)&Message=m"
+                + "&MessageAttributes.entry.1.Name=a&MessageAttributes.entry.1.Value.DataType=String."
+                + "&MessageAttributes.entry.1.Value.StringValue=v"),
+                        "ParameterValueInvalid",
+                        "The message attribute 'a' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.")
+        }
+    }
 }

@@ -434,15 +434,8 @@ enum SNSAttributes {
             if base == "Number", !MessageValidation.isValidNumber(text) {
                 throw BrokerError(.parameterValueInvalid, "Could not cast message attribute '\(name)' value to number.")
             }
-            if value.dataType == "String.Array" {
-                guard let data = text.data(using: .utf8),
-                      let array = try? JSONSerialization.jsonObject(with: data) as? [Any],
-                      array.allSatisfy({ $0 is String || $0 is NSNumber || $0 is NSNull })
-                else {
-                    throw BrokerError(.parameterValueInvalid,
-                        "The message attribute '\(name)' with type 'String.Array' has an invalid value: it must be a JSON array of strings, numbers, booleans or nulls.")
-                }
-            }
+            // A `String.Array` value is not checked for being a JSON array: SNS takes any string, and a filter
+            // policy reads one that is not an array as a single value, one that is not JSON as no value at all.
             size += name.utf8.count + value.dataType.utf8.count + text.utf8.count
         }
         return size
