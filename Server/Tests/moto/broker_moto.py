@@ -54,6 +54,14 @@ EXCLUDED: dict[str, list[str]] = {
     ],
     "SNS HTTP/HTTPS and email endpoints: not served yet (issue 18)": [
         "tests/test_sns/test_http_message_verification.py::*",
+        # These subscribe http(s) or email endpoints and need the subscription to exist.
+        "tests/test_sns/test_subscriptions.py::test_creating_subscription",
+        "tests/test_sns/test_subscriptions.py::test_creating_subscription_with_attributes",
+        "tests/test_sns/test_subscriptions.py::test_getting_subscriptions_by_topic",
+        "tests/test_sns/test_subscriptions.py::test_subscription_paging",
+        "tests/test_sns/test_subscriptions.py::test_subscribe_attributes",
+        "tests/test_sns/test_subscriptions.py::test_set_subscription_attributes",
+        "tests/test_sns/test_subscriptions.py::test_unsubscribe_from_deleted_topic",
     ],
 }
 
