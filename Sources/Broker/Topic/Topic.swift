@@ -200,19 +200,31 @@ public struct Topic: Sendable, Hashable {
     /// (SNS action names such as `Publish`). The policy is stored and returned, not enforced. A label already in
     /// the policy is `InvalidParameter` ("Statement already exists"), as is an action SNS does not have.
     public func addPermission(label: String, accountIds: [String], actionNames: [String]) throws(BrokerError) {
-        try core.withLiveState { (state) throws(BrokerError) in
-            let current = state.settings.policy ?? TopicSettings.defaultPolicy(topicArn: arn, account: core.broker.accountId)
-            state.settings.policy = try TopicPermissions.adding(label: label, accountIds: accountIds, actionNames: actionNames,
-                                                                to: current, topicArn: arn)
+        try editPolicy { (current) throws(BrokerError) in
+            try TopicPermissions.adding(label: label, accountIds: accountIds, actionNames: actionNames, to: current,
+                                        topicArn: arn)
         }
     }
 
     /// RemovePermission: removes the statement labelled `label` from the topic's `Policy`; a label that is not
     /// there is no error.
     public func removePermission(label: String) throws(BrokerError) {
-        try core.withLiveState { state in
-            let current = state.settings.policy ?? TopicSettings.defaultPolicy(topicArn: arn, account: core.broker.accountId)
-            if let edited = TopicPermissions.removing(label: label, from: current) { state.settings.policy = edited }
+        try editPolicy { current in TopicPermissions.removing(label: label, from: current) }
+    }
+
+    /// Rewrites the topic's policy (nil from `edit`: no change). The JSON work runs outside the topic's lock; the
+    /// result is stored only if the policy is still the one it was made from, else the edit runs again.
+    private func editPolicy(_ edit: (String) throws(BrokerError) -> String?) throws(BrokerError) {
+        let defaultPolicy = TopicSettings.defaultPolicy(topicArn: arn, account: core.broker.accountId)
+        while true {
+            let current = try core.withLiveState { state in state.settings.policy ?? defaultPolicy }
+            guard let edited = try edit(current) else { return }
+            let stored = try core.withLiveState { state -> Bool in
+                guard (state.settings.policy ?? defaultPolicy) == current else { return false }
+                state.settings.policy = edited
+                return true
+            }
+            if stored { return }
         }
     }
 
