@@ -148,4 +148,43 @@ struct SNSWireTests {
                         "The message attribute 'a' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.")
         }
     }
+
+    @Test("GetTopicAttributes lists AWS's attributes; CreateTopic again compares attributes and tags; FifoTopic is fixed")
+    func topicAttributesAndCreateTopicAgain() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t&Tags.member.1.Key=team&Tags.member.1.Value=a")
+            let attributes = try await sns(client, "Action=GetTopicAttributes&TopicArn=\(Self.encodedTopicArn)")
+            #expect(attributes.text.contains("<key>EffectiveDeliveryPolicy</key><value>{&quot;http&quot;:{&quot;defaultHealthyRetryPolicy&quot;")
+                    || attributes.text.contains(#"<key>EffectiveDeliveryPolicy</key><value>{"http":{"defaultHealthyRetryPolicy""#),
+                    "\(attributes.text)")
+            for absent in ["SignatureVersion", "TracingConfig", "DeliveryPolicy</key>", "FifoTopic"] {
+                #expect(!attributes.text.contains("<key>\(absent)"), "\(absent) listed")
+            }
+            let again = try await sns(client, "Action=CreateTopic&Name=t&Attributes.entry.1.key=FifoTopic&Attributes.entry.1.value=false")
+            #expect(again.status == 200, "\(again.text)")
+            expectError(try await sns(client, "Action=CreateTopic&Name=t&Tags.member.1.Key=team&Tags.member.1.Value=b"),
+                        "InvalidParameter", "Invalid parameter: Tags Reason: Topic already exists with different tags")
+            expectError(try await sns(client, "Action=SetTopicAttributes&TopicArn=\(Self.encodedTopicArn)&AttributeName=FifoTopic&AttributeValue=false"),
+                        "InvalidParameter", "Invalid parameter: AttributeName")
+            expectError(try await sns(client, "Action=CreateTopic&Name=bad.name"), "InvalidParameter", "Invalid parameter: Topic Name")
+        }
+    }
+
+    @Test("Subscribe takes the ARN of a queue that does not exist, twice to the same subscription")
+    func subscribeMissingQueue() async throws {
+        try await withServer { _, client in
+            _ = try await sns(client, "Action=CreateTopic&Name=t")
+            let form = "Action=Subscribe&TopicArn=\(Self.encodedTopicArn)&Protocol=sqs&Endpoint=arn%3Aaws%3Asqs%3Aus-east-1%3A000000000000%3Anone"
+            let first = try await sns(client, form)
+            let second = try await sns(client, form)
+            #expect(first.status == 200, "\(first.text)")
+            #expect(first.text.contains("<SubscriptionArn>\(Self.topicArn):"))
+            let arn = { (text: String) in text.components(separatedBy: "<SubscriptionArn>").last?.components(separatedBy: "<").first }
+            #expect(arn(first.text) == arn(second.text))
+            expectError(try await sns(client, "Action=Subscribe&TopicArn=\(Self.encodedTopicArn)&Protocol=sqs&Endpoint=unknown"),
+                        "InvalidParameter", "Invalid parameter: SQS endpoint ARN")
+            let published = try await sns(client, "Action=Publish&TopicArn=\(Self.encodedTopicArn)&Message=m")
+            #expect(published.status == 200)
+        }
+    }
 }
