@@ -8,7 +8,8 @@ struct TopicRegistry {
 
 extension Broker {
     /// CreateTopic. Idempotent: the same name returns the existing topic, unless a given attribute differs from
-    /// the topic's, or tags are given that are not exactly the topic's (`InvalidParameter`). Names: 1–256 of `[A-Za-z0-9_-]`; a FIFO topic's ends in `.fifo`.
+    /// the topic's, or tags are given that are not exactly the topic's (`InvalidParameter`). Names: 1–256 of
+    /// `[A-Za-z0-9_-]`; a FIFO topic's ends in `.fifo`.
     @discardableResult
     public func createTopic(named name: String, attributes: TopicAttributes = TopicAttributes(),
                             tags: [String: String] = [:]) throws(BrokerError) -> Topic {
