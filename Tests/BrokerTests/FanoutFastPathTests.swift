@@ -358,10 +358,9 @@ import Testing
     }
 
     @Test func rawCopiesOfAttributesOnlySQSRefusesAreDropped() throws {
+        // (`String.` and `.Number`, which SQS refuses too, are refused by the publish itself: TopicPublishTests.)
         for attributes: [String: MessageAttributeValue] in [
             ["a": .string("bad\u{1}")],
-            ["a": MessageAttributeValue(dataType: "String.", stringValue: "x")],
-            ["a": MessageAttributeValue(dataType: ".Number", stringValue: "1")],
         ] {
             let (broker, _) = makeBroker()
             let topic = try broker.createTopic(named: "t")

@@ -270,8 +270,13 @@ struct RefPolicy {
         }
         var keys = Set<String>()
         Self.collectKeys(entries, prefix: "", into: &keys)
+        // Each value count is multiplied by its key's depth (the generator's keys have no dots, so the depth is
+        // the number of path segments).
         let combinations = expanded.reduce(0) { total, fields in
-            total + fields.reduce(1) { $0 * $1.patterns.count }
+            total + fields.reduce(1) { $0 * $1.patterns.count * $1.path.split(separator: ".").count }
+        }
+        let starsOK = expanded.allSatisfy { fields in
+            fields.allSatisfy { field in field.patterns.compactMap(\.wildcardStars).allSatisfy { $0 <= 3 } }
         }
         let wildcardsOK = expanded.allSatisfy { fields in
             fields.allSatisfy { field in
@@ -279,7 +284,7 @@ struct RefPolicy {
                 return stars.reduce(0) { $0 + max(1, $1) } * stars.count <= 100
             }
         }
-        withinLimits = keys.count <= 5 && combinations <= 150 && wildcardsOK
+        withinLimits = keys.count <= 5 && combinations <= 150 && wildcardsOK && starsOK
     }
 
     static func expand(_ entries: [RefEntry], prefix: String) -> [[Field]] {

@@ -84,12 +84,48 @@ struct FilterPolicyTests {
         let fifteen = (0..<15).map { "\"v\($0)\"" }.joined(separator: ",")
         _ = try FilterPolicy(json: "{\"a\": [\(ten)], \"b\": [\(fifteen)]}") // 150
         #expect(rejection("{\"a\": [\(ten)], \"b\": [\(fifteen), \"x\"]}") == "Invalid parameter: FilterPolicy: Filter policy is too complex")
-        // Nested keys multiply like flat ones (body scope).
-        _ = try FilterPolicy(json: "{\"p\": {\"a\": [\(ten)]}, \"b\": [\(fifteen)]}", scope: .messageBody)
+        // Body scope: each key's value count is multiplied by its depth.
+        #expect(rejection("{\"p\": {\"a\": [\(ten)]}, \"b\": [\(fifteen)]}", scope: .messageBody)
+                == "Invalid parameter: FilterPolicy: Filter policy is too complex") // 10×2 · 15×1 = 300
         // Hostile $or nesting is counted without being expanded.
         let or = #""$or": [{"k": ["x"]}, {"k": ["y"]}]"#
         let json = "{" + Array(repeating: or, count: 64).joined(separator: ", ") + "}" // 2⁶⁴ branches
         #expect(rejection(json) == "Invalid parameter: FilterPolicy: Filter policy is too complex")
+    }
+
+    @Test("body-scope complexity multiplies each value count by its key's depth", arguments: [
+        // AWS's documented example: four values three levels down, three values two levels down: 4×3 · 3×2 = 72.
+        (#"{"a": {"b": {"c": ["1", "2", "3", "4"]}}, "d": {"e": ["1", "2", "3"]}}"#, true),
+        // 4×3 · 3×2 · 3×1 = 216.
+        (#"{"a": {"b": {"c": ["1", "2", "3", "4"]}}, "d": {"e": ["1", "2", "3"]}, "f": ["1", "2", "3"]}"#, false),
+        // 5×2 · 5×2 = 100 (flat, the same lists would be 25).
+        (#"{"a": {"b": ["1", "2", "3", "4", "5"], "c": ["1", "2", "3", "4", "5"]}}"#, true),
+        // $or inside a nested key: every branch counts, at that key's depth: (7×2 + 7×2) · 6×1 = 168.
+        (#"{"a": {"$or": [{"b": ["1", "2", "3", "4", "5", "6", "7"]}, {"c": ["1", "2", "3", "4", "5", "6", "7"]}]}, "d": ["1", "2", "3", "4", "5", "6"]}"#, false),
+        // (7×2 + 7×2) · 5×1 = 140.
+        (#"{"a": {"$or": [{"b": ["1", "2", "3", "4", "5", "6", "7"]}, {"c": ["1", "2", "3", "4", "5", "6", "7"]}]}, "d": ["1", "2", "3", "4", "5"]}"#, true),
+    ])
+    func nestedComplexityCountsDepth(json: String, accepted: Bool) throws {
+        if accepted {
+            _ = try FilterPolicy(json: json, scope: .messageBody)
+        } else {
+            #expect(rejection(json, scope: .messageBody) == "Invalid parameter: FilterPolicy: Filter policy is too complex")
+        }
+    }
+
+    @Test("a wildcard pattern has at most three wildcard characters", arguments: [
+        ("a*b*c*", true), ("*a*b*c*", false), ("a*b*c*d*e", false),
+    ])
+    func wildcardsPerPattern(pattern: String, accepted: Bool) throws {
+        let json = #"{"k": [{"wildcard": "\#(pattern)"}]}"#
+        let excluded = #"{"k": [{"anything-but": {"wildcard": "\#(pattern)"}}]}"#
+        if accepted {
+            _ = try FilterPolicy(json: json)
+            _ = try FilterPolicy(json: excluded)
+        } else {
+            #expect(rejection(json) == "Invalid parameter: FilterPolicy: A wildcard pattern can have at most 3 wildcard characters")
+            #expect(rejection(excluded) == "Invalid parameter: FilterPolicy: A wildcard pattern can have at most 3 wildcard characters")
+        }
     }
 
     @Test("scope names are AWS's")
@@ -335,7 +371,7 @@ struct FilterPolicyTests {
     func hostileBodies() throws {
         // Duplicate keys and dotted spellings give every field many routes; the walk must stay bounded.
         let policy = try FilterPolicy(
-            json: #"{"a": {"b": {"c": ["1"], "d": ["2"], "e": ["3"], "f": ["4"], "g": ["5"]}}}"#, scope: .messageBody)
+            json: #"{"a": {"b": {"c": ["1"], "d": ["2"], "e": ["3"], "g": ["5"]}}}"#, scope: .messageBody)
         let member = #""a": {"b": [{"c": "1", "d": "2", "e": "3", "f": "4"}], "b.g": "0"}, "a.b": {"g": "0"}"#
         let body = "{" + Array(repeating: member, count: 200).joined(separator: ", ") + "}"
         let clock = ContinuousClock()

@@ -99,10 +99,13 @@ import Testing
         try broker.deleteQueue(queue)
         let published = try topic.publish("lost?")
         let dead = try #require(try await dlq.receiveMessages(messageAttributeNames: ["All"]).first)
-        #expect(dead.messageAttributes["ErrorCode"]?.stringValue == "AWS.SimpleQueueService.NonExistentQueue")
-        #expect(dead.messageAttributes["RequestID"]?.stringValue == published.messageId)
+        // As on AWS: the copy as the subscription would have had it, no ErrorCode/ErrorMessage/RequestID added.
+        #expect(dead.messageAttributes.isEmpty)
         #expect(dead.body.contains("lost?"))
-        #expect(try subscription.statistics().deadLettered == 1)
+        #expect(dead.body.contains(published.messageId))
+        let statistics = try subscription.statistics()
+        #expect(statistics.deadLettered == 1)
+        #expect(statistics.lastFailure?.code == .queueDoesNotExist)
     }
 
     @Test func publishToDeletedQueueWithoutDeadLetterQueueIsDroppedAndCounted() throws {
@@ -113,6 +116,7 @@ import Testing
         try broker.deleteQueue(queue)
         try topic.publish("gone")
         #expect(try subscription.statistics().dropped == 1)
+        #expect(try subscription.statistics().lastFailure?.code == .queueDoesNotExist)
     }
 
     @Test func copiesFollowTheSubscriptionsQueueThroughDeleteAndRecreate() async throws {
@@ -264,9 +268,6 @@ import Testing
         expectBrokerError(.parameterValueInvalid) {
             try topic.publish("m", messageAttributes: ["a": MessageAttributeValue(dataType: "Text", stringValue: "x")])
         }
-        expectBrokerError(.parameterValueInvalid) {
-            try topic.publish("m", messageAttributes: ["a": MessageAttributeValue(dataType: "String.Array", stringValue: "[oops")])
-        }
         try topic.publish("m", messageAttributes: ["a": MessageAttributeValue(dataType: "String.Array", stringValue: #"["x",1,true,null]"#)])
     }
 
@@ -331,9 +332,8 @@ import Testing
         #expect(attributes["RawMessageDelivery"] == "false")
         try first.setAttribute("RawMessageDelivery", "true")
         #expect(try first.attributes()["RawMessageDelivery"] == "true")
-        try broker.unsubscribe(first)
+        broker.unsubscribe(first)
         #expect(try topic.listSubscriptions().subscriptions.isEmpty)
-        expectBrokerError(.notFound) { try broker.unsubscribe(first) }
     }
 
     @Test func snsTimestampFormatsMillisecondsInUTC() {

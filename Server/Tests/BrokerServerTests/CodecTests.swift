@@ -81,7 +81,8 @@ struct CodecTests {
                  "StartMessageMoveTask", "ListMessageMoveTasks", "CancelMessageMoveTask", "AddPermission", "RemovePermission"]),
         ("sns", ["CreateTopic", "DeleteTopic", "ListTopics", "GetTopicAttributes", "SetTopicAttributes", "Subscribe", "Unsubscribe",
                  "ConfirmSubscription", "ListSubscriptions", "ListSubscriptionsByTopic", "GetSubscriptionAttributes",
-                 "SetSubscriptionAttributes", "Publish", "PublishBatch", "TagResource", "UntagResource", "ListTagsForResource"]),
+                 "SetSubscriptionAttributes", "Publish", "PublishBatch", "TagResource", "UntagResource", "ListTagsForResource",
+                 "AddPermission", "RemovePermission", "PutDataProtectionPolicy", "GetDataProtectionPolicy"]),
     ])
     func everyOperationIsRouted(_ service: String, _ names: [String]) {
         let table = service == "sqs" ? SQSOperations.all : SNSOperations.all

@@ -75,6 +75,7 @@ struct FilterPolicyCompiler {
     static let maximumKeys = 5
     static let maximumCombinations = 150
     static let maximumWildcardComplexity = 100
+    static let maximumWildcardsPerPattern = 3
     static let maximumPolicyBytes = 256 * 1024
 
     let scope: FilterPolicy.Scope
@@ -241,11 +242,16 @@ struct FilterPolicyCompiler {
     }
 
     private static func wildcard(_ text: String) throws(BrokerError) -> FilterWildcard {
+        let pattern: FilterWildcard
         do throws(FilterWildcard.ParseError) {
-            return try FilterWildcard(text)
+            pattern = try FilterWildcard(text)
         } catch {
             throw Self.error(error.message)
         }
+        guard pattern.starCount <= maximumWildcardsPerPattern else {
+            throw Self.error("A wildcard pattern can have at most \(maximumWildcardsPerPattern) wildcard characters")
+        }
+        return pattern
     }
 
     /// How AWS's messages quote a token: strings without quotes, numbers as written, `]` for the end of the array.
@@ -380,19 +386,22 @@ struct FilterPolicyCompiler {
         }
     }
 
-    /// AWS's combination count: the product of the value counts of an object's keys, where each `$or` contributes
-    /// the sum of its alternatives (`(3×6)+(3×4×4)+(3×4×7)=150`). Saturates, since hostile nesting could overflow.
-    private static func combinations(_ object: PolicyObject) -> Int {
+    /// AWS's combination count: the product of the value counts of an object's keys, each count multiplied by the
+    /// depth of its key (1 at the top; AWS's example: four values three levels down and three values two levels
+    /// down count 4×3 · 3×2 = 72), where each `$or` contributes the sum of its alternatives, at the depth of the
+    /// object it sits in (`(3×6)+(3×4×4)+(3×4×7)=150` at the top). Attribute-scope policies have no nesting, so
+    /// every depth is 1 there. Saturates, since hostile nesting could overflow.
+    private static func combinations(_ object: PolicyObject, depth: Int = 1) -> Int {
         let cap = 1 << 40
         var product = 1
         for entry in object.entries {
             let factor: Int
             switch entry {
-            case .field(_, let values): factor = values.count
-            case .nested(_, let nested): factor = combinations(nested)
+            case .field(_, let values): factor = min(cap, values.count * depth)
+            case .nested(_, let nested): factor = combinations(nested, depth: depth + 1)
             case .or(let alternatives):
                 var sum = 0
-                for alternative in alternatives { sum = min(cap, sum + combinations(alternative)) }
+                for alternative in alternatives { sum = min(cap, sum + combinations(alternative, depth: depth)) }
                 factor = sum
             }
             product = min(cap, product.multipliedReportingOverflow(by: factor).overflow ? cap : product * factor)

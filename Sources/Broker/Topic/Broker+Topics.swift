@@ -7,8 +7,9 @@ struct TopicRegistry {
 }
 
 extension Broker {
-    /// CreateTopic. Idempotent: the same name returns the existing topic, unless a given attribute differs
-    /// (`InvalidParameter`). Names: 1–256 of `[A-Za-z0-9_-]`; a FIFO topic's ends in `.fifo`.
+    /// CreateTopic. Idempotent: the same name returns the existing topic, unless a given attribute differs from
+    /// the topic's, or tags are given that are not exactly the topic's (`InvalidParameter`). Names: 1–256 of
+    /// `[A-Za-z0-9_-]`; a FIFO topic's ends in `.fifo`.
     @discardableResult
     public func createTopic(named name: String, attributes: TopicAttributes = TopicAttributes(),
                             tags: [String: String] = [:]) throws(BrokerError) -> Topic {
@@ -37,9 +38,16 @@ extension Broker {
             registry.topics[name] = core
             return core
         }
-        let existing = try core.withLiveState { state in state.settings }
-        if existing != settings, attributes != TopicAttributes() {
+        // An existing topic: the attributes given must be the ones it has (`FifoTopic=false` on a standard topic
+        // is), and tags, when given, must be exactly its tags.
+        let (existing, existingTags) = try core.withLiveState { state in (state.settings, state.tags) }
+        var requested = existing
+        try requested.apply(attributes, creating: true)
+        if requested != existing {
             throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Topic already exists with different attributes")
+        }
+        if !tags.isEmpty, tags != existingTags {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Tags Reason: Topic already exists with different tags")
         }
         return Topic(core: core, owner: self)
     }
@@ -110,14 +118,16 @@ extension Broker {
         return Subscription(arn: arn, topicArn: topicArn, protocol: record.protocol, endpoint: record.endpoint, topic: topic)
     }
 
-    /// Unsubscribe.
-    public func unsubscribe(_ subscription: Subscription) throws(BrokerError) {
-        guard subscription.topic.core.unsubscribe(subscription.arn) else { throw BrokerError.subscriptionNotFound() }
+    /// Unsubscribe. A subscription that no longer exists (or never did) is no error, as on AWS.
+    public func unsubscribe(_ subscription: Subscription) {
+        _ = subscription.topic.core.unsubscribe(subscription.arn)
     }
 
-    /// Unsubscribe by ARN.
+    /// Unsubscribe by ARN: `InvalidParameter` for text that is not an ARN; an ARN of no subscription succeeds.
     public func unsubscribe(subscriptionArn: String) throws(BrokerError) {
-        try unsubscribe(subscription(arn: subscriptionArn))
+        try Self.validateArn(subscriptionArn, parameter: "SubscriptionArn")
+        guard let subscription = try? subscription(arn: subscriptionArn) else { return }
+        unsubscribe(subscription)
     }
 
     /// Waits until every handler delivery started so far has finished (retries waiting on the clock included, so

@@ -22,6 +22,10 @@ struct DeliveryPolicy: Sendable, Hashable {
         minDelayTarget: 1, maxDelayTarget: 20, backoffFunction: .exponential,
         json: #"{"healthyRetryPolicy":{"minDelayTarget":1,"maxDelayTarget":20,"numRetries":100015,"numNoDelayRetries":3,"numMinDelayRetries":2,"numMaxDelayRetries":100000,"backoffFunction":"exponential"}}"#)
 
+    /// A topic's `EffectiveDeliveryPolicy` while it has no `DeliveryPolicy`: AWS's HTTP/S default, in AWS's shape.
+    static let defaultTopicPolicyJSON =
+        #"{"http":{"defaultHealthyRetryPolicy":{"minDelayTarget":20,"maxDelayTarget":20,"numRetries":3,"numMaxDelayRetries":0,"numNoDelayRetries":0,"numMinDelayRetries":0,"backoffFunction":"linear"},"disableSubscriptionOverrides":false,"defaultRequestPolicy":{"headerContentType":"text/plain; charset=UTF-8"}}}"#
+
     init(numRetries: Int, numNoDelayRetries: Int, numMinDelayRetries: Int, numMaxDelayRetries: Int,
          minDelayTarget: Int, maxDelayTarget: Int, backoffFunction: Backoff, json: String) {
         self.numRetries = numRetries

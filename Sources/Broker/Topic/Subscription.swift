@@ -76,6 +76,9 @@ public struct DeliveryStatistics: Sendable, Hashable {
     public var dropped = 0
     /// Copies the filter policy kept back.
     public var filteredOut = 0
+    /// Why the last copy that failed for good (dead-lettered or dropped) failed. AWS adds nothing to a copy it
+    /// moves to a dead-letter queue, so this is where the reason is kept.
+    public var lastFailure: BrokerError?
 }
 
 /// A subscription's validated settings.
@@ -88,7 +91,9 @@ struct SubscriptionSettings: Sendable, Equatable {
     var deadLetterTargetArn: String?
     var deliveryPolicy: DeliveryPolicy?
 
-    mutating func apply(_ attributes: SubscriptionAttributes, protocol: SubscriptionProtocol) throws(BrokerError) {
+    /// `fifoSubscription`: a FIFO queue subscribed to a FIFO topic, whose dead-letter queue must be FIFO too.
+    mutating func apply(_ attributes: SubscriptionAttributes, protocol: SubscriptionProtocol,
+                        fifoSubscription: Bool = false) throws(BrokerError) {
         var next = self
         if let name = attributes.filterPolicyScope {
             next.filterPolicyScope = try FilterPolicy.Scope(validating: name)
@@ -109,10 +114,15 @@ struct SubscriptionSettings: Sendable, Equatable {
             if redrive.trimmingCharacters(in: .whitespaces).isEmpty {
                 next.deadLetterTargetArn = nil
             } else {
-                guard let object = PolicyJSON.parseObject(redrive), let arn = object["deadLetterTargetArn"] as? String,
-                      arn.hasPrefix("arn:aws:sqs:")
-                else {
-                    throw BrokerError(.invalidParameter, "Invalid parameter: RedrivePolicy: deadLetterTargetArn must be the ARN of an SQS queue")
+                guard let object = PolicyJSON.parseObject(redrive) else {
+                    throw BrokerError(.invalidParameter, "Invalid parameter: RedrivePolicy: failed to parse JSON.")
+                }
+                guard let arn = object["deadLetterTargetArn"] as? String, Topic.isQueueArn(arn) else {
+                    throw BrokerError(.invalidParameter, "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn")
+                }
+                if fifoSubscription, !arn.hasSuffix(".fifo") {
+                    throw BrokerError(.invalidParameter,
+                        "Invalid parameter: RedrivePolicy: must use a FIFO queue as DLQ for a FIFO Subscription to a FIFO Topic.")
                 }
                 next.deadLetterTargetArn = arn
             }

@@ -42,21 +42,34 @@ public struct Topic: Sendable, Hashable {
     }
 
     /// PublishBatch: 1–10 entries with distinct ids, together at most 256 KiB; per-entry results.
+    ///
+    /// As on AWS, some faults fail the whole request rather than their entry: the batch's own rules (count, ids,
+    /// total size), a FIFO topic's entry without `MessageGroupId`, and malformed message attributes.
     public func publishBatch(_ entries: [PublishBatchRequestEntry]) throws(BrokerError) -> BatchResult<PublishResult> {
         do throws(BrokerError) {
             try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
         } catch {
             throw BrokerError.snsBatchError(error)
         }
-        let total = entries.reduce(0) { $0 + $1.request.message.utf8.count }
+        var total = 0
+        var attributeSizes: [Int] = []
+        attributeSizes.reserveCapacity(entries.count)
+        for entry in entries {
+            if isFifo, entry.request.messageGroupId == nil {
+                throw BrokerError(.invalidParameter, "Invalid parameter: The MessageGroupId parameter is required for FIFO topics")
+            }
+            let size = entry.request.messageAttributes.isEmpty ? 0 : try SNSAttributes.validate(entry.request.messageAttributes)
+            attributeSizes.append(size)
+            total += entry.request.message.utf8.count + size
+        }
         if total > TopicCore.maximumMessageSize {
             throw BrokerError(.snsBatchRequestTooLong, "The length of all the messages put together is more than the limit.")
         }
         var successful: [BatchResult<PublishResult>.Entry] = []
         var failed: [BatchResultErrorEntry] = []
-        for entry in entries {
+        for (entry, size) in zip(entries, attributeSizes) {
             do throws(BrokerError) {
-                successful.append(.init(id: entry.id, result: try core.publish(entry.request)))
+                successful.append(.init(id: entry.id, result: try core.publish(entry.request, attributeSize: size)))
             } catch {
                 if error.code == .notFound { throw error }
                 failed.append(BatchResultErrorEntry(id: entry.id, error: error))
@@ -71,25 +84,49 @@ public struct Topic: Sendable, Hashable {
     /// (or `InvalidParameter` when the attributes differ). A standard topic cannot feed a FIFO queue.
     @discardableResult
     public func subscribe(_ queue: Queue, attributes: SubscriptionAttributes = SubscriptionAttributes()) throws(BrokerError) -> Subscription {
-        if queue.isFifo, !isFifo {
-            throw BrokerError(.invalidParameter,
-                "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics")
-        }
+        if queue.isFifo, !isFifo { throw Self.fifoQueueOnStandardTopic }
         let arn = try core.subscribe(protocol: .sqs, endpoint: queue.arn, attributes: attributes, handler: nil)
         return Subscription(arn: arn, topicArn: self.arn, protocol: .sqs, endpoint: queue.arn, topic: self)
     }
 
     /// Subscribe with AWS's protocol and endpoint strings (`sqs` and a queue ARN), as boto3 code does.
+    ///
+    /// As on AWS, the queue need not exist yet: a well-formed SQS ARN is subscribed either way (again: the same
+    /// subscription), and copies published while no queue answers to it fail like any delivery to a deleted queue.
     @discardableResult
     public func subscribe(protocol name: String, endpoint: String, attributes: [String: String] = [:]) throws(BrokerError) -> Subscription {
+        let parsed = try SubscriptionAttributes(awsAttributes: attributes)
         guard name == SubscriptionProtocol.sqs.rawValue else {
+            if Self.awsProtocols.contains(name) {
+                // A protocol AWS serves: its attributes are checked first, as AWS checks them for that protocol.
+                var settings = SubscriptionSettings()
+                try settings.apply(parsed, protocol: .sqs)
+            }
             throw BrokerError(.invalidParameter,
                 "Invalid parameter: Amazon SNS does not support this protocol string: \(name) (Broker delivers to sqs endpoints and in-process handlers)")
         }
-        guard let queue = core.broker.resolveQueue(endpoint) else {
+        if let queue = core.broker.resolveQueue(endpoint) {
+            return try subscribe(Queue(core: queue, owner: owner), attributes: parsed)
+        }
+        guard Self.isQueueArn(endpoint) else {
             throw BrokerError(.invalidParameter, "Invalid parameter: SQS endpoint ARN")
         }
-        return try subscribe(Queue(core: queue, owner: owner), attributes: SubscriptionAttributes(awsAttributes: attributes))
+        if endpoint.hasSuffix(".fifo"), !isFifo { throw Self.fifoQueueOnStandardTopic }
+        let arn = try core.subscribe(protocol: .sqs, endpoint: endpoint, attributes: parsed, handler: nil)
+        return Subscription(arn: arn, topicArn: self.arn, protocol: .sqs, endpoint: endpoint, topic: self)
+    }
+
+    /// Protocols AWS delivers to that Broker does not (yet).
+    static let awsProtocols: Set<String> = ["http", "https", "email", "email-json", "sms", "application", "lambda", "firehose"]
+
+    static let fifoQueueOnStandardTopic = BrokerError(.invalidParameter,
+        "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics")
+
+    /// `arn:<partition>:sqs:<region>:<account>:<queue name>`, the shape SNS takes as an SQS endpoint.
+    static func isQueueArn(_ endpoint: String) -> Bool {
+        let parts = endpoint.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 6 && parts[0] == "arn" && !parts[1].isEmpty && parts[2] == "sqs" && !parts[3].isEmpty
+            && !parts[4].isEmpty && !parts[5].isEmpty
     }
 
     /// Subscribe an in-process handler: it stands where a Lambda function would, receives each matching
@@ -136,6 +173,17 @@ public struct Topic: Sendable, Hashable {
         }
     }
 
+    /// TagResource with the tags as the wire lists them: a key given twice is `InvalidParameter`, as on AWS.
+    public func tag(keyValuePairs: [(key: String, value: String)]) throws(BrokerError) {
+        var tags: [String: String] = [:]
+        for (key, value) in keyValuePairs {
+            guard tags.updateValue(value, forKey: key) == nil else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: Duplicated keys are not allowed.")
+            }
+        }
+        try tag(tags)
+    }
+
     /// UntagResource.
     public func untag(_ keys: [String]) throws(BrokerError) {
         try core.withLiveState { state in for key in keys { state.tags[key] = nil } }
@@ -145,34 +193,85 @@ public struct Topic: Sendable, Hashable {
     public func tags() throws(BrokerError) -> [String: String] {
         try core.withLiveState { state in state.tags }
     }
+
+    // MARK: Permissions and data protection
+
+    /// AddPermission: adds a statement labelled `label` to the topic's `Policy`, allowing the accounts the actions
+    /// (SNS action names such as `Publish`). The policy is stored and returned, not enforced. A label already in
+    /// the policy is `InvalidParameter` ("Statement already exists"), as is an action SNS does not have.
+    public func addPermission(label: String, accountIds: [String], actionNames: [String]) throws(BrokerError) {
+        try editPolicy { (current) throws(BrokerError) in
+            try TopicPermissions.adding(label: label, accountIds: accountIds, actionNames: actionNames, to: current,
+                                        topicArn: arn)
+        }
+    }
+
+    /// RemovePermission: removes the statement labelled `label` from the topic's `Policy`; a label that is not
+    /// there is no error.
+    public func removePermission(label: String) throws(BrokerError) {
+        try editPolicy { current in TopicPermissions.removing(label: label, from: current) }
+    }
+
+    /// Rewrites the topic's policy (nil from `edit`: no change). The JSON work runs outside the topic's lock; the
+    /// result is stored only if the policy is still the one it was made from, else the edit runs again.
+    private func editPolicy(_ edit: (String) throws(BrokerError) -> String?) throws(BrokerError) {
+        let defaultPolicy = TopicSettings.defaultPolicy(topicArn: arn, account: core.broker.accountId)
+        while true {
+            let current = try core.withLiveState { state in state.settings.policy ?? defaultPolicy }
+            guard let edited = try edit(current) else { return }
+            let stored = try core.withLiveState { state -> Bool in
+                guard (state.settings.policy ?? defaultPolicy) == current else { return false }
+                state.settings.policy = edited
+                return true
+            }
+            if stored { return }
+        }
+    }
+
+    /// PutDataProtectionPolicy: a JSON document, stored and returned by ``dataProtectionPolicy()``; Broker does not
+    /// audit, mask or deny message content by it.
+    public func putDataProtectionPolicy(_ policy: String) throws(BrokerError) {
+        guard PolicyJSON.parseObject(policy) != nil else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: DataProtectionPolicy Reason: Policy is not valid JSON")
+        }
+        try core.withLiveState { state in state.dataProtectionPolicy = policy }
+    }
+
+    /// GetDataProtectionPolicy: the policy last put, or nil.
+    public func dataProtectionPolicy() throws(BrokerError) -> String? {
+        try core.withLiveState { state in state.dataProtectionPolicy }
+    }
 }
 
-/// Opaque page tokens over an ordered list, as SNS's list calls use them.
+/// Page tokens over an ordered list, as SNS's list calls use them: the offset of the next page, in decimal. Opaque
+/// to clients all the same; decimal because some clients' tests read the token as a number.
 enum Paging {
     static func page<T>(_ items: [T], size: Int, nextToken: String?) throws(BrokerError) -> (items: [T], nextToken: String?) {
         var start = 0
         if let nextToken {
-            guard let data = Data(base64Encoded: nextToken), let text = String(data: data, encoding: .utf8),
-                  let offset = Int(text), offset >= 0, offset <= items.count
-            else { throw BrokerError(.invalidParameter, "Invalid parameter: NextToken") }
+            guard let offset = Int(nextToken), offset >= 0, offset <= items.count else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: NextToken")
+            }
             start = offset
         }
         let end = min(items.count, start + size)
-        let token = end < items.count ? Data(String(end).utf8).base64EncodedString() : nil
-        return (Array(items[start..<end]), token)
+        return (Array(items[start..<end]), end < items.count ? String(end) : nil)
     }
 }
 
 extension BrokerError {
-    /// SQS's batch errors carry over to SNS with the `…Exception` shape names.
+    /// The batch rules SQS and SNS share, with SNS's `…Exception` shape names and SNS's own wording.
     static func snsBatchError(_ error: BrokerError) -> BrokerError {
-        let code: Code = switch error.code {
-        case .emptyBatchRequest: .snsEmptyBatchRequest
-        case .tooManyEntriesInBatchRequest: .snsTooManyEntriesInBatchRequest
-        case .batchEntryIdsNotDistinct: .snsBatchEntryIdsNotDistinct
-        case .invalidBatchEntryId: .snsInvalidBatchEntryId
-        default: error.code
+        switch error.code {
+        case .emptyBatchRequest:
+            BrokerError(.snsEmptyBatchRequest, "The batch request doesn't contain any entries.")
+        case .tooManyEntriesInBatchRequest:
+            BrokerError(.snsTooManyEntriesInBatchRequest, "The batch request contains more entries than permissible.")
+        case .batchEntryIdsNotDistinct:
+            BrokerError(.snsBatchEntryIdsNotDistinct, "Two or more batch entries in the request have the same Id.")
+        case .invalidBatchEntryId:
+            BrokerError(.snsInvalidBatchEntryId, "The Id of a batch entry in the batch request contains an impermissible character.")
+        default: error
         }
-        return BrokerError(code, error.message)
     }
 }

@@ -66,9 +66,11 @@ struct TopicSettings: Sendable, Equatable {
     var deliveryPolicy: DeliveryPolicy?
     var fifoTopic = false
     var contentBasedDeduplication = false
-    var fifoThroughputScope = "Topic"
-    var signatureVersion = "1"
-    var tracingConfig = "PassThrough"
+    /// The next three are nil until set: GetTopicAttributes lists them only then, as AWS does. Unset, they mean
+    /// `Topic`, `1` and `PassThrough`.
+    var fifoThroughputScope: String?
+    var signatureVersion: String?
+    var tracingConfig: String?
     var kmsMasterKeyId: String?
 
     static func bool(_ value: String, _ name: String) throws(BrokerError) -> Bool {
@@ -85,8 +87,9 @@ struct TopicSettings: Sendable, Equatable {
         if let fifo = attributes.fifoTopic {
             if creating {
                 next.fifoTopic = fifo
-            } else if fifo != fifoTopic {
-                throw BrokerError(.invalidParameter, "Invalid parameter: AttributeName Reason: FifoTopic cannot be changed after the topic is created.")
+            } else {
+                // AWS refuses the attribute itself once the topic exists, even with the value it already has.
+                throw BrokerError(.invalidParameter, "Invalid parameter: AttributeName")
             }
         }
         if !next.fifoTopic {

@@ -36,8 +36,10 @@ extension TopicCore {
 
     /// Publish: validates, deduplicates (FIFO), then delivers a copy to every subscription whose filter matches.
     /// A failed delivery never fails the publish.
-    func publish(_ request: PublishRequest) throws(BrokerError) -> PublishResult {
-        let structured = try validate(request)
+    /// `attributeSize`: the size of the request's attributes, when the caller has validated them already
+    /// (PublishBatch does, for the whole request, before it publishes any entry).
+    func publish(_ request: PublishRequest, attributeSize: Int? = nil) throws(BrokerError) -> PublishResult {
+        let structured = try validate(request, attributeSize: attributeSize)
         let contentId = isFifo && request.messageDeduplicationId == nil ? SHA256.hash(request.message).hexString : nil
         let now = broker.clock.now
         let accepted = try withLiveState { (state) throws(BrokerError) -> (PublishedMessage?, PublishResult, [SubscriptionRecord]) in
@@ -78,13 +80,13 @@ extension TopicCore {
 
     /// Publish's input rules, with SNS's error codes and wording; returns the per-protocol bodies of
     /// `MessageStructure=json`.
-    func validate(_ request: PublishRequest) throws(BrokerError) -> [String: String]? {
+    func validate(_ request: PublishRequest, attributeSize: Int? = nil) throws(BrokerError) -> [String: String]? {
         if request.message.isEmpty { throw BrokerError(.invalidParameter, "Invalid parameter: Empty message") }
         guard MessageValidation.hasOnlyAllowedCharacters(request.message) else {
             throw BrokerError(.invalidParameter, "Invalid parameter: Message contains invalid characters")
         }
         var size = request.message.utf8.count
-        size += try SNSAttributes.validate(request.messageAttributes)
+        if let attributeSize { size += attributeSize } else { size += try SNSAttributes.validate(request.messageAttributes) }
         if size > Self.maximumMessageSize { throw BrokerError(.invalidParameter, "Invalid parameter: Message too long") }
         if let subject = request.subject {
             guard !subject.isEmpty, subject.count <= 100,
@@ -110,12 +112,11 @@ extension TopicCore {
         guard let object = PolicyJSON.parseObject(request.message) else {
             throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - JSON message body failed to parse")
         }
+        // A protocol's entry that is not a string (an object, say) is not that protocol's body: AWS ignores it, and
+        // that protocol gets `default`.
         var bodies: [String: String] = [:]
         for (key, value) in object {
-            guard let text = value as? String else {
-                throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - JSON message body failed to parse")
-            }
-            bodies[key] = text
+            if let text = value as? String { bodies[key] = text }
         }
         guard bodies["default"] != nil else {
             throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - No default entry in JSON message body")
@@ -159,7 +160,8 @@ extension TopicCore {
         return SendMessageRequest(
             body: raw ? message.body(for: .sqs) : parts.envelope.body(subscriptionArn: subscription.arn),
             messageAttributes: raw ? message.request.messageAttributes : [:],
-            messageGroupId: message.request.messageGroupId,
+            // A FIFO topic's group goes to FIFO queues only: its copy in a standard queue has none.
+            messageGroupId: queueIsFifo ? message.request.messageGroupId : nil,
             messageDeduplicationId: queueIsFifo ? message.deduplicationId : nil)
     }
 
@@ -223,22 +225,21 @@ extension TopicCore {
         }
     }
 
-    /// A delivery that failed for good: to the subscription's dead-letter queue with AWS's ErrorCode,
-    /// ErrorMessage and RequestID attributes, or dropped and counted.
+    /// A delivery that failed for good: to the subscription's dead-letter queue, or dropped; counted either way,
+    /// with the error kept as the subscription's last failure.
     private func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
         guard let dlqArn = subscription.settings.deadLetterTargetArn, let dlq = broker.resolveQueue(dlqArn) else {
-            subscription.count { $0.dropped += 1 }
+            subscription.count { $0.dropped += 1; $0.lastFailure = error }
             return
         }
-        var request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: dlq.isFifo)
-        request.messageAttributes["ErrorCode"] = .string(error.code.queryCode)
-        request.messageAttributes["ErrorMessage"] = .string(error.message.isEmpty ? error.code.name : error.message)
-        request.messageAttributes["RequestID"] = .string(message.messageId)
+        // The copy as the subscription would have had it, with no attributes added: why it failed is kept in the
+        // subscription's statistics.
+        let request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: dlq.isFifo)
         do throws(BrokerError) {
             try Queue(core: dlq).deliver(request)
-            subscription.count { $0.deadLettered += 1 }
+            subscription.count { $0.deadLettered += 1; $0.lastFailure = error }
         } catch {
-            subscription.count { $0.dropped += 1 }
+            subscription.count { $0.dropped += 1; $0.lastFailure = error }
         }
     }
 }
@@ -410,7 +411,11 @@ enum SNSAttributes {
                 throw BrokerError(.parameterValueInvalid, "The message attribute name '\(name)' is invalid.")
             }
             let base = Self.baseType(value.dataType)
-            guard base == "String" || base == "Number" || base == "Binary" else {
+            // A custom type is the base type, a `.` and a label: `String.` has an empty label and no type at all.
+            guard base == "String" || base == "Number" || base == "Binary",
+                  value.dataType == base
+                    || (value.dataType.hasPrefix(base + ".") && value.dataType.utf8.count > base.utf8.count + 1)
+            else {
                 throw BrokerError(.parameterValueInvalid,
                     "The message attribute '\(name)' has an invalid message attribute type, the set of supported type prefixes is Binary, Number, and String.")
             }
@@ -429,15 +434,8 @@ enum SNSAttributes {
             if base == "Number", !MessageValidation.isValidNumber(text) {
                 throw BrokerError(.parameterValueInvalid, "Could not cast message attribute '\(name)' value to number.")
             }
-            if value.dataType == "String.Array" {
-                guard let data = text.data(using: .utf8),
-                      let array = try? JSONSerialization.jsonObject(with: data) as? [Any],
-                      array.allSatisfy({ $0 is String || $0 is NSNumber || $0 is NSNull })
-                else {
-                    throw BrokerError(.parameterValueInvalid,
-                        "The message attribute '\(name)' with type 'String.Array' has an invalid value: it must be a JSON array of strings, numbers, booleans or nulls.")
-                }
-            }
+            // A `String.Array` value is not checked for being a JSON array: SNS takes any string, and a filter
+            // policy reads one that is not an array as a single value, one that is not JSON as no value at all.
             size += name.utf8.count + value.dataType.utf8.count + text.utf8.count
         }
         return size

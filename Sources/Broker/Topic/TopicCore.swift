@@ -4,6 +4,7 @@ import Foundation
 struct TopicState {
     var settings: TopicSettings
     var tags: [String: String]
+    var dataProtectionPolicy: String?
     var deleted = false
     var subscriptions: [SubscriptionRecord] = []
     var subscriptionsDeleted = 0
@@ -44,13 +45,14 @@ final class TopicCore: Sendable {
 
     func subscribe(protocol: SubscriptionProtocol, endpoint: String, attributes: SubscriptionAttributes,
                    handler: (@Sendable (SNSNotification) async throws -> Void)?) throws(BrokerError) -> String {
+        let fifoSubscription = isFifo && endpoint.hasSuffix(".fifo")
         var settings = SubscriptionSettings()
-        try settings.apply(attributes, protocol: `protocol`)
+        try settings.apply(attributes, protocol: `protocol`, fifoSubscription: fifoSubscription)
         return try withLiveState { (state) throws(BrokerError) -> String in
             // Subscribing the same queue again returns the same subscription, unless attributes differ.
             if handler == nil, let existing = state.subscriptions.first(where: { $0.protocol == `protocol` && $0.endpoint == endpoint }) {
                 var requested = existing.settings
-                try requested.apply(attributes, protocol: `protocol`)
+                try requested.apply(attributes, protocol: `protocol`, fifoSubscription: fifoSubscription)
                 guard requested == existing.settings else {
                     throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Subscription already exists with different attributes")
                 }
@@ -90,7 +92,9 @@ final class TopicCore: Sendable {
             }
             var settings = state.subscriptions[index].settings
             let hadPolicy = settings.filterPolicy != nil
-            try settings.apply(attributes, protocol: state.subscriptions[index].protocol)
+            let record = state.subscriptions[index]
+            try settings.apply(attributes, protocol: record.protocol,
+                               fifoSubscription: isFifo && record.endpoint.hasSuffix(".fifo"))
             if settings.filterPolicy != nil, !hadPolicy { try Self.checkFilterPolicyLimit(state, adding: 1) }
             state.subscriptions[index] = state.subscriptions[index].with(settings: settings)
         }
@@ -151,15 +155,16 @@ final class TopicCore: Sendable {
                 "Policy": settings.policy ?? TopicSettings.defaultPolicy(topicArn: arn, account: broker.accountId),
                 "SubscriptionsConfirmed": String(state.subscriptions.count), "SubscriptionsPending": "0",
                 "SubscriptionsDeleted": String(state.subscriptionsDeleted),
-                "EffectiveDeliveryPolicy": (settings.deliveryPolicy ?? .awsManaged).json,
-                "SignatureVersion": settings.signatureVersion, "TracingConfig": settings.tracingConfig,
+                "EffectiveDeliveryPolicy": settings.deliveryPolicy?.json ?? DeliveryPolicy.defaultTopicPolicyJSON,
             ]
             if let delivery = settings.deliveryPolicy { result["DeliveryPolicy"] = delivery.json }
             if let kms = settings.kmsMasterKeyId { result["KmsMasterKeyId"] = kms }
+            if let version = settings.signatureVersion { result["SignatureVersion"] = version }
+            if let tracing = settings.tracingConfig { result["TracingConfig"] = tracing }
             if isFifo {
                 result["FifoTopic"] = "true"
                 result["ContentBasedDeduplication"] = String(settings.contentBasedDeduplication)
-                result["FifoThroughputScope"] = settings.fifoThroughputScope
+                if let scope = settings.fifoThroughputScope { result["FifoThroughputScope"] = scope }
             }
             return result
         }

@@ -140,7 +140,9 @@ public struct ServerConfiguration: Sendable {
             guard let created else { continue }
             for subscription in topic.subscriptions {
                 try attempt(subscription.path) { () throws(BrokerError) in
-                    try created.subscribe(protocol: "sqs", endpoint: arn(subscription.queue), attributes: subscription.attributes)
+                    // SNS subscribes a queue that does not exist yet; a configuration file naming one is a mistake.
+                    let queue = try broker.queue(arn: arn(subscription.queue))
+                    try created.subscribe(protocol: "sqs", endpoint: queue.arn, attributes: subscription.attributes)
                 }
             }
         }

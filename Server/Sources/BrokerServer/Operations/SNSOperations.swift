@@ -10,6 +10,7 @@ enum SNSOperations {
         createTopic, deleteTopic, listTopics, getTopicAttributes, setTopicAttributes, subscribe, unsubscribe,
         confirmSubscription, listSubscriptions, listSubscriptionsByTopic, getSubscriptionAttributes,
         setSubscriptionAttributes, publish, publishBatch, tagResource, untagResource, listTagsForResource,
+        addPermission, removePermission, putDataProtectionPolicy, getDataProtectionPolicy,
     ].map { ($0.name, $0) })
 
     // MARK: Shapes shared by several operations
@@ -40,11 +41,9 @@ enum SNSOperations {
         input: [Member("Name", .string, required: true), attributes, Member("Tags", tags), Member("DataProtectionPolicy", .string)],
         output: [Member("TopicArn", .string)]
     ) { context, input in
-        if input.string("DataProtectionPolicy") != nil {
-            throw BrokerError(.invalidParameter, "Invalid parameter: DataProtectionPolicy is not supported by Broker.")
-        }
         let topic = try context.broker.createTopic(named: input.string("Name") ?? "", awsAttributes: input.stringMap("Attributes"),
-                                                   tags: tagDictionary(input))
+                                                   tags: try tagDictionary(input))
+        if let policy = input.string("DataProtectionPolicy") { try topic.putDataProtectionPolicy(policy) }
         return ["TopicArn": .string(topic.arn)]
     }
 
@@ -77,6 +76,45 @@ enum SNSOperations {
         return [:]
     }
 
+    /// AddPermission and RemovePermission share their names with SQS's; the Version or the credential scope
+    /// routes them here.
+    static let addPermission = Operation(
+        "AddPermission",
+        input: [topicArn, Member("Label", .string, required: true), Member("AWSAccountId", .list(.string), required: true),
+                Member("ActionName", .list(.string), required: true)],
+        output: nil
+    ) { context, input in
+        try context.broker.topic(arn: input.string("TopicArn") ?? "")
+            .addPermission(label: input.string("Label") ?? "", accountIds: input.strings("AWSAccountId"),
+                           actionNames: input.strings("ActionName"))
+        return [:]
+    }
+
+    static let removePermission = Operation(
+        "RemovePermission", input: [topicArn, Member("Label", .string, required: true)], output: nil
+    ) { context, input in
+        try context.broker.topic(arn: input.string("TopicArn") ?? "").removePermission(label: input.string("Label") ?? "")
+        return [:]
+    }
+
+    static let putDataProtectionPolicy = Operation(
+        "PutDataProtectionPolicy",
+        input: [Member("ResourceArn", .string, required: true), Member("DataProtectionPolicy", .string, required: true)],
+        output: nil
+    ) { context, input in
+        try context.broker.topic(arn: input.string("ResourceArn") ?? "")
+            .putDataProtectionPolicy(input.string("DataProtectionPolicy") ?? "")
+        return [:]
+    }
+
+    static let getDataProtectionPolicy = Operation(
+        "GetDataProtectionPolicy", input: [Member("ResourceArn", .string, required: true)],
+        output: [Member("DataProtectionPolicy", .string)]
+    ) { context, input in
+        let policy = try context.broker.topic(arn: input.string("ResourceArn") ?? "").dataProtectionPolicy()
+        return policy.map { ["DataProtectionPolicy": .string($0)] } ?? [:]
+    }
+
     // MARK: Subscriptions
 
     static let subscribe = Operation(
@@ -106,7 +144,7 @@ enum SNSOperations {
         let topic = try context.broker.topic(arn: input.string("TopicArn") ?? "")
         let token = input.string("Token") ?? ""
         guard token.hasPrefix(topic.arn + ":"), let subscription = try? context.broker.subscription(arn: token) else {
-            throw BrokerError(.invalidParameter, "Invalid token")
+            throw BrokerError(.invalidParameter, "Invalid parameter: Token")
         }
         return ["SubscriptionArn": .string(subscription.arn)]
     }
@@ -149,10 +187,19 @@ enum SNSOperations {
         if input.string("PhoneNumber") != nil {
             throw BrokerError(.invalidParameter, "Invalid parameter: PhoneNumber Reason: SMS is not supported by Broker.")
         }
-        guard let arn = input.string("TopicArn") ?? input.string("TargetArn") else {
+        let topic: Topic
+        if let arn = input.string("TopicArn") {
+            topic = try context.broker.topic(arn: arn)
+        } else if let arn = input.string("TargetArn") {
+            // Broker has no platform endpoints; a topic's ARN is the only target it can find.
+            guard let found = try? context.broker.topic(arn: arn) else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified")
+            }
+            topic = found
+        } else {
             throw BrokerError(.invalidParameter, "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter")
         }
-        let result = try context.broker.topic(arn: arn).publish(try publishRequest(input))
+        let result = try topic.publish(try publishRequest(input))
         var fields: [String: WireValue] = ["MessageId": .string(result.messageId)]
         fields["SequenceNumber"] = result.sequenceNumber.map(WireValue.string)
         return fields
@@ -184,7 +231,7 @@ enum SNSOperations {
     static let tagResource = Operation(
         "TagResource", input: [Member("ResourceArn", .string, required: true), Member("Tags", tags, required: true)], output: []
     ) { context, input in
-        try taggedTopic(context, input).tag(tagDictionary(input))
+        try taggedTopic(context, input).tag(keyValuePairs: input.structures("Tags").map { ($0.string("Key") ?? "", $0.string("Value") ?? "") })
         return [:]
     }
 
@@ -214,8 +261,12 @@ enum SNSOperations {
         }
     }
 
-    private static func tagDictionary(_ input: Input) -> [String: String] {
-        Dictionary(input.structures("Tags").map { ($0.string("Key") ?? "", $0.string("Value") ?? "") }) { _, last in last }
+    private static func tagDictionary(_ input: Input) throws -> [String: String] {
+        var tags: [String: String] = [:]
+        for tag in input.structures("Tags") where tags.updateValue(tag.string("Value") ?? "", forKey: tag.string("Key") ?? "") != nil {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Duplicated keys are not allowed.")
+        }
+        return tags
     }
 
     private static func publishRequest(_ input: Input) throws -> PublishRequest {
