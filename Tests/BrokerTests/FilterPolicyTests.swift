@@ -210,7 +210,9 @@ struct FilterPolicyTests {
         #expect(!range.matches(attributes: ["a": .string("5")]))
         #expect(range.matches(attributes: ["a": .number("5")]))
         #expect(!range.matches(attributes: ["a": .number("5e9")]), "outside AWS's numeric range")
-        #expect(try FilterPolicy(json: #"{"a": [5000000000]}"#).matches(attributes: ["a": .number("5e9")]))
+        // Exact numeric values share the documented range: a policy with one past it is refused.
+        #expect(throws: BrokerError.self) { try FilterPolicy(json: #"{"a": [1000000001]}"#) }
+        #expect(try FilterPolicy(json: #"{"a": [1000000000, -1000000000]}"#).matches(attributes: ["a": .number("1e9")]))
         #expect(!range.matches(attributes: ["a": .number("five")]))
         #expect(try FilterPolicy(json: #"{"a": [{"exists": true}]}"#).matches(attributes: ["a": .number("five")]))
         let keywords = try FilterPolicy(json: #"{"a": [true, null]}"#)

@@ -178,7 +178,10 @@ struct FilterPolicyCompiler {
         for element in elements {
             switch element {
             case .string(let string): list.patterns.append(.exactString(string))
-            case .number(let number): list.patterns.append(.exactNumber(number))
+            case .number(let number):
+                // AWS documents numeric matching for −10⁹…10⁹, exact values included, and refuses a policy past it.
+                guard number.isWithinMatchingRange else { throw Self.error("Value must be between -1.0E9 and 1.0E9, inclusive") }
+                list.patterns.append(.exactNumber(number))
             case .bool(let bool): list.patterns.append(.exactBool(bool))
             case .null: list.patterns.append(.exactNull)
             case .array: throw Self.error("Match value must be String, number, true, false, or null")
