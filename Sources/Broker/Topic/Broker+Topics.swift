@@ -62,10 +62,19 @@ extension Broker {
     public func topic(arn: String) throws(BrokerError) -> Topic {
         try Self.validateArn(arn, parameter: "TopicArn")
         let prefix = "arn:aws:sns:\(configuration.region):\(configuration.accountId):"
-        guard arn.hasPrefix(prefix), let core = topicRegistry.withLock({ $0.topics[String(arn.dropFirst(prefix.count))] }) else {
+        if arn.hasPrefix(prefix) {
+            guard let core = topicRegistry.withLock({ $0.topics[String(arn.dropFirst(prefix.count))] }) else {
+                throw BrokerError.topicNotFound()
+            }
+            return Topic(core: core, owner: self)
+        }
+        // A topic of another account or region: found in its own space, and owned by its own view.
+        guard let (key, name) = BrokerDirectory.parse(arn: arn, service: "sns"), directory.existingSpace(for: key) != nil else {
             throw BrokerError.topicNotFound()
         }
-        return Topic(core: core, owner: self)
+        let owner = view(of: key)
+        guard let core = owner.topicRegistry.withLock({ $0.topics[name] }) else { throw BrokerError.topicNotFound() }
+        return Topic(core: core, owner: owner)
     }
 
     /// DeleteTopic: its subscriptions go with it. Deleting a topic that does not exist succeeds, as on AWS.
