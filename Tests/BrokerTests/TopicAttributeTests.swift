@@ -152,3 +152,35 @@ import Testing
         expectBrokerError(.invalidParameter) { try topic.putDataProtectionPolicy("not json") }
     }
 }
+
+/// Topic values AWS refuses at write time, so nothing stored can later break an answer.
+struct TopicInputRulesTests {
+    @Test(arguments: ["bell\u{7}", "tab\there", "é accent", "line\nbreak", String(repeating: "x", count: 101)])
+    func displayNameOutsidePrintableASCIIIsRefused(name: String) throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        #expect(throws: BrokerError(.invalidParameter, "Invalid parameter: DisplayName")) {
+            try topic.setAttribute("DisplayName", name)
+        }
+        #expect(try topic.attributes()["DisplayName"] == "")
+    }
+
+    @Test func printableDisplayNameIsStored() throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        try topic.setAttribute("DisplayName", "Orders & Co. <shop> ~ 100%")
+        #expect(try topic.attributes()["DisplayName"] == "Orders & Co. <shop> ~ 100%")
+    }
+
+    @Test(arguments: ["bell\u{7}", "quote\"", "semi;colon", "\u{FFFF}"])
+    func tagsOutsideAWSAlphabetAreRefused(text: String) throws {
+        let (broker, _) = makeBroker()
+        let topic = try broker.createTopic(named: "t")
+        #expect(throws: BrokerError.self) { try topic.tag(["team": text]) }
+        #expect(throws: BrokerError.self) { try topic.tag([text: "x"]) }
+        #expect(throws: BrokerError.self) { try broker.createTopic(named: "tagged", tags: ["team": text]) }
+        #expect(try topic.tags().isEmpty)
+        try topic.tag(["Größe": "shop floor_1.a:b/c=d+e-f@g"])
+        #expect(try topic.tags() == ["Größe": "shop floor_1.a:b/c=d+e-f@g"])
+    }
+}

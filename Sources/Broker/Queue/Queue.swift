@@ -399,24 +399,17 @@ enum QueueTags {
             guard value.count <= 256 else {
                 throw BrokerError(.invalidParameterValue, "Tag value must be at most 256 characters (key \(key)).")
             }
-            guard hasTagCharacters(key) else {
+            guard TagRules.hasTagCharacters(key) else {
                 throw BrokerError(.invalidParameterValue,
                     "Tag keys may contain letters, numbers, spaces and _ . : / = + - @ only: \(key)")
             }
-            guard hasTagCharacters(value) else {
+            guard TagRules.hasTagCharacters(value) else {
                 throw BrokerError(.invalidParameterValue,
                     "Tag values may contain letters, numbers, spaces and _ . : / = + - @ only (key \(key)).")
             }
         }
     }
 
-    /// AWS's tag alphabet: letters and numbers of any script, spaces, and `_ . : / = + - @`.
-    static func hasTagCharacters(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy { scalar in
-            scalar.properties.isAlphabetic || scalar.properties.numericType != nil || scalar == " "
-                || "_.:/=+-@".unicodeScalars.contains(scalar)
-        }
-    }
 
     static func validateCount(_ count: Int, queue: String) throws(BrokerError) {
         if count > 50 { throw BrokerError(.invalidParameterValue, "Too many tags added for queue \(queue).") }

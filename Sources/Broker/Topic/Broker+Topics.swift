@@ -26,6 +26,7 @@ extension Broker {
             throw BrokerError(.invalidParameter,
                 "Invalid parameter: Topic Name")
         }
+        try Topic.validate(tags)
         var settings = TopicSettings()
         try settings.apply(attributes, creating: true)
         let arn = "arn:aws:sns:\(configuration.region):\(configuration.accountId):\(name)"

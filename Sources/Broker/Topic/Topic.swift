@@ -164,12 +164,27 @@ public struct Topic: Sendable, Hashable {
         try core.withLiveState { (state) throws(BrokerError) in try state.settings.apply(attributes, creating: false) }
     }
 
-    /// TagResource.
+    /// TagResource: keys of 1–128 and values of up to 256 characters, in AWS's tag alphabet (letters, numbers,
+    /// spaces and `_ . : / = + - @`).
     public func tag(_ tags: [String: String]) throws(BrokerError) {
+        try Self.validate(tags)
         try core.withLiveState { (state) throws(BrokerError) in
             let merged = state.tags.merging(tags) { $1 }
             guard merged.count <= 50 else { throw BrokerError(.tagLimitExceeded, "Could not complete request: tag quota of per resource exceeded") }
             state.tags = merged
+        }
+    }
+
+    static func validate(_ tags: [String: String]) throws(BrokerError) {
+        for (key, value) in tags {
+            guard (1...128).contains(key.count), value.count <= 256 else {
+                throw BrokerError(.invalidParameter,
+                    "Invalid parameter: Tags Reason: A tag key has 1 to 128 characters and a value at most 256.")
+            }
+            guard TagRules.hasTagCharacters(key), TagRules.hasTagCharacters(value) else {
+                throw BrokerError(.invalidParameter,
+                    "Invalid parameter: Tags Reason: Keys and values may contain letters, numbers, spaces and _ . : / = + - @ only.")
+            }
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// Topic attributes to set on CreateTopic (nil: AWS's default). SetTopicAttributes takes AWS's name/value pairs.
 public struct TopicAttributes: Sendable, Hashable {
-    /// `DisplayName`: up to 100 characters.
+    /// `DisplayName`: up to 100 printable ASCII characters.
     public var displayName: String?
     /// `Policy`: stored and returned, not enforced.
     public var policy: String?
@@ -101,7 +101,10 @@ struct TopicSettings: Sendable, Equatable {
             }
         }
         if let name = attributes.displayName {
-            guard name.count <= 100 else { throw BrokerError(.invalidParameter, "Invalid parameter: DisplayName") }
+            // Printable ASCII only: the name is an SMS sender's and an email's display name.
+            guard name.count <= 100, name.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: DisplayName")
+            }
             next.displayName = name
         }
         if let policy = attributes.policy {
