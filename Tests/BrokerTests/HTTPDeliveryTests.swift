@@ -117,3 +117,100 @@ struct HTTPDeliveryTests {
         #expect(confirmation.first?.value == "SubscriptionConfirmation")
     }
 }
+
+/// HTTP/S subscriptions delivered through a transport, on the manual clock.
+struct HTTPSubscriptionTests {
+    static func broker(_ answers: [SNSHTTPOutcome] = []) -> (Broker, ManualClock, ScriptedTransport) {
+        let clock = ManualClock()
+        let transport = ScriptedTransport(clock: clock, answers: answers)
+        let broker = Broker(configuration: BrokerConfiguration(seed: 7, httpTransport: transport), clock: clock)
+        return (broker, clock, transport)
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test func subscribePostsAConfirmationAndConfirmedSubscriptionsGetNotifications() async throws {
+        let (broker, _, transport) = Self.broker()
+        broker.snsEndpoint = "http://127.0.0.1:4566"
+        let topic = try broker.createTopic(named: "hooks")
+        let subscription = try topic.subscribe(protocol: "https", endpoint: "https://example.test/hook")
+        await broker.waitForDeliveries()
+        #expect(try subscription.isPendingConfirmation())
+        let (_, confirmation) = try #require(transport.posts.first)
+        #expect(confirmation.url == "https://example.test/hook")
+        #expect(confirmation.header("x-amz-sns-message-type") == "SubscriptionConfirmation")
+        #expect(confirmation.header("x-amz-sns-subscription-arn") == nil)
+        let body = try Self.json(confirmation.body)
+        let token = try #require(body["Token"] as? String)
+        #expect(body["SubscribeURL"] as? String
+            == "http://127.0.0.1:4566/?Action=ConfirmSubscription&TopicArn=\(topic.arn)&Token=\(token)")
+
+        _ = try topic.publish("before confirmation")
+        await broker.waitForDeliveries()
+        #expect(transport.posts.count == 1, "a pending subscription gets nothing")
+
+        _ = try topic.confirmSubscription(token: token)
+        _ = try topic.publish("hello", subject: "greeting")
+        await broker.waitForDeliveries()
+        let (_, notification) = try #require(transport.posts.last)
+        #expect(notification.header("x-amz-sns-message-type") == "Notification")
+        #expect(notification.header("x-amz-sns-subscription-arn") == subscription.arn)
+        #expect(notification.header("x-amz-sns-topic-arn") == topic.arn)
+        #expect(notification.header("Content-Type") == "text/plain; charset=UTF-8")
+        let envelope = try Self.json(notification.body)
+        #expect(envelope["Message"] as? String == "hello")
+        #expect(envelope["Subject"] as? String == "greeting")
+        #expect((envelope["UnsubscribeURL"] as? String)?.contains(subscription.arn) == true)
+        #expect(try subscription.statistics().delivered == 1)
+        #expect(broker.outbox().isEmpty, "what was posted is not also captured")
+    }
+
+    @Test func rawDeliveryPostsTheMessageItself() async throws {
+        let (broker, _, transport) = Self.broker()
+        let topic = try broker.createTopic(named: "hooks")
+        let subscription = try topic.subscribe(protocol: "http", endpoint: "http://example.test/raw",
+                                               attributes: ["RawMessageDelivery": "true"])
+        await broker.waitForDeliveries()
+        _ = try topic.confirmSubscription(token: try #require(try subscription.confirmationToken()))
+        _ = try topic.publish("just this")
+        await broker.waitForDeliveries()
+        let (_, post) = try #require(transport.posts.last)
+        #expect(post.body == "just this")
+        #expect(post.header("x-amz-sns-rawdelivery") == "true")
+    }
+
+    @Test func failingEndpointIsRetriedOnThePolicyThenDeadLettered() async throws {
+        let (broker, clock, transport) = Self.broker([.status(200)] + Array(repeating: .status(500), count: 10))
+        let topic = try broker.createTopic(named: "hooks")
+        let dlq = try broker.createQueue(named: "hooks-dlq")
+        let subscription = try topic.subscribe(protocol: "https", endpoint: "https://example.test/down", attributes: [
+            "RedrivePolicy": #"{"deadLetterTargetArn":"\#(dlq.arn)"}"#,
+            "DeliveryPolicy": #"{"healthyRetryPolicy":{"numRetries":2,"minDelayTarget":5,"maxDelayTarget":5}}"#,
+        ])
+        await broker.waitForDeliveries()
+        _ = try topic.confirmSubscription(token: try #require(try subscription.confirmationToken()))
+        let start = clock.now
+        _ = try topic.publish("lost endpoint")
+        let waiting = Task { await broker.waitForDeliveries() }
+        await drive(clock, waiting)
+        let attempts = transport.posts.dropFirst().map { $0.0.timeIntervalSince(start) }
+        #expect(attempts == [0, 5, 10])
+        #expect(try subscription.statistics().deadLettered == 1)
+        #expect(try subscription.statistics().delivered == 0)
+        let parked = try await dlq.receiveMessages()
+        #expect(parked.count == 1)
+        #expect(parked.first.map { $0.body.contains("lost endpoint") } == true)
+        let effective = try Self.json(try #require(try subscription.attributes()["EffectiveDeliveryPolicy"]))
+        #expect((effective["healthyRetryPolicy"] as? [String: Any])?["numRetries"] as? Int == 2)
+    }
+
+    @Test func withoutATransportHTTPDeliveriesAreCaptured() async throws {
+        let clock = ManualClock()
+        let broker = Broker(configuration: BrokerConfiguration(seed: 7), clock: clock)
+        let topic = try broker.createTopic(named: "hooks")
+        _ = try topic.subscribe(protocol: "https", endpoint: "https://example.test/hook")
+        #expect(broker.outbox().map(\.kind) == [.subscriptionConfirmation])
+    }
+}
