@@ -69,9 +69,16 @@ struct AccountsAndRegionsTests {
         #expect(try queue.attributes(["ApproximateNumberOfMessages"])["ApproximateNumberOfMessages"] == "1")
     }
 
+    @Test func topicOfAnotherRegionIsNotFoundThroughThisRegion() throws {
+        let (broker, _) = makeBroker()
+        let west = try broker.scoped(region: "us-west-1").createTopic(named: "regional")
+        #expect(throws: BrokerError.self) { try broker.topic(arn: west.arn) }
+        #expect(try broker.scoped(region: "us-west-1").topic(arn: west.arn).arn == west.arn)
+    }
+
     @Test func topicOfAnotherAccountIsFoundByARNAndPublishesToItsSubscribers() throws {
         let (broker, _) = makeBroker()
-        let other = try broker.scoped(accountId: "111122223333", region: "eu-west-1")
+        let other = try broker.scoped(accountId: "111122223333")
         let topic = try other.createTopic(named: "shared-events")
         let inbox = try broker.createQueue(named: "inbox")
         let found = try broker.topic(arn: topic.arn)
@@ -79,7 +86,7 @@ struct AccountsAndRegionsTests {
         _ = try topic.publish("across accounts")
         #expect(try inbox.attributes(["ApproximateNumberOfMessages"])["ApproximateNumberOfMessages"] == "1")
         #expect(try broker.listTopics().topicArns.isEmpty)
-        #expect(throws: BrokerError.self) { try broker.topic(arn: "arn:aws:sns:eu-west-1:111122223333:missing") }
+        #expect(throws: BrokerError.self) { try broker.topic(arn: "arn:aws:sns:us-east-1:111122223333:missing") }
         #expect(throws: BrokerError.self) { try broker.topic(arn: "arn:aws:sns:ap-east-1:999999999999:never-used") }
         #expect(broker.scopes.count == 2)
     }

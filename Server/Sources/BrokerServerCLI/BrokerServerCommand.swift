@@ -19,6 +19,7 @@ struct BrokerServerCommand {
           --idle-timeout S  close a connection waiting S seconds for a request (default 60)
           --request-timeout S  refuse a request whose body is not in S seconds after its head (default 60)
           --max-connections N  open connections at most (default 1024)
+          --no-http-delivery   capture SNS http/https deliveries in the outbox instead of posting them
         Prints "broker-server listening on http://HOST:PORT" once it listens.
         """
 
@@ -31,6 +32,7 @@ struct BrokerServerCommand {
         var allowedHosts: Set<String> = []
         var requireSignature = true
         var limits = ServerLimits()
+        var httpDelivery = true
     }
 
     static func main() async {
@@ -58,12 +60,9 @@ struct BrokerServerCommand {
         guard !region.isEmpty, region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             fail("broker-server: \"\(region)\" is not a region name")
         }
-        let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId), clock: SystemClock())
-        do {
-            try configuration.apply(to: broker)
-        } catch {
-            fail("broker-server: bad config \(options.config ?? ""): \(error)")
-        }
+        let transport: (any SNSHTTPTransport)? = options.httpDelivery ? URLSessionSNSTransport() : nil
+        let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId, httpTransport: transport),
+                            clock: SystemClock())
         let server = BrokerServer(broker: broker, host: options.host, port: options.port,
                                   allowedHosts: options.allowedHosts, requireSignature: options.requireSignature,
                                   limits: options.limits)
@@ -75,6 +74,14 @@ struct BrokerServerCommand {
             try await server.start()
         } catch {
             fail("broker-server: cannot listen on \(options.host):\(options.port): \(error)")
+        }
+        // SubscribeURL and UnsubscribeURL links name this server, so endpoints confirm and unsubscribe here; the
+        // config's topics are made after, so theirs do too.
+        broker.snsEndpoint = server.baseURL
+        do {
+            try configuration.apply(to: broker)
+        } catch {
+            fail("broker-server: bad config \(options.config ?? ""): \(error)")
         }
         // The one line a harness reads to learn the port; flushed, since stdout is a pipe there.
         print("broker-server listening on \(server.baseURL ?? "")")
@@ -108,6 +115,10 @@ struct BrokerServerCommand {
         while let flag = rest.popFirst() {
             if flag == "--allow-unsigned" {
                 options.requireSignature = false
+                continue
+            }
+            if flag == "--no-http-delivery" {
+                options.httpDelivery = false
                 continue
             }
             guard let value = rest.popFirst() else { return nil }

@@ -32,7 +32,8 @@ log="$(mktemp)"
 # moto's tests expect its default account, 123456789012, for credentials that are not a 12-digit account id, and
 # some compare queue URLs with http://localhost:5000, its server's address.
 port="${MOTO_SUITE_PORT:-5000}"
-"$server" --port "$port" --account-id 123456789012 >"$log" 2>&1 &
+# --no-http-delivery: the suite subscribes endpoints such as http://example.com/, which must not be posted to.
+"$server" --port "$port" --account-id 123456789012 --no-http-delivery >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

@@ -72,8 +72,10 @@ extension Broker {
             }
             return Topic(core: core, owner: self)
         }
-        // A topic of another account or region: found in its own space, and owned by its own view.
-        guard let (key, name) = BrokerDirectory.parse(arn: arn, service: "sns"), directory.existingSpace(for: key) != nil else {
+        // A topic of another account in this region: found in its own space, and owned by its own view. A regional
+        // endpoint knows nothing of another region's topics, as on AWS.
+        guard let (key, name) = BrokerDirectory.parse(arn: arn, service: "sns"), key.region == configuration.region,
+              directory.existingSpace(for: key) != nil else {
             throw BrokerError.topicNotFound()
         }
         let owner = view(of: key)
