@@ -13,15 +13,20 @@ public struct BrokerConfiguration: Sendable {
     public var seed: UInt64?
     /// In-flight messages a standard queue allows before a short poll fails with `OverLimit` (AWS: about 120,000).
     public var maximumInFlightMessages: Int
+    /// Signs SNS envelopes (`Signature`, `SigningCertURL`) for real; nil keeps an unsigned placeholder. The
+    /// `BrokerSigning` product has an RSA implementation.
+    public var messageSigner: (any SNSMessageSigner)?
 
     /// Creates a configuration; every parameter defaults to AWS's value or Broker's convention.
     public init(region: String = "us-east-1", accountId: String = "000000000000", queueURLHost: String? = nil,
-                seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000) {
+                seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000,
+                messageSigner: (any SNSMessageSigner)? = nil) {
         self.region = region
         self.accountId = accountId
         self.queueURLHost = queueURLHost
         self.seed = seed
         self.maximumInFlightMessages = maximumInFlightMessages
+        self.messageSigner = messageSigner
     }
 
     var queueURLBase: String { queueURLHost ?? "https://sqs.\(region).amazonaws.com" }

@@ -148,7 +148,7 @@ extension Broker {
 
     var topicContext: BrokerContext {
         BrokerContext(region: configuration.region, accountId: configuration.accountId, clock: clock,
-                      resolveQueue: resolveQueue, deliveries: deliveries)
+                      resolveQueue: resolveQueue, deliveries: deliveries, signer: configuration.messageSigner)
     }
 
     var topicSeed: UInt64 { seedValue ^ 0x7090_1C5E_ED00_0000 }

@@ -178,6 +178,8 @@ struct BrokerContext: Sendable {
     let clock: any BrokerClock
     let resolveQueue: @Sendable (String) -> QueueCore?
     let deliveries: DeliveryTracker
+    /// Signs envelopes when set (``BrokerConfiguration/messageSigner``).
+    var signer: (any SNSMessageSigner)? = nil
 }
 
 /// Counts handler deliveries that have not finished, so a test can wait for them.
