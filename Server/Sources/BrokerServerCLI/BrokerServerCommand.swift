@@ -8,7 +8,7 @@ import Foundation
 struct BrokerServerCommand {
     static let usage = """
         usage: broker-server [--port N] [--host ADDRESS] [--config FILE] [--region REGION] [--account-id ID]
-                             [--allow-host NAME]... [--allow-unsigned]
+                             [--allow-host NAME]... [--allow-unsigned] [--signing-key FILE --signing-cert FILE]
           --port N          port to listen on (0-65535, default 4566; 0 picks a free port)
           --host ADDRESS    address to listen on (default 127.0.0.1)
           --config FILE     JSON file of queues, topics and subscriptions to create (see Server/README.md)
@@ -19,6 +19,8 @@ struct BrokerServerCommand {
           --idle-timeout S  close a connection waiting S seconds for a request (default 60)
           --request-timeout S  refuse a request whose body is not in S seconds after its head (default 60)
           --max-connections N  open connections at most (default 1024)
+          --signing-key FILE   PEM RSA private key (2048 bits or more) that signs SNS messages (default: a new one)
+          --signing-cert FILE  PEM X.509 certificate of that key, served at the envelopes' SigningCertURL
         Prints "broker-server listening on http://HOST:PORT" once it listens.
         """
 
@@ -31,6 +33,8 @@ struct BrokerServerCommand {
         var allowedHosts: Set<String> = []
         var requireSignature = true
         var limits = ServerLimits()
+        var signingKey: String?
+        var signingCert: String?
     }
 
     static func main() async {
@@ -58,7 +62,10 @@ struct BrokerServerCommand {
         guard !region.isEmpty, region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             fail("broker-server: \"\(region)\" is not a region name")
         }
-        let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId), clock: SystemClock())
+        let clock = SystemClock()
+        let signer = makeSigner(keyFile: options.signingKey, certificateFile: options.signingCert, now: clock.now)
+        let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId, messageSigner: signer),
+                            clock: clock)
         do {
             try configuration.apply(to: broker)
         } catch {
@@ -120,6 +127,8 @@ struct BrokerServerCommand {
             case "--region": options.region = value
             case "--account-id": options.accountId = value
             case "--allow-host": options.allowedHosts.insert(value)
+            case "--signing-key": options.signingKey = value
+            case "--signing-cert": options.signingCert = value
             case "--idle-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { return nil }
                 options.limits.idleTimeout = .milliseconds(Int64(seconds * 1_000))
@@ -132,6 +141,8 @@ struct BrokerServerCommand {
             default: return nil
             }
         }
+        // A key without its certificate (or the reverse) cannot be served or checked.
+        guard (options.signingKey == nil) == (options.signingCert == nil) else { return nil }
         return options
     }
 
