@@ -150,4 +150,29 @@ struct FailingSigner: SNSMessageSigner {
         try topic.publish("m")
         #expect(try await envelope(queue)["SigningCertURL"] == signer.signingCertURL)
     }
+
+    @Test func anHTTPSubscriptionConfirmationIsSignedOverItsOwnFields() throws {
+        let broker = signedBroker(RecordingSigner())
+        let topic = try broker.createTopic(named: "hooks", attributes: TopicAttributes(signatureVersion: "2"))
+        try topic.subscribe(protocol: "https", endpoint: "https://example.com/hook")
+        let message = try #require(broker.outbox().first)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(message.body.utf8)) as? [String: String])
+        #expect(json["SignatureVersion"] == "2")
+        #expect(json["SigningCertURL"] == RecordingSigner().signingCertURL)
+        let fields = try #require(SNSStringToSign.fields(json))
+        #expect(fields.hasSuffix("Type\nSubscriptionConfirmation\n"))
+        #expect(try signedText(json) == "v2:" + fields)
+    }
+
+    @Test func aConfirmedHTTPSubscriptionGetsASignedEnvelope() throws {
+        let broker = signedBroker(RecordingSigner())
+        let topic = try broker.createTopic(named: "hooks")
+        let subscription = try topic.subscribe(protocol: "https", endpoint: "https://example.com/hook")
+        try broker.confirmSubscription(topicArn: topic.arn, token: try #require(try subscription.confirmationToken()))
+        try topic.publish("m", subject: "S")
+        let message = try #require(broker.outbox().last)
+        #expect(message.kind == .notification)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(message.body.utf8)) as? [String: String])
+        #expect(try signedText(json) == "v1:" + (try #require(SNSStringToSign.fields(json))))
+    }
 }

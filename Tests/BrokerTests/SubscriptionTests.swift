@@ -94,8 +94,8 @@ import Testing
         }
     }
 
-    @Test("A protocol Broker does not serve still has its attributes checked first")
-    func unservedProtocolChecksAttributesFirst() throws {
+    @Test("An http subscription has its filter policy checked as a queue's is")
+    func httpSubscriptionChecksItsFilterPolicy() throws {
         let (broker, _) = makeBroker()
         let topic = try broker.createTopic(named: "t")
         let tooMany = "{\"store\": [" + (0...150).map { "\"\($0)\"" }.joined(separator: ",") + "]}"

@@ -4,6 +4,9 @@ import Foundation
 struct TopicRegistry {
     var topics: [String: TopicCore] = [:]
     var created: UInt64 = 0
+    /// The space's SNS state beside its topics (outbox, SMS, platform applications), shared by every view of the
+    /// space.
+    let sns = SNSSpace()
 }
 
 extension Broker {
@@ -114,7 +117,13 @@ extension Broker {
     /// ListSubscriptions: every subscription of every topic, 100 a page.
     public func listSubscriptions(nextToken: String? = nil) throws(BrokerError) -> (subscriptions: [SubscriptionInfo], nextToken: String?) {
         let cores = topicRegistry.withLock { $0.topics.values.sorted { $0.name < $1.name } }
-        let all = cores.flatMap { core in core.state.withLock { $0.subscriptions }.map(core.info) }
+        let now = clock.now
+        let all = cores.flatMap { core in
+            core.state.withLock { state in
+                TopicCore.dropExpired(&state, now: now)
+                return state.subscriptions
+            }.map(core.info)
+        }
         let page = try Paging.page(all, size: 100, nextToken: nextToken)
         return (page.items, page.nextToken)
     }
@@ -140,6 +149,13 @@ extension Broker {
         unsubscribe(subscription)
     }
 
+    /// ConfirmSubscription by the topic's ARN, as a `SubscribeURL` names it: confirms the pending subscription whose
+    /// token this is. `NotFound` for a topic that does not exist, `InvalidParameter` for a token of none.
+    @discardableResult
+    public func confirmSubscription(topicArn: String, token: String, authenticateOnUnsubscribe: Bool = false) throws(BrokerError) -> Subscription {
+        try topic(arn: topicArn).confirmSubscription(token: token, authenticateOnUnsubscribe: authenticateOnUnsubscribe)
+    }
+
     /// Waits until every handler delivery started so far has finished (retries waiting on the clock included, so
     /// with a ``ManualClock`` advance it first). For tests: publish, then `await broker.waitForDeliveries()`.
     public func waitForDeliveries() async {
@@ -148,7 +164,10 @@ extension Broker {
 
     var topicContext: BrokerContext {
         BrokerContext(region: configuration.region, accountId: configuration.accountId, clock: clock,
-                      resolveQueue: resolveQueue, deliveries: deliveries, signer: configuration.messageSigner)
+                      resolveQueue: resolveQueue, deliveries: deliveries, sns: snsSpace,
+                      httpTransport: configuration.httpTransport,
+                      snsEndpoint: snsEndpoint ?? "https://sns.\(configuration.region).amazonaws.com",
+                      signer: configuration.messageSigner)
     }
 
     var topicSeed: UInt64 { seedValue ^ 0x7090_1C5E_ED00_0000 }

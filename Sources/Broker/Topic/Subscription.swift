@@ -13,6 +13,8 @@ public struct SubscriptionAttributes: Sendable, Hashable {
     public var redrivePolicy: String?
     /// `DeliveryPolicy`: retry policy for handler subscriptions.
     public var deliveryPolicy: String?
+    /// `SubscriptionRoleArn`: the IAM role SNS assumes to write to a Firehose stream; required for `firehose`.
+    public var subscriptionRoleArn: String?
 
     /// Creates subscription attributes.
     public init(filterPolicy: String? = nil, filterPolicyScope: String? = nil, rawMessageDelivery: Bool? = nil,
@@ -37,17 +39,41 @@ public struct SubscriptionAttributes: Sendable, Hashable {
         case "RawMessageDelivery": rawMessageDelivery = try TopicSettings.bool(value, name)
         case "RedrivePolicy": redrivePolicy = value
         case "DeliveryPolicy": deliveryPolicy = value
+        case "SubscriptionRoleArn": subscriptionRoleArn = value
         default: throw BrokerError(.invalidParameter, "Invalid parameter: AttributeName")
         }
     }
 }
 
 /// How a subscription's endpoint is reached.
-public enum SubscriptionProtocol: String, Sendable, Hashable {
+public enum SubscriptionProtocol: String, Sendable, Hashable, CaseIterable {
     /// An SQS queue of the same broker.
     case sqs
-    /// An in-process handler, standing where a Lambda function would (endpoint: a Lambda-style ARN).
+    /// An in-process handler, standing where a Lambda function would (endpoint: a Lambda-style ARN); a Lambda ARN
+    /// with no handler is captured in the outbox.
     case lambda
+    /// An HTTP URL; confirmed by token, deliveries captured in the outbox.
+    case http
+    /// An HTTPS URL; confirmed by token, deliveries captured in the outbox.
+    case https
+    /// An email address: the message as an email's subject and text, captured in the outbox.
+    case email
+    /// An email address: the JSON envelope as an email's text, captured in the outbox.
+    case emailJSON = "email-json"
+    /// An E.164 phone number: a text message, captured in the outbox.
+    case sms
+    /// A platform endpoint ARN (mobile push): the platform's payload, captured in the outbox.
+    case application
+    /// A Kinesis Data Firehose delivery stream ARN, captured in the outbox.
+    case firehose
+
+    /// Protocols whose subscriptions wait for ConfirmSubscription, as AWS's do.
+    var needsConfirmation: Bool {
+        switch self {
+        case .http, .https, .email, .emailJSON: true
+        default: false
+        }
+    }
 }
 
 /// A subscription as ListSubscriptions reports it.
@@ -58,10 +84,13 @@ public struct SubscriptionInfo: Sendable, Hashable {
     public let topicArn: String
     /// `Protocol`.
     public let `protocol`: SubscriptionProtocol
-    /// `Endpoint`: a queue ARN or a handler's Lambda-style ARN.
+    /// `Endpoint`: a queue ARN, a handler's Lambda-style ARN, a URL, an address, a phone number or an ARN.
     public let endpoint: String
     /// `Owner`: the account id.
     public let owner: String
+    /// Whether the subscription waits for ConfirmSubscription; ListSubscriptions then shows its ARN as
+    /// `PendingConfirmation`, as AWS does.
+    public let isPendingConfirmation: Bool
 }
 
 /// Delivery outcomes of one subscription, counted since it was created.
@@ -90,6 +119,7 @@ struct SubscriptionSettings: Sendable, Equatable {
     var rawMessageDelivery = false
     var deadLetterTargetArn: String?
     var deliveryPolicy: DeliveryPolicy?
+    var subscriptionRoleArn: String?
 
     /// `fifoSubscription`: a FIFO queue subscribed to a FIFO topic, whose dead-letter queue must be FIFO too.
     mutating func apply(_ attributes: SubscriptionAttributes, protocol: SubscriptionProtocol,
@@ -105,7 +135,7 @@ struct SubscriptionSettings: Sendable, Equatable {
             next.filterPolicy = try FilterPolicy(json: policy.json, scope: scope)
         }
         if let raw = attributes.rawMessageDelivery {
-            guard `protocol` == .sqs || !raw else {
+            guard [.sqs, .http, .https, .firehose].contains(`protocol`) || !raw else {
                 throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: RawMessageDelivery is supported only for the sqs, http, https and firehose protocols")
             }
             next.rawMessageDelivery = raw
@@ -130,6 +160,12 @@ struct SubscriptionSettings: Sendable, Equatable {
         if let delivery = attributes.deliveryPolicy {
             next.deliveryPolicy = delivery.isEmpty ? nil : try DeliveryPolicy(json: delivery)
         }
+        if let role = attributes.subscriptionRoleArn {
+            guard role.hasPrefix("arn:"), role.split(separator: ":", omittingEmptySubsequences: false).count >= 6 else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: SubscriptionRoleArn Reason: invalid arn")
+            }
+            next.subscriptionRoleArn = role
+        }
         self = next
     }
 }
@@ -148,10 +184,19 @@ final class SubscriptionRecord: Sendable {
     let statistics: LockedState<DeliveryStatistics>
     /// SQS subscriptions: the endpoint's queue, once looked up.
     let queue: ResolvedQueue
+    /// The confirmation token of a protocol that needs one, kept once confirmed so the same token confirms again.
+    let confirmation: PendingConfirmation?
+    /// Set while the subscription waits for ConfirmSubscription.
+    var pending: PendingConfirmation? { confirmation?.confirmed == false ? confirmation : nil }
+    /// `ConfirmationWasAuthenticated`: confirmed by a signed ConfirmSubscription with `AuthenticateOnUnsubscribe`,
+    /// or a protocol that needs no confirmation.
+    let authenticated: Bool
+    /// HTTP/S: spaces posts by the delivery policy's `maxReceivesPerSecond`.
+    let throttle = DeliveryThrottle()
 
     init(arn: String, protocol: SubscriptionProtocol, endpoint: String, settings: SubscriptionSettings,
          handler: (@Sendable (SNSNotification) async throws -> Void)?, statistics: LockedState<DeliveryStatistics>,
-         queue: ResolvedQueue = ResolvedQueue()) {
+         queue: ResolvedQueue = ResolvedQueue(), confirmation: PendingConfirmation? = nil, authenticated: Bool = true) {
         self.arn = arn
         self.protocol = `protocol`
         self.endpoint = endpoint
@@ -159,16 +204,39 @@ final class SubscriptionRecord: Sendable {
         self.handler = handler
         self.statistics = statistics
         self.queue = queue
+        self.confirmation = confirmation
+        self.authenticated = authenticated
     }
 
     func with(settings: SubscriptionSettings) -> SubscriptionRecord {
         SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint, settings: settings, handler: handler,
-                           statistics: statistics, queue: queue)
+                           statistics: statistics, queue: queue, confirmation: confirmation, authenticated: authenticated)
+    }
+
+    func confirmed(authenticated: Bool) -> SubscriptionRecord {
+        SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint, settings: settings, handler: handler,
+                           statistics: statistics, queue: queue, confirmation: confirmation?.confirming(), authenticated: authenticated)
     }
 
     func count(_ update: (inout DeliveryStatistics) -> Void) {
         statistics.withLock { update(&$0) }
     }
+}
+
+/// A subscription's confirmation token and when it lapses.
+struct PendingConfirmation: Sendable, Equatable {
+    let token: String
+    let expiresAt: Date
+    var confirmed = false
+
+    func confirming() -> PendingConfirmation {
+        var next = self
+        next.confirmed = true
+        return next
+    }
+
+    /// AWS deletes a subscription left unconfirmed for three days.
+    static let lifetime: TimeInterval = 3 * 24 * 3600
 }
 
 /// The queue an SQS subscription delivers to, looked up by ARN on first use and again only when the queue it
@@ -219,5 +287,21 @@ public struct Subscription: Sendable, Hashable {
     /// Delivery outcomes so far: delivered, retried, dead-lettered, dropped, filtered out.
     public func statistics() throws(BrokerError) -> DeliveryStatistics {
         try topic.core.subscriptionStatistics(arn)
+    }
+
+    /// Whether the subscription still waits for ConfirmSubscription (`http`, `https`, `email`, `email-json`).
+    public func isPendingConfirmation() throws(BrokerError) -> Bool {
+        try topic.core.record(arn).pending != nil
+    }
+
+    /// The token ConfirmSubscription takes, while the subscription is pending; nil once confirmed. The same token is
+    /// in the `SubscriptionConfirmation` message in the outbox.
+    public func confirmationToken() throws(BrokerError) -> String? {
+        try topic.core.record(arn).pending?.token
+    }
+
+    /// The `SubscribeURL` of the subscription's `SubscriptionConfirmation` message, while it is pending.
+    public func subscribeURL() throws(BrokerError) -> String? {
+        try confirmationToken().map { topic.core.subscribeURL(token: $0) }
     }
 }

@@ -89,21 +89,28 @@ public struct Topic: Sendable, Hashable {
         return Subscription(arn: arn, topicArn: self.arn, protocol: .sqs, endpoint: queue.arn, topic: self)
     }
 
-    /// Subscribe with AWS's protocol and endpoint strings (`sqs` and a queue ARN), as boto3 code does.
+    /// Subscribe with AWS's protocol and endpoint strings, as boto3 code does: `sqs` and a queue ARN, or a
+    /// protocol whose deliveries leave the machine and are captured in the outbox (``Broker/outbox(matching:)``):
+    /// `http`/`https` (a URL), `email`/`email-json` (an address), `sms` (an E.164 number), `application` (a platform
+    /// endpoint ARN), `firehose` (a stream ARN, with `SubscriptionRoleArn`) and `lambda` (a function ARN with no
+    /// in-process handler). `http`, `https`, `email` and `email-json` subscriptions wait for ConfirmSubscription,
+    /// as on AWS: their `SubscriptionConfirmation` is in the outbox.
     ///
     /// As on AWS, the queue need not exist yet: a well-formed SQS ARN is subscribed either way (again: the same
     /// subscription), and copies published while no queue answers to it fail like any delivery to a deleted queue.
     @discardableResult
     public func subscribe(protocol name: String, endpoint: String, attributes: [String: String] = [:]) throws(BrokerError) -> Subscription {
         let parsed = try SubscriptionAttributes(awsAttributes: attributes)
-        guard name == SubscriptionProtocol.sqs.rawValue else {
-            if Self.awsProtocols.contains(name) {
-                // A protocol AWS serves: its attributes are checked first, as AWS checks them for that protocol.
-                var settings = SubscriptionSettings()
-                try settings.apply(parsed, protocol: .sqs)
+        guard let kind = SubscriptionProtocol(rawValue: name) else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Amazon SNS does not support this protocol string: \(name)")
+        }
+        guard kind == .sqs else {
+            if isFifo {
+                throw BrokerError(.invalidParameter, "Invalid parameter: Invalid protocol type: \(name)")
             }
-            throw BrokerError(.invalidParameter,
-                "Invalid parameter: Amazon SNS does not support this protocol string: \(name) (Broker delivers to sqs endpoints and in-process handlers)")
+            let endpoint = try OutboundEndpoint.validate(endpoint, protocol: kind, broker: core.broker)
+            let arn = try core.subscribe(protocol: kind, endpoint: endpoint, attributes: parsed, handler: nil)
+            return Subscription(arn: arn, topicArn: self.arn, protocol: kind, endpoint: endpoint, topic: self)
         }
         if let queue = core.broker.resolveQueue(endpoint) {
             return try subscribe(Queue(core: queue, owner: owner), attributes: parsed)
@@ -116,8 +123,15 @@ public struct Topic: Sendable, Hashable {
         return Subscription(arn: arn, topicArn: self.arn, protocol: .sqs, endpoint: endpoint, topic: self)
     }
 
-    /// Protocols AWS delivers to that Broker does not (yet).
-    static let awsProtocols: Set<String> = ["http", "https", "email", "email-json", "sms", "application", "lambda", "firehose"]
+    /// ConfirmSubscription: confirms the pending subscription whose token this is and returns it; a subscription
+    /// confirmed already answers again. `authenticateOnUnsubscribe` is AWS's flag (only a signed Unsubscribe may
+    /// remove it), kept as `ConfirmationWasAuthenticated`. An unknown or expired token is `InvalidParameter`.
+    @discardableResult
+    public func confirmSubscription(token: String, authenticateOnUnsubscribe: Bool = false) throws(BrokerError) -> Subscription {
+        let arn = try core.confirm(token: token, authenticateOnUnsubscribe: authenticateOnUnsubscribe)
+        let record = try core.record(arn)
+        return Subscription(arn: arn, topicArn: self.arn, protocol: record.protocol, endpoint: record.endpoint, topic: self)
+    }
 
     static let fifoQueueOnStandardTopic = BrokerError(.invalidParameter,
         "Invalid parameter: Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics")
@@ -145,7 +159,11 @@ public struct Topic: Sendable, Hashable {
 
     /// ListSubscriptionsByTopic: 100 a page.
     public func listSubscriptions(nextToken: String? = nil) throws(BrokerError) -> (subscriptions: [SubscriptionInfo], nextToken: String?) {
-        let all = try core.withLiveState { state in state.subscriptions }.map(core.info)
+        let now = core.broker.clock.now
+        let all = try core.withLiveState { state in
+            TopicCore.dropExpired(&state, now: now)
+            return state.subscriptions
+        }.map(core.info)
         let page = try Paging.page(all, size: 100, nextToken: nextToken)
         return (page.items, page.nextToken)
     }

@@ -147,7 +147,8 @@ extension TopicCore {
             }
             switch subscription.protocol {
             case .sqs: deliverToQueue(message, parts: &parts, subscription: subscription)
-            case .lambda: deliverToHandler(message, subscription: subscription)
+            case .lambda where subscription.handler != nil: deliverToHandler(message, subscription: subscription)
+            default: deliverOutbound(message, parts: &parts, subscription: subscription)
             }
         }
     }
@@ -241,7 +242,7 @@ extension TopicCore {
 
     /// A delivery that failed for good: to the subscription's dead-letter queue, or dropped; counted either way,
     /// with the error kept as the subscription's last failure.
-    private func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
+    func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
         guard let dlqArn = subscription.settings.deadLetterTargetArn, let dlq = broker.resolveQueue(dlqArn) else {
             subscription.count { $0.dropped += 1; $0.lastFailure = error }
             return
@@ -448,7 +449,11 @@ enum SNSAttributes {
             do throws(BrokerError) {
                 try MessageValidation.validateAttributeName(name)
             } catch {
-                throw BrokerError(.parameterValueInvalid, "The message attribute name '\(name)' is invalid.")
+                // SNS's own per-message settings (`AWS.SNS.SMS.SMSType`, `AWS.SNS.MOBILE.APNS.TTL`, …) use the prefix
+                // SQS reserves; checked only once the name has failed, so other names pay nothing for it.
+                guard name.hasPrefix("AWS.SNS.") || name.hasPrefix("AWS.MM.") else {
+                    throw BrokerError(.parameterValueInvalid, "The message attribute name '\(name)' is invalid.")
+                }
             }
             let base = Self.baseType(value.dataType)
             // A custom type is the base type, a `.` and a label: `String.` has an empty label and no type at all.

@@ -48,23 +48,82 @@ final class TopicCore: Sendable {
         let fifoSubscription = isFifo && endpoint.hasSuffix(".fifo")
         var settings = SubscriptionSettings()
         try settings.apply(attributes, protocol: `protocol`, fifoSubscription: fifoSubscription)
-        return try withLiveState { (state) throws(BrokerError) -> String in
-            // Subscribing the same queue again returns the same subscription, unless attributes differ.
+        if `protocol` == .firehose, settings.subscriptionRoleArn == nil {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Invalid parameter: SubscriptionRoleArn Reason: Subscription role arn must be specified for Firehose endpoints")
+        }
+        let now = broker.clock.now
+        // The confirmation is made after the lock: signing it takes about a millisecond and reads the topic's state.
+        let (arn, confirmation) = try withLiveState { (state) throws(BrokerError) -> (String, (() -> SNSOutboxMessage)?) in
+            Self.dropExpired(&state, now: now)
+            // Subscribing the same endpoint again returns the same subscription, unless attributes differ.
             if handler == nil, let existing = state.subscriptions.first(where: { $0.protocol == `protocol` && $0.endpoint == endpoint }) {
                 var requested = existing.settings
                 try requested.apply(attributes, protocol: `protocol`, fifoSubscription: fifoSubscription)
                 guard requested == existing.settings else {
                     throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Subscription already exists with different attributes")
                 }
-                return existing.arn
+                return (existing.arn, nil)
             }
             if settings.filterPolicy != nil { try Self.checkFilterPolicyLimit(state, adding: 1) }
             let arn = "\(self.arn):\(state.ids.uuidString())"
+            var pending: PendingConfirmation?
+            var confirmation: (() -> SNSOutboxMessage)?
+            if `protocol`.needsConfirmation {
+                let token = Self.token(&state.ids)
+                pending = PendingConfirmation(token: token, expiresAt: now.addingTimeInterval(PendingConfirmation.lifetime))
+                let messageId = state.ids.messageID().string
+                let timestamp = state.timestamps.format(now)
+                confirmation = { [self] in
+                    confirmationMessage(protocol: `protocol`, endpoint: endpoint, subscriptionArn: arn, token: token,
+                                        messageId: messageId, now: now, timestamp: timestamp)
+                }
+            }
             state.subscriptions.append(SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint,
                                                           settings: settings, handler: handler,
-                                                          statistics: LockedState(DeliveryStatistics())))
-            return arn
+                                                          statistics: LockedState(DeliveryStatistics()),
+                                                          confirmation: pending, authenticated: pending == nil))
+            return (arn, confirmation)
         }
+        if let confirmation { send(confirmation()) }
+        return arn
+    }
+
+    /// A confirmation token: 256 hex digits, the length of AWS's.
+    static func token(_ ids: inout IDGenerator) -> String {
+        var text = ""
+        text.reserveCapacity(256)
+        for _ in 0..<16 {
+            let hex = String(ids.next(), radix: 16)
+            text += String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        return text
+    }
+
+    /// AWS forgets a subscription left unconfirmed for three days; Broker does when the topic's subscriptions are
+    /// next read.
+    static func dropExpired(_ state: inout TopicState, now: Date) {
+        guard state.subscriptions.contains(where: { $0.pending.map { $0.expiresAt <= now } ?? false }) else { return }
+        state.subscriptions.removeAll { $0.pending.map { $0.expiresAt <= now } ?? false }
+    }
+
+    /// ConfirmSubscription: the subscription whose token this is, confirmed (again: the same answer).
+    func confirm(token: String, authenticateOnUnsubscribe: Bool) throws(BrokerError) -> String {
+        let now = broker.clock.now
+        return try withLiveState { (state) throws(BrokerError) -> String in
+            Self.dropExpired(&state, now: now)
+            guard let index = state.subscriptions.firstIndex(where: { $0.confirmation?.token == token }) else {
+                throw BrokerError(.invalidParameter, "Invalid token")
+            }
+            if state.subscriptions[index].pending != nil {
+                state.subscriptions[index] = state.subscriptions[index].confirmed(authenticated: authenticateOnUnsubscribe)
+            }
+            return state.subscriptions[index].arn
+        }
+    }
+
+    /// Where an endpoint confirms by GET, in AWS's form.
+    func subscribeURL(token: String) -> String {
+        "\(broker.snsEndpoint)/?Action=ConfirmSubscription&TopicArn=\(arn)&Token=\(token)"
     }
 
     func unsubscribe(_ arn: String) -> Bool {
@@ -77,7 +136,9 @@ final class TopicCore: Sendable {
     }
 
     func record(_ arn: String) throws(BrokerError) -> SubscriptionRecord {
-        try withLiveState { (state) throws(BrokerError) -> SubscriptionRecord in
+        let now = broker.clock.now
+        return try withLiveState { (state) throws(BrokerError) -> SubscriptionRecord in
+            Self.dropExpired(&state, now: now)
             guard let record = state.subscriptions.first(where: { $0.arn == arn }) else {
                 throw BrokerError.subscriptionNotFound()
             }
@@ -120,7 +181,8 @@ final class TopicCore: Sendable {
         var attributes: [String: String] = [
             "SubscriptionArn": record.arn, "TopicArn": self.arn, "Owner": broker.accountId,
             "Protocol": record.protocol.rawValue, "Endpoint": record.endpoint,
-            "ConfirmationWasAuthenticated": "true", "PendingConfirmation": "false",
+            "ConfirmationWasAuthenticated": String(record.authenticated),
+            "PendingConfirmation": String(record.pending != nil),
             "RawMessageDelivery": String(settings.rawMessageDelivery),
             "SubscriptionPrincipal": "arn:aws:iam::\(broker.accountId):user/broker",
         ]
@@ -134,26 +196,37 @@ final class TopicCore: Sendable {
         if let delivery = settings.deliveryPolicy {
             attributes["DeliveryPolicy"] = delivery.json
         }
-        if record.protocol == .lambda {
+        if let role = settings.subscriptionRoleArn { attributes["SubscriptionRoleArn"] = role }
+        if record.protocol == .http || record.protocol == .https {
+            // The policy posts run under: the topic's http policy with the subscription's over it.
+            let topicPolicy = state.withLock { $0.settings.deliveryPolicy }
+            attributes["EffectiveDeliveryPolicy"] =
+                DeliveryPolicy.effectiveHTTP(topic: topicPolicy, subscription: settings.deliveryPolicy).effectiveHTTPJSON
+        } else if record.protocol == .lambda {
             attributes["EffectiveDeliveryPolicy"] = (settings.deliveryPolicy ?? .awsManaged).json
         }
         return attributes
     }
 
     func info(_ record: SubscriptionRecord) -> SubscriptionInfo {
-        SubscriptionInfo(subscriptionArn: record.arn, topicArn: arn, protocol: record.protocol,
-                         endpoint: record.endpoint, owner: broker.accountId)
+        SubscriptionInfo(subscriptionArn: record.pending == nil ? record.arn : "PendingConfirmation", topicArn: arn,
+                         protocol: record.protocol, endpoint: record.endpoint, owner: broker.accountId,
+                         isPendingConfirmation: record.pending != nil)
     }
 
     // MARK: Attributes
 
     func attributes() throws(BrokerError) -> [String: String] {
-        try withLiveState { state in
+        let now = broker.clock.now
+        return try withLiveState { state in
+            Self.dropExpired(&state, now: now)
             let settings = state.settings
+            let pending = state.subscriptions.count { $0.pending != nil }
             var result: [String: String] = [
                 "TopicArn": arn, "Owner": broker.accountId, "DisplayName": settings.displayName,
                 "Policy": settings.policy ?? TopicSettings.defaultPolicy(topicArn: arn, account: broker.accountId),
-                "SubscriptionsConfirmed": String(state.subscriptions.count), "SubscriptionsPending": "0",
+                "SubscriptionsConfirmed": String(state.subscriptions.count - pending),
+                "SubscriptionsPending": String(pending),
                 "SubscriptionsDeleted": String(state.subscriptionsDeleted),
                 "EffectiveDeliveryPolicy": settings.deliveryPolicy?.json ?? DeliveryPolicy.defaultTopicPolicyJSON,
             ]
@@ -178,6 +251,12 @@ struct BrokerContext: Sendable {
     let clock: any BrokerClock
     let resolveQueue: @Sendable (String) -> QueueCore?
     let deliveries: DeliveryTracker
+    /// The space's outbox, SMS settings and platform applications.
+    let sns: SNSSpace
+    /// Posts `http`/`https` deliveries; nil captures them in the outbox.
+    var httpTransport: (any SNSHTTPTransport)? = nil
+    /// The base of SubscribeURL and UnsubscribeURL links.
+    var snsEndpoint = "https://sns.us-east-1.amazonaws.com"
     /// Signs envelopes when set (``BrokerConfiguration/messageSigner``).
     var signer: (any SNSMessageSigner)? = nil
 }

@@ -1,0 +1,196 @@
+import Foundation
+
+/// One delivery SNS would have sent off the machine (an email, a text message, a push notification, a Firehose
+/// record, a Lambda invocation with no handler, an HTTP POST), kept where a test can read it.
+public struct SNSOutboxMessage: Sendable, Hashable {
+    /// What the delivery is.
+    public enum Kind: String, Sendable, Hashable {
+        /// A published message.
+        case notification = "Notification"
+        /// The message SNS sends an endpoint when it is subscribed, with the token that confirms it.
+        case subscriptionConfirmation = "SubscriptionConfirmation"
+    }
+
+    /// `Notification` or `SubscriptionConfirmation`.
+    public let kind: Kind
+    /// The subscription's protocol: `http`, `https`, `email`, `email-json`, `sms`, `application`, `firehose`,
+    /// `lambda`.
+    public let `protocol`: String
+    /// The endpoint: a URL, an email address, a phone number, a platform endpoint ARN, a stream or function ARN.
+    public let endpoint: String
+    /// The subscription that delivered it; nil for a publish straight to a phone number or platform endpoint.
+    public let subscriptionArn: String?
+    /// The topic it was published to; nil for a publish straight to a phone number or platform endpoint.
+    public let topicArn: String?
+    /// The SNS message id.
+    public let messageId: String
+    /// When SNS accepted it, on the broker's clock.
+    public let timestamp: Date
+    /// An email's subject line; nil for the other protocols.
+    public let subject: String?
+    /// What the endpoint receives: an email's text, an `email-json`, HTTP, Firehose or Lambda delivery's JSON
+    /// envelope (or the raw message with raw delivery), an SMS's text, a push notification's platform payload.
+    public let body: String
+    /// SMS: the publish's `AWS.SNS.SMS.*` message attributes (their string values); empty otherwise.
+    public let attributes: [String: String]
+}
+
+/// Which outbox messages to read; nil fields match anything.
+public struct SNSOutboxFilter: Sendable, Hashable {
+    /// Only messages to this endpoint (URL, email address, phone number, endpoint ARN).
+    public var endpoint: String?
+    /// Only messages of this topic.
+    public var topicArn: String?
+    /// Only messages of this protocol (`sms`, `email`, …).
+    public var `protocol`: String?
+    /// Only messages of this subscription.
+    public var subscriptionArn: String?
+
+    /// Creates a filter.
+    public init(endpoint: String? = nil, topicArn: String? = nil, protocol: String? = nil, subscriptionArn: String? = nil) {
+        self.endpoint = endpoint
+        self.topicArn = topicArn
+        self.protocol = `protocol`
+        self.subscriptionArn = subscriptionArn
+    }
+
+    /// Only text messages to this phone number.
+    public static func phoneNumber(_ number: String) -> SNSOutboxFilter {
+        SNSOutboxFilter(endpoint: number, protocol: "sms")
+    }
+
+    func matches(_ message: SNSOutboxMessage) -> Bool {
+        (endpoint == nil || endpoint == message.endpoint) && (topicArn == nil || topicArn == message.topicArn)
+            && (`protocol` == nil || `protocol` == message.protocol)
+            && (subscriptionArn == nil || subscriptionArn == message.subscriptionArn)
+    }
+}
+
+/// The outbox of one account and region: captured deliveries in the order SNS made them, and the tasks waiting
+/// for one.
+final class Outbox: Sendable {
+    private struct Waiter {
+        let filter: SNSOutboxFilter
+        let continuation: CheckedContinuation<SNSOutboxMessage?, any Error>
+        var wakeUp: ScheduledWakeUp?
+    }
+
+    private struct State {
+        var messages: [SNSOutboxMessage] = []
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiter: UInt64 = 0
+        /// Waiters cancelled before they were registered.
+        var cancelled: Set<UInt64> = []
+    }
+
+    private let state = LockedState(State())
+
+    func record(_ message: SNSOutboxMessage) {
+        let woken: [Waiter] = state.withLock { state in
+            state.messages.append(message)
+            let ids = state.waiters.filter { $0.value.filter.matches(message) }.keys
+            return ids.compactMap { state.waiters.removeValue(forKey: $0) }
+        }
+        for waiter in woken {
+            waiter.wakeUp?.cancel()
+            waiter.continuation.resume(returning: message)
+        }
+    }
+
+    func messages(matching filter: SNSOutboxFilter) -> [SNSOutboxMessage] {
+        state.withLock { $0.messages.filter(filter.matches) }
+    }
+
+    func clear() { state.withLock { $0.messages.removeAll() } }
+
+    /// The first matching message, waiting for one until `deadline` on `clock` (nil then).
+    func wait(matching filter: SNSOutboxFilter, until deadline: Date, clock: any BrokerClock) async throws -> SNSOutboxMessage? {
+        try Task.checkCancellation()
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SNSOutboxMessage?, any Error>) in
+                enum Start { case found(SNSOutboxMessage), cancelled, expired, waiting }
+                let start = state.withLock { state -> Start in
+                    if let found = state.messages.first(where: filter.matches) { return .found(found) }
+                    if state.cancelled.remove(id) != nil { return .cancelled }
+                    if deadline <= clock.now { return .expired }
+                    state.waiters[id] = Waiter(filter: filter, continuation: continuation)
+                    return .waiting
+                }
+                switch start {
+                case .found(let message): continuation.resume(returning: message)
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .expired: continuation.resume(returning: nil)
+                case .waiting:
+                    let wakeUp = clock.schedule(at: deadline) { [self] in finish(id, with: .success(nil)) }
+                    let attached = state.withLock { state -> Bool in
+                        guard state.waiters[id] != nil else { return false }
+                        state.waiters[id]?.wakeUp = wakeUp
+                        return true
+                    }
+                    if !attached { wakeUp.cancel() }
+                }
+            }
+        } onCancel: {
+            finish(id, with: .failure(CancellationError()))
+        }
+    }
+
+    private func finish(_ id: UInt64, with result: Result<SNSOutboxMessage?, any Error>) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let waiter = state.waiters.removeValue(forKey: id) else {
+                if case .failure = result { state.cancelled.insert(id) }
+                return nil
+            }
+            return waiter
+        }
+        guard let waiter else { return }
+        if case .failure = result { waiter.wakeUp?.cancel() }
+        waiter.continuation.resume(with: result)
+    }
+}
+
+/// What SNS keeps per account and region beside its topics: the outbox, SMS settings and opt-outs, platform
+/// applications and their endpoints. Held by the space's topic registry, so every view of the space shares it.
+final class SNSSpace: Sendable {
+    let outbox = Outbox()
+    let sms = LockedState(SMSState())
+    let platforms = LockedState(PlatformRegistry())
+
+    /// Empties the outbox, SMS settings, opt-outs and sandbox numbers, platform applications and endpoints.
+    func reset() {
+        outbox.clear()
+        sms.withLock { $0 = SMSState() }
+        platforms.withLock { $0 = PlatformRegistry() }
+    }
+}
+
+extension Broker {
+    var snsSpace: SNSSpace { topicRegistry.withLock { $0.sns } }
+
+    /// The SNS outbox of this account and region: every delivery that would have left the machine, oldest first.
+    public func outbox(matching filter: SNSOutboxFilter = SNSOutboxFilter()) -> [SNSOutboxMessage] {
+        snsSpace.outbox.messages(matching: filter)
+    }
+
+    /// Empties the SNS state that lives beside topics in every account and region: outboxes, SMS settings and
+    /// opt-outs, SMS sandbox numbers, platform applications and their endpoints. ``reset()`` calls it.
+    public func resetSNSState() {
+        for space in directory.allSpaces { space.topicRegistry.withLock { $0.sns }.reset() }
+    }
+
+    /// Empties this account and region's SNS outbox.
+    public func clearOutbox() {
+        snsSpace.outbox.clear()
+    }
+
+    /// The first outbox message matching `filter`, waiting up to `timeout` of the broker's clock for one to be
+    /// recorded; nil when none came in time. Throws `CancellationError` when the task is cancelled.
+    public func waitForOutboxMessage(matching filter: SNSOutboxFilter = SNSOutboxFilter(),
+                                     timeout: Duration) async throws -> SNSOutboxMessage? {
+        try await snsSpace.outbox.wait(matching: filter, until: clock.now.adding(timeout), clock: clock)
+    }
+}

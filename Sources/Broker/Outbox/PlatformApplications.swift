@@ -1,0 +1,311 @@
+import Foundation
+
+/// A platform application as ListPlatformApplications reports it.
+public struct PlatformApplicationInfo: Sendable, Hashable {
+    /// `PlatformApplicationArn`: `arn:aws:sns:<region>:<account>:app/<platform>/<name>`.
+    public let arn: String
+    /// The application's attributes, as GetPlatformApplicationAttributes answers them.
+    public let attributes: [String: String]
+}
+
+/// A platform endpoint as ListEndpointsByPlatformApplication reports it.
+public struct PlatformEndpointInfo: Sendable, Hashable {
+    /// `EndpointArn`: `arn:aws:sns:<region>:<account>:endpoint/<platform>/<application>/<id>`.
+    public let arn: String
+    /// `Token`, `Enabled` and `CustomUserData` when set.
+    public let attributes: [String: String]
+}
+
+struct PlatformApplicationRecord {
+    let arn: String
+    let name: String
+    let platform: String
+    var attributes: [String: String]
+
+    var enabled: Bool { attributes["Enabled"] != "false" }
+
+    /// What AWS answers: never the credential it was given.
+    var visibleAttributes: [String: String] {
+        var result = attributes.filter { $0.key != "PlatformCredential" }
+        if result["Enabled"] == nil { result["Enabled"] = "true" }
+        return result
+    }
+}
+
+struct PlatformEndpointRecord {
+    let arn: String
+    let applicationArn: String
+    let platform: String
+    /// `Token`, `Enabled`, `CustomUserData`.
+    var attributes: [String: String]
+
+    var enabled: Bool { attributes["Enabled"] != "false" }
+}
+
+/// The platform applications and endpoints of one account and region.
+struct PlatformRegistry {
+    var applications: [String: PlatformApplicationRecord] = [:]
+    var endpoints: [String: PlatformEndpointRecord] = [:]
+    var ids = IDGenerator(seed: 0x9A7F_0000_0000_0001)
+
+    func endpoint(arn: String) -> PlatformEndpointRecord? { endpoints[arn] }
+
+    /// The platform whose payload a copy carries, and whether the endpoint and its application take it.
+    func deliveryTarget(arn: String) -> (platform: String, enabled: Bool)? {
+        guard let endpoint = endpoints[arn] else { return nil }
+        return (endpoint.platform, endpoint.enabled && applications[endpoint.applicationArn]?.enabled != false)
+    }
+
+    /// The platforms SNS pushes to, with the credential attributes each needs.
+    static let requiredAttributes: [String: [String]] = [
+        "APNS": ["PlatformCredential", "PlatformPrincipal"], "APNS_SANDBOX": ["PlatformCredential", "PlatformPrincipal"],
+        "MACOS": ["PlatformCredential", "PlatformPrincipal"], "MACOS_SANDBOX": ["PlatformCredential", "PlatformPrincipal"],
+        "GCM": ["PlatformCredential"], "ADM": ["PlatformCredential", "PlatformPrincipal"],
+        "BAIDU": ["PlatformCredential", "PlatformPrincipal"], "WNS": ["PlatformCredential", "PlatformPrincipal"],
+        "MPNS": [],
+    ]
+
+    static let applicationAttributes: Set<String> = [
+        "PlatformCredential", "PlatformPrincipal", "EventEndpointCreated", "EventEndpointDeleted", "EventEndpointUpdated",
+        "EventDeliveryFailure", "SuccessFeedbackRoleArn", "FailureFeedbackRoleArn", "SuccessFeedbackSampleRate",
+        "ApplePlatformTeamID", "ApplePlatformBundleID", "AuthenticationMethod", "Enabled",
+    ]
+
+    static func validateApplicationAttributes(_ attributes: [String: String]) throws(BrokerError) {
+        for (name, value) in attributes {
+            guard applicationAttributes.contains(name) else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Invalid attribute name: \(name)")
+            }
+            if name == "Enabled", value != "true", value != "false" {
+                throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Enabled must be true or false")
+            }
+            if name == "SuccessFeedbackSampleRate", Int(value).map({ (0...100).contains($0) }) != true {
+                throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: SuccessFeedbackSampleRate must be an integer from 0 to 100")
+            }
+        }
+    }
+
+    static func validateEndpointAttributes(_ attributes: [String: String]) throws(BrokerError) {
+        for (name, value) in attributes {
+            switch name {
+            case "CustomUserData":
+                guard value.utf8.count <= 2048 else {
+                    throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: CustomUserData is at most 2048 bytes")
+                }
+            case "Enabled":
+                guard value == "true" || value == "false" else {
+                    throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Enabled must be true or false")
+                }
+            case "Token":
+                guard !value.isEmpty else { throw BrokerError(.invalidParameter, "Invalid parameter: Token Reason: cannot be empty") }
+            default:
+                throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: Invalid attribute name: \(name)")
+            }
+        }
+    }
+}
+
+extension BrokerError {
+    static func applicationNotFound() -> BrokerError { BrokerError(.notFound, "PlatformApplication does not exist") }
+    static func endpointNotFound() -> BrokerError { BrokerError(.notFound, "Endpoint does not exist") }
+}
+
+extension Broker {
+    // MARK: Platform applications
+
+    /// CreatePlatformApplication: `platform` is one of `APNS`, `APNS_SANDBOX`, `GCM` (Firebase), `ADM`, `BAIDU`,
+    /// `MPNS`, `WNS`, `MACOS`, `MACOS_SANDBOX`, with the credential attributes that platform needs
+    /// (`PlatformCredential`; `PlatformPrincipal` too for Apple, Amazon, Baidu and Windows). Credentials are kept,
+    /// never checked with the platform and never returned. Creating the same name again replaces its attributes, as
+    /// on AWS. Returns the application's ARN.
+    @discardableResult
+    public func createPlatformApplication(name: String, platform: String, attributes: [String: String]) throws(BrokerError) -> String {
+        guard (1...256).contains(name.utf8.count),
+              name.utf8.allSatisfy({ MessageValidation.isAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") })
+        else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Name Reason: must be 1 to 256 letters, digits, periods, underscores and hyphens")
+        }
+        guard let required = PlatformRegistry.requiredAttributes[platform] else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Platform Reason: \(platform) is not supported")
+        }
+        try PlatformRegistry.validateApplicationAttributes(attributes)
+        for attribute in required where (attributes[attribute] ?? "").isEmpty {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Attributes Reason: \(attribute) attribute is required for the \(platform) platform")
+        }
+        let arn = "arn:aws:sns:\(configuration.region):\(configuration.accountId):app/\(platform)/\(name)"
+        snsSpace.platforms.withLock { registry in
+            registry.applications[arn] = PlatformApplicationRecord(arn: arn, name: name, platform: platform, attributes: attributes)
+        }
+        return arn
+    }
+
+    /// GetPlatformApplicationAttributes: what was set, without `PlatformCredential`, and `Enabled`.
+    public func platformApplicationAttributes(arn: String) throws(BrokerError) -> [String: String] {
+        try Self.validateArn(arn, parameter: "PlatformApplicationArn")
+        return try snsSpace.platforms.withLock { (registry) throws(BrokerError) in
+            guard let application = registry.applications[arn] else { throw BrokerError.applicationNotFound() }
+            return application.visibleAttributes
+        }
+    }
+
+    /// SetPlatformApplicationAttributes: the names given replace their values.
+    public func setPlatformApplicationAttributes(arn: String, _ attributes: [String: String]) throws(BrokerError) {
+        try Self.validateArn(arn, parameter: "PlatformApplicationArn")
+        try PlatformRegistry.validateApplicationAttributes(attributes)
+        try snsSpace.platforms.withLock { (registry) throws(BrokerError) in
+            guard registry.applications[arn] != nil else { throw BrokerError.applicationNotFound() }
+            registry.applications[arn]?.attributes.merge(attributes) { $1 }
+        }
+    }
+
+    /// ListPlatformApplications: in ARN order, 15 a page as on AWS.
+    public func listPlatformApplications(nextToken: String? = nil) throws(BrokerError)
+        -> (applications: [PlatformApplicationInfo], nextToken: String?) {
+        let all = snsSpace.platforms.withLock { registry in
+            registry.applications.values.sorted { $0.arn < $1.arn }
+                .map { PlatformApplicationInfo(arn: $0.arn, attributes: $0.visibleAttributes) }
+        }
+        let page = try Paging.page(all, size: 15, nextToken: nextToken)
+        return (page.items, page.nextToken)
+    }
+
+    /// DeletePlatformApplication: its endpoints go with it. An application that does not exist is no error.
+    public func deletePlatformApplication(arn: String) throws(BrokerError) {
+        try Self.validateArn(arn, parameter: "PlatformApplicationArn")
+        snsSpace.platforms.withLock { registry in
+            registry.applications[arn] = nil
+            registry.endpoints = registry.endpoints.filter { $0.value.applicationArn != arn }
+        }
+    }
+
+    // MARK: Endpoints
+
+    /// CreatePlatformEndpoint: a device `token` of the application. Idempotent: the same token with the same
+    /// `CustomUserData` and attributes returns the same endpoint; different ones are `InvalidParameter`.
+    @discardableResult
+    public func createPlatformEndpoint(applicationArn: String, token: String, customUserData: String? = nil,
+                                       attributes: [String: String] = [:]) throws(BrokerError) -> String {
+        try Self.validateArn(applicationArn, parameter: "PlatformApplicationArn")
+        guard !token.isEmpty else { throw BrokerError(.invalidParameter, "Invalid parameter: Token Reason: cannot be empty") }
+        try PlatformRegistry.validateEndpointAttributes(attributes)
+        var requested = attributes
+        requested["Token"] = token
+        if let customUserData { requested["CustomUserData"] = customUserData }
+        try PlatformRegistry.validateEndpointAttributes(requested)
+        return try snsSpace.platforms.withLock { (registry) throws(BrokerError) -> String in
+            guard let application = registry.applications[applicationArn] else { throw BrokerError.applicationNotFound() }
+            func effective(_ attributes: [String: String]) -> [String: String] {
+                var result = attributes
+                if result["Enabled"] == nil { result["Enabled"] = "true" }
+                return result
+            }
+            if let existing = registry.endpoints.values.first(where: { $0.applicationArn == applicationArn && $0.attributes["Token"] == token }) {
+                guard effective(existing.attributes) == effective(requested) else {
+                    throw BrokerError(.invalidParameter,
+                        "Invalid parameter: Token Reason: Endpoint \(existing.arn) already exists with the same Token, but different attributes.")
+                }
+                return existing.arn
+            }
+            let arn = "arn:aws:sns:\(configuration.region):\(configuration.accountId):endpoint/\(application.platform)/\(application.name)/\(registry.ids.uuidString())"
+            registry.endpoints[arn] = PlatformEndpointRecord(arn: arn, applicationArn: applicationArn, platform: application.platform,
+                                                             attributes: effective(requested))
+            return arn
+        }
+    }
+
+    /// GetEndpointAttributes: `Token`, `Enabled`, and `CustomUserData` when set.
+    public func endpointAttributes(arn: String) throws(BrokerError) -> [String: String] {
+        try Self.validateArn(arn, parameter: "EndpointArn")
+        return try snsSpace.platforms.withLock { (registry) throws(BrokerError) in
+            guard let endpoint = registry.endpoints[arn] else { throw BrokerError.endpointNotFound() }
+            return endpoint.attributes
+        }
+    }
+
+    /// SetEndpointAttributes: `Token`, `Enabled`, `CustomUserData`.
+    public func setEndpointAttributes(arn: String, _ attributes: [String: String]) throws(BrokerError) {
+        try Self.validateArn(arn, parameter: "EndpointArn")
+        try PlatformRegistry.validateEndpointAttributes(attributes)
+        try snsSpace.platforms.withLock { (registry) throws(BrokerError) in
+            guard registry.endpoints[arn] != nil else { throw BrokerError.endpointNotFound() }
+            registry.endpoints[arn]?.attributes.merge(attributes) { $1 }
+        }
+    }
+
+    /// ListEndpointsByPlatformApplication: 100 a page; `NotFound` for an application that does not exist.
+    public func listEndpoints(applicationArn: String, nextToken: String? = nil) throws(BrokerError)
+        -> (endpoints: [PlatformEndpointInfo], nextToken: String?) {
+        try Self.validateArn(applicationArn, parameter: "PlatformApplicationArn")
+        let all = try snsSpace.platforms.withLock { (registry) throws(BrokerError) -> [PlatformEndpointInfo] in
+            guard registry.applications[applicationArn] != nil else { throw BrokerError.applicationNotFound() }
+            return registry.endpoints.values.filter { $0.applicationArn == applicationArn }.sorted { $0.arn < $1.arn }
+                .map { PlatformEndpointInfo(arn: $0.arn, attributes: $0.attributes) }
+        }
+        let page = try Paging.page(all, size: 100, nextToken: nextToken)
+        return (page.items, page.nextToken)
+    }
+
+    /// DeleteEndpoint: an endpoint that does not exist is no error. Topic subscriptions of it stay, and get nothing.
+    public func deleteEndpoint(arn: String) throws(BrokerError) {
+        try Self.validateArn(arn, parameter: "EndpointArn")
+        snsSpace.platforms.withLock { registry in registry.endpoints[arn] = nil }
+    }
+
+    /// Publish with `TargetArn` naming a platform endpoint: the platform's entry of a `MessageStructure=json` message
+    /// (else `default`), or the message itself, captured in the outbox. `EndpointDisabled` when the endpoint's
+    /// `Enabled` is false, `PlatformApplicationDisabled` when its application's is. Returns the message id.
+    @discardableResult
+    public func publish(targetArn: String, message: String, subject: String? = nil, messageStructure: String? = nil,
+                        messageAttributes: [String: MessageAttributeValue] = [:]) throws(BrokerError) -> String {
+        try Self.validateArn(targetArn, parameter: "TargetArn")
+        let space = snsSpace
+        let target = try space.platforms.withLock { (registry) throws(BrokerError) -> (String, String) in
+            guard let endpoint = registry.endpoints[targetArn] else {
+                throw BrokerError(.invalidParameter, "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified")
+            }
+            guard endpoint.enabled else { throw BrokerError(.endpointDisabled, "Endpoint is disabled") }
+            guard registry.applications[endpoint.applicationArn]?.enabled != false else {
+                throw BrokerError(.platformApplicationDisabled, "Platform application is disabled")
+            }
+            return (endpoint.platform, registry.ids.messageIDString())
+        }
+        let request = PublishRequest(message: message, subject: subject, messageAttributes: messageAttributes,
+                                     messageStructure: messageStructure)
+        let bodies = try PublishValidation.validate(request)
+        let payload = bodies.map { $0[target.0] ?? $0["default"] ?? message } ?? message
+        space.outbox.record(SNSOutboxMessage(kind: .notification, protocol: "application", endpoint: targetArn,
+                                             subscriptionArn: nil, topicArn: nil, messageId: target.1, timestamp: clock.now,
+                                             subject: nil, body: payload, attributes: [:]))
+        return target.1
+    }
+}
+
+/// Publish's rules for a message with no topic (to a platform endpoint), as a standard topic applies them.
+enum PublishValidation {
+    static func validate(_ request: PublishRequest) throws(BrokerError) -> [String: String]? {
+        if request.message.isEmpty { throw BrokerError(.invalidParameter, "Invalid parameter: Empty message") }
+        guard MessageValidation.hasOnlyAllowedCharacters(request.message) else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Message contains invalid characters")
+        }
+        let size = request.message.utf8.count + (try SNSAttributes.validate(request.messageAttributes))
+        if size > TopicCore.maximumMessageSize { throw BrokerError(.invalidParameter, "Invalid parameter: Message too long") }
+        if let subject = request.subject {
+            guard !subject.isEmpty, subject.count <= 100,
+                  subject.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }), subject.first != " "
+            else { throw BrokerError(.invalidParameter, "Invalid parameter: Subject") }
+        }
+        guard let structure = request.messageStructure else { return nil }
+        guard structure == "json" else { throw BrokerError(.invalidParameter, "Invalid parameter: MessageStructure") }
+        guard let object = PolicyJSON.parseObject(request.message) else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - JSON message body failed to parse")
+        }
+        var bodies: [String: String] = [:]
+        for (key, value) in object {
+            if let text = value as? String { bodies[key] = text }
+        }
+        guard bodies["default"] != nil else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - No default entry in JSON message body")
+        }
+        return bodies
+    }
+}
