@@ -140,4 +140,18 @@ import Testing
         fields["Subject"] = "Other subject"
         #expect(!RSAMessageSigner.isValidMessage(fields, certificatePEM: Self.signer.certificatePEM))
     }
+
+    /// An http subscription's SubscriptionConfirmation (captured in the outbox without a transport) verifies too, and
+    /// a forged token does not.
+    @Test func aBrokersSubscriptionConfirmationVerifiesWithTheCertificate() throws {
+        let broker = Broker(configuration: BrokerConfiguration(seed: 4, messageSigner: Self.signer), clock: ManualClock())
+        let topic = try broker.createTopic(named: "hooks")
+        try topic.subscribe(protocol: "https", endpoint: "https://example.com/hook")
+        let message = try #require(broker.outbox().first)
+        var fields = try #require(try JSONSerialization.jsonObject(with: Data(message.body.utf8)) as? [String: String])
+        #expect(fields["Type"] == "SubscriptionConfirmation")
+        #expect(RSAMessageSigner.isValidMessage(fields, certificatePEM: Self.signer.certificatePEM))
+        fields["Token"] = String(repeating: "0", count: 256)
+        #expect(!RSAMessageSigner.isValidMessage(fields, certificatePEM: Self.signer.certificatePEM))
+    }
 }
