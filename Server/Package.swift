@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(name: "Broker", path: "../"),
+        .package(name: "BrokerSigning", path: "../Signing"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
@@ -24,6 +25,7 @@ let package = Package(
             name: "BrokerServer",
             dependencies: [
                 .product(name: "Broker", package: "Broker"),
+                .product(name: "BrokerSigning", package: "BrokerSigning"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -32,13 +34,15 @@ let package = Package(
             swiftSettings: settings),
         .executableTarget(
             name: "BrokerServerCLI",
-            dependencies: ["BrokerServer", .product(name: "Broker", package: "Broker")],
+            dependencies: ["BrokerServer", .product(name: "Broker", package: "Broker"),
+                           .product(name: "BrokerSigning", package: "BrokerSigning")],
             swiftSettings: settings),
         .testTarget(
             name: "BrokerServerTests",
             dependencies: [
                 "BrokerServer",
                 .product(name: "Broker", package: "Broker"),
+                .product(name: "BrokerSigning", package: "BrokerSigning"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -17,16 +17,21 @@ public struct BrokerConfiguration: Sendable {
     /// deliveries are captured in the outbox like email and SMS. ``URLSessionSNSTransport`` posts for real, with
     /// retries on the delivery policy; a test can pass its own transport to see every post.
     public var httpTransport: (any SNSHTTPTransport)?
+    /// Signs SNS envelopes (`Signature`, `SigningCertURL`) for real; nil keeps an unsigned placeholder. The
+    /// `BrokerSigning` product has an RSA implementation.
+    public var messageSigner: (any SNSMessageSigner)?
 
     /// Creates a configuration; every parameter defaults to AWS's value or Broker's convention.
     public init(region: String = "us-east-1", accountId: String = "000000000000", queueURLHost: String? = nil,
-                seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000, httpTransport: (any SNSHTTPTransport)? = nil) {
+                seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000, httpTransport: (any SNSHTTPTransport)? = nil,
+                messageSigner: (any SNSMessageSigner)? = nil) {
         self.region = region
         self.accountId = accountId
         self.queueURLHost = queueURLHost
         self.seed = seed
         self.maximumInFlightMessages = maximumInFlightMessages
         self.httpTransport = httpTransport
+        self.messageSigner = messageSigner
     }
 
     var queueURLBase: String { queueURLHost ?? "https://sqs.\(region).amazonaws.com" }

@@ -104,6 +104,7 @@ public final class BrokerServer: Sendable {
             try? await group.shutdownGracefully()
             throw BrokerServerError.alreadyStarted
         }
+        assignSigningCertificateURL()
         return port
     }
 

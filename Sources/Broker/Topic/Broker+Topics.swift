@@ -168,7 +168,8 @@ extension Broker {
         BrokerContext(region: configuration.region, accountId: configuration.accountId, clock: clock,
                       resolveQueue: resolveQueue, deliveries: deliveries, sns: snsSpace,
                       httpTransport: configuration.httpTransport,
-                      snsEndpoint: snsEndpoint ?? "https://sns.\(configuration.region).amazonaws.com")
+                      snsEndpoint: snsEndpoint ?? "https://sns.\(configuration.region).amazonaws.com",
+                      signer: configuration.messageSigner)
     }
 
     var topicSeed: UInt64 { seedValue ^ 0x7090_1C5E_ED00_0000 }

@@ -15,7 +15,8 @@ public struct TopicAttributes: Sendable, Hashable {
     /// `FifoThroughputScope` (FIFO topics): `Topic` (default) or `MessageGroup`; with `MessageGroup`
     /// deduplication is per message group.
     public var fifoThroughputScope: String?
-    /// `SignatureVersion`: `1` (default) or `2`. Broker's signatures are placeholders, never real AWS signatures.
+    /// `SignatureVersion`: `1` (default, SHA1withRSA) or `2` (SHA256withRSA): how envelopes are signed when the broker
+    /// has a ``BrokerConfiguration/messageSigner``; without one they carry an unsigned placeholder.
     public var signatureVersion: String?
     /// `TracingConfig`: `PassThrough` (default) or `Active`.
     public var tracingConfig: String?

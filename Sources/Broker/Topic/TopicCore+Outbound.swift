@@ -87,7 +87,7 @@ extension TopicCore {
         if kind == .http || kind == .https, let transport = broker.httpTransport {
             // Counted when the endpoint answers 2xx; a copy that fails every retry goes to the dead-letter queue.
             return post(delivery, subscription: subscription, transport: transport) { [self] error in
-                var parts = CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo)
+                var parts = copyParts(for: message)
                 fail(message, parts: &parts, subscription: subscription, error: error)
             }
         }
@@ -116,7 +116,8 @@ extension TopicCore {
         let own = PublishedMessage(messageId: message.messageId, timestamp: message.timestamp,
                                    formattedTimestamp: message.formattedTimestamp, request: request, structuredBodies: nil,
                                    sequenceNumber: message.sequenceNumber, deduplicationId: message.deduplicationId)
-        return Envelope(message: own, fragments: envelopeFragments, fifo: isFifo).body(subscriptionArn: subscriptionArn)
+        return Envelope(message: own, fragments: envelopeFragments, fifo: isFifo, signing: envelopeSigning())
+            .body(subscriptionArn: subscriptionArn)
     }
 
     static func emailFooter(region: String, subscriptionArn: String) -> String {
@@ -131,7 +132,8 @@ extension TopicCore {
         """
     }
 
-    /// The `SubscriptionConfirmation` AWS sends a new `http`, `https`, `email` or `email-json` subscription.
+    /// The `SubscriptionConfirmation` AWS sends a new `http`, `https`, `email` or `email-json` subscription; signed
+    /// when the broker has a signer. Reads the topic's state: never call it holding the topic's lock.
     func confirmationMessage(protocol kind: SubscriptionProtocol, endpoint: String, subscriptionArn: String, token: String,
                              messageId: String, now: Date, timestamp: String) -> SNSOutboxMessage {
         let url = subscribeURL(token: token)
@@ -150,19 +152,30 @@ extension TopicCore {
             """
         } else {
             var bytes: [UInt8] = []
+            let message = "You have chosen to subscribe to the topic \(arn).\nTo confirm the subscription, visit the SubscribeURL included in this message."
             Envelope.append("{\n  \"Type\" : \"SubscriptionConfirmation\"", to: &bytes)
             Envelope.appendField(",\n  \"MessageId\" : ", messageId, to: &bytes)
             Envelope.appendField(",\n  \"Token\" : ", token, to: &bytes)
             bytes.append(contentsOf: envelopeFragments.topicArnField)
-            Envelope.appendField(",\n  \"Message\" : ",
-                "You have chosen to subscribe to the topic \(arn).\nTo confirm the subscription, visit the SubscribeURL included in this message.",
-                to: &bytes)
+            Envelope.appendField(",\n  \"Message\" : ", message, to: &bytes)
             Envelope.appendField(",\n  \"SubscribeURL\" : ", url, to: &bytes)
             Envelope.appendField(",\n  \"Timestamp\" : ", timestamp, to: &bytes)
-            Envelope.append(",\n  \"SignatureVersion\" : \"1\",\n  \"Signature\" : \"", to: &bytes)
-            PlaceholderSignature.append(messageId: messageId, to: &bytes)
-            Envelope.append("\"", to: &bytes)
-            bytes.append(contentsOf: envelopeFragments.signingCertURLField)
+            if let signing = envelopeSigning(), let signature = try? signing.signer.signature(
+                of: SNSStringToSign.confirmation(.subscriptionConfirmation, message: message, messageId: messageId,
+                                                 subscribeURL: url, timestamp: timestamp, token: token, topicArn: arn),
+                version: signing.version) {
+                Envelope.append(",\n  \"SignatureVersion\" : \"", to: &bytes)
+                bytes.append(contentsOf: signing.version.rawValue.utf8)
+                Envelope.append("\",\n  \"Signature\" : \"", to: &bytes)
+                signature.withUnsafeBufferPointer { Base64.append($0, to: &bytes) }
+                Envelope.append("\"", to: &bytes)
+                Envelope.appendField(",\n  \"SigningCertURL\" : ", signing.signer.signingCertURL, to: &bytes)
+            } else {
+                Envelope.append(",\n  \"SignatureVersion\" : \"1\",\n  \"Signature\" : \"", to: &bytes)
+                PlaceholderSignature.append(messageId: messageId, to: &bytes)
+                Envelope.append("\"", to: &bytes)
+                bytes.append(contentsOf: envelopeFragments.signingCertURLField)
+            }
             Envelope.append("\n}", to: &bytes)
             body = String(decoding: bytes, as: UTF8.self)
         }

@@ -139,7 +139,7 @@ extension TopicCore {
     func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord]) {
         guard !subscriptions.isEmpty else { return }
         var input = FilterInput(attributes: message.request.messageAttributes, body: message.request.message)
-        var parts = CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo)
+        var parts = copyParts(for: message)
         for subscription in subscriptions {
             if let policy = subscription.settings.filterPolicy, !policy.matches(&input) {
                 subscription.count { $0.filteredOut += 1 }
@@ -151,6 +151,20 @@ extension TopicCore {
             default: deliverOutbound(message, parts: &parts, subscription: subscription)
             }
         }
+    }
+
+    /// The parts a publish's copies share; signed envelopes only with a signer, and never on a FIFO topic, whose
+    /// envelopes AWS sends without signature fields.
+    func copyParts(for message: PublishedMessage) -> CopyParts {
+        CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo, signing: envelopeSigning())
+    }
+
+    /// How this topic's envelopes are signed now, or nil to keep the placeholder. The topic's `SignatureVersion` is
+    /// read only when there is a signer, so the unsigned path takes no lock for it.
+    func envelopeSigning() -> EnvelopeSigning? {
+        guard let signer = broker.signer, !isFifo else { return nil }
+        let version = state.withLock { $0.settings.signatureVersion }.flatMap(SNSSignatureVersion.init(rawValue:)) ?? .v1
+        return EnvelopeSigning(signer: signer, version: version, topicArn: arn)
     }
 
     /// The SQS message a subscription's queue gets: the envelope, or with raw delivery the message and its
@@ -213,7 +227,7 @@ extension TopicCore {
                 } catch {
                     retry += 1
                     guard let delay = policy.delay(beforeRetry: retry) else {
-                        var parts = CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo)
+                        var parts = copyParts(for: message)
                         return fail(message, parts: &parts, subscription: subscription,
                                     error: BrokerError(BrokerError.Code(name: "HandlerError"), String(describing: error)))
                     }
@@ -251,18 +265,20 @@ struct CopyParts {
     private let message: PublishedMessage
     private let fragments: EnvelopeFragments
     private let fifo: Bool
+    private let signing: EnvelopeSigning?
     private var builtEnvelope: Envelope?
 
-    init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool) {
+    init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool, signing: EnvelopeSigning? = nil) {
         self.message = message
         self.fragments = fragments
         self.fifo = fifo
+        self.signing = signing
     }
 
     var envelope: Envelope {
         mutating get {
             if let builtEnvelope { return builtEnvelope }
-            let envelope = Envelope(message: message, fragments: fragments, fifo: fifo)
+            let envelope = Envelope(message: message, fragments: fragments, fifo: fifo, signing: signing)
             builtEnvelope = envelope
             return envelope
         }
@@ -277,7 +293,7 @@ struct Envelope {
     /// Where the subscription ARN goes in `bytes`.
     private let split: Int
 
-    init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool) {
+    init(message: PublishedMessage, fragments: EnvelopeFragments, fifo: Bool, signing: EnvelopeSigning? = nil) {
         let body = message.body(for: .sqs)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(body.utf8.count + 640)
@@ -289,7 +305,15 @@ struct Envelope {
         if let subject = message.request.subject { Self.appendField(",\n  \"Subject\" : ", subject, to: &bytes) }
         Self.appendField(",\n  \"Message\" : ", body, to: &bytes)
         Self.appendField(",\n  \"Timestamp\" : ", message.formattedTimestamp, to: &bytes)
-        if !fifo {
+        if !fifo, let signing, let signature = signing.signature(message: message, body: body) {
+            // The signature covers no subscription's part (UnsubscribeURL), so every copy shares this one.
+            text(",\n  \"SignatureVersion\" : \"")
+            bytes.append(contentsOf: signing.version.rawValue.utf8)
+            text("\",\n  \"Signature\" : \"")
+            signature.withUnsafeBufferPointer { Base64.append($0, to: &bytes) }
+            text("\"")
+            Self.appendField(",\n  \"SigningCertURL\" : ", signing.signer.signingCertURL, to: &bytes)
+        } else if !fifo {
             text(",\n  \"SignatureVersion\" : \"1\"")
             // Not a real AWS signature, and it says so once decoded: code that reads the field finds base64 text.
             text(",\n  \"Signature\" : \"")
@@ -357,15 +381,30 @@ struct Envelope {
     }
 }
 
+/// A signer and what it needs of the topic: the version the topic's `SignatureVersion` names and the topic's ARN.
+struct EnvelopeSigning {
+    let signer: any SNSMessageSigner
+    let version: SNSSignatureVersion
+    let topicArn: String
+
+    /// The signature of a notification whose `Message` is `body`; nil if the signer failed, and the envelope
+    /// keeps the unsigned placeholder rather than losing the delivery.
+    func signature(message: PublishedMessage, body: String) -> [UInt8]? {
+        let text = SNSStringToSign.notification(message: body, messageId: message.messageId,
+                                                subject: message.request.subject,
+                                                timestamp: message.formattedTimestamp, topicArn: topicArn)
+        return try? signer.signature(of: text, version: version)
+    }
+}
+
 /// What an envelope takes from its topic rather than its publish, encoded once per topic.
 struct EnvelopeFragments: Sendable {
     let topicArnField: [UInt8]
     let signingCertURLField: [UInt8]
-    /// Up to the subscription ARN; the region is written as is here, as it always was, and quoted in the
-    /// certificate's URL.
+    /// Up to the subscription ARN, on the broker's SNS endpoint (AWS's regional one unless a server names itself).
     let unsubscribeURLPrefix: [UInt8]
 
-    init(topicArn: String, region: String) {
+    init(topicArn: String, region: String, endpoint: String? = nil) {
         var field: [UInt8] = []
         Envelope.appendField(",\n  \"TopicArn\" : ", topicArn, to: &field)
         topicArnField = field
@@ -373,8 +412,8 @@ struct EnvelopeFragments: Sendable {
         Envelope.appendField(",\n  \"SigningCertURL\" : ", "https://sns.\(region).amazonaws.com/SimpleNotificationService-broker.pem",
                              to: &field)
         signingCertURLField = field
-        unsubscribeURLPrefix = Array(
-            ",\n  \"UnsubscribeURL\" : \"https://sns.\(region).amazonaws.com/?Action=Unsubscribe&SubscriptionArn=".utf8)
+        let base = endpoint ?? "https://sns.\(region).amazonaws.com"
+        unsubscribeURLPrefix = Array(",\n  \"UnsubscribeURL\" : \"\(base)/?Action=Unsubscribe&SubscriptionArn=".utf8)
     }
 }
 

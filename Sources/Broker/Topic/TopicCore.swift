@@ -28,7 +28,7 @@ final class TopicCore: Sendable {
         self.arn = arn
         self.isFifo = settings.fifoTopic
         self.broker = broker
-        envelopeFragments = EnvelopeFragments(topicArn: arn, region: broker.region)
+        envelopeFragments = EnvelopeFragments(topicArn: arn, region: broker.region, endpoint: broker.snsEndpoint)
         var ids = IDGenerator(seed: seed)
         let first = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
         state = LockedState(TopicState(settings: settings, tags: tags, ids: ids, nextSequenceNumber: first))
@@ -52,7 +52,8 @@ final class TopicCore: Sendable {
             throw BrokerError(.invalidParameter, "Invalid parameter: Invalid parameter: SubscriptionRoleArn Reason: Subscription role arn must be specified for Firehose endpoints")
         }
         let now = broker.clock.now
-        let (arn, confirmation) = try withLiveState { (state) throws(BrokerError) -> (String, SNSOutboxMessage?) in
+        // The confirmation is made after the lock: signing it takes about a millisecond and reads the topic's state.
+        let (arn, confirmation) = try withLiveState { (state) throws(BrokerError) -> (String, (() -> SNSOutboxMessage)?) in
             Self.dropExpired(&state, now: now)
             // Subscribing the same endpoint again returns the same subscription, unless attributes differ.
             if handler == nil, let existing = state.subscriptions.first(where: { $0.protocol == `protocol` && $0.endpoint == endpoint }) {
@@ -66,13 +67,16 @@ final class TopicCore: Sendable {
             if settings.filterPolicy != nil { try Self.checkFilterPolicyLimit(state, adding: 1) }
             let arn = "\(self.arn):\(state.ids.uuidString())"
             var pending: PendingConfirmation?
-            var confirmation: SNSOutboxMessage?
+            var confirmation: (() -> SNSOutboxMessage)?
             if `protocol`.needsConfirmation {
                 let token = Self.token(&state.ids)
                 pending = PendingConfirmation(token: token, expiresAt: now.addingTimeInterval(PendingConfirmation.lifetime))
-                confirmation = confirmationMessage(protocol: `protocol`, endpoint: endpoint, subscriptionArn: arn,
-                                                   token: token, messageId: state.ids.messageID().string, now: now,
-                                                   timestamp: state.timestamps.format(now))
+                let messageId = state.ids.messageID().string
+                let timestamp = state.timestamps.format(now)
+                confirmation = { [self] in
+                    confirmationMessage(protocol: `protocol`, endpoint: endpoint, subscriptionArn: arn, token: token,
+                                        messageId: messageId, now: now, timestamp: timestamp)
+                }
             }
             state.subscriptions.append(SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint,
                                                           settings: settings, handler: handler,
@@ -80,7 +84,7 @@ final class TopicCore: Sendable {
                                                           confirmation: pending, authenticated: pending == nil))
             return (arn, confirmation)
         }
-        if let confirmation { send(confirmation) }
+        if let confirmation { send(confirmation()) }
         return arn
     }
 
@@ -253,6 +257,8 @@ struct BrokerContext: Sendable {
     var httpTransport: (any SNSHTTPTransport)? = nil
     /// The base of SubscribeURL and UnsubscribeURL links.
     var snsEndpoint = "https://sns.us-east-1.amazonaws.com"
+    /// Signs envelopes when set (``BrokerConfiguration/messageSigner``).
+    var signer: (any SNSMessageSigner)? = nil
 }
 
 /// Counts handler deliveries that have not finished, so a test can wait for them.

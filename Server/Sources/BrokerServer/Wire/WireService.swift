@@ -50,6 +50,7 @@ struct WireService: Sendable {
         if let refusal = access.refusal(of: request) {
             return Self.failure(refusal, Self.wireProtocol(of: request), UUID().uuidString.lowercased())
         }
+        if let certificate = signingCertificate(for: request) { return certificate }
         if request.method == "POST", Self.resetPaths.contains(request.path) {
             broker.reset()
             return WireResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
