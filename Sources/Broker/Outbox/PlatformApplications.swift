@@ -62,7 +62,7 @@ struct PlatformRegistry {
         "MACOS": ["PlatformCredential", "PlatformPrincipal"], "MACOS_SANDBOX": ["PlatformCredential", "PlatformPrincipal"],
         "GCM": ["PlatformCredential"], "ADM": ["PlatformCredential", "PlatformPrincipal"],
         "BAIDU": ["PlatformCredential", "PlatformPrincipal"], "WNS": ["PlatformCredential", "PlatformPrincipal"],
-        "MPNS": [],
+        "MPNS": ["PlatformCredential", "PlatformPrincipal"],
     ]
 
     static let applicationAttributes: Set<String> = [
