@@ -13,15 +13,20 @@ public struct BrokerConfiguration: Sendable {
     public var seed: UInt64?
     /// In-flight messages a standard queue allows before a short poll fails with `OverLimit` (AWS: about 120,000).
     public var maximumInFlightMessages: Int
+    /// How SNS posts to `http` and `https` subscriptions. Nil (the default): nothing leaves the process, and those
+    /// deliveries are captured in the outbox like email and SMS. ``URLSessionSNSTransport`` posts for real, with
+    /// retries on the delivery policy; a test can pass its own transport to see every post.
+    public var httpTransport: (any SNSHTTPTransport)?
 
     /// Creates a configuration; every parameter defaults to AWS's value or Broker's convention.
     public init(region: String = "us-east-1", accountId: String = "000000000000", queueURLHost: String? = nil,
-                seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000) {
+                seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000, httpTransport: (any SNSHTTPTransport)? = nil) {
         self.region = region
         self.accountId = accountId
         self.queueURLHost = queueURLHost
         self.seed = seed
         self.maximumInFlightMessages = maximumInFlightMessages
+        self.httpTransport = httpTransport
     }
 
     var queueURLBase: String { queueURLHost ?? "https://sqs.\(region).amazonaws.com" }
@@ -103,7 +108,15 @@ public final class Broker: Sendable {
         return Broker(configuration: scoped, clock: clock, directory: directory)
     }
 
-    /// Every account and region that holds a queue or a topic, in order: for dashboards and the server's listings.
+    /// Where clients reach this broker's SNS, for the `SubscribeURL` and `UnsubscribeURL` links SNS hands out:
+    /// `broker-server` sets its own address (`http://127.0.0.1:4566`). Nil (the default) writes AWS's
+    /// `https://sns.<region>.amazonaws.com`. Shared by every account and region; set it before creating topics.
+    public var snsEndpoint: String? {
+        get { directory.snsEndpoint.withLock { $0 } }
+        set { directory.snsEndpoint.withLock { $0 = newValue } }
+    }
+
+    /// Every account and region this broker and its views have used, in order: for dashboards and listings.
     public var scopes: [(accountId: String, region: String)] {
         directory.keys.map { ($0.accountId, $0.region) }
     }

@@ -34,6 +34,9 @@ final class BrokerDirectory: Sendable {
 
     private let spaces: LockedState<[Key: BrokerSpace]>
     private let seed: UInt64
+    /// Where clients reach this broker's SNS (`http://127.0.0.1:4566` behind broker-server); nil: AWS's own
+    /// `https://sns.<region>.amazonaws.com`. SubscribeURL and UnsubscribeURL links are made from it.
+    let snsEndpoint = LockedState<String?>(nil)
 
     init(root: Key, seed: UInt64) {
         self.seed = seed

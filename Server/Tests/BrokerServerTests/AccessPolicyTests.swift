@@ -81,6 +81,10 @@ struct AccessPolicyTests {
         _ = try broker.createQueue(named: "orders")
         let list = WireRequest(method: "GET", uri: "/?Action=ListQueues&Version=2012-11-05", headers: [("Host", "127.0.0.1:4566")])
         #expect(await WireService(broker: broker, access: AccessPolicy()).respond(to: list).status == 200)
+        // SNS's SubscribeURL and UnsubscribeURL are opened as they are, unsigned.
+        let unsubscribe = WireRequest(method: "GET", uri: "/?Action=Unsubscribe&Version=2010-03-31&SubscriptionArn=arn:aws:sns:us-east-1:000000000000:t:x",
+                                      headers: [("Host", "127.0.0.1:4566")])
+        #expect(await WireService(broker: broker, access: AccessPolicy()).respond(to: unsubscribe).status == 200)
         let unsigned = Self.purge([("Host", "127.0.0.1:4566")])
         #expect(await WireService(broker: broker, access: AccessPolicy(requireSignature: false)).respond(to: unsigned).status == 200)
     }

@@ -164,7 +164,9 @@ extension Broker {
 
     var topicContext: BrokerContext {
         BrokerContext(region: configuration.region, accountId: configuration.accountId, clock: clock,
-                      resolveQueue: resolveQueue, deliveries: deliveries, sns: snsSpace)
+                      resolveQueue: resolveQueue, deliveries: deliveries, sns: snsSpace,
+                      httpTransport: configuration.httpTransport,
+                      snsEndpoint: snsEndpoint ?? "https://sns.\(configuration.region).amazonaws.com")
     }
 
     var topicSeed: UInt64 { seedValue ^ 0x7090_1C5E_ED00_0000 }

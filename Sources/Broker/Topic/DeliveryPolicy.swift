@@ -15,6 +15,13 @@ struct DeliveryPolicy: Sendable, Hashable {
     var minDelayTarget: Int
     var maxDelayTarget: Int
     var backoffFunction: Backoff
+    /// `throttlePolicy.maxReceivesPerSecond` (a topic's `defaultThrottlePolicy`): HTTP/S deliveries a second to one
+    /// subscription at most; nil is unthrottled.
+    var maxReceivesPerSecond: Int? = nil
+    /// `requestPolicy.headerContentType` (a topic's `defaultRequestPolicy`): the `Content-Type` of HTTP/S posts.
+    var headerContentType: String? = nil
+    /// A topic's `http.disableSubscriptionOverrides`: its policy applies to every HTTP/S subscription as is.
+    var disableSubscriptionOverrides = false
     let json: String
 
     static let awsManaged = DeliveryPolicy(
@@ -76,6 +83,56 @@ struct DeliveryPolicy: Sendable, Hashable {
         self.init(numRetries: retries, numNoDelayRetries: noDelay, numMinDelayRetries: minRetries,
                   numMaxDelayRetries: maxRetries, minDelayTarget: minDelay, maxDelayTarget: maxDelay,
                   backoffFunction: backoff, json: json)
+        // The HTTP/S parts: a subscription's throttlePolicy and requestPolicy, or a topic's http defaults.
+        let http = object["http"] as? [String: Any]
+        let throttle = (object["throttlePolicy"] as? [String: Any]) ?? (http?["defaultThrottlePolicy"] as? [String: Any])
+        if let rate = throttle?["maxReceivesPerSecond"] {
+            guard let number = rate as? NSNumber, let value = Int(exactly: number.doubleValue), value >= 1 else {
+                throw invalid("maxReceivesPerSecond must be a positive integer")
+            }
+            maxReceivesPerSecond = value
+        }
+        let request = (object["requestPolicy"] as? [String: Any]) ?? (http?["defaultRequestPolicy"] as? [String: Any])
+        if let type = request?["headerContentType"] {
+            guard let text = type as? String, Self.contentTypes.contains(text.lowercased()) else {
+                throw invalid("headerContentType is not a supported content type")
+            }
+            headerContentType = text
+        }
+        if let disable = http?["disableSubscriptionOverrides"] {
+            guard let flag = disable as? Bool else { throw invalid("disableSubscriptionOverrides must be true or false") }
+            disableSubscriptionOverrides = flag
+        }
+    }
+
+    /// The content types AWS accepts in a request policy.
+    static let contentTypes: Set<String> = [
+        "text/plain", "text/plain; charset=utf-8", "application/json", "application/json; charset=utf-8",
+        "text/xml", "text/xml; charset=utf-8", "application/xml", "application/xml; charset=utf-8", "text/html",
+        "text/html; charset=utf-8",
+    ]
+
+    /// AWS's HTTP/S default: 3 retries 20 s apart, unthrottled, posted as `text/plain; charset=UTF-8`.
+    static let httpDefault = DeliveryPolicy(
+        numRetries: 3, numNoDelayRetries: 0, numMinDelayRetries: 0, numMaxDelayRetries: 0, minDelayTarget: 20,
+        maxDelayTarget: 20, backoffFunction: .linear, json: defaultTopicPolicyJSON)
+
+    /// The policy an HTTP/S subscription runs under: the topic's `http` policy (AWS's default without one), with
+    /// the subscription's own retry, throttle and request policies over it unless the topic disables overrides.
+    static func effectiveHTTP(topic: DeliveryPolicy?, subscription: DeliveryPolicy?) -> DeliveryPolicy {
+        let base = topic ?? .httpDefault
+        guard let subscription, !base.disableSubscriptionOverrides else { return base }
+        var merged = subscription
+        merged.maxReceivesPerSecond = subscription.maxReceivesPerSecond ?? base.maxReceivesPerSecond
+        merged.headerContentType = subscription.headerContentType ?? base.headerContentType
+        return merged
+    }
+
+    /// An HTTP/S subscription's `EffectiveDeliveryPolicy`, in AWS's shape.
+    var effectiveHTTPJSON: String {
+        let throttle = maxReceivesPerSecond.map { #"{"maxReceivesPerSecond":\#($0)}"# } ?? "null"
+        let request = headerContentType.map { #","requestPolicy":{"headerContentType":"\#($0)"}"# } ?? ""
+        return #"{"healthyRetryPolicy":{"minDelayTarget":\#(minDelayTarget),"maxDelayTarget":\#(maxDelayTarget),"numRetries":\#(numRetries),"numMaxDelayRetries":\#(numMaxDelayRetries),"numNoDelayRetries":\#(numNoDelayRetries),"numMinDelayRetries":\#(numMinDelayRetries),"backoffFunction":"\#(backoffFunction.rawValue)"},"sicklyRetryPolicy":null,"throttlePolicy":\#(throttle)\#(request),"guaranteed":false}"#
     }
 
     /// The delay before retry number `retry` (1-based), or nil when the policy has no more retries.

@@ -191,6 +191,8 @@ final class SubscriptionRecord: Sendable {
     /// `ConfirmationWasAuthenticated`: confirmed by a signed ConfirmSubscription with `AuthenticateOnUnsubscribe`,
     /// or a protocol that needs no confirmation.
     let authenticated: Bool
+    /// HTTP/S: spaces posts by the delivery policy's `maxReceivesPerSecond`.
+    let throttle = DeliveryThrottle()
 
     init(arn: String, protocol: SubscriptionProtocol, endpoint: String, settings: SubscriptionSettings,
          handler: (@Sendable (SNSNotification) async throws -> Void)?, statistics: LockedState<DeliveryStatistics>,

@@ -81,15 +81,26 @@ extension TopicCore {
             body = subscription.settings.rawMessageDelivery
                 ? message.body(for: kind) : envelope(message, parts: &parts, for: kind, subscriptionArn: subscription.arn)
         }
-        send(SNSOutboxMessage(kind: .notification, protocol: kind.rawValue, endpoint: subscription.endpoint,
-                              subscriptionArn: subscription.arn, topicArn: arn, messageId: message.messageId,
-                              timestamp: message.timestamp, subject: subject, body: body, attributes: attributes))
+        let delivery = SNSOutboxMessage(kind: .notification, protocol: kind.rawValue, endpoint: subscription.endpoint,
+                                        subscriptionArn: subscription.arn, topicArn: arn, messageId: message.messageId,
+                                        timestamp: message.timestamp, subject: subject, body: body, attributes: attributes)
+        if kind == .http || kind == .https, let transport = broker.httpTransport {
+            // Counted when the endpoint answers 2xx; a copy that fails every retry goes to the dead-letter queue.
+            return post(delivery, subscription: subscription, transport: transport) { [self] error in
+                var parts = CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo)
+                fail(message, parts: &parts, subscription: subscription, error: error)
+            }
+        }
+        send(delivery)
         subscription.count { $0.delivered += 1 }
     }
 
-    /// Where a delivery leaves Broker. Everything is captured in the space's outbox today; an HTTP transport takes
-    /// `http` and `https` deliveries here instead (POST, retries on the delivery policy), and nowhere else changes.
+    /// Where a delivery leaves Broker: `http` and `https` ones are posted when the broker has an HTTP transport;
+    /// everything else, and HTTP without a transport, is captured in the space's outbox.
     func send(_ delivery: SNSOutboxMessage) {
+        if delivery.protocol == "http" || delivery.protocol == "https", let transport = broker.httpTransport {
+            return post(delivery, subscription: nil, transport: transport, failed: nil)
+        }
         broker.sns.outbox.record(delivery)
     }
 

@@ -228,7 +228,7 @@ extension TopicCore {
 
     /// A delivery that failed for good: to the subscription's dead-letter queue, or dropped; counted either way,
     /// with the error kept as the subscription's last failure.
-    private func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
+    func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
         guard let dlqArn = subscription.settings.deadLetterTargetArn, let dlq = broker.resolveQueue(dlqArn) else {
             subscription.count { $0.dropped += 1; $0.lastFailure = error }
             return

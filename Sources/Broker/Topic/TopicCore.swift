@@ -119,7 +119,7 @@ final class TopicCore: Sendable {
 
     /// Where an endpoint confirms by GET, in AWS's form.
     func subscribeURL(token: String) -> String {
-        "https://sns.\(broker.region).amazonaws.com/?Action=ConfirmSubscription&TopicArn=\(arn)&Token=\(token)"
+        "\(broker.snsEndpoint)/?Action=ConfirmSubscription&TopicArn=\(arn)&Token=\(token)"
     }
 
     func unsubscribe(_ arn: String) -> Bool {
@@ -193,7 +193,12 @@ final class TopicCore: Sendable {
             attributes["DeliveryPolicy"] = delivery.json
         }
         if let role = settings.subscriptionRoleArn { attributes["SubscriptionRoleArn"] = role }
-        if record.protocol == .lambda || record.protocol == .http || record.protocol == .https {
+        if record.protocol == .http || record.protocol == .https {
+            // The policy posts run under: the topic's http policy with the subscription's over it.
+            let topicPolicy = state.withLock { $0.settings.deliveryPolicy }
+            attributes["EffectiveDeliveryPolicy"] =
+                DeliveryPolicy.effectiveHTTP(topic: topicPolicy, subscription: settings.deliveryPolicy).effectiveHTTPJSON
+        } else if record.protocol == .lambda {
             attributes["EffectiveDeliveryPolicy"] = (settings.deliveryPolicy ?? .awsManaged).json
         }
         return attributes
@@ -244,6 +249,10 @@ struct BrokerContext: Sendable {
     let deliveries: DeliveryTracker
     /// The space's outbox, SMS settings and platform applications.
     let sns: SNSSpace
+    /// Posts `http`/`https` deliveries; nil captures them in the outbox.
+    var httpTransport: (any SNSHTTPTransport)? = nil
+    /// The base of SubscribeURL and UnsubscribeURL links.
+    var snsEndpoint = "https://sns.us-east-1.amazonaws.com"
 }
 
 /// Counts handler deliveries that have not finished, so a test can wait for them.

@@ -10,8 +10,9 @@ public struct AccessPolicy: Sendable {
     public var allowedHosts: Set<String>
     /// Refuse a `Host` that is not loopback (or allowed): true when the server listens on a loopback address.
     public var loopbackOnly: Bool
-    /// Refuse a request that changes state (every action but `Get…` and `List…`) unless it carries a SigV4
-    /// `Authorization` header or a presigned URL's `X-Amz-Credential`.
+    /// Refuse a request that changes state (every action but `Get…` and `List…`, and SNS's `ConfirmSubscription` and
+    /// `Unsubscribe`, whose URLs AWS hands out to be opened as they are) unless it carries a SigV4 `Authorization`
+    /// header or a presigned URL's `X-Amz-Credential`.
     public var requireSignature: Bool
 
     /// A policy; the defaults suit a server on loopback used by SDKs.
@@ -42,7 +43,10 @@ public struct AccessPolicy: Sendable {
 
     /// Why an operation may not run unsigned; nil when it may.
     func refusal(of request: WireRequest, operation: String, parameters: [String: String]?) -> BrokerError? {
-        guard requireSignature, !operation.hasPrefix("Get"), !operation.hasPrefix("List") else { return nil }
+        // SNS's SubscribeURL and UnsubscribeURL are bearer links an endpoint's owner opens without credentials: the
+        // token or the subscription ARN is the proof, as on AWS.
+        guard requireSignature, !operation.hasPrefix("Get"), !operation.hasPrefix("List"),
+              operation != "ConfirmSubscription", operation != "Unsubscribe" else { return nil }
         if let authorization = request.header("authorization"), authorization.hasPrefix("AWS4-HMAC-SHA256"),
            authorization.contains("Credential=") {
             return nil
