@@ -17,6 +17,17 @@ import Testing
         #expect(text.topicArn == nil && text.subscriptionArn == nil)
     }
 
+    @Test("Message ids of texts follow the broker's seed: the same seed repeats them, another differs")
+    func smsMessageIdsFollowTheSeed() throws {
+        let ids = { (seed: UInt64) throws -> [String] in
+            let (broker, _) = makeBroker(seed: seed)
+            return try (0..<3).map { _ in try broker.publish(phoneNumber: "+15551234567", message: "x") }
+        }
+        #expect(try ids(1) == ids(1))
+        #expect(try ids(1) != ids(2))
+        #expect(try Set(ids(1)).count == 3)
+    }
+
     @Test("A phone number that is not E.164, or a text over 1600 characters, is refused")
     func badNumbersAndLongTextsAreRefused() {
         let (broker, _) = makeBroker()

@@ -159,17 +159,32 @@ final class SNSSpace: Sendable {
     let outbox = Outbox()
     let sms = LockedState(SMSState())
     let platforms = LockedState(PlatformRegistry())
+    /// Ids of messages sent without a topic, endpoint ids and one-time passwords; seeded on first use from the
+    /// space's seed (the registry that holds this has none to give), so a seeded broker repeats them run to run.
+    private let ids = LockedState<IDGenerator?>(nil)
+
+    func withIDs<R>(seed: UInt64, _ body: (inout IDGenerator) -> R) -> R {
+        ids.withLock { ids in
+            var generator = ids ?? IDGenerator(seed: seed ^ 0x5A5_0D7B_0C5E_ED01)
+            defer { ids = generator }
+            return body(&generator)
+        }
+    }
 
     /// Empties the outbox, SMS settings, opt-outs and sandbox numbers, platform applications and endpoints.
     func reset() {
         outbox.clear()
         sms.withLock { $0 = SMSState() }
         platforms.withLock { $0 = PlatformRegistry() }
+        ids.withLock { $0 = nil }
     }
 }
 
 extension Broker {
     var snsSpace: SNSSpace { topicRegistry.withLock { $0.sns } }
+
+    /// A message id for a publish with no topic (to a phone number or a platform endpoint).
+    func snsMessageID() -> String { snsSpace.withIDs(seed: seedValue) { $0.messageID().string } }
 
     /// The SNS outbox of this account and region: every delivery that would have left the machine, oldest first.
     public func outbox(matching filter: SNSOutboxFilter = SNSOutboxFilter()) -> [SNSOutboxMessage] {

@@ -40,7 +40,6 @@ struct SMSState {
     /// Numbers that replied STOP, in the order they did.
     var optedOut: [String] = []
     var sandbox: [(number: String, status: SMSSandboxPhoneNumberStatus, password: String)] = []
-    var passwords = IDGenerator(seed: 0x5A5_0000_0000_0001)
 }
 
 /// SMS message attributes and account attributes: AWS's names and rules.
@@ -124,10 +123,8 @@ extension Broker {
         if !messageAttributes.isEmpty { _ = try SNSAttributes.validate(messageAttributes) }
         try SMSAttributes.validateMessageAttributes(messageAttributes)
         let space = snsSpace
-        let (id, optedOut) = space.sms.withLock { state in
-            (state.passwords.messageIDString(), state.optedOut.contains(phoneNumber))
-        }
-        if !optedOut {
+        let id = snsMessageID()
+        if !space.sms.withLock({ $0.optedOut.contains(phoneNumber) }) {
             space.outbox.record(SNSOutboxMessage(kind: .notification, protocol: "sms", endpoint: phoneNumber,
                                                  subscriptionArn: nil, topicArn: nil, messageId: id, timestamp: clock.now,
                                                  subject: nil, body: message,
@@ -203,11 +200,12 @@ extension Broker {
             throw BrokerError(.invalidParameter, "Invalid parameter: LanguageCode")
         }
         let space = snsSpace
-        let (password, id) = space.sms.withLock { state -> (String, String) in
-            let password = String(format: "%06d", Int(state.passwords.next() % 1_000_000))
+        let (password, id) = space.withIDs(seed: seedValue) { ids in
+            (String(format: "%06d", Int(ids.next() % 1_000_000)), ids.messageID().string)
+        }
+        space.sms.withLock { state in
             state.sandbox.removeAll { $0.number == phoneNumber }
             state.sandbox.append((phoneNumber, .pending, password))
-            return (password, state.passwords.messageIDString())
         }
         space.outbox.record(SNSOutboxMessage(kind: .notification, protocol: "sms", endpoint: phoneNumber, subscriptionArn: nil,
                                              topicArn: nil, messageId: id, timestamp: clock.now, subject: nil,
@@ -255,8 +253,4 @@ extension Broker {
         let page = try Paging.page([String](), size: 30, nextToken: nextToken)
         return (page.items, page.nextToken)
     }
-}
-
-extension IDGenerator {
-    mutating func messageIDString() -> String { messageID().string }
 }
