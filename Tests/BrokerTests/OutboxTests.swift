@@ -38,6 +38,7 @@ import Testing
         #expect(email.kind == .notification)
         #expect(email.subject == "Alarm")
         #expect(email.body.hasPrefix("disk almost full"))
+        #expect(email.body.contains("SubscriptionArn=\(subscription.arn)&Endpoint=ops@example.com"))
         #expect(email.subscriptionArn == subscription.arn)
         #expect(email.topicArn == topic.arn)
     }

@@ -64,7 +64,14 @@ import Testing
         #expect(try broker.listPhoneNumbersOptedOut().phoneNumbers == ["+15551234567"])
         try broker.publish(phoneNumber: "+15551234567", message: "hello")
         #expect(broker.outbox().isEmpty)
+        let topic = try broker.createTopic(named: "t")
+        let subscription = try topic.subscribe(protocol: "sms", endpoint: "+1-555-123-4567")
+        try topic.publish("from a topic")
+        #expect(broker.outbox().isEmpty, "an opted-out number gets nothing from a topic either")
+        #expect(try subscription.statistics().dropped == 1)
         try broker.optInPhoneNumber("+15551234567")
+        try topic.publish("again")
+        #expect(broker.outbox().map(\.body) == ["again"])
         #expect(try broker.listPhoneNumbersOptedOut().phoneNumbers.isEmpty)
         expectBrokerError(.invalidParameter) { _ = try broker.isPhoneNumberOptedOut("+44742LALALA") }
     }

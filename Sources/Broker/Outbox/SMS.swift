@@ -10,6 +10,11 @@ enum PhoneNumber {
         return digits.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
+    /// The number without the separators a subscription's endpoint may have.
+    static func normalized(_ text: String) -> String {
+        text.contains(where: { $0 == "." || $0 == "/" || $0 == "-" }) ? text.filter { $0 != "." && $0 != "/" && $0 != "-" } : text
+    }
+
     /// A subscription's endpoint may group its digits with `.`, `/` or `-`, one at a time and never at either end.
     static func isSubscribable(_ text: String) -> Bool {
         let separators: Set<Character> = [".", "/", "-"]

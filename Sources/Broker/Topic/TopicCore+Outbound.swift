@@ -65,8 +65,14 @@ extension TopicCore {
         switch kind {
         case .email:
             subject = message.request.subject ?? "AWS Notification Message"
-            body = message.body(for: .email) + Self.emailFooter(region: broker.region, subscriptionArn: subscription.arn)
+            body = message.body(for: .email) + Self.emailFooter(region: broker.region, subscriptionArn: subscription.arn,
+                                                                 endpoint: subscription.endpoint)
         case .sms:
+            // A number that opted out gets nothing from any topic, as on AWS.
+            guard !broker.sns.sms.withLock({ $0.optedOut.contains(PhoneNumber.normalized(subscription.endpoint)) }) else {
+                subscription.count { $0.dropped += 1; $0.lastFailure = BrokerError(.invalidParameter, "Phone number is opted out") }
+                return
+            }
             body = message.body(for: .sms)
             attributes = SMSAttributes.messageAttributes(message.request.messageAttributes)
         case .application:
@@ -119,13 +125,13 @@ extension TopicCore {
         return Envelope(message: own, fragments: envelopeFragments, fifo: isFifo).body(subscriptionArn: subscriptionArn)
     }
 
-    static func emailFooter(region: String, subscriptionArn: String) -> String {
+    static func emailFooter(region: String, subscriptionArn: String, endpoint: String) -> String {
         """
 
 
         --
         If you wish to stop receiving notifications from this topic, please click or visit the link below to unsubscribe:
-        https://sns.\(region).amazonaws.com/unsubscribe.html?SubscriptionArn=\(subscriptionArn)&Endpoint=
+        https://sns.\(region).amazonaws.com/unsubscribe.html?SubscriptionArn=\(subscriptionArn)&Endpoint=\(endpoint)
 
         Please do not reply directly to this email. If you have any questions or comments regarding this email, please contact us at https://aws.amazon.com/support
         """
