@@ -28,6 +28,17 @@ import Testing
         #expect(try Set(ids(1)).count == 3)
     }
 
+    @Test("With MessageStructure json the text is the sms entry, else default")
+    func structuredMessageToPhoneNumber() throws {
+        let (broker, _) = makeBroker()
+        try broker.publish(phoneNumber: "+15551234567", message: #"{"default":"d","sms":"s"}"#, messageStructure: "json")
+        try broker.publish(phoneNumber: "+15551234567", message: #"{"default":"d"}"#, messageStructure: "json")
+        #expect(broker.outbox().map(\.body) == ["s", "d"])
+        expectBrokerError(.invalidParameter) {
+            try broker.publish(phoneNumber: "+15551234567", message: "not json", messageStructure: "json")
+        }
+    }
+
     @Test("A phone number that is not E.164, or a text over 1600 characters, is refused")
     func badNumbersAndLongTextsAreRefused() {
         let (broker, _) = makeBroker()

@@ -113,26 +113,28 @@ extension Broker {
     /// The longest text message SNS takes in one publish, in characters.
     public static let maximumSMSLength = 1_600
 
-    /// Publish with `PhoneNumber`: one text message straight to an E.164 number, no topic. Captured in the outbox;
+    /// Publish with `PhoneNumber`: one text message straight to an E.164 number, no topic. With
+    /// `messageStructure: "json"` the text is the message's `sms` entry, else its `default`. Captured in the outbox;
     /// a number that opted out gets nothing (the publish still succeeds, as on AWS). Returns the message id.
     @discardableResult
-    public func publish(phoneNumber: String, message: String,
+    public func publish(phoneNumber: String, message: String, messageStructure: String? = nil,
                         messageAttributes: [String: MessageAttributeValue] = [:]) throws(BrokerError) -> String {
         guard PhoneNumber.isE164(phoneNumber) else {
             throw BrokerError(.invalidParameter, "Invalid parameter: PhoneNumber Reason: \(phoneNumber) does not meet the E164 format")
         }
-        if message.isEmpty { throw BrokerError(.invalidParameter, "Invalid parameter: Empty message") }
-        if message.count > Self.maximumSMSLength {
+        let bodies = try PublishValidation.validate(PublishRequest(message: message, messageAttributes: messageAttributes,
+                                                                   messageStructure: messageStructure))
+        let text = bodies.map { $0["sms"] ?? $0["default"] ?? message } ?? message
+        if text.count > Self.maximumSMSLength {
             throw BrokerError(.invalidParameter, "Invalid parameter: Message Reason: SMS message must be less than \(Self.maximumSMSLength) characters long")
         }
-        if !messageAttributes.isEmpty { _ = try SNSAttributes.validate(messageAttributes) }
         try SMSAttributes.validateMessageAttributes(messageAttributes)
         let space = snsSpace
         let id = snsMessageID()
         if !space.sms.withLock({ $0.optedOut.contains(phoneNumber) }) {
             space.outbox.record(SNSOutboxMessage(kind: .notification, protocol: "sms", endpoint: phoneNumber,
                                                  subscriptionArn: nil, topicArn: nil, messageId: id, timestamp: clock.now,
-                                                 subject: nil, body: message,
+                                                 subject: nil, body: text,
                                                  attributes: SMSAttributes.messageAttributes(messageAttributes)))
         }
         return id

@@ -195,7 +195,9 @@ enum SNSOperations {
         }
         if let number = input.string("PhoneNumber") {
             let request = try publishRequest(input)
-            let id = try context.broker.publish(phoneNumber: number, message: request.message, messageAttributes: request.messageAttributes)
+            let id = try context.broker.publish(phoneNumber: number, message: request.message,
+                                                messageStructure: request.messageStructure,
+                                                messageAttributes: request.messageAttributes)
             return ["MessageId": .string(id)]
         }
         let topic: Topic
