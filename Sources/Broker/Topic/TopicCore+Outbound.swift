@@ -79,7 +79,8 @@ extension TopicCore {
             let target = broker.sns.platforms.withLock { $0.deliveryTarget(arn: subscription.endpoint) }
             guard let target, target.enabled else {
                 // AWS drops a copy for a disabled or deleted endpoint; the subscription stays.
-                subscription.count { $0.dropped += 1; $0.lastFailure = BrokerError(.endpointDisabled, "Endpoint is disabled") }
+                let reason = target == nil ? BrokerError.endpointNotFound() : BrokerError(.endpointDisabled, "Endpoint is disabled")
+                subscription.count { $0.dropped += 1; $0.lastFailure = reason }
                 return
             }
             body = message.body(forKey: target.platform)
