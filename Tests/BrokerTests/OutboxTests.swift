@@ -38,6 +38,7 @@ import Testing
         #expect(email.kind == .notification)
         #expect(email.subject == "Alarm")
         #expect(email.body.hasPrefix("disk almost full"))
+        #expect(email.body.contains("SubscriptionArn=\(subscription.arn)&Endpoint=ops@example.com"))
         #expect(email.subscriptionArn == subscription.arn)
         #expect(email.topicArn == topic.arn)
     }
@@ -154,6 +155,7 @@ import Testing
         while clock.pendingWakeUps == 0 { await Task.yield() }
         clock.advance(by: .seconds(60))
         #expect(try await timingOut.value == nil)
+        #expect(broker.snsSpace.outbox.waiting == 0)
     }
 
     @Test("Cancelling a wait for an outbox message throws CancellationError")
@@ -163,5 +165,18 @@ import Testing
         while clock.pendingWakeUps == 0 { await Task.yield() }
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(broker.snsSpace.outbox.waiting == 0)
+        #expect(clock.pendingWakeUps == 0, "the timeout's wake-up is cancelled with the wait")
+    }
+
+    @Test("A wait cancelled before it starts throws at once and leaves nothing behind")
+    func waitCancelledBeforeItStarts() async throws {
+        let (broker, _) = makeBroker()
+        let waiter = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await broker.waitForOutboxMessage(timeout: .seconds(60))
+        }
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(broker.snsSpace.outbox.waiting == 0)
     }
 }

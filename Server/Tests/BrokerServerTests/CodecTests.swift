@@ -82,7 +82,13 @@ struct CodecTests {
         ("sns", ["CreateTopic", "DeleteTopic", "ListTopics", "GetTopicAttributes", "SetTopicAttributes", "Subscribe", "Unsubscribe",
                  "ConfirmSubscription", "ListSubscriptions", "ListSubscriptionsByTopic", "GetSubscriptionAttributes",
                  "SetSubscriptionAttributes", "Publish", "PublishBatch", "TagResource", "UntagResource", "ListTagsForResource",
-                 "AddPermission", "RemovePermission", "PutDataProtectionPolicy", "GetDataProtectionPolicy"]),
+                 "AddPermission", "RemovePermission", "PutDataProtectionPolicy", "GetDataProtectionPolicy",
+                 "SetSMSAttributes", "GetSMSAttributes", "CheckIfPhoneNumberIsOptedOut", "ListPhoneNumbersOptedOut",
+                 "OptInPhoneNumber", "CreateSMSSandboxPhoneNumber", "VerifySMSSandboxPhoneNumber", "ListSMSSandboxPhoneNumbers",
+                 "DeleteSMSSandboxPhoneNumber", "GetSMSSandboxAccountStatus", "ListOriginationNumbers",
+                 "CreatePlatformApplication", "GetPlatformApplicationAttributes", "SetPlatformApplicationAttributes",
+                 "ListPlatformApplications", "DeletePlatformApplication", "CreatePlatformEndpoint", "GetEndpointAttributes",
+                 "SetEndpointAttributes", "ListEndpointsByPlatformApplication", "DeleteEndpoint"]),
     ])
     func everyOperationIsRouted(_ service: String, _ names: [String]) {
         let table = service == "sqs" ? SQSOperations.all : SNSOperations.all

@@ -2,7 +2,7 @@
 
 EXCLUDED leaves tests out by a listed rule: they test moto itself (its in-process server app, its internal matcher
 functions), need another AWS service (CloudFormation, Lambda, AWS Config, IAM), or need an SNS capability that
-Broker does not serve yet (mobile push, SMS, email and HTTP endpoints). Every other test must pass.
+Broker does not serve yet (real HTTP delivery). Every other test must pass.
 
 EXPECTED_FAILURES lists tests where moto's expectation differs from AWS's documentation; each is a strict xfail whose
 reason quotes the AWS page Broker follows instead.
@@ -36,21 +36,8 @@ EXCLUDED: dict[str, list[str]] = {
         "tests/test_sns/test_topics.py::test_list_config_service_resources",
         "tests/test_sns/test_topics.py::test_get_config_resource",
     ],
-    "SNS mobile push (platform applications and endpoints): not served yet (issue 18)": [
-        "tests/test_sns/test_application.py::*",
+    "SNS HTTP/HTTPS delivery: confirmation is captured, real delivery not served yet (issue 18)": [
         "tests/test_sns/test_publishing.py::test_publish_to_http*",
-    ],
-    "SNS SMS (PhoneNumber, opt-out, SMS attributes): not served yet (issue 18)": [
-        "tests/test_sns/test_publishing.py::test_publish_sms",
-        "tests/test_sns/test_publishing.py::test_publish_bad_sms",
-        "tests/test_sns/test_subscriptions.py::test_subscribe_sms",
-        "tests/test_sns/test_subscriptions.py::test_subscribe_bad_sms",
-        "tests/test_sns/test_subscriptions.py::test_check_not_opted_out",
-        "tests/test_sns/test_subscriptions.py::test_check_opted_out",
-        "tests/test_sns/test_subscriptions.py::test_check_opted_out_invalid",
-        "tests/test_sns/test_subscriptions.py::test_list_opted_out",
-        "tests/test_sns/test_subscriptions.py::test_opt_in",
-        "tests/test_sns/test_topics.py::test_*sms_attributes*",
     ],
     "SNS HTTP/HTTPS and email endpoints: not served yet (issue 18)": [
         "tests/test_sns/test_http_message_verification.py::*",
@@ -180,6 +167,50 @@ SNS_EXPECTED_FAILURES: dict[str, str] = {
         "constraints): 'For numeric matching, the value can range from -10^9 to 10^9' — Broker refuses the policy "
         "as a client error (InvalidParameter), since no 5xx is documented for a policy"
     ),
+    # Mobile push: platform applications.
+    **{
+        f"tests/test_sns/test_application.py::{name}": (
+            "creates an APNS application without PlatformPrincipal and PlatformCredential. AWS API reference, "
+            "CreatePlatformApplication: 'You must specify PlatformPrincipal and PlatformCredential attributes when using "
+            "the CreatePlatformApplication action.' ... 'For APNS and APNS_SANDBOX using certificate credentials, "
+            "PlatformPrincipal is SSL certificate and PlatformCredential is private key.' (InvalidParameter)"
+        )
+        for name in [
+            "test_list_platform_applications", "test_delete_platform_application", "test_create_platform_endpoint",
+            "test_get_endpoint_attributes", "test_set_endpoint_attributes", "test_delete_endpoint",
+            "test_publish_to_platform_endpoint",
+        ]
+    },
+    **{
+        f"tests/test_sns/test_application.py::{name}": (
+            "expects GetPlatformApplicationAttributes to return the PlatformCredential it was given. AWS API "
+            "reference, GetPlatformApplicationAttributes, Attributes: 'Attributes include the following: "
+            "AppleCertificateExpiryDate ... ApplePlatformTeamID ... ApplePlatformBundleID ... AuthenticationMethod ... "
+            "EventEndpointCreated ... EventEndpointDeleted ... EventEndpointUpdated ... EventDeliveryFailure' — the "
+            "credential (a private key or API key) is not among them, and Broker never returns it"
+        )
+        for name in ["test_get_platform_application_attributes", "test_set_platform_application_attributes"]
+    },
+    # SMS.
+    **{
+        f"tests/test_sns/test_application.py::{name}": (
+            "sets an SMS attribute named 'test'. AWS API reference, SetSMSAttributes: 'You can set values for the "
+            "following attribute names: MonthlySpendLimit ... DeliveryStatusIAMRole ... "
+            "DeliveryStatusSuccessSamplingRate ... DefaultSenderID ... DefaultSMSType ... UsageReportS3Bucket' "
+            "(InvalidParameter for any other name)"
+        )
+        for name in ["test_set_sms_attributes", "test_get_sms_attributes_filtered"]
+    },
+    **{
+        f"tests/test_sns/test_subscriptions.py::{name}": (
+            "relies on moto's fixture of opted-out numbers (every number ending in 99, and a non-empty list in a new "
+            "account). AWS API reference, CheckIfPhoneNumberIsOptedOut: 'Accepts a phone number and indicates whether "
+            "the phone holder has opted out of receiving SMS messages from your Amazon Web Services account.' — a "
+            "number opts out when its holder does (replying STOP), so a new account has none; Broker's in-process "
+            "Broker.optOut(phoneNumber:) stands for that reply"
+        )
+        for name in ["test_check_opted_out", "test_list_opted_out", "test_opt_in"]
+    },
 }
 
 EXPECTED_FAILURES = {**SQS_EXPECTED_FAILURES, **SNS_EXPECTED_FAILURES}

@@ -75,12 +75,18 @@ final class Outbox: Sendable {
         var wakeUp: ScheduledWakeUp?
     }
 
+    /// A wait from the moment it has an id: its slot exists before its continuation does, so a cancellation that
+    /// comes first is remembered in it, and a slot is removed exactly when its wait ends.
+    private enum Slot {
+        case registering
+        case cancelled
+        case waiting(Waiter)
+    }
+
     private struct State {
         var messages: [SNSOutboxMessage] = []
-        var waiters: [UInt64: Waiter] = [:]
+        var slots: [UInt64: Slot] = [:]
         var nextWaiter: UInt64 = 0
-        /// Waiters cancelled before they were registered.
-        var cancelled: Set<UInt64> = []
     }
 
     private let state = LockedState(State())
@@ -88,8 +94,14 @@ final class Outbox: Sendable {
     func record(_ message: SNSOutboxMessage) {
         let woken: [Waiter] = state.withLock { state in
             state.messages.append(message)
-            let ids = state.waiters.filter { $0.value.filter.matches(message) }.keys
-            return ids.compactMap { state.waiters.removeValue(forKey: $0) }
+            var woken: [Waiter] = []
+            for (id, slot) in state.slots {
+                if case .waiting(let waiter) = slot, waiter.filter.matches(message) {
+                    state.slots[id] = nil
+                    woken.append(waiter)
+                }
+            }
+            return woken
         }
         for waiter in woken {
             waiter.wakeUp?.cancel()
@@ -108,16 +120,26 @@ final class Outbox: Sendable {
         try Task.checkCancellation()
         let id = state.withLock { state -> UInt64 in
             state.nextWaiter += 1
+            state.slots[state.nextWaiter] = .registering
             return state.nextWaiter
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SNSOutboxMessage?, any Error>) in
                 enum Start { case found(SNSOutboxMessage), cancelled, expired, waiting }
                 let start = state.withLock { state -> Start in
-                    if let found = state.messages.first(where: filter.matches) { return .found(found) }
-                    if state.cancelled.remove(id) != nil { return .cancelled }
-                    if deadline <= clock.now { return .expired }
-                    state.waiters[id] = Waiter(filter: filter, continuation: continuation)
+                    if case .cancelled = state.slots[id] {
+                        state.slots[id] = nil
+                        return .cancelled
+                    }
+                    if let found = state.messages.first(where: filter.matches) {
+                        state.slots[id] = nil
+                        return .found(found)
+                    }
+                    if deadline <= clock.now {
+                        state.slots[id] = nil
+                        return .expired
+                    }
+                    state.slots[id] = .waiting(Waiter(filter: filter, continuation: continuation))
                     return .waiting
                 }
                 switch start {
@@ -127,8 +149,9 @@ final class Outbox: Sendable {
                 case .waiting:
                     let wakeUp = clock.schedule(at: deadline) { [self] in finish(id, with: .success(nil)) }
                     let attached = state.withLock { state -> Bool in
-                        guard state.waiters[id] != nil else { return false }
-                        state.waiters[id]?.wakeUp = wakeUp
+                        guard case .waiting(var waiter) = state.slots[id] else { return false }
+                        waiter.wakeUp = wakeUp
+                        state.slots[id] = .waiting(waiter)
                         return true
                     }
                     if !attached { wakeUp.cancel() }
@@ -141,16 +164,24 @@ final class Outbox: Sendable {
 
     private func finish(_ id: UInt64, with result: Result<SNSOutboxMessage?, any Error>) {
         let waiter = state.withLock { state -> Waiter? in
-            guard let waiter = state.waiters.removeValue(forKey: id) else {
-                if case .failure = result { state.cancelled.insert(id) }
+            switch state.slots[id] {
+            case .waiting(let waiter):
+                state.slots[id] = nil
+                return waiter
+            case .registering:
+                if case .failure = result { state.slots[id] = .cancelled }
+                return nil
+            case .cancelled, nil:
                 return nil
             }
-            return waiter
         }
         guard let waiter else { return }
         if case .failure = result { waiter.wakeUp?.cancel() }
         waiter.continuation.resume(with: result)
     }
+
+    /// Waits not yet ended, for tests.
+    var waiting: Int { state.withLock { $0.slots.count } }
 }
 
 /// What SNS keeps per account and region beside its topics: the outbox, SMS settings and opt-outs, platform
@@ -159,17 +190,32 @@ final class SNSSpace: Sendable {
     let outbox = Outbox()
     let sms = LockedState(SMSState())
     let platforms = LockedState(PlatformRegistry())
+    /// Ids of messages sent without a topic, endpoint ids and one-time passwords; seeded on first use from the
+    /// space's seed (the registry that holds this has none to give), so a seeded broker repeats them run to run.
+    private let ids = LockedState<IDGenerator?>(nil)
+
+    func withIDs<R>(seed: UInt64, _ body: (inout IDGenerator) -> R) -> R {
+        ids.withLock { ids in
+            var generator = ids ?? IDGenerator(seed: seed ^ 0x5A5_0D7B_0C5E_ED01)
+            defer { ids = generator }
+            return body(&generator)
+        }
+    }
 
     /// Empties the outbox, SMS settings, opt-outs and sandbox numbers, platform applications and endpoints.
     func reset() {
         outbox.clear()
         sms.withLock { $0 = SMSState() }
         platforms.withLock { $0 = PlatformRegistry() }
+        ids.withLock { $0 = nil }
     }
 }
 
 extension Broker {
     var snsSpace: SNSSpace { topicRegistry.withLock { $0.sns } }
+
+    /// A message id for a publish with no topic (to a phone number or a platform endpoint).
+    func snsMessageID() -> String { snsSpace.withIDs(seed: seedValue) { $0.messageID().string } }
 
     /// The SNS outbox of this account and region: every delivery that would have left the machine, oldest first.
     public func outbox(matching filter: SNSOutboxFilter = SNSOutboxFilter()) -> [SNSOutboxMessage] {

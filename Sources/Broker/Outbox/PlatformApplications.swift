@@ -46,7 +46,6 @@ struct PlatformEndpointRecord {
 struct PlatformRegistry {
     var applications: [String: PlatformApplicationRecord] = [:]
     var endpoints: [String: PlatformEndpointRecord] = [:]
-    var ids = IDGenerator(seed: 0x9A7F_0000_0000_0001)
 
     func endpoint(arn: String) -> PlatformEndpointRecord? { endpoints[arn] }
 
@@ -62,7 +61,7 @@ struct PlatformRegistry {
         "MACOS": ["PlatformCredential", "PlatformPrincipal"], "MACOS_SANDBOX": ["PlatformCredential", "PlatformPrincipal"],
         "GCM": ["PlatformCredential"], "ADM": ["PlatformCredential", "PlatformPrincipal"],
         "BAIDU": ["PlatformCredential", "PlatformPrincipal"], "WNS": ["PlatformCredential", "PlatformPrincipal"],
-        "MPNS": [],
+        "MPNS": ["PlatformCredential", "PlatformPrincipal"],
     ]
 
     static let applicationAttributes: Set<String> = [
@@ -192,7 +191,9 @@ extension Broker {
         requested["Token"] = token
         if let customUserData { requested["CustomUserData"] = customUserData }
         try PlatformRegistry.validateEndpointAttributes(requested)
-        return try snsSpace.platforms.withLock { (registry) throws(BrokerError) -> String in
+        let space = snsSpace
+        let id = space.withIDs(seed: seedValue) { $0.uuidString() }
+        return try space.platforms.withLock { (registry) throws(BrokerError) -> String in
             guard let application = registry.applications[applicationArn] else { throw BrokerError.applicationNotFound() }
             func effective(_ attributes: [String: String]) -> [String: String] {
                 var result = attributes
@@ -206,7 +207,7 @@ extension Broker {
                 }
                 return existing.arn
             }
-            let arn = "arn:aws:sns:\(configuration.region):\(configuration.accountId):endpoint/\(application.platform)/\(application.name)/\(registry.ids.uuidString())"
+            let arn = "arn:aws:sns:\(configuration.region):\(configuration.accountId):endpoint/\(application.platform)/\(application.name)/\(id)"
             registry.endpoints[arn] = PlatformEndpointRecord(arn: arn, applicationArn: applicationArn, platform: application.platform,
                                                              attributes: effective(requested))
             return arn
@@ -259,7 +260,7 @@ extension Broker {
                         messageAttributes: [String: MessageAttributeValue] = [:]) throws(BrokerError) -> String {
         try Self.validateArn(targetArn, parameter: "TargetArn")
         let space = snsSpace
-        let target = try space.platforms.withLock { (registry) throws(BrokerError) -> (String, String) in
+        let platform = try space.platforms.withLock { (registry) throws(BrokerError) -> String in
             guard let endpoint = registry.endpoints[targetArn] else {
                 throw BrokerError(.invalidParameter, "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified")
             }
@@ -267,16 +268,17 @@ extension Broker {
             guard registry.applications[endpoint.applicationArn]?.enabled != false else {
                 throw BrokerError(.platformApplicationDisabled, "Platform application is disabled")
             }
-            return (endpoint.platform, registry.ids.messageIDString())
+            return endpoint.platform
         }
         let request = PublishRequest(message: message, subject: subject, messageAttributes: messageAttributes,
                                      messageStructure: messageStructure)
         let bodies = try PublishValidation.validate(request)
-        let payload = bodies.map { $0[target.0] ?? $0["default"] ?? message } ?? message
+        let payload = bodies.map { $0[platform] ?? $0["default"] ?? message } ?? message
+        let id = snsMessageID()
         space.outbox.record(SNSOutboxMessage(kind: .notification, protocol: "application", endpoint: targetArn,
-                                             subscriptionArn: nil, topicArn: nil, messageId: target.1, timestamp: clock.now,
+                                             subscriptionArn: nil, topicArn: nil, messageId: id, timestamp: clock.now,
                                              subject: nil, body: payload, attributes: [:]))
-        return target.1
+        return id
     }
 }
 

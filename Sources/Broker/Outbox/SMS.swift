@@ -10,6 +10,11 @@ enum PhoneNumber {
         return digits.allSatisfy { $0.isASCII && $0.isNumber }
     }
 
+    /// The number without the separators a subscription's endpoint may have.
+    static func normalized(_ text: String) -> String {
+        text.contains(where: { $0 == "." || $0 == "/" || $0 == "-" }) ? text.filter { $0 != "." && $0 != "/" && $0 != "-" } : text
+    }
+
     /// A subscription's endpoint may group its digits with `.`, `/` or `-`, one at a time and never at either end.
     static func isSubscribable(_ text: String) -> Bool {
         let separators: Set<Character> = [".", "/", "-"]
@@ -40,7 +45,6 @@ struct SMSState {
     /// Numbers that replied STOP, in the order they did.
     var optedOut: [String] = []
     var sandbox: [(number: String, status: SMSSandboxPhoneNumberStatus, password: String)] = []
-    var passwords = IDGenerator(seed: 0x5A5_0000_0000_0001)
 }
 
 /// SMS message attributes and account attributes: AWS's names and rules.
@@ -109,28 +113,28 @@ extension Broker {
     /// The longest text message SNS takes in one publish, in characters.
     public static let maximumSMSLength = 1_600
 
-    /// Publish with `PhoneNumber`: one text message straight to an E.164 number, no topic. Captured in the outbox;
+    /// Publish with `PhoneNumber`: one text message straight to an E.164 number, no topic. With
+    /// `messageStructure: "json"` the text is the message's `sms` entry, else its `default`. Captured in the outbox;
     /// a number that opted out gets nothing (the publish still succeeds, as on AWS). Returns the message id.
     @discardableResult
-    public func publish(phoneNumber: String, message: String,
+    public func publish(phoneNumber: String, message: String, messageStructure: String? = nil,
                         messageAttributes: [String: MessageAttributeValue] = [:]) throws(BrokerError) -> String {
         guard PhoneNumber.isE164(phoneNumber) else {
             throw BrokerError(.invalidParameter, "Invalid parameter: PhoneNumber Reason: \(phoneNumber) does not meet the E164 format")
         }
-        if message.isEmpty { throw BrokerError(.invalidParameter, "Invalid parameter: Empty message") }
-        if message.count > Self.maximumSMSLength {
+        let bodies = try PublishValidation.validate(PublishRequest(message: message, messageAttributes: messageAttributes,
+                                                                   messageStructure: messageStructure))
+        let text = bodies.map { $0["sms"] ?? $0["default"] ?? message } ?? message
+        if text.count > Self.maximumSMSLength {
             throw BrokerError(.invalidParameter, "Invalid parameter: Message Reason: SMS message must be less than \(Self.maximumSMSLength) characters long")
         }
-        if !messageAttributes.isEmpty { _ = try SNSAttributes.validate(messageAttributes) }
         try SMSAttributes.validateMessageAttributes(messageAttributes)
         let space = snsSpace
-        let (id, optedOut) = space.sms.withLock { state in
-            (state.passwords.messageIDString(), state.optedOut.contains(phoneNumber))
-        }
-        if !optedOut {
+        let id = snsMessageID()
+        if !space.sms.withLock({ $0.optedOut.contains(phoneNumber) }) {
             space.outbox.record(SNSOutboxMessage(kind: .notification, protocol: "sms", endpoint: phoneNumber,
                                                  subscriptionArn: nil, topicArn: nil, messageId: id, timestamp: clock.now,
-                                                 subject: nil, body: message,
+                                                 subject: nil, body: text,
                                                  attributes: SMSAttributes.messageAttributes(messageAttributes)))
         }
         return id
@@ -203,11 +207,12 @@ extension Broker {
             throw BrokerError(.invalidParameter, "Invalid parameter: LanguageCode")
         }
         let space = snsSpace
-        let (password, id) = space.sms.withLock { state -> (String, String) in
-            let password = String(format: "%06d", Int(state.passwords.next() % 1_000_000))
+        let (password, id) = space.withIDs(seed: seedValue) { ids in
+            (String(format: "%06d", Int(ids.next() % 1_000_000)), ids.messageID().string)
+        }
+        space.sms.withLock { state in
             state.sandbox.removeAll { $0.number == phoneNumber }
             state.sandbox.append((phoneNumber, .pending, password))
-            return (password, state.passwords.messageIDString())
         }
         space.outbox.record(SNSOutboxMessage(kind: .notification, protocol: "sms", endpoint: phoneNumber, subscriptionArn: nil,
                                              topicArn: nil, messageId: id, timestamp: clock.now, subject: nil,
@@ -255,8 +260,4 @@ extension Broker {
         let page = try Paging.page([String](), size: 30, nextToken: nextToken)
         return (page.items, page.nextToken)
     }
-}
-
-extension IDGenerator {
-    mutating func messageIDString() -> String { messageID().string }
 }

@@ -65,15 +65,22 @@ extension TopicCore {
         switch kind {
         case .email:
             subject = message.request.subject ?? "AWS Notification Message"
-            body = message.body(for: .email) + Self.emailFooter(region: broker.region, subscriptionArn: subscription.arn)
+            body = message.body(for: .email) + Self.emailFooter(region: broker.region, subscriptionArn: subscription.arn,
+                                                                 endpoint: subscription.endpoint)
         case .sms:
+            // A number that opted out gets nothing from any topic, as on AWS.
+            guard !broker.sns.sms.withLock({ $0.optedOut.contains(PhoneNumber.normalized(subscription.endpoint)) }) else {
+                subscription.count { $0.dropped += 1; $0.lastFailure = BrokerError(.invalidParameter, "Phone number is opted out") }
+                return
+            }
             body = message.body(for: .sms)
             attributes = SMSAttributes.messageAttributes(message.request.messageAttributes)
         case .application:
             let target = broker.sns.platforms.withLock { $0.deliveryTarget(arn: subscription.endpoint) }
             guard let target, target.enabled else {
                 // AWS drops a copy for a disabled or deleted endpoint; the subscription stays.
-                subscription.count { $0.dropped += 1; $0.lastFailure = BrokerError(.endpointDisabled, "Endpoint is disabled") }
+                let reason = target == nil ? BrokerError.endpointNotFound() : BrokerError(.endpointDisabled, "Endpoint is disabled")
+                subscription.count { $0.dropped += 1; $0.lastFailure = reason }
                 return
             }
             body = message.body(forKey: target.platform)
@@ -120,13 +127,13 @@ extension TopicCore {
             .body(subscriptionArn: subscriptionArn)
     }
 
-    static func emailFooter(region: String, subscriptionArn: String) -> String {
+    static func emailFooter(region: String, subscriptionArn: String, endpoint: String) -> String {
         """
 
 
         --
         If you wish to stop receiving notifications from this topic, please click or visit the link below to unsubscribe:
-        https://sns.\(region).amazonaws.com/unsubscribe.html?SubscriptionArn=\(subscriptionArn)&Endpoint=
+        https://sns.\(region).amazonaws.com/unsubscribe.html?SubscriptionArn=\(subscriptionArn)&Endpoint=\(endpoint)
 
         Please do not reply directly to this email. If you have any questions or comments regarding this email, please contact us at https://aws.amazon.com/support
         """

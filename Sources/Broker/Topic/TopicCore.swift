@@ -112,7 +112,7 @@ final class TopicCore: Sendable {
         return try withLiveState { (state) throws(BrokerError) -> String in
             Self.dropExpired(&state, now: now)
             guard let index = state.subscriptions.firstIndex(where: { $0.confirmation?.token == token }) else {
-                throw BrokerError(.invalidParameter, "Invalid token")
+                throw BrokerError(.invalidParameter, "Invalid parameter: Token")
             }
             if state.subscriptions[index].pending != nil {
                 state.subscriptions[index] = state.subscriptions[index].confirmed(authenticated: authenticateOnUnsubscribe)

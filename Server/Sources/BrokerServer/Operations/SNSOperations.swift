@@ -11,7 +11,7 @@ enum SNSOperations {
         confirmSubscription, listSubscriptions, listSubscriptionsByTopic, getSubscriptionAttributes,
         setSubscriptionAttributes, publish, publishBatch, tagResource, untagResource, listTagsForResource,
         addPermission, removePermission, putDataProtectionPolicy, getDataProtectionPolicy,
-    ].map { ($0.name, $0) })
+    ].map { ($0.name, $0) } + SNSCapturedOperations.all.map { ($0.name, $0) })
 
     // MARK: Shapes shared by several operations
 
@@ -126,6 +126,10 @@ enum SNSOperations {
         let subscription = try context.broker.topic(arn: input.string("TopicArn") ?? "")
             .subscribe(protocol: input.string("Protocol") ?? "", endpoint: input.string("Endpoint") ?? "",
                        attributes: input.stringMap("Attributes"))
+        // AWS names a subscription that waits for confirmation only when asked to.
+        if input.boolean("ReturnSubscriptionArn") != true, try subscription.isPendingConfirmation() {
+            return ["SubscriptionArn": .string("pending confirmation")]
+        }
         return ["SubscriptionArn": .string(subscription.arn)]
     }
 
@@ -134,18 +138,19 @@ enum SNSOperations {
         return [:]
     }
 
-    /// Broker confirms SQS subscriptions at once and so never sends a token. A client that confirms anyway gets
-    /// AWS's answer for a confirmed subscription when its token is that subscription's ARN, and AWS's error otherwise.
+    /// ConfirmSubscription with the token of a pending subscription (the one in its `SubscriptionConfirmation`). A GET
+    /// of the message's `SubscribeURL` (`/?Action=ConfirmSubscription&TopicArn=…&Token=…`) lands here too.
     static let confirmSubscription = Operation(
         "ConfirmSubscription",
         input: [topicArn, Member("Token", .string, required: true), Member("AuthenticateOnUnsubscribe", .string)],
         output: [Member("SubscriptionArn", .string)]
     ) { context, input in
-        let topic = try context.broker.topic(arn: input.string("TopicArn") ?? "")
-        let token = input.string("Token") ?? ""
-        guard token.hasPrefix(topic.arn + ":"), let subscription = try? context.broker.subscription(arn: token) else {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Token")
+        let authenticate = input.string("AuthenticateOnUnsubscribe")
+        guard authenticate == nil || ["true", "false"].contains(authenticate?.lowercased()) else {
+            throw BrokerError(.invalidParameter, "Invalid parameter: AuthenticateOnUnsubscribe")
         }
+        let subscription = try context.broker.confirmSubscription(topicArn: input.string("TopicArn") ?? "", token: input.string("Token") ?? "",
+                                                                  authenticateOnUnsubscribe: authenticate?.lowercased() == "true")
         return ["SubscriptionArn": .string(subscription.arn)]
     }
 
@@ -184,14 +189,29 @@ enum SNSOperations {
         input: [Member("TopicArn", .string), Member("TargetArn", .string), Member("PhoneNumber", .string)] + publishFields,
         output: [Member("MessageId", .string), Member("SequenceNumber", .string)]
     ) { context, input in
-        if input.string("PhoneNumber") != nil {
-            throw BrokerError(.invalidParameter, "Invalid parameter: PhoneNumber Reason: SMS is not supported by Broker.")
+        let targets = [input.string("TopicArn"), input.string("TargetArn"), input.string("PhoneNumber")].compactMap { $0 }
+        if targets.count > 1 {
+            throw BrokerError(.invalidParameter, "Invalid parameter: TopicArn or TargetArn or PhoneNumber Reason: only one may be given")
+        }
+        if let number = input.string("PhoneNumber") {
+            let request = try publishRequest(input)
+            let id = try context.broker.publish(phoneNumber: number, message: request.message,
+                                                messageStructure: request.messageStructure,
+                                                messageAttributes: request.messageAttributes)
+            return ["MessageId": .string(id)]
         }
         let topic: Topic
         if let arn = input.string("TopicArn") {
             topic = try context.broker.topic(arn: arn)
         } else if let arn = input.string("TargetArn") {
-            // Broker has no platform endpoints; a topic's ARN is the only target it can find.
+            // A target is a platform endpoint, or a topic.
+            if arn.contains(":endpoint/") {
+                let request = try publishRequest(input)
+                let id = try context.broker.publish(targetArn: arn, message: request.message, subject: request.subject,
+                                                    messageStructure: request.messageStructure,
+                                                    messageAttributes: request.messageAttributes)
+                return ["MessageId": .string(id)]
+            }
             guard let found = try? context.broker.topic(arn: arn) else {
                 throw BrokerError(.invalidParameter, "Invalid parameter: TargetArn Reason: No endpoint found for the target arn specified")
             }
