@@ -127,7 +127,8 @@ public final class Broker: Sendable {
     }
 
     /// Empties every account and region at once: every queue (waiting long polls return empty) and topic with its
-    /// subscriptions is deleted, move tasks stop, and a name can be created again at once (no 60-second wait). For
+    /// subscriptions is deleted, move tasks stop, the SNS outbox, SMS settings and platform applications go, and a
+    /// name can be created again at once (no 60-second wait). For
     /// test suites that start each test clean without making a new broker. Handles held across a reset act on
     /// deleted queues and topics.
     public func reset() {
@@ -153,6 +154,7 @@ public final class Broker: Sendable {
             }
             for task in tasks { task.wakeUp?.cancel() }
         }
+        resetSNSState()
     }
 
     // MARK: Queues

@@ -98,13 +98,17 @@ struct AccountsAndRegionsTests {
         try queue.sendMessage("before")
         _ = try other.createQueue(named: "theirs")
         _ = try broker.createTopic(named: "events")
-        _ = try other.createTopic(named: "their-events")
+        let theirs = try other.createTopic(named: "their-events")
+        _ = try theirs.subscribe(protocol: "email", endpoint: "ops@example.com")
+        _ = try broker.createTopic(named: "texts").subscribe(protocol: "sms", endpoint: "+15555550100")
+        #expect(!other.outbox().isEmpty)
         broker.reset()
         #expect(try broker.listQueues().queueUrls.isEmpty)
         #expect(try other.listQueues().queueUrls.isEmpty)
         #expect(try broker.listTopics().topicArns.isEmpty)
         #expect(try other.listTopics().topicArns.isEmpty)
         #expect(throws: BrokerError.self) { try queue.sendMessage("after") }
+        #expect(broker.outbox().isEmpty && other.outbox().isEmpty)
         let again = try broker.createQueue(named: "orders")
         #expect(try await again.receiveMessages().isEmpty)
     }

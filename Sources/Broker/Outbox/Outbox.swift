@@ -223,8 +223,8 @@ extension Broker {
     }
 
     /// Empties the SNS state that lives beside topics in every account and region: outboxes, SMS settings and
-    /// opt-outs, SMS sandbox numbers, platform applications and their endpoints. ``reset()`` calls it.
-    public func resetSNSState() {
+    /// opt-outs, SMS sandbox numbers, platform applications and their endpoints: part of ``reset()``.
+    func resetSNSState() {
         for space in directory.allSpaces { space.topicRegistry.withLock { $0.sns }.reset() }
     }
 

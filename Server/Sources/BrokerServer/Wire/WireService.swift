@@ -51,6 +51,7 @@ struct WireService: Sendable {
             return Self.failure(refusal, Self.wireProtocol(of: request), UUID().uuidString.lowercased())
         }
         if let certificate = signingCertificate(for: request) { return certificate }
+        if let outbox = SNSOutboxRoute.response(to: request, broker: broker) { return outbox }
         if request.method == "POST", Self.resetPaths.contains(request.path) {
             broker.reset()
             return WireResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
