@@ -39,17 +39,6 @@ EXCLUDED: dict[str, list[str]] = {
     "SNS HTTP/HTTPS delivery: confirmation is captured, real delivery not served yet (issue 18)": [
         "tests/test_sns/test_publishing.py::test_publish_to_http*",
     ],
-    "SNS HTTP/HTTPS and email endpoints: not served yet (issue 18)": [
-        "tests/test_sns/test_http_message_verification.py::*",
-        # These subscribe http(s) or email endpoints and need the subscription to exist.
-        "tests/test_sns/test_subscriptions.py::test_creating_subscription",
-        "tests/test_sns/test_subscriptions.py::test_creating_subscription_with_attributes",
-        "tests/test_sns/test_subscriptions.py::test_getting_subscriptions_by_topic",
-        "tests/test_sns/test_subscriptions.py::test_subscription_paging",
-        "tests/test_sns/test_subscriptions.py::test_subscribe_attributes",
-        "tests/test_sns/test_subscriptions.py::test_set_subscription_attributes",
-        "tests/test_sns/test_subscriptions.py::test_unsubscribe_from_deleted_topic",
-    ],
 }
 
 # Node id → reason (quoting the AWS documentation Broker follows), for SQS …
@@ -211,6 +200,36 @@ SNS_EXPECTED_FAILURES: dict[str, str] = {
         )
         for name in ["test_check_opted_out", "test_list_opted_out", "test_opt_in"]
     },
+    "tests/test_sns/test_subscriptions.py::test_creating_subscription": (
+        "subscribes an http endpoint and expects it confirmed at once; AWS's API reference (API_Subscribe, "
+        "SubscriptionArn): 'The ARN of the subscription if it is confirmed, or the string pending confirmation if the "
+        "subscription requires confirmation', and an HTTP/S endpoint requires it: it stays PendingConfirmation "
+        "until the endpoint confirms"
+    ),
+    "tests/test_sns/test_subscriptions.py::test_creating_subscription_with_attributes": (
+        "subscribes an http endpoint and expects it confirmed at once; AWS's API reference (API_Subscribe, "
+        "SubscriptionArn): 'The ARN of the subscription if it is confirmed, or the string pending confirmation if the "
+        "subscription requires confirmation', and an HTTP/S endpoint requires it: it stays PendingConfirmation "
+        "until the endpoint confirms"
+    ),
+    "tests/test_sns/test_subscriptions.py::test_subscribe_attributes": (
+        "subscribes an http endpoint and expects it confirmed at once; AWS's API reference (API_Subscribe, "
+        "SubscriptionArn): 'The ARN of the subscription if it is confirmed, or the string pending confirmation if the "
+        "subscription requires confirmation', and an HTTP/S endpoint requires it: it stays PendingConfirmation "
+        "until the endpoint confirms"
+    ),
+    "tests/test_sns/test_subscriptions.py::test_set_subscription_attributes": (
+        "subscribes an http endpoint and expects it confirmed at once; AWS's API reference (API_Subscribe, "
+        "SubscriptionArn): 'The ARN of the subscription if it is confirmed, or the string pending confirmation if the "
+        "subscription requires confirmation', and an HTTP/S endpoint requires it: it stays PendingConfirmation "
+        "until the endpoint confirms"
+    ),
+    "tests/test_sns/test_subscriptions.py::test_unsubscribe_from_deleted_topic": (
+        "subscribes an http endpoint and expects it confirmed at once; AWS's API reference (API_Subscribe, "
+        "SubscriptionArn): 'The ARN of the subscription if it is confirmed, or the string pending confirmation if the "
+        "subscription requires confirmation', and an HTTP/S endpoint requires it: it stays PendingConfirmation "
+        "until the endpoint confirms"
+    ),
 }
 
 EXPECTED_FAILURES = {**SQS_EXPECTED_FAILURES, **SNS_EXPECTED_FAILURES}
