@@ -1,6 +1,7 @@
 """SNS HTTP/HTTPS subscriptions over the wire: broker-server posts the SubscriptionConfirmation to a local endpoint,
-the endpoint confirms by opening SubscribeURL, notifications arrive with AWS's headers, and a failing endpoint is
-retried on the delivery policy's schedule and then dead-lettered."""
+the endpoint checks its signature and confirms by opening SubscribeURL, notifications arrive with AWS's headers and
+signatures that verify with the served certificate (SignatureVersion 1 and 2), and a failing endpoint is retried on
+the delivery policy's schedule and then dead-lettered."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,10 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
+from cryptography.exceptions import InvalidSignature
+
+from test_signatures import certificate, verify
 
 
 class Endpoint:
@@ -50,15 +53,15 @@ class Endpoint:
 
 @pytest.fixture
 def clients(server):
-    kw = dict(endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
-    return boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    return server.client("sns"), server.client("sqs")
 
 
-def test_confirmation_by_subscribe_url_then_notifications(clients):
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_confirmation_by_subscribe_url_then_signed_notifications(clients, version):
     sns, _ = clients
     endpoint = Endpoint()
     try:
-        topic = sns.create_topic(Name="hooks")["TopicArn"]
+        topic = sns.create_topic(Name="hooks", Attributes={"SignatureVersion": version})["TopicArn"]
         arn = sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)["SubscriptionArn"]
         assert arn == "pending confirmation"
         (_, headers, body), = endpoint.wait_for(1)
@@ -66,6 +69,10 @@ def test_confirmation_by_subscribe_url_then_notifications(clients):
         assert headers["x-amz-sns-topic-arn"] == topic
         confirmation = json.loads(body)
         assert confirmation["Type"] == "SubscriptionConfirmation" and confirmation["TopicArn"] == topic
+        cert = certificate(confirmation["SigningCertURL"])
+        verify(confirmation, cert)
+        with pytest.raises(InvalidSignature):
+            verify({**confirmation, "SubscribeURL": "http://evil.example/"}, cert)
         # The endpoint's owner opens SubscribeURL, unsigned, as AWS intends.
         with urllib.request.urlopen(confirmation["SubscribeURL"]) as answer:
             assert answer.status == 200
@@ -78,6 +85,10 @@ def test_confirmation_by_subscribe_url_then_notifications(clients):
         assert headers["content-type"] == "text/plain; charset=UTF-8"
         notification = json.loads(body)
         assert (notification["Message"], notification["Subject"]) == ("hello", "greeting")
+        assert notification["SignatureVersion"] == version
+        verify(notification, cert)
+        with pytest.raises(InvalidSignature):
+            verify({**notification, "Message": "forged"}, cert)
         # UnsubscribeURL works unsigned too.
         with urllib.request.urlopen(notification["UnsubscribeURL"]) as answer:
             assert answer.status == 200
