@@ -89,6 +89,26 @@ struct AccessPolicyTests {
         #expect(await WireService(broker: broker, access: AccessPolicy(requireSignature: false)).respond(to: unsigned).status == 200)
     }
 
+    @Test("An unsigned Unsubscribe is refused for a subscription confirmed with AuthenticateOnUnsubscribe")
+    func authenticatedSubscriptionNeedsASignedUnsubscribe() async throws {
+        let broker = Broker()
+        let topic = try broker.createTopic(named: "t")
+        let subscription = try topic.subscribe(protocol: "email", endpoint: "ops@example.com")
+        _ = try topic.confirmSubscription(token: try #require(try subscription.confirmationToken()), authenticateOnUnsubscribe: true)
+        let service = WireService(broker: broker, access: AccessPolicy())
+        let uri = "/?Action=Unsubscribe&Version=2010-03-31&SubscriptionArn=\(subscription.arn)"
+        let unsigned = await service.respond(to: WireRequest(method: "GET", uri: uri, headers: [("Host", "127.0.0.1:4566")]))
+        #expect(unsigned.status == 403)
+        #expect(unsigned.text.contains("<Code>AuthorizationError</Code>"))
+        #expect(try topic.listSubscriptions().subscriptions.count == 1)
+        let signed = await service.respond(to: WireRequest(method: "GET", uri: uri, headers: [
+            ("Host", "127.0.0.1:4566"),
+            ("Authorization", "AWS4-HMAC-SHA256 Credential=test/20261206/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=00"),
+        ]))
+        #expect(signed.status == 200)
+        #expect(try topic.listSubscriptions().subscriptions.isEmpty)
+    }
+
     @Test("A server bound to a non-loopback address does not check the Host name", arguments: ["0.0.0.0", "192.168.1.20"])
     func nonLoopbackBindingAcceptsAnyHost(address: String) {
         #expect(!BrokerServer.isLoopback(address: address))

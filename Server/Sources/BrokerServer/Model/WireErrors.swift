@@ -23,6 +23,10 @@ extension BrokerError.Code {
                                                              queryCode: "MissingAuthenticationToken", httpStatus: 403)
     /// A request body over the server's limit.
     static let requestTooLarge = BrokerError.Code(name: "RequestEntityTooLarge", httpStatus: 413)
+    /// SNS: the caller may not do this (an unsigned Unsubscribe of a subscription confirmed with
+    /// `AuthenticateOnUnsubscribe`).
+    static let authorizationError = BrokerError.Code(name: "AuthorizationErrorException", queryCode: "AuthorizationError",
+                                                     httpStatus: 403)
     /// The server holds as many request bodies as it may.
     static let serviceUnavailable = BrokerError.Code(name: "ServiceUnavailable", httpStatus: 503)
     /// Anything unexpected: the server's fault, never the caller's.

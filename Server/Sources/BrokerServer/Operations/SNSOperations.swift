@@ -133,8 +133,17 @@ enum SNSOperations {
         return ["SubscriptionArn": .string(subscription.arn)]
     }
 
+    /// Unsubscribe; unsigned (a GET of a notification's `UnsubscribeURL`) only for a subscription not confirmed with
+    /// `AuthenticateOnUnsubscribe`, as AWS allows.
     static let unsubscribe = Operation("Unsubscribe", input: [subscriptionArn], output: nil) { context, input in
-        try context.broker.unsubscribe(subscriptionArn: input.string("SubscriptionArn") ?? "")
+        let arn = input.string("SubscriptionArn") ?? ""
+        if context.accessKeyId == nil, let subscription = try? context.broker.subscription(arn: arn),
+           (try? subscription.attributes())?["ConfirmationWasAuthenticated"] == "true",
+           subscription.protocol != .sqs, subscription.protocol != .lambda {
+            throw BrokerError(.authorizationError,
+                "The subscription was confirmed with AuthenticateOnUnsubscribe: only a signed request may unsubscribe it")
+        }
+        try context.broker.unsubscribe(subscriptionArn: arn)
         return [:]
     }
 
