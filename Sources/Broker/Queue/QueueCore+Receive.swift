@@ -45,29 +45,3 @@ extension QueueCore {
         }
     }
 }
-
-/// Checks a redrive policy against the broker's queues: the target exists, has the same type, and allows the source.
-enum RedriveValidation {
-    static func validate(_ attributes: QueueAttributes, sourceArn: String, sourceIsFifo: Bool,
-                         resolve: (String) -> QueueCore?) throws(BrokerError) {
-        guard let policy = attributes.redrivePolicy, !policy.isRemoval else { return }
-        func invalid(_ reason: String) -> BrokerError {
-            BrokerError.invalidParameter("RedrivePolicy", value: policy.json, reason: reason)
-        }
-        guard (1...1_000).contains(policy.maxReceiveCount) else {
-            throw invalid("Invalid value for maxReceiveCount: \(policy.maxReceiveCount), valid values are from 1 to 1000 both inclusive.")
-        }
-        // A dead-letter queue lives in its source's account and region, though cores resolve ARNs in any.
-        let home = sourceArn.prefix(through: sourceArn.lastIndex(of: ":") ?? sourceArn.startIndex)
-        guard policy.deadLetterTargetArn.hasPrefix(home), let target = resolve(policy.deadLetterTargetArn) else {
-            throw invalid("Dead letter target does not exist.")
-        }
-        guard target.isFifo == sourceIsFifo else {
-            throw invalid("Dead-letter target must be of the same type as the source queue (FIFO or standard).")
-        }
-        let allowPolicy = try target.read { state, _ in state.settings.redriveAllowPolicy }
-        if let allowPolicy, !allowPolicy.allows(sourceArn: sourceArn) {
-            throw invalid("Queue \(target.arn) does not allow this queue to use it as a dead-letter queue (RedriveAllowPolicy).")
-        }
-    }
-}

@@ -26,13 +26,6 @@ struct Waiter {
     let continuation: CheckedContinuation<[Delivery], any Error>
 }
 
-/// A deduplication record of a FIFO queue: the id stays taken for five minutes from the first accepted send.
-struct DeduplicationRecord {
-    let expiresAt: Date
-    let messageId: MessageID
-    let sequenceNumber: UInt64
-}
-
 /// Everything a queue owns, guarded by the queue's one lock.
 struct QueueState {
     var settings: QueueSettings

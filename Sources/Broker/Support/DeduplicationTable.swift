@@ -242,3 +242,10 @@ struct DeduplicationTable {
         return mix(state, 0x1D8E_4E27_C47D_124F)
     }
 }
+
+/// A deduplication record of a FIFO queue: the id stays taken for five minutes from the first accepted send.
+struct DeduplicationRecord {
+    let expiresAt: Date
+    let messageId: MessageID
+    let sequenceNumber: UInt64
+}
