@@ -172,10 +172,7 @@ extension Broker {
 
     /// Queue names: 1–80 characters of `[A-Za-z0-9_-]`; a FIFO queue's ends in `.fifo`, counted in the 80.
     static func validateQueueName(_ name: String, fifo: Bool) throws(BrokerError) {
-        let stem = fifo && name.hasSuffix(".fifo") ? String(name.dropLast(5)) : name
-        let valid = !stem.isEmpty && name.utf8.count <= 80 && stem.utf8.allSatisfy {
-            MessageValidation.isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
-        }
+        let valid = isResourceName(name, fifo: fifo, maximumLength: 80)
         if fifo, !(valid && name.hasSuffix(".fifo")) {
             throw BrokerError(.invalidParameterValue,
                 "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.")
@@ -183,6 +180,15 @@ extension Broker {
         if !valid {
             throw BrokerError(.invalidParameterValue,
                 "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
+        }
+    }
+
+    /// The name rule queues and topics share: 1 to `maximumLength` bytes of `[A-Za-z0-9_-]`, where a FIFO name's
+    /// `.fifo` suffix counts in the length but not in the alphabet.
+    static func isResourceName(_ name: String, fifo: Bool, maximumLength: Int) -> Bool {
+        let stem = fifo && name.hasSuffix(".fifo") ? name.utf8.dropLast(5) : name.utf8[...]
+        return !stem.isEmpty && name.utf8.count <= maximumLength && stem.allSatisfy {
+            MessageValidation.isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
         }
     }
 }

@@ -17,10 +17,7 @@ extension Broker {
     public func createTopic(named name: String, attributes: TopicAttributes = TopicAttributes(),
                             tags: [String: String] = [:]) throws(BrokerError) -> Topic {
         let fifo = attributes.fifoTopic ?? false
-        let stem = fifo && name.hasSuffix(".fifo") ? String(name.dropLast(5)) : name
-        let valid = !stem.isEmpty && name.utf8.count <= 256 && stem.utf8.allSatisfy {
-            MessageValidation.isAlphanumeric($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
-        }
+        let valid = Self.isResourceName(name, fifo: fifo, maximumLength: 256)
         if fifo, !(valid && name.hasSuffix(".fifo")) {
             throw BrokerError(.invalidParameter,
                 "Invalid parameter: Fifo Topic names must end with .fifo and must be made up of only uppercase and lowercase ASCII letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long.")

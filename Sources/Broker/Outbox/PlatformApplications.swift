@@ -281,33 +281,3 @@ extension Broker {
         return id
     }
 }
-
-/// Publish's rules for a message with no topic (to a platform endpoint), as a standard topic applies them.
-enum PublishValidation {
-    static func validate(_ request: PublishRequest) throws(BrokerError) -> [String: String]? {
-        if request.message.isEmpty { throw BrokerError(.invalidParameter, "Invalid parameter: Empty message") }
-        guard MessageValidation.hasOnlyAllowedCharacters(request.message) else {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Message contains invalid characters")
-        }
-        let size = request.message.utf8.count + (try SNSAttributes.validate(request.messageAttributes))
-        if size > TopicCore.maximumMessageSize { throw BrokerError(.invalidParameter, "Invalid parameter: Message too long") }
-        if let subject = request.subject {
-            guard !subject.isEmpty, subject.count <= 100,
-                  subject.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }), subject.first != " "
-            else { throw BrokerError(.invalidParameter, "Invalid parameter: Subject") }
-        }
-        guard let structure = request.messageStructure else { return nil }
-        guard structure == "json" else { throw BrokerError(.invalidParameter, "Invalid parameter: MessageStructure") }
-        guard let object = PolicyJSON.parseObject(request.message) else {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - JSON message body failed to parse")
-        }
-        var bodies: [String: String] = [:]
-        for (key, value) in object {
-            if let text = value as? String { bodies[key] = text }
-        }
-        guard bodies["default"] != nil else {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - No default entry in JSON message body")
-        }
-        return bodies
-    }
-}

@@ -81,19 +81,7 @@ extension TopicCore {
     /// Publish's input rules, with SNS's error codes and wording; returns the per-protocol bodies of
     /// `MessageStructure=json`.
     func validate(_ request: PublishRequest, attributeSize: Int? = nil) throws(BrokerError) -> [String: String]? {
-        if request.message.isEmpty { throw BrokerError(.invalidParameter, "Invalid parameter: Empty message") }
-        guard MessageValidation.hasOnlyAllowedCharacters(request.message) else {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Message contains invalid characters")
-        }
-        var size = request.message.utf8.count
-        if let attributeSize { size += attributeSize } else { size += try SNSAttributes.validate(request.messageAttributes) }
-        if size > Self.maximumMessageSize { throw BrokerError(.invalidParameter, "Invalid parameter: Message too long") }
-        if let subject = request.subject {
-            guard !subject.isEmpty, subject.count <= 100,
-                  subject.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }),
-                  let first = subject.unicodeScalars.first, first != " "
-            else { throw BrokerError(.invalidParameter, "Invalid parameter: Subject") }
-        }
+        try PublishValidation.validateMessage(request, attributeSize: attributeSize)
         if isFifo {
             guard let group = request.messageGroupId else {
                 throw BrokerError(.invalidParameter, "Invalid parameter: The MessageGroupId parameter is required for FIFO topics")
@@ -107,21 +95,7 @@ extension TopicCore {
             }
             if let group = request.messageGroupId { try snsIdentifier(group, "MessageGroupId") }
         }
-        guard let structure = request.messageStructure else { return nil }
-        guard structure == "json" else { throw BrokerError(.invalidParameter, "Invalid parameter: MessageStructure") }
-        guard let object = PolicyJSON.parseObject(request.message) else {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - JSON message body failed to parse")
-        }
-        // A protocol's entry that is not a string (an object, say) is not that protocol's body: AWS ignores it, and
-        // that protocol gets `default`.
-        var bodies: [String: String] = [:]
-        for (key, value) in object {
-            if let text = value as? String { bodies[key] = text }
-        }
-        guard bodies["default"] != nil else {
-            throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - No default entry in JSON message body")
-        }
-        return bodies
+        return try PublishValidation.structuredBodies(request)
     }
 
     private func snsIdentifier(_ value: String, _ name: String) throws(BrokerError) {
