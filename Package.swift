@@ -5,6 +5,8 @@ import PackageDescription
 let settings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
+    // A member is visible only through a module this file imports, not one some other file of the target imports.
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(

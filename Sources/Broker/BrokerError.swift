@@ -1,20 +1,27 @@
 /// The one error type of Broker: the AWS error code a real client would see, and a message saying what was wrong.
 public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
     /// An AWS error code. ``name`` is the JSON protocol's shape name (`__type`), ``queryCode`` the legacy Query code
-    /// (also sent in `x-amzn-query-error`), ``httpStatus`` the status AWS answers with.
+    /// (also sent in `x-amzn-query-error`).
+    ///
+    /// A code carries nothing of a transport: the HTTP status AWS answers each code with is the wire server's
+    /// knowledge, kept beside its other wire details.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         /// The JSON protocol's error shape name, e.g. `QueueDoesNotExist`.
         public let name: String
         /// The legacy Query protocol code, e.g. `AWS.SimpleQueueService.NonExistentQueue`.
         public let queryCode: String
-        /// The HTTP status AWS returns with this error.
-        public let httpStatus: Int
 
         /// Creates a code; the Query code defaults to the shape name, as it is for most of AWS's codes.
-        public init(name: String, queryCode: String? = nil, httpStatus: Int = 400) {
+        public init(name: String, queryCode: String? = nil) {
             self.name = name
             self.queryCode = queryCode ?? name
-            self.httpStatus = httpStatus
+        }
+
+        /// Creates a code, ignoring `httpStatus`: a code no longer carries its HTTP status, which the wire server
+        /// keeps. Kept so that code written against the earlier initializer still compiles.
+        @available(*, deprecated, message: "BrokerError.Code carries no HTTP status; use init(name:queryCode:)")
+        public init(name: String, queryCode: String? = nil, httpStatus: Int) {
+            self.init(name: name, queryCode: queryCode)
         }
 
         /// The shape name.
@@ -50,13 +57,13 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The messages of a batch are together larger than the limit.
         public static let batchRequestTooLong = Code(name: "BatchRequestTooLong", queryCode: "AWS.SimpleQueueService.BatchRequestTooLong")
         /// A second PurgeQueue within 60 seconds.
-        public static let purgeQueueInProgress = Code(name: "PurgeQueueInProgress", queryCode: "AWS.SimpleQueueService.PurgeQueueInProgress", httpStatus: 403)
+        public static let purgeQueueInProgress = Code(name: "PurgeQueueInProgress", queryCode: "AWS.SimpleQueueService.PurgeQueueInProgress")
         /// Too many messages in flight (short poll), or another resource limit reached.
-        public static let overLimit = Code(name: "OverLimit", httpStatus: 403)
+        public static let overLimit = Code(name: "OverLimit")
         /// The operation is not allowed in the queue's current state (for example a second move task).
         public static let unsupportedOperation = Code(name: "UnsupportedOperation", queryCode: "AWS.SimpleQueueService.UnsupportedOperation")
         /// A resource such as a message move task does not exist.
-        public static let resourceNotFound = Code(name: "ResourceNotFoundException", httpStatus: 404)
+        public static let resourceNotFound = Code(name: "ResourceNotFoundException")
         /// Two parameters that cannot be used together.
         public static let invalidParameterCombination = Code(name: "InvalidParameterCombination")
 
@@ -66,11 +73,11 @@ public struct BrokerError: Error, Sendable, Hashable, CustomStringConvertible {
         /// SNS: a parameter value is invalid (for example a message attribute).
         public static let parameterValueInvalid = Code(name: "InvalidParameterValueException", queryCode: "ParameterValueInvalid")
         /// SNS: the topic or subscription does not exist.
-        public static let notFound = Code(name: "NotFoundException", queryCode: "NotFound", httpStatus: 404)
+        public static let notFound = Code(name: "NotFoundException", queryCode: "NotFound")
         /// SNS: the resource named by an ARN does not exist (tagging).
-        public static let snsResourceNotFound = Code(name: "ResourceNotFoundException", queryCode: "ResourceNotFound", httpStatus: 404)
+        public static let snsResourceNotFound = Code(name: "ResourceNotFoundException", queryCode: "ResourceNotFound")
         /// SNS: too many filter policies.
-        public static let filterPolicyLimitExceeded = Code(name: "FilterPolicyLimitExceededException", queryCode: "FilterPolicyLimitExceeded", httpStatus: 403)
+        public static let filterPolicyLimitExceeded = Code(name: "FilterPolicyLimitExceededException", queryCode: "FilterPolicyLimitExceeded")
         /// SNS: too many tags.
         public static let tagLimitExceeded = Code(name: "TagLimitExceededException", queryCode: "TagLimitExceeded")
         /// SNS batch: no entries.

@@ -14,19 +14,60 @@ import Synchronization
 /// try await server.stop()
 /// ```
 ///
-/// Signatures are accepted and never checked. Queue URLs are answered with the host the request was sent to.
+/// Signatures are accepted and never checked. Queue URLs are answered with the host the request was sent to. The
+/// server's own settings (address, limits, whom it answers) are a ``Configuration``; the queues and topics to create
+/// are a ``BrokerManifest``, applied to the broker.
 public final class BrokerServer: Sendable {
+    /// Where a server listens, what it lets its clients hold, and whom it answers. Every field has a default, so
+    /// `Configuration()` is a loopback server on a port the system picks.
+    public struct Configuration: Sendable {
+        /// The address to listen on. Default `127.0.0.1`: the server has no authentication, so keep it local. A
+        /// non-loopback address also lifts the `Host` check (see ``AccessPolicy/loopbackOnly``).
+        public var host: String
+        /// The port to listen on, 0–65535. Default 0: the system picks a free one (read it from
+        /// ``BrokerServer/port``).
+        public var port: Int
+        /// `Host` names served besides loopback names while bound to a loopback address, such as a Docker service
+        /// name. Default none.
+        public var allowedHosts: Set<String>
+        /// Whether a request that changes state must carry a SigV4 `Authorization` header, as AWS's endpoints require
+        /// (the signature itself is never checked). Default true.
+        public var requireSignature: Bool
+        /// Bodies, buffered bytes, connections and timeouts. Default `ServerLimits()`, whose fields name their
+        /// defaults.
+        public var limits: ServerLimits
+
+        /// Request bodies above this many bytes are refused with HTTP 413 (417 to `Expect: 100-continue`). Default
+        /// 3 MiB: a 1 MiB message, encoded. The same setting as ``ServerLimits/maximumRequestBodySize`` in ``limits``.
+        public var maximumRequestBodySize: Int {
+            get { limits.maximumRequestBodySize }
+            set { limits.maximumRequestBodySize = newValue }
+        }
+
+        /// A configuration; every default is described on its property.
+        public init(host: String = "127.0.0.1", port: Int = 0, allowedHosts: Set<String> = [],
+                    requireSignature: Bool = true, limits: ServerLimits = ServerLimits()) {
+            self.host = host
+            self.port = port
+            self.allowedHosts = allowedHosts
+            self.requireSignature = requireSignature
+            self.limits = limits
+        }
+    }
+
     /// The broker every request acts on.
     public let broker: Broker
-    /// The address to listen on. Default `127.0.0.1`: the server has no authentication, so keep it local.
-    public let host: String
+    /// The server's settings, as given.
+    public let configuration: Configuration
+    /// The address to listen on (``Configuration/host``).
+    public var host: String { configuration.host }
     /// The port asked for; 0 lets the system choose (read the result from ``port``).
-    public let requestedPort: Int
-    /// Request bodies above this many bytes are refused with HTTP 413. Default 3 MiB: a 1 MiB message, encoded.
-    public var maximumRequestBodySize: Int { limits.maximumRequestBodySize }
-    /// Bodies, buffered bytes, connections and timeouts (``ServerLimits``).
-    public let limits: ServerLimits
-    /// Cross-site, Host and signature checks (``AccessPolicy``).
+    public var requestedPort: Int { configuration.port }
+    /// Request bodies above this many bytes are refused with HTTP 413 (``Configuration/maximumRequestBodySize``).
+    public var maximumRequestBodySize: Int { configuration.limits.maximumRequestBodySize }
+    /// Bodies, buffered bytes, connections and timeouts (``Configuration/limits``).
+    public var limits: ServerLimits { configuration.limits }
+    /// Cross-site, Host and signature checks, made from the configuration and whether ``host`` is a loopback address.
     public let access: AccessPolicy
 
     private struct Running {
@@ -36,22 +77,16 @@ public final class BrokerServer: Sendable {
         let connections: ConnectionRegistry
     }
 
+    // Mutex suits this cold path (start, stop, port reads, never per request); the library's hot cores use LockedState.
     private let state = Mutex<Running?>(nil)
 
-    /// Creates a server for `broker`; nothing listens until ``start()``. `allowedHosts` are `Host` names served
-    /// besides loopback ones while bound to loopback; `requireSignature` refuses unsigned requests that change state
-    /// (see ``AccessPolicy``).
-    /// `maximumRequestBodySize`, when given, overrides the one in `limits`.
-    public init(broker: Broker, host: String = "127.0.0.1", port: Int = 0, maximumRequestBodySize: Int? = nil,
-                allowedHosts: Set<String> = [], requireSignature: Bool = true, limits: ServerLimits = ServerLimits()) {
+    /// Creates a server for `broker` with `configuration`; nothing listens until ``start()``.
+    public init(broker: Broker, configuration: Configuration = Configuration()) {
         self.broker = broker
-        self.host = host
-        self.requestedPort = port
-        var limits = limits
-        if let maximumRequestBodySize { limits.maximumRequestBodySize = maximumRequestBodySize }
-        self.limits = limits
-        self.access = AccessPolicy(allowedHosts: allowedHosts, loopbackOnly: BrokerServer.isLoopback(address: host),
-                                   requireSignature: requireSignature)
+        self.configuration = configuration
+        self.access = AccessPolicy(allowedHosts: configuration.allowedHosts,
+                                   loopbackOnly: BrokerServer.isLoopback(address: configuration.host),
+                                   requireSignature: configuration.requireSignature)
     }
 
     /// Whether `address` is a loopback address or name: a server bound to one answers only loopback `Host` names.

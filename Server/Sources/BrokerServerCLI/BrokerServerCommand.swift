@@ -27,14 +27,12 @@ struct BrokerServerCommand {
         """
 
     struct Options {
-        var port = 4566
-        var host = "127.0.0.1"
+        /// The server's own settings; the command line's default port is 4566, the port AWS emulators share.
+        var server = BrokerServer.Configuration(port: 4566)
+        /// The manifest file (`--config`).
         var config: String?
         var region: String?
         var accountId: String?
-        var allowedHosts: Set<String> = []
-        var requireSignature = true
-        var limits = ServerLimits()
         var httpDelivery = true
         var signing = true
         var signingKey: String?
@@ -50,16 +48,16 @@ struct BrokerServerCommand {
         guard let options = parse(arguments) else {
             fail(usage, code: 2)
         }
-        var configuration = ServerConfiguration()
+        var manifest = BrokerManifest()
         if let path = options.config {
             do {
-                configuration = try ServerConfiguration(contentsOf: path)
+                manifest = try BrokerManifest(contentsOf: path)
             } catch {
                 fail("broker-server: bad config \(path): \(error)")
             }
         }
-        let region = options.region ?? configuration.region ?? "us-east-1"
-        let accountId = options.accountId ?? configuration.accountId ?? "000000000000"
+        let region = options.region ?? manifest.region ?? "us-east-1"
+        let accountId = options.accountId ?? manifest.accountId ?? "000000000000"
         guard accountId.utf8.count == 12, accountId.allSatisfy(\.isASCII), accountId.allSatisfy(\.isNumber) else {
             fail("broker-server: the account id must be 12 digits, not \"\(accountId)\"")
         }
@@ -72,23 +70,21 @@ struct BrokerServerCommand {
         let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId, httpTransport: transport,
                                                                messageSigner: signer),
                             clock: clock)
-        let server = BrokerServer(broker: broker, host: options.host, port: options.port,
-                                  allowedHosts: options.allowedHosts, requireSignature: options.requireSignature,
-                                  limits: options.limits)
-        if !BrokerServer.isLoopback(address: options.host) {
-            FileHandle.standardError.write(Data(("broker-server: warning: listening on \(options.host), beyond this machine; "
+        let server = BrokerServer(broker: broker, configuration: options.server)
+        if !BrokerServer.isLoopback(address: options.server.host) {
+            FileHandle.standardError.write(Data(("broker-server: warning: listening on \(options.server.host), beyond this machine; "
                 + "no credentials are checked, so anyone who can reach the port can read and change every queue and topic\n").utf8))
         }
         do {
             try await server.start()
         } catch {
-            fail("broker-server: cannot listen on \(options.host):\(options.port): \(error)")
+            fail("broker-server: cannot listen on \(options.server.host):\(options.server.port): \(error)")
         }
         // SubscribeURL and UnsubscribeURL links name this server, so endpoints confirm and unsubscribe here; the
-        // config's topics are made after, so theirs do too.
+        // manifest's topics are made after, so theirs do too.
         broker.snsEndpoint = server.baseURL
         do {
-            try configuration.apply(to: broker)
+            try manifest.apply(to: broker)
         } catch {
             fail("broker-server: bad config \(options.config ?? ""): \(error)")
         }
@@ -123,7 +119,7 @@ struct BrokerServerCommand {
         var rest = arguments[...]
         while let flag = rest.popFirst() {
             if flag == "--allow-unsigned" {
-                options.requireSignature = false
+                options.server.requireSignature = false
                 continue
             }
             if flag == "--no-http-delivery" {
@@ -138,23 +134,23 @@ struct BrokerServerCommand {
             switch flag {
             case "--port":
                 guard let port = Int(value), (0...65_535).contains(port) else { return nil }
-                options.port = port
-            case "--host": options.host = value
+                options.server.port = port
+            case "--host": options.server.host = value
             case "--config": options.config = value
             case "--region": options.region = value
             case "--account-id": options.accountId = value
-            case "--allow-host": options.allowedHosts.insert(value)
+            case "--allow-host": options.server.allowedHosts.insert(value)
             case "--signing-key": options.signingKey = value
             case "--signing-cert": options.signingCert = value
             case "--idle-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { return nil }
-                options.limits.idleTimeout = .milliseconds(Int64(seconds * 1_000))
+                options.server.limits.idleTimeout = .milliseconds(Int64(seconds * 1_000))
             case "--request-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { return nil }
-                options.limits.requestTimeout = .milliseconds(Int64(seconds * 1_000))
+                options.server.limits.requestTimeout = .milliseconds(Int64(seconds * 1_000))
             case "--max-connections":
                 guard let count = Int(value), count > 0 else { return nil }
-                options.limits.maximumConnections = count
+                options.server.limits.maximumConnections = count
             default: return nil
             }
         }

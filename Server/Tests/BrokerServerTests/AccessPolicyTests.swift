@@ -112,9 +112,9 @@ struct AccessPolicyTests {
     @Test("A server bound to a non-loopback address does not check the Host name", arguments: ["0.0.0.0", "192.168.1.20"])
     func nonLoopbackBindingAcceptsAnyHost(address: String) {
         #expect(!BrokerServer.isLoopback(address: address))
-        let server = BrokerServer(broker: Broker(), host: address)
+        let server = BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: address))
         #expect(!server.access.loopbackOnly)
-        #expect(BrokerServer(broker: Broker(), host: "127.0.0.1").access.loopbackOnly)
-        #expect(BrokerServer(broker: Broker(), host: "::1").access.loopbackOnly)
+        #expect(BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: "127.0.0.1")).access.loopbackOnly)
+        #expect(BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: "::1")).access.loopbackOnly)
     }
 }

@@ -13,7 +13,7 @@ struct ServerLimitsTests {
     /// Runs `body` against a server with `limits` on a free loopback port.
     static func withLimitedServer(_ limits: ServerLimits,
                                   _ body: (BrokerServer, Int) async throws -> Void) async throws {
-        let server = BrokerServer(broker: Broker(), limits: limits)
+        let server = BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(limits: limits))
         let port = try await server.start()
         do {
             try await body(server, port)

@@ -5,6 +5,32 @@ import Testing
 
 @Suite("Server lifecycle and configuration")
 struct ServerTests {
+    @Test("A default configuration is a loopback server on a port the system picks, signatures required, 3 MiB bodies")
+    func defaultConfiguration() {
+        let server = BrokerServer(broker: Broker())
+        #expect(server.host == "127.0.0.1")
+        #expect(server.requestedPort == 0)
+        #expect(server.maximumRequestBodySize == 3 * 1024 * 1024)
+        #expect(server.access.loopbackOnly)
+        #expect(server.access.requireSignature)
+        #expect(server.access.allowedHosts.isEmpty)
+    }
+
+    @Test("A configuration's settings reach the server: address, port, body limit, allowed hosts and signatures")
+    func configurationReachesTheServer() {
+        var configuration = BrokerServer.Configuration(host: "0.0.0.0", port: 4566, allowedHosts: ["Broker.Local"],
+                                                       requireSignature: false)
+        configuration.maximumRequestBodySize = 1_024
+        let server = BrokerServer(broker: Broker(), configuration: configuration)
+        #expect(server.host == "0.0.0.0")
+        #expect(server.requestedPort == 4566)
+        #expect(server.limits.maximumRequestBodySize == 1_024)
+        #expect(server.maximumRequestBodySize == 1_024)
+        #expect(!server.access.loopbackOnly)
+        #expect(!server.access.requireSignature)
+        #expect(server.access.allowedHosts == ["broker.local"])
+    }
+
     @Test("A server started on port 0 reports its port and URL, serves, and stops")
     func startOnPortZeroThenStop() async throws {
         let server = BrokerServer(broker: Broker())
@@ -35,13 +61,13 @@ struct ServerTests {
         await client.close()
     }
 
-    @Test("The example configuration builds the order pipeline")
-    func exampleConfigurationBuildsThePipeline() throws {
+    @Test("The example manifest builds the order pipeline")
+    func exampleManifestBuildsThePipeline() throws {
         let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Examples/order-pipeline.json")
-        let configuration = try ServerConfiguration(contentsOf: examples.path)
+        let manifest = try BrokerManifest(contentsOf: examples.path)
         let broker = Broker()
-        try configuration.apply(to: broker)
+        try manifest.apply(to: broker)
         #expect(broker.queues.map(\.name).count == 8)
         let payment = try broker.queue(named: "payment-queue")
         #expect(try payment.configuration().redrivePolicy
@@ -54,7 +80,7 @@ struct ServerTests {
         #expect(try broker.queue(named: "inventory-queue").statistics().approximateNumberOfMessages == 0)
     }
 
-    @Test("A bad configuration is refused with where and why", arguments: [
+    @Test("A bad manifest is refused with where and why", arguments: [
         ("{", "not valid JSON"),
         (#"{"queues": [{"attributes": {}}]}"#, "queues[0].name"),
         (#"{"queues": [{"name": "q", "colour": "red"}]}"#, "unknown key \"colour\""),
@@ -64,10 +90,10 @@ struct ServerTests {
         (#"{"topics": [{"name": "t", "subscriptions": [{"queue": "missing"}]}]}"#, "topics[0].subscriptions[0]"),
         (#"{"topics": "t"}"#, "topics must be a list"),
     ])
-    func badConfigurationIsRefused(_ json: String, _ expected: String) {
+    func badManifestIsRefused(_ json: String, _ expected: String) {
         do {
-            let configuration = try ServerConfiguration(json: Array(json.utf8))
-            try configuration.apply(to: Broker())
+            let manifest = try BrokerManifest(json: Array(json.utf8))
+            try manifest.apply(to: Broker())
             Issue.record("accepted \(json)")
         } catch {
             #expect(error.description.contains(expected), "\(error.description)")

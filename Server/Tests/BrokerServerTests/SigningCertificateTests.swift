@@ -48,7 +48,7 @@ struct SigningCertificateTests {
     }
 
     @Test func aServerOnEveryAddressNamesItselfByLoopback() async throws {
-        let server = BrokerServer(broker: Broker(), host: "0.0.0.0")
+        let server = BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: "0.0.0.0"))
         let port = try await server.start()
         #expect(server.signingCertificateURL == "http://127.0.0.1:\(port)/_broker/sns/SimpleNotificationService.pem")
         try await server.stop()

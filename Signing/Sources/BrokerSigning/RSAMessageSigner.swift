@@ -50,7 +50,7 @@ public final class RSAMessageSigner: SNSMessageSigner {
                 issuerPrivateKey: Certificate.PrivateKey(key))
             certificatePEM = try certificate.serializeAsPEM().pemString
         } catch {
-            throw BrokerError(BrokerError.Code(name: "InternalFailure", queryCode: "InternalError", httpStatus: 500), "Could not make the signing key and certificate: \(error)")
+            throw BrokerError(BrokerError.Code(name: "InternalFailure", queryCode: "InternalError"), "Could not make the signing key and certificate: \(error)")
         }
         privateKey = key
         publicKey = key.publicKey

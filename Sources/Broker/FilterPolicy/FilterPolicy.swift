@@ -68,8 +68,8 @@ public struct FilterPolicy: Sendable, Hashable {
 
     /// Whether a message with these attributes and this body passes the policy, in the policy's scope.
     ///
-    /// For many subscriptions of one publish, build one ``FilterInput`` and use ``matches(_:)``, which parses the body
-    /// at most once for all of them.
+    /// A publish inside the library matches all its subscriptions against one shared `FilterInput` instead, which
+    /// parses the body at most once for all of them.
     public func matches(attributes: [String: MessageAttributeValue] = [:], body: String = "") -> Bool {
         var input = FilterInput(attributes: attributes, body: body)
         return matches(&input)

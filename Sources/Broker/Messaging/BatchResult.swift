@@ -15,7 +15,8 @@ public struct BatchResultErrorEntry: Sendable, Hashable {
         self.id = id
         self.code = error.code.queryCode
         self.message = error.message
-        self.senderFault = error.code.httpStatus < 500
+        // Every code the library raises is the caller's fault; the server's own faults never reach a batch entry.
+        self.senderFault = true
     }
 }
 

@@ -16,7 +16,8 @@ final class HTTPHandler: ChannelInboundHandler {
         let request: WireRequest
         let keepAlive: Bool
         let version: HTTPVersion
-        let rejection: BrokerError?
+        /// An answer decided before the request was read, and the HTTP status to send it with.
+        let rejection: (error: BrokerError, status: Int)?
         /// Body bytes reserved in the registry for this request, released once it is answered.
         let reserved: Int
     }
@@ -147,8 +148,7 @@ final class HTTPHandler: ChannelInboundHandler {
         let request = WireRequest(method: requestHead.method.rawValue, uri: requestHead.uri,
                                   headers: requestHead.headers.map { ($0.name, $0.value) })
         queue.append(Pending(request: request, keepAlive: false, version: requestHead.version,
-                             rejection: BrokerError(BrokerError.Code(name: error.code.name, queryCode: error.code.queryCode,
-                                                                     httpStatus: status), error.message),
+                             rejection: (error, status),
                              reserved: 0))
         startNext(context: context)
     }
@@ -172,7 +172,8 @@ final class HTTPHandler: ChannelInboundHandler {
         guard running == nil, !closed, let next = queue.first else { return }
         if let rejection = next.rejection {
             queue.removeFirst()
-            write(WireService.reject(next.request, with: rejection), for: next, context: context)
+            write(WireService.reject(next.request, with: rejection.error, status: rejection.status), for: next,
+                  context: context)
             return
         }
         // Nothing more is read while a request runs; a hang-up is still seen.

@@ -80,10 +80,11 @@ struct WireService: Sendable {
         }
     }
 
-    /// An error answer in the request's protocol for a request that was never decoded (too large to read).
-    static func reject(_ request: WireRequest, with error: BrokerError) -> WireResponse {
+    /// An error answer in the request's protocol for a request that was never decoded (too large to read), with the
+    /// status the connection chose (417 rather than 413 when the client waits for `100 Continue`).
+    static func reject(_ request: WireRequest, with error: BrokerError, status: Int) -> WireResponse {
         failure(error, wireProtocol(of: WireRequest(method: request.method, uri: request.uri, headers: request.headers)),
-                UUID().uuidString.lowercased())
+                UUID().uuidString.lowercased(), status: status)
     }
 
     // MARK: Routing (wire.md §5.1)
@@ -241,12 +242,13 @@ struct WireService: Sendable {
         }
     }
 
-    static func failure(_ error: BrokerError, _ wire: WireProtocol, _ requestId: String) -> WireResponse {
+    static func failure(_ error: BrokerError, _ wire: WireProtocol, _ requestId: String, status: Int? = nil) -> WireResponse {
         let code = error.code
+        let status = status ?? code.httpStatus
         switch wire {
         case .json:
             let body = JSONValue.object([("__type", .string(code.jsonType)), ("message", .string(error.message))])
-            return WireResponse(status: code.httpStatus, headers: [
+            return WireResponse(status: status, headers: [
                 ("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId),
                 ("x-amzn-query-error", "\(code.queryCode);\(code.fault)"),
             ], body: Array(body.serialized.utf8))
@@ -259,7 +261,7 @@ struct WireService: Sendable {
                     ("Error", .object([("Type", .string(code.fault)), ("Code", .string(code.queryCode)), ("Message", .string(message))])),
                     ("RequestId", .string(requestId)),
                 ])
-                return WireResponse(status: code.httpStatus, headers: [("Content-Type", "application/json"), ("x-amzn-RequestId", requestId)],
+                return WireResponse(status: status, headers: [("Content-Type", "application/json"), ("x-amzn-RequestId", requestId)],
                                     body: Array(body.serialized.utf8))
             }
             var xml = XMLWriter()
@@ -273,7 +275,7 @@ struct WireService: Sendable {
                 }
                 xml.element("RequestId", text: requestId)
             }
-            return WireResponse(status: code.httpStatus, headers: [("Content-Type", "text/xml"), ("x-amzn-RequestId", requestId)],
+            return WireResponse(status: status, headers: [("Content-Type", "text/xml"), ("x-amzn-RequestId", requestId)],
                                 body: Array(xml.text.utf8))
         }
     }

@@ -185,7 +185,7 @@ private final class ResponseCollector: ChannelInboundHandler {
 func withServer<T>(accountId: String = "000000000000", allowedHosts: Set<String> = [],
                    _ body: (BrokerServer, TestClient) async throws -> T) async throws -> T {
     let broker = Broker(configuration: BrokerConfiguration(accountId: accountId))
-    let server = BrokerServer(broker: broker, allowedHosts: allowedHosts)
+    let server = BrokerServer(broker: broker, configuration: BrokerServer.Configuration(allowedHosts: allowedHosts))
     let port = try await server.start()
     let client = try await TestClient.connect(port: port)
     do {

@@ -1,7 +1,9 @@
 import Broker
 import Foundation
 
-/// Queues, topics and subscriptions to create before serving, read from a JSON file:
+/// A manifest of the queues, topics and subscriptions to create in a broker, read from a JSON file: `broker-server`
+/// applies one (`--config FILE`) before it serves, and an in-process test may apply the same file to its own broker.
+/// The server's own settings are ``BrokerServer/Configuration``.
 ///
 /// ```json
 /// {
@@ -28,7 +30,7 @@ import Foundation
 /// boolean, or a JSON object for the attributes that hold JSON (`RedrivePolicy`, `FilterPolicy`, `Policy`, …).
 /// A `deadLetterTargetArn` or a subscription's `queue` may be a queue name instead of an ARN. Queues may be listed in
 /// any order: redrive policies are set once every queue exists.
-public struct ServerConfiguration: Sendable {
+public struct BrokerManifest: Sendable {
     /// `region`: the region of ARNs; nil leaves the choice to the command line or Broker's default.
     public var region: String?
     /// `accountId`: the 12-digit account of URLs and ARNs.
@@ -53,32 +55,32 @@ public struct ServerConfiguration: Sendable {
         let subscriptions: [(path: String, queue: String, attributes: [String: String])]
     }
 
-    /// An empty configuration: nothing is created.
+    /// An empty manifest: nothing is created.
     public init() {
         queues = []
         topics = []
     }
 
-    /// Reads a configuration file.
-    public init(contentsOf path: String) throws(ServerConfigurationError) {
+    /// Reads a manifest file.
+    public init(contentsOf path: String) throws(BrokerManifestError) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ServerConfigurationError("cannot read \(path)")
+            throw BrokerManifestError("cannot read \(path)")
         }
         try self.init(json: Array(data))
     }
 
-    /// Parses a configuration document.
-    public init(json bytes: [UInt8]) throws(ServerConfigurationError) {
+    /// Parses a manifest document.
+    public init(json bytes: [UInt8]) throws(BrokerManifestError) {
         let document: JSONValue
         do {
             document = try JSONParser.parse(bytes)
         } catch {
-            throw ServerConfigurationError("not valid JSON: \(error.reason) at byte \(error.offset)")
+            throw BrokerManifestError("not valid JSON: \(error.reason) at byte \(error.offset)")
         }
         let root = try Self.object(document, "the document")
         try Self.allowOnly(["region", "accountId", "queues", "topics"], in: root, "the document")
-        region = try root["region"].map { value throws(ServerConfigurationError) in try Self.string(value, "region") }
-        accountId = try root["accountId"].map { value throws(ServerConfigurationError) in try Self.string(value, "accountId") }
+        region = try root["region"].map { value throws(BrokerManifestError) in try Self.string(value, "region") }
+        accountId = try root["accountId"].map { value throws(BrokerManifestError) in try Self.string(value, "accountId") }
         var queues: [QueueEntry] = []
         for (index, item) in try Self.array(root["queues"], "queues").enumerated() {
             let path = "queues[\(index)]"
@@ -112,13 +114,13 @@ public struct ServerConfiguration: Sendable {
 
     /// Creates the queues, redrive policies, topics and subscriptions in `broker`. Broker's validation applies: an
     /// error names the entry and AWS's reason.
-    public func apply(to broker: Broker) throws(ServerConfigurationError) {
+    public func apply(to broker: Broker) throws(BrokerManifestError) {
         func arn(_ reference: String) -> String {
             reference.hasPrefix("arn:") ? reference
                 : "arn:aws:sqs:\(broker.configuration.region):\(broker.configuration.accountId):\(reference)"
         }
-        func attempt(_ path: String, _ body: () throws(BrokerError) -> Void) throws(ServerConfigurationError) {
-            do throws(BrokerError) { try body() } catch { throw ServerConfigurationError("\(path): \(error)") }
+        func attempt(_ path: String, _ body: () throws(BrokerError) -> Void) throws(BrokerManifestError) {
+            do throws(BrokerError) { try body() } catch { throw BrokerManifestError("\(path): \(error)") }
         }
         for queue in queues {
             try attempt(queue.path) { () throws(BrokerError) in
@@ -140,7 +142,7 @@ public struct ServerConfiguration: Sendable {
             guard let created else { continue }
             for subscription in topic.subscriptions {
                 try attempt(subscription.path) { () throws(BrokerError) in
-                    // SNS subscribes a queue that does not exist yet; a configuration file naming one is a mistake.
+                    // SNS subscribes a queue that does not exist yet; a manifest naming one is a mistake.
                     let queue = try broker.queue(arn: arn(subscription.queue))
                     try created.subscribe(protocol: "sqs", endpoint: queue.arn, attributes: subscription.attributes)
                 }
@@ -160,35 +162,35 @@ public struct ServerConfiguration: Sendable {
 
     // MARK: Reading the document
 
-    private static func object(_ value: JSONValue?, _ path: String) throws(ServerConfigurationError) -> JSONValue {
-        guard case .object? = value else { throw ServerConfigurationError("\(path) must be an object") }
+    private static func object(_ value: JSONValue?, _ path: String) throws(BrokerManifestError) -> JSONValue {
+        guard case .object? = value else { throw BrokerManifestError("\(path) must be an object") }
         return value ?? .null
     }
 
-    private static func array(_ value: JSONValue?, _ path: String) throws(ServerConfigurationError) -> [JSONValue] {
+    private static func array(_ value: JSONValue?, _ path: String) throws(BrokerManifestError) -> [JSONValue] {
         switch value {
         case nil, .null?: return []
         case .array(let items)?: return items
-        default: throw ServerConfigurationError("\(path) must be a list")
+        default: throw BrokerManifestError("\(path) must be a list")
         }
     }
 
-    private static func string(_ value: JSONValue?, _ path: String) throws(ServerConfigurationError) -> String {
-        guard case .string(let text)? = value, !text.isEmpty else { throw ServerConfigurationError("\(path) must be a non-empty string") }
+    private static func string(_ value: JSONValue?, _ path: String) throws(BrokerManifestError) -> String {
+        guard case .string(let text)? = value, !text.isEmpty else { throw BrokerManifestError("\(path) must be a non-empty string") }
         return text
     }
 
-    private static func allowOnly(_ keys: Set<String>, in value: JSONValue, _ path: String) throws(ServerConfigurationError) {
+    private static func allowOnly(_ keys: Set<String>, in value: JSONValue, _ path: String) throws(BrokerManifestError) {
         guard case .object(let members) = value else { return }
         if let unknown = members.first(where: { !keys.contains($0.key) }) {
-            throw ServerConfigurationError("\(path) has an unknown key \"\(unknown.key)\" (allowed: \(keys.sorted().joined(separator: ", ")))")
+            throw BrokerManifestError("\(path) has an unknown key \"\(unknown.key)\" (allowed: \(keys.sorted().joined(separator: ", ")))")
         }
     }
 
     /// AWS's string map; numbers and booleans are written as AWS spells them, objects and lists as JSON text.
-    private static func stringMap(_ value: JSONValue?, _ path: String) throws(ServerConfigurationError) -> [String: String] {
+    private static func stringMap(_ value: JSONValue?, _ path: String) throws(BrokerManifestError) -> [String: String] {
         guard let value, value != .null else { return [:] }
-        guard case .object(let members) = value else { throw ServerConfigurationError("\(path) must be an object") }
+        guard case .object(let members) = value else { throw BrokerManifestError("\(path) must be an object") }
         var map: [String: String] = [:]
         for (key, member) in members {
             switch member {
@@ -196,15 +198,15 @@ public struct ServerConfiguration: Sendable {
             case .number(let text): map[key] = text
             case .bool(let flag): map[key] = flag ? "true" : "false"
             case .object, .array: map[key] = member.serialized
-            case .null: throw ServerConfigurationError("\(path).\(key) must not be null")
+            case .null: throw BrokerManifestError("\(path).\(key) must not be null")
             }
         }
         return map
     }
 }
 
-/// A configuration file that cannot be used, with where and why.
-public struct ServerConfigurationError: Error, Sendable, CustomStringConvertible {
+/// A manifest file that cannot be used, with where and why.
+public struct BrokerManifestError: Error, Sendable, CustomStringConvertible {
     /// Where in the file, and what is wrong.
     public let description: String
 
