@@ -211,9 +211,7 @@ public struct Queue: Sendable, Hashable {
     public func addPermission(label: String, awsAccountIds: [String], actions: [String]) throws(BrokerError) {
         try QueuePermissions.validate(label: label, accounts: awsAccountIds, actions: actions)
         try core.mutate { state, now, _ throws(BrokerError) in
-            state.settings.policy = try QueuePermissions.adding(
-                label: label, accounts: awsAccountIds, actions: actions, queueArn: core.arn, to: state.settings.policy)
-            state.lastModified = now
+            try state.addPermission(label: label, accounts: awsAccountIds, actions: actions, queueArn: core.arn, now: now)
         }
     }
 
@@ -221,8 +219,7 @@ public struct Queue: Sendable, Hashable {
     /// `Policy` attribute goes too. An unknown label is `InvalidParameterValue`.
     public func removePermission(label: String) throws(BrokerError) {
         try core.mutate { state, now, _ throws(BrokerError) in
-            state.settings.policy = try QueuePermissions.removing(label: label, queueArn: core.arn, from: state.settings.policy)
-            state.lastModified = now
+            try state.removePermission(label: label, queueArn: core.arn, now: now)
         }
     }
 }

@@ -43,6 +43,20 @@ extension QueueStateMachine {
         for key in keys { tags[key] = nil }
     }
 
+    /// AddPermission: a statement labelled `label` added to the queue's `Policy`.
+    mutating func addPermission(label: String, accounts: [String], actions: [String], queueArn: String,
+                                now: Date) throws(BrokerError) {
+        settings.policy = try QueuePermissions.adding(label: label, accounts: accounts, actions: actions,
+                                                      queueArn: queueArn, to: settings.policy)
+        lastModified = now
+    }
+
+    /// RemovePermission: the statement labelled `label` taken out of the queue's `Policy`.
+    mutating func removePermission(label: String, queueArn: String, now: Date) throws(BrokerError) {
+        settings.policy = try QueuePermissions.removing(label: label, queueArn: queueArn, from: settings.policy)
+        lastModified = now
+    }
+
     /// Exact message counts, and the age of the oldest message at `now`.
     mutating func statistics(now: Date) -> QueueStatistics {
         // Deleted messages at the front of the retention index are dropped lazily; the oldest live one is behind them.

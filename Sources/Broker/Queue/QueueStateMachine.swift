@@ -36,9 +36,11 @@ protocol DeadLetterSink: AnyObject, Sendable {
 
 /// What a transition leaves to do once the lock is released: resume waiters, move dead letters.
 ///
-/// Effects name what happened, not how to do it, and every transition that changes what a queue holds either
-/// reports here or returns what it did (a stored send, deliveries): a durability journal would be fed from these,
-/// after the lock, in the order the transitions ran.
+/// Effects name what happened (these deliveries go to that waiter, these messages left for that queue), not how to
+/// do it, and are collected in the order the transitions ran under the lock. That is the seam for a durability
+/// journal: each transition already returns or records its outcome (a stored send, deliveries, dead letters), so an
+/// entry per transition would be appended here, in lock order, and written after the lock like the resumes, keeping
+/// I/O out of the critical section.
 struct QueueEffects {
     var resumes: [(CheckedContinuation<[Delivery], any Error>, [Delivery])] = []
     /// Messages taken out of the queue for its dead-letter queue (already detached from the state).
