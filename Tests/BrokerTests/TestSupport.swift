@@ -48,9 +48,10 @@ func makeBroker(seed: UInt64 = 1, forwarding: Bool = false) -> (Broker, ManualCl
     return (Broker(configuration: BrokerConfiguration(seed: seed), clock: brokerClock), clock)
 }
 
-/// A clock that runs on a ``ManualClock`` without being one. Queues cancel a long-poll timer no waiter needs at
-/// once only on the manual clock; on any other clock (``SystemClock`` above all) it is left to fire at the end of
-/// its wait period. Through this clock a test moves time and counts wake-ups under that second policy.
+/// A clock that runs on a ``ManualClock`` but keeps the default answer of ``BrokerClock/cancelsIdleWakeUpsEagerly``,
+/// `false`. Queues cancel a long-poll timer no waiter needs at once only on a clock that answers `true`, as the
+/// manual clock does; on any other (``SystemClock`` above all) it is left to fire at the end of its wait period.
+/// Through this clock a test moves time and counts wake-ups under that second policy.
 struct ForwardingClock: BrokerClock {
     let manual: ManualClock
     var now: Date { manual.now }

@@ -13,6 +13,21 @@ public protocol BrokerClock: Sendable {
     /// `action` runs on the clock's own context (a Dispatch queue for ``SystemClock``, the caller of
     /// ``ManualClock/advance(by:)`` for the manual clock); it must be short and must not block.
     func schedule(at deadline: Date, _ action: @escaping @Sendable () -> Void) -> ScheduledWakeUp
+
+    /// Whether a wake-up nobody needs any more is cancelled at once rather than left to fire.
+    ///
+    /// A queue arms one wake-up while long polls wait. When a send serves the last of them, cancelling that wake-up
+    /// (and arming a new one for the next poll) costs more on a real clock than letting it fire once, idle, at the
+    /// end of the wait period, so by default it is left to fire. A clock whose pending wake-ups a test counts, and
+    /// where cancelling is cheap, answers `true`: queues then cancel the wake-up as the last waiter is served, and
+    /// ``ManualClock/pendingWakeUps`` is zero whenever no long poll waits. `false` unless a clock says otherwise; a
+    /// clock that wraps another should forward the wrapped clock's answer.
+    var cancelsIdleWakeUpsEagerly: Bool { get }
+}
+
+extension BrokerClock {
+    /// Idle wake-ups are left to fire (see the requirement's documentation).
+    public var cancelsIdleWakeUpsEagerly: Bool { false }
 }
 
 /// A pending wake-up returned by ``BrokerClock/schedule(at:_:)``.
@@ -109,6 +124,9 @@ extension Date {
     func adding(_ duration: Duration) -> Date {
         addingTimeInterval(duration.timeInterval)
     }
+
+    /// Milliseconds since 1970, the unit of SQS's timestamp attributes.
+    var epochMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 extension Duration {

@@ -33,6 +33,10 @@ public final class ManualClock: BrokerClock {
     /// The clock's current time.
     public var now: Date { state.withLock { $0.now } }
 
+    /// Always `true`: a test counts ``pendingWakeUps``, so queues cancel a long-poll wake-up as soon as no poll
+    /// needs it, and cancelling one here is an array removal.
+    public var cancelsIdleWakeUpsEagerly: Bool { true }
+
     /// The number of wake-ups scheduled and not yet run or cancelled; a test can assert it is zero at teardown.
     public var pendingWakeUps: Int { state.withLock { $0.entries.count } }
 

@@ -71,32 +71,17 @@ extension QueueCore {
             let request = ReceiveRequest(maxNumberOfMessages: max, visibilityTimeout: nil, waitTimeSeconds: nil,
                                          selection: AttributeSelection(messageAttributeNames: [], systemAttributeNames: []),
                                          receiveRequestAttemptId: nil)
-            let picked = select(&state, request: request, visibilityTimeout: 1, now: now, effects: &effects, redrive: false)
-            for delivery in picked { remove(delivery.message, from: &state) }
+            let picked = state.select(request: request, visibilityTimeout: 1, now: now, effects: &effects,
+                                      deadLetterTarget: { _ in nil }, redrive: false)
+            for delivery in picked { state.remove(delivery.message) }
             return picked.map(\.message)
         }) ?? []
-    }
-
-    /// Returns messages a failed move could not deliver.
-    func putBack(_ messages: [StoredMessage]) {
-        moveToDeadLetterQueue(messages, target: nil)
     }
 
     /// Takes a redriven message as a new send: new message id, enqueue time and receive history.
     func acceptRedriven(_ message: StoredMessage) -> Bool {
         (try? mutate { state, now, _ in
-            var sequence: UInt64?
-            if isFifo {
-                state.nextSequenceNumber += 1
-                sequence = state.nextSequenceNumber
-            }
-            let fresh = StoredMessage(
-                key: state.messages.makeKey(), id: state.ids.messageID(), body: message.body,
-                messageAttributes: message.messageAttributes, systemAttributes: message.systemAttributes,
-                sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,
-                sequenceNumber: sequence, deadLetterQueueSourceArn: nil, size: message.size,
-                receiveCount: 0, firstReceivedAt: nil)
-            insert(fresh, delay: isFifo ? 0 : state.settings.delaySeconds, in: &state, now: now)
+            state.acceptRedriven(message, now: now)
             return true
         }) ?? false
     }

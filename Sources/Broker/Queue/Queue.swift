@@ -43,17 +43,12 @@ public struct Queue: Sendable, Hashable {
     /// SendMessage with every field of the request.
     @discardableResult
     public func sendMessage(_ request: SendMessageRequest) throws(BrokerError) -> SendMessageResult {
-        let prepared = try core.prepare(request)
-        let stored = try core.mutate { state, now, _ throws(BrokerError) in
-            try core.store(request, prepared, in: &state, now: now)
-        }
-        return stored.result(for: request)
+        try core.send(request)
     }
 
     /// A topic's copy (see `QueueCore.prepare`'s `trusted`): no second character scan.
     func deliver(_ request: borrowing SendMessageRequest) throws(BrokerError) {
-        let prepared = try core.prepare(request, trusted: true)
-        _ = try core.mutate { state, now, _ throws(BrokerError) in try core.store(request, prepared, in: &state, now: now) }
+        try core.deliver(request)
     }
 
     /// SendMessageBatch: 1–10 entries with distinct ids, together at most 1 MiB. Entries that fail are reported
@@ -61,87 +56,7 @@ public struct Queue: Sendable, Hashable {
     /// `MessageDeduplicationId` while the queue has no content-based deduplication, fails the whole request, as on AWS.
     public func sendMessageBatch(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<SendMessageResult> {
         try MessageValidation.validateBatch(count: entries.count) { entries[$0].id }
-        if core.isFifo {
-            for index in entries.indices where entries[index].message.messageGroupId == nil {
-                throw FifoRules.missingGroupId
-            }
-        }
-        // Entries are reached through a buffer pointer, whose subscript lends the element in place: an array's
-        // subscript or a loop variable copies each request (a retain and release of every field), which was a
-        // tenth of a batched send.
-        return try entries.withUnsafeBufferPointer { entries throws(BrokerError) in
-            // The limit applies to the request as sent, valid entries or not.
-            var total = 0
-            for index in entries.indices {
-                total += entries[index].message.body.utf8.count
-                guard !entries[index].message.messageAttributes.isEmpty else { continue }
-                for attribute in entries[index].message.messageAttributes {
-                    total += attribute.key.utf8.count + attribute.value.dataType.utf8.count
-                        + (attribute.value.stringValue?.utf8.count ?? 0) + (attribute.value.binaryValue?.count ?? 0)
-                }
-            }
-            if total > 1_048_576 {
-                throw BrokerError(.batchRequestTooLong,
-                    "Batch requests cannot be longer than 1048576 bytes. You have sent \(total) bytes.")
-            }
-            // Each valid entry's request is copied once, here, into a buffer on the stack, and moved from there into
-            // `store`: lending it from the caller's array twice (to `prepare`, then to `store` under the lock) made
-            // the compiler copy it twice, a retain and release of every field each time. Two buffers, since the
-            // standard library allocates at most 1 KiB on the stack without asking the system how deep it is.
-            var failed: [(index: Int, entry: BatchResultErrorEntry)] = []
-            return try withUnsafeTemporaryAllocation(of: SendMessageRequest.self, capacity: entries.count) { requests throws(BrokerError) in
-                try withUnsafeTemporaryAllocation(of: PendingSend.self, capacity: entries.count) { pending throws(BrokerError) in
-                    var count = 0  // requests and pending [0..<count] were initialized,
-                    var moved = 0  // and requests[0..<moved] moved out again.
-                    defer {
-                        UnsafeMutableBufferPointer(rebasing: requests[moved..<count]).deinitialize()
-                        UnsafeMutableBufferPointer(rebasing: pending[0..<count]).deinitialize()
-                    }
-                    for index in entries.indices {
-                        let request = entries[index].message
-                        do throws(BrokerError) {
-                            let prepared = try core.prepare(request)
-                            requests.initializeElement(at: count, to: request)
-                            pending.initializeElement(at: count, to: PendingSend(index: index, prepared: prepared))
-                            count += 1
-                        } catch {
-                            failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
-                        }
-                    }
-                    let successful = try core.mutate { state, now, _ throws(BrokerError) in
-                        // Checked before anything is stored: the setting is the queue's, read under its lock.
-                        if core.isFifo, !state.settings.contentBasedDeduplication {
-                            for index in 0..<count where requests[index].messageDeduplicationId == nil {
-                                throw FifoRules.missingDeduplicationId
-                            }
-                        }
-                        var successful: [BatchResult<SendMessageResult>.Entry] = []
-                        successful.reserveCapacity(count)
-                        while moved < count {
-                            let request = requests.moveElement(from: moved)
-                            let index = pending[moved].index
-                            do throws(BrokerError) {
-                                let stored = try core.store(request, pending[moved].prepared, in: &state, now: now)
-                                successful.append(.init(id: entries[index].id, result: stored.result(for: request)))
-                            } catch {
-                                failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
-                            }
-                            moved += 1
-                        }
-                        return successful
-                    }
-                    // In entry order, as the successes are: failures found under the lock come after the others.
-                    if failed.count > 1 { failed.sort { $0.index < $1.index } }
-                    return BatchResult(failed: failed.map(\.entry), successfulEntries: successful)
-                }
-            }
-        }
-    }
-
-    /// Where a batch entry that passed the checks made outside the lock is, and what they found.
-    private struct PendingSend {
-        let index: Int
-        let prepared: QueueCore.PreparedSend
+        return try core.sendBatch(entries)
     }
 
     // MARK: Receiving
@@ -167,7 +82,7 @@ public struct Queue: Sendable, Hashable {
                                                reason: "Must be between 1 and 10, if provided.")
         }
         let visibility = try visibilityTimeout.map { d throws(BrokerError) in
-            try MessageValidation.wholeSeconds(d, parameter: "VisibilityTimeout", range: 0...QueueCore.maximumVisibility,
+            try MessageValidation.wholeSeconds(d, parameter: "VisibilityTimeout", range: 0...QueueStateMachine.maximumVisibility,
                                                reason: "Must be between 0 and 43200, if provided.")
         }
         let wait = try waitTimeSeconds.map { d throws(BrokerError) in
@@ -190,17 +105,14 @@ public struct Queue: Sendable, Hashable {
 
     /// DeleteMessage with the receipt handle of a receive. Deleting an already deleted message succeeds.
     public func deleteMessage(receiptHandle: String) throws(BrokerError) {
-        let handle = try core.parseHandle(receiptHandle)
-        try core.mutate { state, now, _ throws(BrokerError) in
-            try core.delete(handle, text: receiptHandle, in: &state, now: now)
-        }
+        try core.delete(receiptHandle: receiptHandle)
     }
 
     /// DeleteMessageBatch: per-entry outcomes.
     public func deleteMessageBatch(_ entries: [DeleteMessageBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
         try MessageValidation.validateBatch(count: entries.count, entryType: "DeleteMessageBatchRequestEntry") { entries[$0].id }
-        return try batch(entries) { entry, handle, state, now throws(BrokerError) in
-            try core.delete(handle, text: entry.receiptHandle, in: &state, now: now)
+        return try core.batch(entries) { entry, handle, state, _ throws(BrokerError) in
+            try state.delete(handle, text: entry.receiptHandle)
         }
     }
 
@@ -209,60 +121,28 @@ public struct Queue: Sendable, Hashable {
     /// deleted is `InvalidParameterValue`.
     public func changeMessageVisibility(receiptHandle: String, visibilityTimeout: Duration) throws(BrokerError) {
         let timeout = try Self.visibilitySeconds(visibilityTimeout)
-        let handle = try core.parseHandle(receiptHandle)
-        try core.mutate { state, now, _ throws(BrokerError) in
-            try core.changeVisibility(handle, text: receiptHandle, timeout: timeout, in: &state, now: now)
-        }
+        try core.changeVisibility(receiptHandle: receiptHandle, timeout: timeout)
     }
 
     /// ChangeMessageVisibilityBatch: per-entry outcomes.
     public func changeMessageVisibilityBatch(_ entries: [ChangeMessageVisibilityBatchRequestEntry]) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
         try MessageValidation.validateBatch(count: entries.count, entryType: "ChangeMessageVisibilityBatchRequestEntry") { entries[$0].id }
-        return try batch(entries) { entry, handle, state, now throws(BrokerError) in
+        return try core.batch(entries) { entry, handle, state, now throws(BrokerError) in
             let timeout = try Self.visibilitySeconds(entry.visibilityTimeout)
-            try core.changeVisibility(handle, text: entry.receiptHandle, timeout: timeout, in: &state, now: now)
+            try state.changeVisibility(handle, text: entry.receiptHandle, timeout: timeout, now: now)
         }
     }
 
     private static func visibilitySeconds(_ duration: Duration) throws(BrokerError) -> Int {
-        try MessageValidation.wholeSeconds(duration, parameter: "VisibilityTimeout", range: 0...QueueCore.maximumVisibility,
+        try MessageValidation.wholeSeconds(duration, parameter: "VisibilityTimeout", range: 0...QueueStateMachine.maximumVisibility,
                                            reason: "Must be between 0 and 43200, if provided.")
-    }
-
-    /// Runs `operation` per entry in one critical section, collecting AWS's `Successful` and `Failed` lists.
-    /// Entries are reached by index, not copied into a list of (id, handle) pairs first: that list cost an
-    /// allocation and a retain and release of both strings per entry.
-    private func batch<Entry: ReceiptHandleEntry>(
-        _ entries: [Entry],
-        _ operation: (borrowing Entry, ReceiptHandle, inout QueueState, Date) throws(BrokerError) -> Void
-    ) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try core.mutate { state, now, _ throws(BrokerError) in
-            var successful: [BatchResult<BatchEntryAcknowledged>.Entry] = []
-            successful.reserveCapacity(entries.count)
-            var failed: [BatchResultErrorEntry] = []
-            for index in entries.indices {
-                do throws(BrokerError) {
-                    try operation(entries[index], try core.parseHandle(entries[index].receiptHandle), &state, now)
-                    successful.append(.init(id: entries[index].id, result: BatchEntryAcknowledged()))
-                } catch {
-                    failed.append(BatchResultErrorEntry(id: entries[index].id, error: error))
-                }
-            }
-            return BatchResult(failed: failed, successfulEntries: successful)
-        }
     }
 
     // MARK: Management
 
     /// PurgeQueue: deletes every message (and, on a FIFO queue, the deduplication history). One purge per 60 seconds.
     public func purge() throws(BrokerError) {
-        try core.mutate { state, now, _ throws(BrokerError) in
-            if let last = state.lastPurge, now.timeIntervalSince(last) < 60 {
-                throw BrokerError(.purgeQueueInProgress, "Only one PurgeQueue operation on \(core.name) is allowed every 60 seconds.")
-            }
-            state.lastPurge = now
-            state.removeAllMessages()
-        }
+        try core.mutate { state, now, _ throws(BrokerError) in try state.purge(now: now, queueName: core.name) }
     }
 
     /// GetQueueAttributes as AWS's string map; `All` (the default) returns every attribute.
@@ -277,13 +157,7 @@ public struct Queue: Sendable, Hashable {
                 throw BrokerError(.invalidAttributeName, "Unknown Attribute \(name).")
             }
         }
-        return try core.read { state, _ in
-            var result: [String: String] = [:]
-            for name in wanted {
-                if let value = core.awsValue(of: name, in: state) { result[name.rawValue] = value }
-            }
-            return result
-        }
+        return try core.attributes(wanted)
     }
 
     /// The queue's settable attributes, typed, every one filled in with its current value.
@@ -294,31 +168,13 @@ public struct Queue: Sendable, Hashable {
     /// Message counts and the age of the oldest message, settled to the clock's `now`. Exact, unlike AWS's
     /// approximate counters.
     public func statistics() throws(BrokerError) -> QueueStatistics {
-        try core.read { state, now in
-            while let oldest = state.retention.min, oldest.state == .gone { _ = state.retention.popMin() }
-            return QueueStatistics(
-                approximateNumberOfMessages: state.visibleCount,
-                approximateNumberOfMessagesNotVisible: state.inFlightCount,
-                approximateNumberOfMessagesDelayed: state.delayedCount,
-                oldestMessageAge: state.retention.min.map { .seconds(now.timeIntervalSince($0.enqueuedAt)) })
-        }
+        try core.read { state, now in state.statistics(now: now) }
     }
 
     /// SetQueueAttributes with typed values.
     public func setAttributes(_ attributes: QueueAttributes) throws(BrokerError) {
         try RedriveValidation.validate(attributes, sourceArn: core.arn, sourceIsFifo: core.isFifo, resolve: core.resolveQueue)
-        try core.mutate { state, now, _ throws(BrokerError) in
-            let oldDelay = state.settings.delaySeconds
-            let oldScope = state.settings.deduplicationScope
-            try state.settings.apply(attributes, creating: false)
-            state.lastModified = now
-            if state.settings.deduplicationScope != oldScope {
-                state.otherScopeRecordsUntil = now.addingTimeInterval(QueueCore.deduplicationWindow)
-            }
-            if core.isFifo, state.settings.delaySeconds != oldDelay {
-                core.applyDelayRetroactively(in: &state, now: now)
-            }
-        }
+        try core.mutate { state, now, _ throws(BrokerError) in try state.setAttributes(attributes, now: now) }
     }
 
     /// SetQueueAttributes with AWS's string map.
@@ -330,11 +186,7 @@ public struct Queue: Sendable, Hashable {
     public func tag(_ tags: [String: String]) throws(BrokerError) {
         if tags.isEmpty { throw BrokerError(.missingParameter, "The request must contain the parameter Tags.") }
         try QueueTags.validate(tags)
-        try core.mutate { state, _, _ throws(BrokerError) in
-            let merged = state.tags.merging(tags) { $1 }
-            try QueueTags.validateCount(merged.count, queue: core.name)
-            state.tags = merged
-        }
+        try core.mutate { state, _, _ throws(BrokerError) in try state.tag(tags, queueName: core.name) }
     }
 
     /// UntagQueue: at least one key.
@@ -342,9 +194,7 @@ public struct Queue: Sendable, Hashable {
         if keys.isEmpty {
             throw BrokerError(.invalidParameterValue, "Tag keys must be between 1 and 128 characters in length.")
         }
-        try core.mutate { state, _, _ in
-            for key in keys { state.tags[key] = nil }
-        }
+        try core.mutate { state, _, _ in state.untag(keys) }
     }
 
     /// ListQueueTags.
@@ -361,9 +211,7 @@ public struct Queue: Sendable, Hashable {
     public func addPermission(label: String, awsAccountIds: [String], actions: [String]) throws(BrokerError) {
         try QueuePermissions.validate(label: label, accounts: awsAccountIds, actions: actions)
         try core.mutate { state, now, _ throws(BrokerError) in
-            state.settings.policy = try QueuePermissions.adding(
-                label: label, accounts: awsAccountIds, actions: actions, queueArn: core.arn, to: state.settings.policy)
-            state.lastModified = now
+            try state.addPermission(label: label, accounts: awsAccountIds, actions: actions, queueArn: core.arn, now: now)
         }
     }
 
@@ -371,8 +219,7 @@ public struct Queue: Sendable, Hashable {
     /// `Policy` attribute goes too. An unknown label is `InvalidParameterValue`.
     public func removePermission(label: String) throws(BrokerError) {
         try core.mutate { state, now, _ throws(BrokerError) in
-            state.settings.policy = try QueuePermissions.removing(label: label, queueArn: core.arn, from: state.settings.policy)
-            state.lastModified = now
+            try state.removePermission(label: label, queueArn: core.arn, now: now)
         }
     }
 }
@@ -387,31 +234,4 @@ public struct QueueStatistics: Sendable, Hashable {
     public let approximateNumberOfMessagesDelayed: Int
     /// Age of the oldest message in the queue, if any.
     public let oldestMessageAge: Duration?
-}
-
-/// Tag rules of SQS queues.
-enum QueueTags {
-    static func validate(_ tags: [String: String]) throws(BrokerError) {
-        for (key, value) in tags {
-            guard !key.isEmpty, key.count <= 128 else {
-                throw BrokerError(.invalidParameterValue, "Tag key must be between 1 and 128 characters: \(key)")
-            }
-            guard value.count <= 256 else {
-                throw BrokerError(.invalidParameterValue, "Tag value must be at most 256 characters (key \(key)).")
-            }
-            guard TagRules.hasTagCharacters(key) else {
-                throw BrokerError(.invalidParameterValue,
-                    "Tag keys may contain letters, numbers, spaces and _ . : / = + - @ only: \(key)")
-            }
-            guard TagRules.hasTagCharacters(value) else {
-                throw BrokerError(.invalidParameterValue,
-                    "Tag values may contain letters, numbers, spaces and _ . : / = + - @ only (key \(key)).")
-            }
-        }
-    }
-
-
-    static func validateCount(_ count: Int, queue: String) throws(BrokerError) {
-        if count > 50 { throw BrokerError(.invalidParameterValue, "Too many tags added for queue \(queue).") }
-    }
 }

@@ -3,19 +3,12 @@ import Foundation
 extension QueueCore {
     /// ReceiveMessage: an immediate pick, or a long poll that waits for messages, its deadline or cancellation.
     func receive(_ request: ReceiveRequest) async throws -> [Delivery] {
-        var waitSeconds = 0
-        var visibility = 0
-        let immediate: [Delivery]? = try mutate { state, now, effects throws(BrokerError) in
-            visibility = request.visibilityTimeout ?? state.settings.visibilityTimeout
-            waitSeconds = request.waitTimeSeconds ?? state.settings.receiveMessageWaitTimeSeconds
-            if waitSeconds == 0, !isFifo, state.inFlightCount >= inFlightLimit {
-                throw BrokerError(.overLimit, "Too many messages in flight: the queue has reached its limit of \(inFlightLimit) in-flight messages.")
-            }
-            let deliveries = select(&state, request: request, visibilityTimeout: visibility, now: now, effects: &effects)
-            return deliveries.isEmpty && waitSeconds > 0 ? nil : deliveries
+        let begun = try mutate { state, now, effects throws(BrokerError) in
+            try state.beginReceive(request, now: now, effects: &effects, deadLetterTarget: deadLetterTarget)
         }
-        if let immediate { return immediate }
-        let deadline = clock.now.addingTimeInterval(TimeInterval(waitSeconds))
+        if let immediate = begun.deliveries { return immediate }
+        let visibility = begun.visibilityTimeout
+        let deadline = clock.now.addingTimeInterval(TimeInterval(begun.waitSeconds))
         let id = nextWaiterID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Delivery], any Error>) in
@@ -32,16 +25,69 @@ extension QueueCore {
         }
     }
 
-    /// One attribute as GetQueueAttributes reports it.
-    func awsValue(of name: QueueAttributeName, in state: QueueState) -> String? {
-        switch name {
-        case .approximateNumberOfMessages: String(state.visibleCount)
-        case .approximateNumberOfMessagesNotVisible: String(state.inFlightCount)
-        case .approximateNumberOfMessagesDelayed: String(state.delayedCount)
-        case .createdTimestamp: String(Int64(createdAt.timeIntervalSince1970))
-        case .lastModifiedTimestamp: String(Int64(state.lastModified.timeIntervalSince1970))
-        case .queueArn: arn
-        default: state.settings.awsValue(of: name)
+    /// Turns deliveries into `Message`s with the receive's attribute selection (outside the lock).
+    func messages(from deliveries: [Delivery], selection: AttributeSelection) -> [Message] {
+        deliveries.map { delivery in
+            let stored = delivery.message
+            let userAttributes: [String: MessageAttributeValue]
+            if selection.returnsAllUserAttributes {
+                userAttributes = stored.messageAttributes
+            } else if selection.returnsNoUserAttributes || stored.messageAttributes.isEmpty {
+                userAttributes = [:]
+            } else {
+                userAttributes = stored.messageAttributes.filter { selection.includesUser($0.key) }
+            }
+            let handle = ReceiptHandle(incarnation: incarnation, key: stored.key, nonce: delivery.receiptNonce)
+            let received = ReceivedAttributes(selection: selection.systemBits, receiveCount: delivery.receiveCount,
+                                              firstReceivedAt: delivery.firstReceivedAt, senderId: senderId)
+            return Message(stored: stored, receipt: handle, received: received, messageAttributes: userAttributes)
+        }
+    }
+
+    // MARK: Delete and visibility
+
+    /// Finds the message a receipt handle names; malformed or foreign handles are `ReceiptHandleIsInvalid`.
+    func parseHandle(_ text: String) throws(BrokerError) -> ReceiptHandle {
+        guard let handle = ReceiptHandle(text), handle.incarnation == incarnation else {
+            throw BrokerError(.receiptHandleIsInvalid, "The input receipt handle \"\(text)\" is not a valid receipt handle.")
+        }
+        return handle
+    }
+
+    /// DeleteMessage.
+    func delete(receiptHandle text: String) throws(BrokerError) {
+        let handle = try parseHandle(text)
+        try mutate { state, _, _ throws(BrokerError) in try state.delete(handle, text: text) }
+    }
+
+    /// ChangeMessageVisibility.
+    func changeVisibility(receiptHandle text: String, timeout: Int) throws(BrokerError) {
+        let handle = try parseHandle(text)
+        try mutate { state, now, _ throws(BrokerError) in
+            try state.changeVisibility(handle, text: text, timeout: timeout, now: now)
+        }
+    }
+
+    /// Runs `operation` per entry in one critical section, collecting AWS's `Successful` and `Failed` lists.
+    /// Entries are reached by index, not copied into a list of (id, handle) pairs first: that list cost an
+    /// allocation and a retain and release of both strings per entry.
+    func batch<Entry: ReceiptHandleEntry>(
+        _ entries: [Entry],
+        _ operation: (borrowing Entry, ReceiptHandle, inout QueueStateMachine, Date) throws(BrokerError) -> Void
+    ) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
+        try mutate { state, now, _ throws(BrokerError) in
+            var successful: [BatchResult<BatchEntryAcknowledged>.Entry] = []
+            successful.reserveCapacity(entries.count)
+            var failed: [BatchResultErrorEntry] = []
+            for index in entries.indices {
+                do throws(BrokerError) {
+                    try operation(entries[index], try parseHandle(entries[index].receiptHandle), &state, now)
+                    successful.append(.init(id: entries[index].id, result: BatchEntryAcknowledged()))
+                } catch {
+                    failed.append(BatchResultErrorEntry(id: entries[index].id, error: error))
+                }
+            }
+            return BatchResult(failed: failed, successfulEntries: successful)
         }
     }
 }

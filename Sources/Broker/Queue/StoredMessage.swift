@@ -89,6 +89,19 @@ final class StoredMessage: @unchecked Sendable {
     }
 }
 
+extension StoredMessage {
+    /// The same message under a new key in another queue (or again in this one).
+    func copy(key: UInt64, enqueuedAt: Date, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?,
+              deduplicationId: String? = nil) -> StoredMessage {
+        StoredMessage(key: key, id: id, body: body,
+                      messageAttributes: messageAttributes, systemAttributes: systemAttributes,
+                      sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId,
+                      deduplicationId: deduplicationId ?? self.deduplicationId,
+                      sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: deadLetterQueueSourceArn, size: size,
+                      receiveCount: receiveCount, firstReceivedAt: firstReceivedAt)
+    }
+}
+
 /// A heap entry: `message` becomes visible at `deadline`, if `stamp` still matches.
 struct TimedEntry {
     let deadline: Date

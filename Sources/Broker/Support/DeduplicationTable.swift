@@ -243,7 +243,7 @@ struct DeduplicationTable {
     }
 }
 
-/// A deduplication record of a FIFO queue: the id stays taken for five minutes from the first accepted send.
+/// A deduplication record of a FIFO queue or topic: the id stays taken for five minutes from the first accepted send.
 struct DeduplicationRecord {
     let expiresAt: Date
     let messageId: MessageID

@@ -60,6 +60,23 @@ public struct TopicAttributes: Sendable, Hashable {
     }
 }
 
+/// `FifoThroughputScope` of a FIFO topic, as the wire spells it. The public ``TopicAttributes`` keeps AWS's string,
+/// so code written against it keeps compiling; a topic's settings hold it typed once validated.
+enum FifoThroughputScope: String, Sendable {
+    /// Throughput quota and deduplication across the topic (the default).
+    case topic = "Topic"
+    /// Throughput quota and deduplication per message group.
+    case messageGroup = "MessageGroup"
+
+    /// The deduplication scope the same rule has on a FIFO queue.
+    var deduplicationScope: DeduplicationScope {
+        switch self {
+        case .topic: .queue
+        case .messageGroup: .messageGroup
+        }
+    }
+}
+
 /// A topic's validated configuration.
 struct TopicSettings: Sendable, Equatable {
     var displayName = ""
@@ -69,7 +86,7 @@ struct TopicSettings: Sendable, Equatable {
     var contentBasedDeduplication = false
     /// The next three are nil until set: GetTopicAttributes lists them only then, as AWS does. Unset, they mean
     /// `Topic`, `1` and `PassThrough`.
-    var fifoThroughputScope: String?
+    var fifoThroughputScope: FifoThroughputScope?
     var signatureVersion: String?
     var tracingConfig: String?
     var kmsMasterKeyId: String?
@@ -119,10 +136,10 @@ struct TopicSettings: Sendable, Equatable {
         }
         if let cbd = attributes.contentBasedDeduplication { next.contentBasedDeduplication = cbd }
         if let scope = attributes.fifoThroughputScope {
-            guard scope == "Topic" || scope == "MessageGroup" else {
+            guard let typed = FifoThroughputScope(rawValue: scope) else {
                 throw BrokerError(.invalidParameter, "Invalid parameter: FifoThroughputScope Reason: Invalid value [\(scope)]. Must be Topic or MessageGroup.")
             }
-            next.fifoThroughputScope = scope
+            next.fifoThroughputScope = typed
         }
         if let version = attributes.signatureVersion {
             guard version == "1" || version == "2" else {

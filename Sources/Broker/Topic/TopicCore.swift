@@ -9,8 +9,8 @@ struct TopicState {
     var subscriptions: [SubscriptionRecord] = []
     var subscriptionsDeleted = 0
     var ids: IDGenerator
-    var nextSequenceNumber: UInt64
-    var deduplication = DeduplicationTable()
+    /// FIFO topics: sequence numbers and deduplication, by the same rules as a FIFO queue's.
+    var sequencer: FifoSequencer
     var timestamps = SNSTimestampCache()
 }
 
@@ -31,7 +31,7 @@ final class TopicCore: Sendable {
         envelopeFragments = EnvelopeFragments(topicArn: arn, region: broker.region, endpoint: broker.snsEndpoint)
         var ids = IDGenerator(seed: seed)
         let first = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
-        state = LockedState(TopicState(settings: settings, tags: tags, ids: ids, nextSequenceNumber: first))
+        state = LockedState(TopicState(settings: settings, tags: tags, ids: ids, sequencer: FifoSequencer(lastSequenceNumber: first)))
     }
 
     func withLiveState<R>(_ body: (inout TopicState) throws(BrokerError) -> R) throws(BrokerError) -> R {
@@ -237,7 +237,7 @@ final class TopicCore: Sendable {
             if isFifo {
                 result["FifoTopic"] = "true"
                 result["ContentBasedDeduplication"] = String(settings.contentBasedDeduplication)
-                if let scope = settings.fifoThroughputScope { result["FifoThroughputScope"] = scope }
+                if let scope = settings.fifoThroughputScope { result["FifoThroughputScope"] = scope.rawValue }
             }
             return result
         }

@@ -1,0 +1,127 @@
+import Foundation
+
+extension TopicCore {
+    /// Sends a copy to every subscription whose filter policy matches. The body is parsed for body-scope policies
+    /// at most once, however many subscriptions use one; the envelope's common part is built at most once.
+    func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord]) {
+        guard !subscriptions.isEmpty else { return }
+        var input = FilterInput(attributes: message.request.messageAttributes, body: message.request.message)
+        var parts = copyParts(for: message)
+        for subscription in subscriptions {
+            if let policy = subscription.settings.filterPolicy, !policy.matches(&input) {
+                subscription.count { $0.filteredOut += 1 }
+                continue
+            }
+            switch subscription.protocol {
+            case .sqs: deliverToQueue(message, parts: &parts, subscription: subscription)
+            case .lambda where subscription.handler != nil: deliverToHandler(message, subscription: subscription)
+            default: deliverOutbound(message, parts: &parts, subscription: subscription)
+            }
+        }
+    }
+
+    /// The parts a publish's copies share; signed envelopes only with a signer, and never on a FIFO topic, whose
+    /// envelopes AWS sends without signature fields.
+    func copyParts(for message: PublishedMessage) -> CopyParts {
+        CopyParts(message: message, fragments: envelopeFragments, fifo: isFifo, signing: envelopeSigning())
+    }
+
+    /// How this topic's envelopes are signed now, or nil to keep the placeholder. The topic's `SignatureVersion` is
+    /// read only when there is a signer, so the unsigned path takes no lock for it.
+    func envelopeSigning() -> EnvelopeSigning? {
+        guard let signer = broker.signer, !isFifo else { return nil }
+        let version = state.withLock { $0.settings.signatureVersion }.flatMap(SNSSignatureVersion.init(rawValue:)) ?? .v1
+        return EnvelopeSigning(signer: signer, version: version, topicArn: arn)
+    }
+
+    /// The SQS message a subscription's queue gets: the envelope, or with raw delivery the message and its
+    /// attributes.
+    func queueMessage(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord,
+                      queueIsFifo: Bool) -> SendMessageRequest {
+        let raw = subscription.settings.rawMessageDelivery
+        return SendMessageRequest(
+            body: raw ? message.body(for: .sqs) : parts.envelope.body(subscriptionArn: subscription.arn),
+            messageAttributes: raw ? message.request.messageAttributes : [:],
+            // A FIFO topic's group goes to FIFO queues only: its copy in a standard queue has none.
+            messageGroupId: queueIsFifo ? message.request.messageGroupId : nil,
+            messageDeduplicationId: queueIsFifo ? message.deduplicationId : nil)
+    }
+
+    private func deliverToQueue(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord) {
+        var queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue)
+        for attempt in 0..<2 {
+            guard let core = queue else { break }
+            let request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: core.isFifo)
+            do throws(BrokerError) {
+                try Queue(core: core).deliver(request)
+                subscription.count { $0.delivered += 1 }
+                return
+            } catch {
+                if error.code == .queueDoesNotExist, attempt == 0 {
+                    // The queue found earlier was deleted; one of the same name may have been created since.
+                    queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue, refresh: true)
+                    continue
+                }
+                // SQS refused the message (attributes SQS cannot take, too large): a client-side error, which SNS
+                // does not retry.
+                return fail(message, parts: &parts, subscription: subscription, error: error)
+            }
+        }
+        fail(message, parts: &parts, subscription: subscription,
+             error: BrokerError(.queueDoesNotExist, "The specified queue does not exist."))
+    }
+
+    private func deliverToHandler(_ message: PublishedMessage, subscription: SubscriptionRecord) {
+        guard let handler = subscription.handler else { return }
+        let notification = SNSNotification(
+            messageId: message.messageId, topicArn: arn, subject: message.request.subject,
+            message: message.body(for: .lambda), timestamp: message.timestamp,
+            messageAttributes: message.request.messageAttributes, subscriptionArn: subscription.arn,
+            sequenceNumber: message.sequenceNumber.map { String($0) }, messageGroupId: message.request.messageGroupId)
+        let policy = subscription.settings.deliveryPolicy ?? state.withLock { $0.settings.deliveryPolicy } ?? .awsManaged
+        let clock = broker.clock
+        let tracker = broker.deliveries
+        tracker.begin()
+        // Off the publisher's task: a slow handler slows neither the publish nor other subscriptions.
+        Task { [self] in
+            defer { tracker.end() }
+            var retry = 0
+            while true {
+                do {
+                    try await handler(notification)
+                    subscription.count { $0.delivered += 1 }
+                    return
+                } catch {
+                    retry += 1
+                    guard let delay = policy.delay(beforeRetry: retry) else {
+                        var parts = copyParts(for: message)
+                        return fail(message, parts: &parts, subscription: subscription,
+                                    error: BrokerError(BrokerError.Code(name: "HandlerError"), String(describing: error)))
+                    }
+                    subscription.count { $0.retried += 1 }
+                    if delay > 0 {
+                        do { try await clock.sleep(for: .seconds(delay)) } catch { return }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A delivery that failed for good: to the subscription's dead-letter queue, or dropped; counted either way,
+    /// with the error kept as the subscription's last failure.
+    func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
+        guard let dlqArn = subscription.settings.deadLetterTargetArn, let dlq = broker.resolveQueue(dlqArn) else {
+            subscription.count { $0.dropped += 1; $0.lastFailure = error }
+            return
+        }
+        // The copy as the subscription would have had it, with no attributes added: why it failed is kept in the
+        // subscription's statistics.
+        let request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: dlq.isFifo)
+        do throws(BrokerError) {
+            try Queue(core: dlq).deliver(request)
+            subscription.count { $0.deadLettered += 1; $0.lastFailure = error }
+        } catch {
+            subscription.count { $0.dropped += 1; $0.lastFailure = error }
+        }
+    }
+}
