@@ -221,6 +221,9 @@ public final class EventSourceMapping: QueueConsumer, Sendable {
     }
 
     /// The record as the filter sees it: `body` parsed when it is JSON, else the string.
+    ///
+    /// The only JSON the consumers write by string interpolation, kept whole in this one function so that a JSON
+    /// writer can replace it without touching the rest of the mapping.
     static func filterDocument(_ record: SQSEventRecord) -> String {
         let body = record.body.trimmingCharacters(in: .whitespacesAndNewlines)
         let isJSON = (body.hasPrefix("{") || body.hasPrefix("[")) && PolicyJSON.isJSON(body)
