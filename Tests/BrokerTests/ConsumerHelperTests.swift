@@ -228,10 +228,6 @@ struct ConsumerHelperTests {
         {"Type":"Notification","MessageId":"m-4","TopicArn":"arn:aws:sns:us-east-1:123456789012:alerts","Subject":null,"Message":"hello","Timestamp":"2026-01-01T00:00:03.000Z","SignatureVersion":"1","Signature":"c2ln","SigningCertUrl":"https://example.com/lambda-cert.pem","UnsubscribeUrl":"https://example.com/lambda-unsubscribe"}
         """
 
-    enum ConsumerMode: String, CaseIterable, Sendable {
-        case queueWorker, eventSourceMapping
-    }
-
     @Test(arguments: ConsumerMode.allCases)
     func stopBetweenTwoLongPollsLeavesNoWakeUpOnTheClock(_ mode: ConsumerMode) async throws {
         for round in 0..<20 {
@@ -240,7 +236,7 @@ struct ConsumerHelperTests {
             let (broker, clock) = makeBroker(forwarding: true)
             let queue = try broker.createQueue(named: "stop-between-polls")
             let gate = Gate()
-            let consumer: QueueConsumer = switch mode {
+            let consumer: any QueueConsumer = switch mode {
             case .queueWorker:
                 try QueueWorker(queue: queue, broker: broker, configuration: .init(concurrency: 1)) { _ in
                     try await gate.wait()

@@ -749,33 +749,6 @@ struct EventSourceMappingTests {
         await mapping.stop(drainTimeout: .zero)
     }
 
-    @Test func pausedIdleMappingTakesNoBatchOnceItsCurrentPollEnds() async throws {
-        let (f, _) = try fixture()
-        let invocations = Invocations()
-        let mapping = try EventSourceMapping(queue: f.queue, broker: f.broker) { event in
-            _ = invocations.record(event)
-            return nil
-        }
-        let log = EventLog(mapping.events)
-        mapping.start()
-        #expect(await Kit.eventually { Kit.waiters(f.queue) == 1 })
-        mapping.pause()
-        // The long poll under way ends at its deadline; no other starts.
-        f.clock.advance(by: .seconds(20))
-        #expect(await Kit.eventually { mapping.statistics.emptyPolls == 1 })
-        await Kit.settle()
-        #expect(Kit.waiters(f.queue) == 0)
-        try f.queue.sendMessage("while paused")
-        f.clock.advance(by: .seconds(300))
-        await Kit.settle()
-        #expect(invocations.count == 0)
-        #expect(Kit.depth(f.queue) == (1, 0, 0))
-        mapping.resume()
-        #expect(await Kit.eventually { log.processed.count == 1 })
-        #expect(Kit.depth(f.queue) == (0, 0, 0))
-        await mapping.stop(drainTimeout: .zero)
-    }
-
     @Test func stopWithADrainTimeoutLetsTheRunningBatchFinish() async throws {
         let (f, _) = try fixture()
         try f.queue.sendMessage("in flight")
@@ -807,63 +780,6 @@ struct EventSourceMappingTests {
         #expect(log.events.last == .stopped)
         // The message sent after stop was never received.
         #expect(Kit.depth(f.queue) == (1, 0, 0))
-        #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
-    }
-
-    @Test func stopWaitsForEveryRunningBatchNotJustTheFirstToFinish() async throws {
-        for _ in 0..<10 {
-            let (f, _) = try fixture()
-            try f.queue.sendMessage("first")
-            try f.queue.sendMessage("second")
-            let gates = ["first": Gate(), "second": Gate()]
-            let mapping = try EventSourceMapping(queue: f.queue, broker: f.broker, configuration: .init(
-                batchSize: 1, maximumConcurrency: 2, functionTimeout: .seconds(30))) { event in
-                try await gates[event.records[0].body]?.wait()
-                return nil
-            }
-            let log = EventLog(mapping.events)
-            mapping.start()
-            #expect(await Kit.eventually { gates.values.allSatisfy { $0.waiting == 1 } })
-            let stopped = LockedState(false)
-            let stopping = Task {
-                await mapping.stop(drainTimeout: .seconds(10))
-                stopped.withLock { $0 = true }
-            }
-            // Two function timeouts and the drain deadline.
-            #expect(await Kit.eventually { f.clock.pendingWakeUps == 3 })
-            gates["first"]?.open()
-            #expect(await Kit.eventually { Kit.depth(f.queue) == (0, 1, 0) })
-            await Kit.settle()
-            #expect(!stopped.withLock { $0 })
-            gates["second"]?.open()
-            await stopping.value
-            #expect(mapping.statistics.inFlight == 0)
-            #expect(Kit.depth(f.queue) == (0, 0, 0))
-            #expect(await Kit.eventually { log.finished })
-            #expect(log.processed.count == 2)
-        }
-    }
-
-    @Test func drainTimeoutCancelsTheBatchStillRunningAndDeletesNothing() async throws {
-        let (f, _) = try fixture()
-        try f.queue.sendMessage("stuck")
-        let gate = Gate()
-        let mapping = try EventSourceMapping(queue: f.queue, broker: f.broker, configuration: .init(
-            maximumConcurrency: 1, functionTimeout: .seconds(30))) { _ in
-            try await gate.wait()
-            return nil
-        }
-        let log = EventLog(mapping.events)
-        mapping.start()
-        #expect(await Kit.eventually { gate.waiting == 1 })
-        let stopping = Task { await mapping.stop(drainTimeout: .seconds(5)) }
-        #expect(await Kit.eventually { f.clock.pendingWakeUps == 2 })
-        f.clock.advance(by: .seconds(5))
-        await stopping.value
-        #expect(await Kit.eventually { log.finished })
-        #expect(log.processed.isEmpty)
-        #expect(log.batches == [.batchCompleted(size: 1, deleted: 0, failed: 1)])
-        #expect(Kit.depth(f.queue) == (0, 1, 0))
         #expect(await Kit.eventually { f.clock.pendingWakeUps == 0 })
     }
 

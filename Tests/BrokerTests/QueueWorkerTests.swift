@@ -74,8 +74,8 @@ struct QueueWorkerTests {
         ConfigurationCase(name: "waitTimeSeconds 21", configuration: .init(waitTimeSeconds: .seconds(21))),
         ConfigurationCase(name: "waitTimeSeconds -1", configuration: .init(waitTimeSeconds: .seconds(-1))),
         ConfigurationCase(name: "heartbeat extension equal to interval",
-                          configuration: .init(heartbeat: (interval: .seconds(10), extension: .seconds(10)))),
-        ConfigurationCase(name: "heartbeat interval 0", configuration: .init(heartbeat: (interval: .zero, extension: .seconds(10)))),
+                          configuration: .init(heartbeat: .init(interval: .seconds(10), extension: .seconds(10)))),
+        ConfigurationCase(name: "heartbeat interval 0", configuration: .init(heartbeat: .init(interval: .zero, extension: .seconds(10)))),
     ]
 
     @Test(arguments: invalidConfigurations)
@@ -392,7 +392,7 @@ struct QueueWorkerTests {
         let gate = Gate()
         let calls = Calls()
         let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(
-            concurrency: 1, heartbeat: (interval: .seconds(10), extension: .seconds(30)))) { message in
+            concurrency: 1, heartbeat: .init(interval: .seconds(10), extension: .seconds(30)))) { message in
             calls.record(message, at: f.clock.now)
             try await gate.wait()
         }
@@ -427,7 +427,7 @@ struct QueueWorkerTests {
         for index in 1...3 { try f.queue.sendMessage("m\(index)") }
         let gate = Gate()
         let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(
-            concurrency: 3, heartbeat: (interval: .seconds(20), extension: .seconds(30)))) { (_: [ReceivedMessage]) in
+            concurrency: 3, heartbeat: .init(interval: .seconds(20), extension: .seconds(30)))) { (_: [ReceivedMessage]) in
             try await gate.wait()
             return []
         }
@@ -739,68 +739,6 @@ struct QueueWorkerTests {
         #expect(log.events.last == .stopped)
     }
 
-    @Test func stopWaitsForEveryRunningHandlerNotJustTheFirstToFinish() async throws {
-        for _ in 0..<10 {
-            let (f, _) = try fixture()
-            try f.queue.sendMessage("first")
-            try f.queue.sendMessage("second")
-            let gates = ["first": Gate(), "second": Gate()]
-            let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 2)) { message in
-                try await gates[message.body]?.wait()
-            }
-            let log = EventLog(worker.events)
-            worker.start()
-            #expect(await Kit.eventually { gates.values.allSatisfy { $0.waiting == 1 } })
-            let stopped = LockedState(false)
-            let stopping = Task {
-                await worker.stop(drainTimeout: .seconds(10))
-                stopped.withLock { $0 = true }
-            }
-            #expect(await Kit.eventually { f.clock.pendingWakeUps == 1 })
-            gates["first"]?.open()
-            #expect(await Kit.eventually { Kit.depth(f.queue) == (0, 1, 0) })
-            await Kit.settle()
-            #expect(!stopped.withLock { $0 })
-            #expect(worker.statistics.inFlight == 1)
-            gates["second"]?.open()
-            await stopping.value
-            #expect(worker.statistics.inFlight == 0)
-            #expect(Kit.depth(f.queue) == (0, 0, 0))
-            #expect(await Kit.eventually { log.finished })
-            #expect(log.processed.count == 2)
-        }
-    }
-
-    @Test func drainTimeoutCancelsUnfinishedHandlersAndLeavesTheirMessagesOnTheQueue() async throws {
-        let (f, _) = try fixture(visibility: .seconds(30))
-        try f.queue.sendMessage("quick")
-        try f.queue.sendMessage("stuck")
-        let gate = Gate()
-        let cancelled = LockedState(false)
-        let worker = try QueueWorker(queue: f.queue, broker: f.broker, configuration: .init(concurrency: 2)) { message in
-            guard message.body == "stuck" else { return }
-            do {
-                try await gate.wait()
-            } catch {
-                cancelled.withLock { $0 = true }
-                throw error
-            }
-        }
-        let log = EventLog(worker.events)
-        worker.start()
-        #expect(await Kit.eventually { gate.waiting == 1 && log.processed.count == 1 })
-        let stopping = Task { await worker.stop(drainTimeout: .seconds(5)) }
-        #expect(await Kit.eventually { f.clock.pendingWakeUps == 1 && Kit.waiters(f.queue) == 0 })
-        f.clock.advance(by: .seconds(5))
-        await stopping.value
-        #expect(await Kit.eventually { log.finished })
-        #expect(cancelled.withLock { $0 })
-        #expect(log.processed.count == 1)
-        #expect(Kit.depth(f.queue) == (0, 1, 0))
-        f.clock.advance(by: .seconds(25))
-        #expect(Kit.depth(f.queue) == (1, 0, 0))
-    }
-
     @Test func cancellingTheRunTaskLeavesUnacknowledgedMessagesOnTheQueue() async throws {
         for _ in 0..<20 {
             let (f, _) = try fixture(visibility: .seconds(30))
@@ -893,31 +831,6 @@ struct QueueWorkerTests {
             let left = try await f.queue.receiveMessages(maxNumberOfMessages: 10, waitTimeSeconds: .zero)
             #expect(left.map(\.body) == Array(["a1", "a2", "a3", "a4"].dropFirst(ran.count)))
         }
-    }
-
-    @Test func pauseStopsReceivingUntilResume() async throws {
-        let (f, _) = try fixture()
-        let calls = Calls()
-        let worker = try QueueWorker(queue: f.queue, broker: f.broker) { message in
-            calls.record(message, at: f.clock.now)
-        }
-        let log = EventLog(worker.events)
-        worker.start()
-        #expect(await Kit.eventually { Kit.waiters(f.queue) == 1 })
-        worker.pause()
-        f.clock.advance(by: .seconds(20))
-        #expect(await Kit.eventually { worker.statistics.emptyPolls == 1 })
-        await Kit.settle()
-        #expect(Kit.waiters(f.queue) == 0)
-        try f.queue.sendMessage("while paused")
-        f.clock.advance(by: .seconds(100))
-        await Kit.settle()
-        #expect(calls.count == 0)
-        #expect(Kit.depth(f.queue) == (1, 0, 0))
-        worker.resume()
-        #expect(await Kit.eventually { log.processed.count == 1 })
-        #expect(Kit.depth(f.queue) == (0, 0, 0))
-        await worker.stop(drainTimeout: .zero)
     }
 
     @Test func startAndStopRacesNeverLoseOrDuplicateAMessage() async throws {

@@ -38,7 +38,7 @@ public struct EventSourceMappingConfiguration: Sendable {
 /// - A throw or a timeout deletes nothing: the records come back after their visibility timeout, their receive
 ///   count grows, and the queue's redrive policy moves them to the DLQ. The mapping never changes visibility.
 /// - Records no filter pattern matches are deleted without reaching the handler.
-public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
+public final class EventSourceMapping: QueueConsumer, Sendable {
     /// The mapped queue.
     public let queue: Queue
     /// The configuration.
@@ -46,6 +46,7 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
     private let handler: @Sendable (SQSEvent) async throws -> SQSBatchResponse?
     private let filters: [FilterPolicy]
     private let region: String
+    private let runtime: ConsumerRuntime
 
     /// Validates the configuration as Lambda's CreateEventSourceMapping does.
     public init(queue: Queue, broker: Broker, configuration: EventSourceMappingConfiguration = EventSourceMappingConfiguration(),
@@ -88,12 +89,49 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
         self.handler = handler
         self.filters = filters
         self.region = broker.configuration.region
-        super.init(runtime: ConsumerRuntime(clock: broker.clock, slots: configuration.maximumConcurrency))
+        runtime = ConsumerRuntime(queue: queue, clock: broker.clock, slots: configuration.maximumConcurrency)
     }
+
+    // MARK: Lifecycle
+
+    /// Events in order: started, received, processed, failed, timed out, filtered out, batch completed, empty poll,
+    /// delete failed, released, stopped. One reader.
+    ///
+    /// Reading this property turns event delivery on (a mapping nobody watches builds no events): read it before
+    /// ``start()`` or ``run()`` to see every event. `started` and `stopped` are always delivered.
+    public var events: AsyncStream<ConsumerEvent> { runtime.events }
+
+    /// Counters so far.
+    public var statistics: ConsumerStatistics { runtime.statistics }
+
+    /// Polls until the calling task is cancelled (running handlers are cancelled; nothing unacknowledged is deleted)
+    /// or ``stop(drainTimeout:)`` is called; returns once no handler runs. Throws when the mapping already runs or
+    /// has stopped.
+    public func run() async throws(BrokerError) {
+        try await runtime.run { [self] in await pollLoop() }
+    }
+
+    /// Starts ``run()`` on a task of its own.
+    public func start() {
+        Task { try? await run() }
+    }
+
+    /// Stops polling, lets running batches finish for up to `drainTimeout` of the broker's clock, then cancels
+    /// them; returns when the mapping has stopped. Records gathered but not yet handed to the handler are released
+    /// (visibility 0). ``QueueConsumer/stop()`` allows 30 seconds.
+    public func stop(drainTimeout: Duration) async {
+        await runtime.stop(drainTimeout: drainTimeout)
+    }
+
+    /// Stops taking new batches until ``resume()`` (Lambda's `Enabled: false`); running batches go on.
+    public func pause() { runtime.pause() }
+
+    /// Takes batches again after ``pause()``.
+    public func resume() { runtime.resume() }
 
     // MARK: Polling
 
-    override func pollLoop() async {
+    private func pollLoop() async {
         // Polling may end between two long polls, with the timer the last served one left armed.
         defer { queue.core.cancelIdleTimer() }
         var carried: [SQSEventRecord] = []
@@ -183,6 +221,9 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
     }
 
     /// The record as the filter sees it: `body` parsed when it is JSON, else the string.
+    ///
+    /// The only JSON the consumers write by string interpolation, kept whole in this one function so that a JSON
+    /// writer can replace it without touching the rest of the mapping.
     static func filterDocument(_ record: SQSEventRecord) -> String {
         let body = record.body.trimmingCharacters(in: .whitespacesAndNewlines)
         let isJSON = (body.hasPrefix("{") || body.hasPrefix("[")) && PolicyJSON.isJSON(body)
@@ -236,7 +277,7 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
     /// DeleteMessageBatch in chunks of 10; returns the ids deleted and reports the failures.
     @discardableResult
     private func delete(_ records: [SQSEventRecord]) -> Set<String> {
-        ConsumerDeletes.delete(records.map { ($0.messageId, $0.receiptHandle) }, from: queue, runtime: runtime)
+        runtime.delete(records.map { ConsumerRuntime.PendingDelete(messageId: $0.messageId, receiptHandle: $0.receiptHandle) })
     }
 
     /// Releases records fetched but never handed to the handler (visibility 0), at shutdown.
@@ -245,44 +286,5 @@ public final class EventSourceMapping: QueueConsumer, @unchecked Sendable {
             try? queue.changeMessageVisibility(receiptHandle: record.receiptHandle, visibilityTimeout: .zero)
             runtime.emit(.released(messageId: record.messageId)) { $0.released += 1 }
         }
-    }
-}
-
-/// Deleting settled messages in batches of 10, reporting each entry that fails.
-enum ConsumerDeletes {
-    /// Entry ids of one DeleteMessageBatch call, made once.
-    private static let entryIds = (0..<10).map { "m\($0)" }
-
-    /// Returns the ids deleted.
-    static func delete(_ entries: [(id: String, handle: String)], from queue: Queue, runtime: ConsumerRuntime) -> Set<String> {
-        Set(deleteIndices(entries, from: queue, runtime: runtime).map { entries[$0].id })
-    }
-
-    /// Returns the positions in `entries` of those deleted, in order.
-    static func deleteIndices(_ entries: [(id: String, handle: String)], from queue: Queue, runtime: ConsumerRuntime) -> [Int] {
-        var deleted: [Int] = []
-        deleted.reserveCapacity(entries.count)
-        var start = 0
-        while start < entries.count {
-            let chunk = start..<min(entries.count, start + 10)
-            start += 10
-            let requests = chunk.map { DeleteMessageBatchRequestEntry(id: entryIds[$0 - chunk.lowerBound], receiptHandle: entries[$0].handle) }
-            do throws(BrokerError) {
-                let result = try queue.deleteMessageBatch(requests)
-                for index in chunk {
-                    let entry = entries[index]
-                    if !result.failed.isEmpty, let failure = result.failure(for: entryIds[index - chunk.lowerBound]) {
-                        runtime.emit(.deleteFailed(messageId: entry.id, error: failure.message)) { $0.deleteFailures += 1 }
-                    } else {
-                        deleted.append(index)
-                    }
-                }
-            } catch {
-                for index in chunk {
-                    runtime.emit(.deleteFailed(messageId: entries[index].id, error: error.description)) { $0.deleteFailures += 1 }
-                }
-            }
-        }
-        return deleted
     }
 }

@@ -33,9 +33,8 @@ public struct QueueWorkerConfiguration: Sendable {
     public var waitTimeSeconds: Duration
     /// Visibility timeout of each receive; nil uses the queue's.
     public var visibilityTimeout: Duration?
-    /// While a handler runs, extend its message's visibility by `extension` every `interval`; stops the moment the
-    /// handler ends. Nil: no heartbeat.
-    public var heartbeat: (interval: Duration, extension: Duration)?
+    /// While a handler runs, extend its messages' visibility; stops the moment the handler ends. Nil: no heartbeat.
+    public var heartbeat: Heartbeat?
     /// What a failure does to the message.
     public var failurePolicy: FailurePolicy
     /// When messages are deleted.
@@ -50,7 +49,7 @@ public struct QueueWorkerConfiguration: Sendable {
 
     /// Creates a configuration.
     public init(concurrency: Int = 10, receiveBatchSize: Int = 10, waitTimeSeconds: Duration = .seconds(20),
-                visibilityTimeout: Duration? = nil, heartbeat: (interval: Duration, extension: Duration)? = nil,
+                visibilityTimeout: Duration? = nil, heartbeat: Heartbeat? = nil,
                 failurePolicy: FailurePolicy = .leaveForVisibilityTimeout, acknowledgement: Acknowledgement = .onSuccess,
                 skipGroupOnError: Bool = false, messageSystemAttributeNames: [MessageSystemAttributeName] = []) {
         self.concurrency = concurrency
@@ -62,6 +61,24 @@ public struct QueueWorkerConfiguration: Sendable {
         self.acknowledgement = acknowledgement
         self.skipGroupOnError = skipGroupOnError
         self.messageSystemAttributeNames = messageSystemAttributeNames
+    }
+
+    /// A visibility heartbeat: while a handler runs, its messages' visibility timeout is set to ``extension``
+    /// (counted from then) every ``interval``, so a handler longer than the visibility timeout keeps its messages.
+    ///
+    /// A ``QueueWorker`` refuses a heartbeat whose interval is not positive or whose extension is not longer than
+    /// its interval: the messages would become visible between two beats.
+    public struct Heartbeat: Sendable, Hashable {
+        /// Time between two extensions, on the broker's clock; the first comes one interval after the handler starts.
+        public var interval: Duration
+        /// The visibility timeout each beat sets, counted from the beat: longer than ``interval``.
+        public var `extension`: Duration
+
+        /// Creates a heartbeat.
+        public init(interval: Duration, extension: Duration) {
+            self.interval = interval
+            self.extension = `extension`
+        }
     }
 }
 
@@ -101,6 +118,11 @@ public struct ReceivedMessage: Sendable {
     public func changeVisibility(_ timeout: Duration) throws(BrokerError) {
         try queue.changeMessageVisibility(receiptHandle: message.receiptHandle, visibilityTimeout: timeout)
     }
+
+    /// The delete a success owes.
+    var pendingDelete: ConsumerRuntime.PendingDelete {
+        ConsumerRuntime.PendingDelete(messageId: message.messageId, receiptHandle: message.receiptHandle)
+    }
 }
 
 /// A long-running queue poller, as SQS client libraries provide: per-message or batch handlers under a concurrency
@@ -108,7 +130,7 @@ public struct ReceivedMessage: Sendable {
 ///
 /// Retries are the queue's job: the worker never counts them; the queue's `maxReceiveCount` and redrive policy
 /// decide when a message goes to the dead-letter queue.
-public final class QueueWorker: QueueConsumer, @unchecked Sendable {
+public final class QueueWorker: QueueConsumer, Sendable {
     /// The handler shapes a worker runs.
     enum Handler: Sendable {
         case message(@Sendable (ReceivedMessage) async throws -> Void)
@@ -124,6 +146,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
     private let broker: Broker
     /// What each receive asks for: the configured system attributes plus those the worker reads itself.
     private let systemAttributeNames: [MessageSystemAttributeName]
+    private let runtime: ConsumerRuntime
 
     /// A worker that runs `handler` once per message.
     public convenience init(queue: Queue, broker: Broker, configuration: QueueWorkerConfiguration = QueueWorkerConfiguration(),
@@ -158,15 +181,48 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
             names.append(name)
         }
         systemAttributeNames = names
-        super.init(runtime: ConsumerRuntime(clock: broker.clock, slots: configuration.concurrency) { deletes, runtime in
-            let deleted = ConsumerDeletes.deleteIndices(deletes.map { ($0.messageId, $0.receiptHandle) }, from: queue, runtime: runtime)
-            runtime.emit(deleted, as: { .processed(messageId: deletes[$0].messageId) }) { $0.processed += deleted.count }
-        })
+        runtime = ConsumerRuntime(queue: queue, clock: broker.clock, slots: configuration.concurrency)
     }
+
+    // MARK: Lifecycle
+
+    /// Events in order: started, received, processed, failed, empty poll, delete failed, released, stopped. One
+    /// reader.
+    ///
+    /// Reading this property turns event delivery on (a worker nobody watches builds no events): read it before
+    /// ``start()`` or ``run()`` to see every event. `started` and `stopped` are always delivered.
+    public var events: AsyncStream<ConsumerEvent> { runtime.events }
+
+    /// Counters so far.
+    public var statistics: ConsumerStatistics { runtime.statistics }
+
+    /// Polls until the calling task is cancelled (running handlers are cancelled; nothing unacknowledged is deleted)
+    /// or ``stop(drainTimeout:)`` is called; returns once no handler runs. Throws when the worker already runs or
+    /// has stopped.
+    public func run() async throws(BrokerError) {
+        try await runtime.run(receiver: poolReceiver) { [self] in await pollLoop() }
+    }
+
+    /// Starts ``run()`` on a task of its own.
+    public func start() {
+        Task { try? await run() }
+    }
+
+    /// Stops polling, lets running handlers finish for up to `drainTimeout` of the broker's clock, then cancels
+    /// them; returns when the worker has stopped. ``QueueConsumer/stop()`` allows 30 seconds.
+    public func stop(drainTimeout: Duration) async {
+        await runtime.stop(drainTimeout: drainTimeout)
+    }
+
+    /// Stops receiving until ``resume()``; running handlers go on.
+    public func pause() { runtime.pause() }
+
+    /// Receives again after ``pause()``.
+    public func resume() { runtime.resume() }
 
     // MARK: Polling
 
-    override func pollLoop() async {
+    private func pollLoop() async {
         // Polling may end between two long polls, with the timer the last served one left armed.
         defer { queue.core.cancelIdleTimer() }
         let batchSize = configuration.receiveBatchSize
@@ -204,7 +260,8 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
         }
     }
 
-    override var poolReceiver: ConsumerRuntime.PoolReceiver? {
+    /// Pool workers receive for themselves while receives find messages (see ``ConsumerRuntime``'s pool).
+    private var poolReceiver: ConsumerRuntime.PoolReceiver {
         ConsumerRuntime.PoolReceiver(batchSize: configuration.receiveBatchSize) { [self] slots in
             guard let messages = try? await receive(slots, wait: .zero) else { return nil }
             return (jobs(for: messages), messages.count)
@@ -267,7 +324,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
             runtime.emit(.processed(messageId: message.messageId)) { $0.processed += 1 }
             return ConsumerRuntime.JobOutcome(slots: 1)
         }
-        return ConsumerRuntime.JobOutcome(slots: 1, delete: .init(messageId: message.messageId, receiptHandle: message.message.receiptHandle))
+        return ConsumerRuntime.JobOutcome(slots: 1, delete: message.pendingDelete)
     }
 
     /// Runs the handler on one message and settles it; returns whether it succeeded.
@@ -285,7 +342,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
         let heartbeat = configuration.heartbeat == nil ? nil : startHeartbeat(for: [message])
         var failure: (any Error)?
         do { try await handle(message) } catch { failure = error }
-        await stop(heartbeat)
+        await stopHeartbeat(heartbeat)
         return failure
     }
 
@@ -293,7 +350,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
         let heartbeat = startHeartbeat(for: batch)
         let failed: Result<Set<String>, any Error>
         do { failed = .success(try await handle(batch)) } catch { failed = .failure(error) }
-        await stop(heartbeat)
+        await stopHeartbeat(heartbeat)
         switch failed {
         case .success(let ids):
             settleSuccess(batch.filter { !ids.contains($0.messageId) })
@@ -316,7 +373,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
             for message in messages { runtime.emit(.processed(messageId: message.messageId)) { $0.processed += 1 } }
             return
         }
-        let deleted = ConsumerDeletes.delete(messages.map { ($0.messageId, $0.message.receiptHandle) }, from: queue, runtime: runtime)
+        let deleted = runtime.delete(messages.map(\.pendingDelete))
         for message in messages where deleted.contains(message.messageId) {
             runtime.emit(.processed(messageId: message.messageId)) { $0.processed += 1 }
         }
@@ -331,7 +388,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
             return
         }
         if configuration.acknowledgement == .always {
-            _ = ConsumerDeletes.delete([(message.messageId, message.message.receiptHandle)], from: queue, runtime: runtime)
+            _ = runtime.delete([message.pendingDelete])
             return
         }
         let visibility: Duration?
@@ -357,7 +414,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
         let request = SendMessageRequest(body: message.body, messageAttributes: attributes, messageGroupId: group,
                                          messageDeduplicationId: dlq.isFifo ? message.messageId : nil)
         guard (try? dlq.sendMessage(request)) != nil else { return false }
-        _ = ConsumerDeletes.delete([(message.messageId, message.message.receiptHandle)], from: queue, runtime: runtime)
+        _ = runtime.delete([message.pendingDelete])
         return true
     }
 
@@ -375,7 +432,7 @@ public final class QueueWorker: QueueConsumer, @unchecked Sendable {
     }
 
     /// Stops the heartbeat and waits for it, so no extension can follow the settlement (a delete, say).
-    private func stop(_ heartbeat: Task<Void, Never>?) async {
+    private func stopHeartbeat(_ heartbeat: Task<Void, Never>?) async {
         heartbeat?.cancel()
         await heartbeat?.value
     }
