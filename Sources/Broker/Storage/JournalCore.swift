@@ -145,9 +145,15 @@ final class JournalCore: @unchecked Sendable {
         state.pointee.statistics.bytes += batch.bytes.count
 
         if case .interval = durability {
-            let full = state.pointee.pending.count >= options.intervalBufferLimit
+            if state.pointee.pending.count >= options.intervalBufferLimit {
+                monitor.signal(.work)
+                // Back-pressure: appenders outrunning the disk wait rather than grow the buffer without bound.
+                while state.pointee.pending.count >= 2 * options.intervalBufferLimit,
+                      !state.pointee.closed, state.pointee.stickyError == nil {
+                    monitor.wait(.done)
+                }
+            }
             monitor.unlock()
-            if full { monitor.signal(.work) }
             return lsns
         }
 
