@@ -1,8 +1,8 @@
 /// How much a durable broker waits for the disk before it answers a call that changed state.
 ///
-/// Every level survives a crash of the process that used it in a clean way: what was answered is in the journal
-/// when the directory is opened again. They differ in what a crash of the machine (power loss, kernel panic) may
-/// take, and in what that costs per call.
+/// The levels differ in what a crash may take — of the process (`kill -9`, a fault) or of the machine (power loss,
+/// a kernel panic) — and in what each call costs. Whatever the level, a crash never leaves a record half-applied:
+/// recovery stops at the last whole record.
 public enum Durability: Sendable, Hashable {
     /// A call returns only after its record is on disk (`fdatasync` returned). A crash of the process or of the
     /// machine loses nothing that was acknowledged. Group commit: while one sync runs, the records of every caller

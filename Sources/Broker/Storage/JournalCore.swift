@@ -241,9 +241,12 @@ final class JournalCore: @unchecked Sendable {
             if active.descriptor >= 0, segmentFirstLSN == roundStart.segment, active.size > roundStart.size {
                 rewind(toSize: roundStart.size)
                 active.nextLSN = roundStart.nextLSN
-            } else if segmentFirstLSN != roundStart.segment {
-                rewind(toSize: JournalFormat.segmentHeaderSize)
-                active.nextLSN = segmentFirstLSN
+            } else if segmentFirstLSN != roundStart.segment, active.descriptor >= 0 {
+                // The round started a segment and failed in it: remove it whole, so no empty segment named by LSNs
+                // a retry will write elsewhere is left behind; the next write starts a fresh one.
+                closeDescriptor(active.descriptor)
+                try? files.remove(active.path)
+                active = ActiveSegment()
             }
         }
 
@@ -316,7 +319,8 @@ final class JournalCore: @unchecked Sendable {
 
     /// Closes the active segment (synced, if this level syncs) and starts `journal-<firstLSN>.log`.
     private func roll(to firstLSN: LSN) throws(BrokerError) {
-        if active.descriptor >= 0, active.dirty, syncsBatches {
+        // Synced at every level: a closed segment is never synced again, and `flush()` promises everything.
+        if active.descriptor >= 0, active.dirty {
             try files.syncData(active.descriptor, path: active.path)
             active.dirty = false
         }
@@ -325,10 +329,8 @@ final class JournalCore: @unchecked Sendable {
         let header = JournalFormat.segmentHeader(firstLSN: firstLSN)
         do throws(BrokerError) {
             try files.write(descriptor, header, at: 0, path: path)
-            if syncsBatches {
-                try files.syncData(descriptor, path: path)
-                try files.syncDirectory(directory)
-            }
+            try files.syncData(descriptor, path: path)
+            try files.syncDirectory(directory)
         } catch {
             closeDescriptor(descriptor)
             try? files.remove(path)

@@ -78,9 +78,10 @@ struct JournalFiles: Sendable {
     /// Writes all of `bytes` at `offset`; a short write continues where it stopped.
     func write(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(BrokerError) {
         if let code = faults?.take(.write) { throw .storageIO("write", path, errno: code) }
+        guard let base = bytes.baseAddress else { return }
         var done = 0
         while done < bytes.count {
-            let result = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            let result = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + done))
             if result < 0 {
                 if errno == EINTR { continue }
                 throw .storageIO("write", path, errno: errno)
@@ -143,7 +144,10 @@ struct JournalFiles: Sendable {
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
         while done < size {
-            let result = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, size - done, off_t(done)) }
+            let result = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return pread(descriptor, base + done, size - done, off_t(done))
+            }
             if result < 0 {
                 if errno == EINTR { continue }
                 throw .storageIO("read", path, errno: errno)

@@ -368,6 +368,35 @@ struct JournalTests {
         #expect(recovery.payloads == [0, 1, 2, 3, 4, 5, 7].map { testPayload($0) })
     }
 
+    @Test func aWriteThatFailsRightAfterARolloverIsRetriedIntoAGoodSegment() throws {
+        let directory = TemporaryDirectory()
+        var options = Journal.Options()
+        options.segmentSize = 100
+        let faults = JournalFaults()
+        options.faults = faults
+        let (journal, _) = try openJournal(directory, durability: .interval(.seconds(3_600)), options: options)
+        for index in 0..<5 { try journal.append(testPayload(index, size: 30)) }
+        try journal.flush()
+        #expect(directory.segmentNames.count == 1)
+        for index in 5..<8 { try journal.append(testPayload(index, size: 30)) }
+        // The full segment makes the next write start a new one; that write fails.
+        faults.fail(.write, with: ENOSPC)
+        #expect(throws: BrokerError.self) { try journal.flush() }
+        try journal.flush()
+        journal.close()
+        let (acknowledged, _) = try openJournal(directory, options: options)
+        try acknowledged.append(testPayload(8, size: 30))
+        faults.fail(.write, with: ENOSPC)
+        #expect(throws: BrokerError.self) { try acknowledged.append(testPayload(9, size: 30)) }
+        try acknowledged.append(testPayload(10, size: 30))
+        acknowledged.close()
+
+        let (_, recovery) = try openJournal(directory, options: options)
+        #expect(recovery.payloads == [0, 1, 2, 3, 4, 5, 6, 7, 8, 10].map { testPayload($0, size: 30) })
+        #expect(recovery.records.map(\.lsn) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 11])
+        #expect(recovery.damage.isEmpty)
+    }
+
     @Test func theNoneLevelHandsEachAppendToTheKernelBeforeReturning() throws {
         let directory = TemporaryDirectory()
         let (journal, _) = try openJournal(directory, durability: .none)
