@@ -34,7 +34,8 @@ package struct JournalBatch: Sendable {
         let start = bytes.count
         var encoder = JournalEncoder(capacity: 0)
         swap(&encoder.bytes, &bytes)
-        encoder.bytes.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0] as [UInt8])
+        // The frame header, filled in once the payload's length is known.
+        encoder.bytes.append(contentsOf: repeatElement(0, count: JournalFormat.frameHeaderSize))
         defer { swap(&encoder.bytes, &bytes) }
         do {
             try body(&encoder)
