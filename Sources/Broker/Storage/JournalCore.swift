@@ -168,7 +168,7 @@ final class JournalCore: @unchecked Sendable {
             }
             monitor.wait(.done)
         }
-        if let failure = state.pointee.failures[myBatch] {
+        if !state.pointee.failures.isEmpty, let failure = state.pointee.failures[myBatch] {
             if failure.waiters <= 1 {
                 state.pointee.failures[myBatch] = nil
             } else {
