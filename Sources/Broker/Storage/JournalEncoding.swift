@@ -40,7 +40,8 @@ package struct JournalEncoder: Sendable {
         write(varint: UInt64(bitPattern: (value << 1) ^ (value >> 63)))
     }
 
-    /// A non-negative `Int` as a varint; a negative one is written as zigzag would not be, so use ``write(signed:)``.
+    /// A count or length as a varint. Counts are never negative; a negative value is written as 0 (use
+    /// ``write(signed:)`` for values that can be).
     package mutating func write(count value: Int) {
         write(varint: UInt64(clamping: value))
     }

@@ -127,6 +127,37 @@ struct JournalTests {
         reopened.close()
     }
 
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func randomGarbageInSegmentsNeverCrashesRecoveryAndEndsTheLogWhereItStarts(seed: UInt64) throws {
+        var random = SplitMix64(seed: seed)
+        let source = TemporaryDirectory()
+        let (bytes, starts) = try writeJournal(source, count: 10)
+        let name = try #require(source.segmentNames.first)
+        for _ in 0..<40 {
+            // Overwrite a random stretch with random bytes, sometimes in the header, sometimes past the end.
+            let from = Int(random.next() % UInt64(bytes.count))
+            let length = 1 + Int(random.next() % 64)
+            var damaged = bytes
+            for offset in from..<(from + length) {
+                let byte = UInt8(truncatingIfNeeded: random.next())
+                if offset < damaged.count { damaged[offset] = byte } else { damaged.append(byte) }
+            }
+            let directory = TemporaryDirectory()
+            directory.write(name, damaged)
+            let (journal, recovery) = try openJournal(directory, durability: .none)
+            let ends = starts.dropFirst() + [bytes.count]
+            let wholeBefore = ends.filter { $0 <= from }.count
+            let payloads = recovery.payloads
+            // Everything recovered is a prefix of what was written, and every record wholly before the damage is in
+            // it (a damaged header may end the log before the first record).
+            #expect(payloads == (0..<payloads.count).map { testPayload($0) })
+            if from >= JournalFormat.segmentHeaderSize {
+                #expect(payloads.count >= wholeBefore, "damage at \(from)")
+            }
+            journal.close()
+        }
+    }
+
     @Test func aNewSegmentStartsWhenTheCurrentOnePassesTheSizeLimit() throws {
         let directory = TemporaryDirectory()
         var options = Journal.Options()
