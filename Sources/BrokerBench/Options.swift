@@ -9,6 +9,7 @@ enum Scenario: String, CaseIterable {
     case consumer
     case depthSweep = "depth-sweep"
     case goals
+    case journal
 
     /// What a run of the scenario checks before it reports.
     var checks: String {
@@ -20,6 +21,7 @@ enum Scenario: String, CaseIterable {
         case .consumer: "the handler saw every message exactly once, the worker counted each processed, no failure, the queues empty"
         case .depthSweep: "every message received at most once, as many received as sent, the depth unchanged at the end"
         case .goals: "each scenario's own checks (exactly once, order per group, fan-out counts, parked long polls)"
+        case .journal: "after each row the journal is reopened: every record appended comes back intact, in each thread's order, with no damage"
         }
     }
 
@@ -32,6 +34,7 @@ enum Scenario: String, CaseIterable {
         case .consumer: "QueueWorker with --concurrency K and an empty handler draining N messages, beside raw receive+delete"
         case .depthSweep: "send+receive+delete with 1k → 1M messages resident, and heap bytes per resident message"
         case .goals: "every performance goal of issue 6, each measured as above, with PASS/MISS"
+        case .journal: "the storage journal alone: batches of 10 records from 1, 8, 64 threads at each durability level"
         }
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 // broker-bench: throughput and latency of Broker, each scenario verifying its own result. `--help` says how.
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+// A fixture of the journal crash test, not a scenario: it runs until killed.
+if arguments.first == "journal-crash-child" { exit(runJournalCrashChild(Array(arguments.dropFirst()))) }
 let options: Options
 do {
     options = try Options.parse(arguments)
@@ -178,6 +180,7 @@ do {
     case .longPollLatency: results = try await runLongPollRuns(options)
     case .consumer: results = try await runConsumerRuns(options)
     case .depthSweep: results = try await runDepthSweepRuns(options, depths: options.depths)
+    case .journal: results = try runJournalRuns(options)
     case .goals:
         let outcome = try await runGoals(options)
         results = outcome.results
@@ -192,7 +195,7 @@ do {
 let failures = results.flatMap(\.failures)
 let usesSystemClock: Bool = switch options.scenario {
 case .longPollLatency: options.clock != .manual
-case .consumer: true
+case .consumer, .journal: true
 case .goals: false
 default: options.brokerClock == .system
 }

@@ -1,0 +1,215 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An append-only log of records in a directory: numbered segment files, snapshots that let old segments go, a lock
+/// file that keeps a second journal out. `Docs/Durability.md` describes the files and the recovery rules.
+///
+/// Records are opaque bytes here; what they mean is the business of whoever appends and replays them. Each gets a
+/// log sequence number (LSN), 1, 2, 3… in append order; a batch that failed to reach the disk burns its LSNs, so
+/// numbers increase but may skip.
+///
+/// Appends from many threads share the disk's syncs (group commit): at the `acknowledged` level a caller whose
+/// records arrive while a sync runs waits for the next one, which takes every record that queued up meanwhile.
+package final class Journal: @unchecked Sendable {
+    /// A log sequence number.
+    package typealias LSN = UInt64
+
+    /// Who writes and syncs a batch at the `acknowledged` and `none` levels.
+    package enum CommitStrategy: Sendable {
+        /// The first waiting appender writes and syncs everything queued, then wakes the others (no thread hop).
+        case leader
+        /// A dedicated thread writes and syncs; appenders hand it their records and wait.
+        case flusherThread
+    }
+
+    /// Tuning; the defaults suit a broker.
+    package struct Options: Sendable {
+        /// A new segment starts once the current one is at least this large.
+        package var segmentSize: Int = 64 << 20
+        /// Group commit's leader or a flusher thread; `interval` always uses the thread.
+        package var commit: CommitStrategy = .leader
+        /// At the `interval` level, a buffer this large is written before its interval ends, bounding memory.
+        package var intervalBufferLimit: Int = 8 << 20
+        /// Planned failures, for tests.
+        package var faults: JournalFaults?
+
+        /// The defaults.
+        package init() {}
+    }
+
+    /// Counters since the journal was opened.
+    package struct Statistics: Sendable, Equatable {
+        /// `append` calls that succeeded.
+        package var appends = 0
+        /// Records in them.
+        package var records = 0
+        /// Framed bytes in them.
+        package var bytes = 0
+        /// `write` calls of record batches.
+        package var writes = 0
+        /// `fdatasync` calls on segments.
+        package var syncs = 0
+        /// Segments created.
+        package var segmentsCreated = 0
+    }
+
+    private let core: JournalCore
+
+    private init(core: JournalCore) {
+        self.core = core
+    }
+
+    deinit {
+        core.close()
+    }
+
+    /// Opens (or starts) the journal in `directory`, which must exist and be writable, and locks it.
+    ///
+    /// Returns the journal, ready to append after the last recovered record, and what was recovered: the newest
+    /// snapshot and the records after it. A torn or corrupt record ends the readable log; the files are cut back
+    /// to it before the first append, and ``Recovery/damage`` says what was dropped.
+    package static func open(directory: String, durability: Durability,
+                             options: Options = Options()) throws(BrokerError) -> (Journal, Recovery) {
+        let core = try JournalCore.open(directory: directory, durability: durability, options: options)
+        return (Journal(core: core.core), core.recovery)
+    }
+
+    /// Appends the records of `batch` and returns their LSNs, once the level's promise holds: on disk for
+    /// `acknowledged`, handed to the kernel for `none`, in memory for `interval`.
+    ///
+    /// Throws if the records could not be stored (a full disk: ``BrokerError/Code/storageUnavailable``); then none
+    /// of them is acknowledged, nothing acknowledged before is lost, and a later append may succeed.
+    @discardableResult
+    package func append(_ batch: JournalBatch) throws(BrokerError) -> Range<LSN> {
+        try core.append(batch)
+    }
+
+    /// Appends one record.
+    @discardableResult
+    package func append(_ payload: some Collection<UInt8>) throws(BrokerError) -> LSN {
+        try core.append(JournalBatch(payload)).lowerBound
+    }
+
+    /// Writes and syncs everything appended so far, whatever the level: at `interval`, what the next tick would do.
+    package func flush() throws(BrokerError) {
+        try core.flush()
+    }
+
+    /// Stores `bytes` as the state after record `lsn`, atomically, then deletes the segments that hold only records
+    /// up to `lsn` and older snapshots. Appends go on meanwhile; they wait only for the short moment in which the
+    /// list of segments is updated.
+    package func writeSnapshot(upTo lsn: LSN, bytes: [UInt8]) throws(BrokerError) {
+        try core.writeSnapshot(upTo: lsn, bytes: bytes)
+    }
+
+    /// Flushes what is pending, closes the files and releases the directory's lock. Later appends throw.
+    package func close() {
+        core.close()
+    }
+
+    /// The LSN the next record will get.
+    package var nextLSN: LSN { core.withState { $0.nextLSN } }
+
+    /// Counters since open.
+    package var statistics: Statistics { core.withState { $0.statistics } }
+
+    /// The segment files' first LSNs, oldest first.
+    package var segments: [LSN] { core.withState { $0.segments } }
+}
+
+/// What opening a journal recovered.
+package struct Recovery: Sendable {
+    /// The newest snapshot: the state after record `lsn`, as its writer encoded it.
+    package var snapshot: (lsn: Journal.LSN, bytes: [UInt8])?
+    /// The records after the snapshot, in order.
+    package var records: RecoveredRecords
+    /// What was dropped because it was torn or corrupt, in file order.
+    package var damage: [JournalDamage]
+    /// The LSN of the last record recovered (or of the snapshot, if no record follows it); 0 for a new journal.
+    package var lastLSN: Journal.LSN
+}
+
+/// Bytes dropped from the end of the readable log.
+package struct JournalDamage: Sendable, Equatable, CustomStringConvertible {
+    /// The segment's file name.
+    package var segment: String
+    /// Where in it the dropped bytes start.
+    package var offset: Int
+    /// How many bytes were dropped from there to the segment's end.
+    package var droppedBytes: Int
+    /// Why reading stopped.
+    package var reason: String
+
+    /// One line for a log.
+    package var description: String { "\(segment) at byte \(offset): \(reason); \(droppedBytes) bytes dropped" }
+}
+
+/// One recovered record.
+package struct JournalRecord: Sendable {
+    /// Its log sequence number.
+    package var lsn: Journal.LSN
+    /// Its payload, a slice of the segment read at open (no copy).
+    package var payload: ArraySlice<UInt8>
+}
+
+/// The records recovered at open, in LSN order; iterating again starts again.
+package struct RecoveredRecords: Sequence, Sendable {
+    struct Segment: Sendable {
+        var firstLSN: Journal.LSN
+        var bytes: [UInt8]
+        /// The end of the last whole record to yield.
+        var end: Int
+    }
+
+    let segments: [Segment]
+    /// Records up to this one are in the snapshot and skipped.
+    let after: Journal.LSN
+
+    /// How many records the sequence yields.
+    package var count: Int {
+        var total = 0
+        for _ in self { total += 1 }
+        return total
+    }
+
+    /// Walks the validated frames.
+    package struct Iterator: IteratorProtocol {
+        let records: RecoveredRecords
+        var segment = 0
+        var offset = JournalFormat.segmentHeaderSize
+        var lsn: Journal.LSN = 0
+
+        init(_ records: RecoveredRecords) {
+            self.records = records
+            lsn = records.segments.first?.firstLSN ?? 0
+        }
+
+        /// The next record.
+        package mutating func next() -> JournalRecord? {
+            while segment < records.segments.count {
+                let current = records.segments[segment]
+                if offset + JournalFormat.frameHeaderSize <= current.end {
+                    let length = Int(JournalFormat.load32(current.bytes[...], offset))
+                    let start = offset + JournalFormat.frameHeaderSize
+                    offset = start + length
+                    lsn += 1
+                    if lsn - 1 <= records.after { continue }
+                    return JournalRecord(lsn: lsn - 1, payload: current.bytes[start..<start + length])
+                }
+                segment += 1
+                offset = JournalFormat.segmentHeaderSize
+                if segment < records.segments.count { lsn = records.segments[segment].firstLSN }
+            }
+            return nil
+        }
+    }
+
+    /// An iterator from the first record.
+    package func makeIterator() -> Iterator { Iterator(self) }
+}

@@ -1,0 +1,512 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The journal's machinery: the pending buffer and group commit behind one monitor, and the writer role that owns
+/// the active segment's file. ``Journal`` is its handle, so the flusher thread (which holds the core) does not keep
+/// a forgotten journal open.
+final class JournalCore: @unchecked Sendable {
+    typealias LSN = Journal.LSN
+
+    /// A batch of framed records taken from the pending buffer by the writer.
+    struct Batch {
+        var bytes: [UInt8]
+        var firstLSN: LSN
+        var count: Int
+        var id: UInt64
+    }
+
+    struct State {
+        /// Framed records appended and not yet taken by the writer.
+        var pending: [UInt8] = []
+        var pendingRecords = 0
+        /// An emptied buffer with capacity, swapped in when the writer takes `pending`.
+        var spare: [UInt8] = []
+        /// Appenders of the pending batch waiting for its outcome.
+        var pendingWaiters = 0
+        var nextLSN: LSN
+        /// The id of the pending batch; every batch before it has been taken.
+        var batchID: UInt64 = 0
+        /// Batches with an id below this have an outcome.
+        var decidedBatches: UInt64 = 0
+        /// LSNs up to this one are written (or failed and burned).
+        var writtenLSN: LSN
+        /// LSNs up to this one are synced (or failed and burned).
+        var syncedLSN: LSN
+        /// Failed batches whose waiters have not all seen the failure, with how many still have to.
+        var failures: [UInt64: (error: BrokerError, waiters: Int)] = [:]
+        /// A thread is writing (the leader, the flusher, a flush or close).
+        var writing = false
+        /// At `interval`: the last background write failed; appends throw until one succeeds.
+        var stickyError: BrokerError?
+        /// At `interval`: a batch that failed to write, kept to retry before anything newer.
+        var retry: Batch?
+        var closed = false
+        /// Someone asked the flusher thread to write and sync now.
+        var flushRequested = false
+        var flusherRunning = false
+        /// First LSNs of the segment files, oldest first; the last is the one being written.
+        var segments: [LSN]
+        var statistics = Journal.Statistics()
+    }
+
+    /// The segment being written; touched only by the thread holding the writer role (`State.writing`).
+    struct ActiveSegment {
+        var descriptor: Int32 = -1
+        var path = ""
+        var size = 0
+        /// The LSN the next record written here gets.
+        var nextLSN: LSN = 0
+        /// Written since the last sync.
+        var dirty = false
+        /// A failed write could not be cut back: the next batch goes to a new segment.
+        var broken = false
+    }
+
+    let directory: String
+    let durability: Durability
+    let options: Journal.Options
+    let files: JournalFiles
+    let monitor: JournalMonitor<State>
+    /// Owned by the writer role.
+    private var active: ActiveSegment
+    private var lockDescriptor: Int32
+    /// Serializes snapshot writers.
+    private let snapshotLock = LockedState<Void>(())
+    /// Held by `close` so a second close waits for the first.
+    private let closeLock = LockedState<Bool>(false)
+
+    init(directory: String, durability: Durability, options: Journal.Options, lockDescriptor: Int32,
+         active: ActiveSegment, nextLSN: LSN, segments: [LSN]) {
+        self.directory = directory
+        self.durability = durability
+        self.options = options
+        self.files = JournalFiles(faults: options.faults)
+        self.lockDescriptor = lockDescriptor
+        self.active = active
+        monitor = JournalMonitor(State(nextLSN: nextLSN, writtenLSN: nextLSN - 1, syncedLSN: nextLSN - 1, segments: segments))
+    }
+
+    func withState<R>(_ body: (State) -> R) -> R {
+        monitor.lock()
+        defer { monitor.unlock() }
+        return body(monitor.state.pointee)
+    }
+
+    private var usesFlusherThread: Bool {
+        if case .interval = durability { return true }
+        return options.commit == .flusherThread
+    }
+
+    private var syncsBatches: Bool {
+        if case .none = durability { return false }
+        return true
+    }
+
+    func startFlusher() {
+        guard usesFlusherThread else { return }
+        monitor.lock()
+        monitor.state.pointee.flusherRunning = true
+        monitor.unlock()
+        let thread = Thread { [self] in runFlusher() }
+        thread.name = "broker-journal-flusher"
+        thread.start()
+    }
+
+    // MARK: Appending
+
+    func append(_ batch: JournalBatch) throws(BrokerError) -> Range<LSN> {
+        let state = monitor.state
+        monitor.lock()
+        if state.pointee.closed {
+            monitor.unlock()
+            throw .storageClosed()
+        }
+        if let error = state.pointee.stickyError {
+            monitor.unlock()
+            throw error
+        }
+        let first = state.pointee.nextLSN
+        guard !batch.isEmpty else {
+            monitor.unlock()
+            return first..<first
+        }
+        state.pointee.pending.append(contentsOf: batch.bytes)
+        state.pointee.pendingRecords += batch.count
+        state.pointee.nextLSN += LSN(batch.count)
+        let lsns = first..<state.pointee.nextLSN
+        state.pointee.statistics.appends += 1
+        state.pointee.statistics.records += batch.count
+        state.pointee.statistics.bytes += batch.bytes.count
+
+        if case .interval = durability {
+            if state.pointee.pending.count >= options.intervalBufferLimit {
+                monitor.signal(.work)
+                // Back-pressure: appenders outrunning the disk wait rather than grow the buffer without bound.
+                while state.pointee.pending.count >= 2 * options.intervalBufferLimit,
+                      !state.pointee.closed, state.pointee.stickyError == nil {
+                    monitor.wait(.done)
+                }
+            }
+            monitor.unlock()
+            return lsns
+        }
+
+        let myBatch = state.pointee.batchID
+        state.pointee.pendingWaiters += 1
+        if usesFlusherThread { monitor.signal(.work) }
+        while state.pointee.decidedBatches <= myBatch {
+            if !usesFlusherThread, !state.pointee.writing {
+                // Leader: the pending batch is ours (ours is not decided and nobody is writing, so it was not taken).
+                writePending(sync: syncsBatches, keepOnFailure: false)
+                continue
+            }
+            monitor.wait(.done)
+        }
+        if !state.pointee.failures.isEmpty, let failure = state.pointee.failures[myBatch] {
+            if failure.waiters <= 1 {
+                state.pointee.failures[myBatch] = nil
+            } else {
+                state.pointee.failures[myBatch] = (failure.error, failure.waiters - 1)
+            }
+            monitor.unlock()
+            throw failure.error
+        }
+        monitor.unlock()
+        return lsns
+    }
+
+    /// With the lock held and `writing` false: takes the pending batch (and a kept retry before it), writes it
+    /// without the lock, and records the outcome. Returns with the lock held.
+    ///
+    /// `keepOnFailure` is the `interval` rule (its appenders have returned, so a failed batch is retried rather
+    /// than lost); otherwise the batch's waiters get the error and its LSNs are burned.
+    private func writePending(sync: Bool, keepOnFailure: Bool) {
+        let state = monitor.state
+        state.pointee.writing = true
+        var batches: [Batch] = []
+        if let retry = state.pointee.retry {
+            batches.append(retry)
+            state.pointee.retry = nil
+        }
+        let id = state.pointee.batchID
+        let waiters = state.pointee.pendingWaiters
+        var tookPending = false
+        if state.pointee.pendingRecords > 0 {
+            let count = state.pointee.pendingRecords
+            // Moved, not copied: `pending` gets the spare buffer, so the batch's bytes have one owner and come back
+            // as the next spare without a copy.
+            let bytes = state.pointee.pending
+            state.pointee.pending = state.pointee.spare
+            state.pointee.spare = []
+            batches.append(Batch(bytes: bytes, firstLSN: state.pointee.nextLSN - LSN(count), count: count, id: id))
+            state.pointee.pendingRecords = 0
+            tookPending = true
+        }
+        state.pointee.pendingWaiters = 0
+        state.pointee.batchID += 1
+        monitor.unlock()
+
+        // Where this round began, to cut the segment back to if any part of it fails.
+        let roundStart = (segment: segmentFirstLSN, size: active.size, nextLSN: active.nextLSN)
+        var failure: BrokerError?
+        var written = 0
+        var syncs = 0
+        for batch in batches {
+            do throws(BrokerError) {
+                try writeBatch(batch)
+                written += 1
+            } catch {
+                failure = error
+                break
+            }
+        }
+        if failure == nil, sync, active.dirty {
+            do throws(BrokerError) {
+                try files.syncData(active.descriptor, path: active.path)
+                active.dirty = false
+                syncs += 1
+            } catch {
+                failure = error
+            }
+        }
+        if failure != nil {
+            // Whatever this round wrote may or may not be on disk: cut it back, so no record whose appender was told
+            // "failed" turns up after a restart, and a retry does not find half of itself already there.
+            if active.descriptor >= 0, segmentFirstLSN == roundStart.segment, active.size > roundStart.size {
+                rewind(toSize: roundStart.size)
+                active.nextLSN = roundStart.nextLSN
+            } else if segmentFirstLSN != roundStart.segment, active.descriptor >= 0 {
+                // The round started a segment and failed in it: remove it whole, so no empty segment named by LSNs
+                // a retry will write elsewhere is left behind; the next write starts a fresh one.
+                closeDescriptor(active.descriptor)
+                try? files.remove(active.path)
+                active = ActiveSegment()
+            }
+        }
+
+        var returned: [UInt8]?
+        if tookPending, failure == nil || !keepOnFailure, var bytes = batches.popLast()?.bytes {
+            bytes.removeAll(keepingCapacity: true)
+            returned = bytes
+        }
+
+        monitor.lock()
+        if let returned, returned.capacity > state.pointee.spare.capacity { state.pointee.spare = returned }
+        state.pointee.statistics.writes += written
+        state.pointee.statistics.syncs += syncs
+        let lastLSN = state.pointee.nextLSN - LSN(state.pointee.pendingRecords) - 1
+        if let failure {
+            if keepOnFailure {
+                // Keep every unwritten batch, oldest first, as one retry.
+                if let first = batches.first {
+                    var merged = Batch(bytes: [], firstLSN: first.firstLSN, count: 0, id: first.id)
+                    for batch in batches {
+                        merged.bytes += batch.bytes
+                        merged.count += batch.count
+                    }
+                    state.pointee.retry = merged
+                }
+                state.pointee.stickyError = failure
+            } else {
+                if waiters > 0 { state.pointee.failures[id] = (failure, waiters) }
+                // Burned: decided, though not stored.
+                state.pointee.writtenLSN = lastLSN
+                state.pointee.syncedLSN = lastLSN
+            }
+        } else {
+            state.pointee.stickyError = nil
+            state.pointee.writtenLSN = lastLSN
+            if sync { state.pointee.syncedLSN = lastLSN }
+        }
+        state.pointee.decidedBatches = id + 1
+        if active.descriptor >= 0, state.pointee.segments.last != segmentFirstLSN {
+            state.pointee.segments.append(segmentFirstLSN)
+        }
+        state.pointee.writing = false
+        monitor.broadcast(.done)
+    }
+
+    /// The first LSN of the active segment (writer role only).
+    private var segmentFirstLSN: LSN = 0
+
+    /// Writes one batch to the active segment, starting a new segment first when the batch does not continue it,
+    /// the current one is full, or a failed write left it broken.
+    private func writeBatch(_ batch: Batch) throws(BrokerError) {
+        if active.descriptor < 0 || active.broken || active.nextLSN != batch.firstLSN || active.size >= options.segmentSize {
+            try roll(to: batch.firstLSN)
+        }
+        let start = active.size
+        try files.write(active.descriptor, batch.bytes, at: start, path: active.path)
+        active.size += batch.bytes.count
+        active.nextLSN += LSN(batch.count)
+        active.dirty = true
+    }
+
+    private func rewind(toSize size: Int) {
+        do throws(BrokerError) {
+            try files.truncate(active.descriptor, to: size, path: active.path)
+            active.size = size
+        } catch {
+            active.broken = true
+        }
+    }
+
+    /// Closes the active segment (synced, if this level syncs) and starts `journal-<firstLSN>.log`.
+    private func roll(to firstLSN: LSN) throws(BrokerError) {
+        // Synced at every level: a closed segment is never synced again, and `flush()` promises everything.
+        if active.descriptor >= 0, active.dirty {
+            try files.syncData(active.descriptor, path: active.path)
+            active.dirty = false
+        }
+        let path = directory + "/" + JournalFormat.segmentName(firstLSN: firstLSN)
+        let descriptor = try files.open(path, flags: O_RDWR | O_CREAT | O_TRUNC)
+        let header = JournalFormat.segmentHeader(firstLSN: firstLSN)
+        do throws(BrokerError) {
+            try files.write(descriptor, header, at: 0, path: path)
+            try files.syncData(descriptor, path: path)
+            try files.syncDirectory(directory)
+        } catch {
+            closeDescriptor(descriptor)
+            try? files.remove(path)
+            throw error
+        }
+        if active.descriptor >= 0 { closeDescriptor(active.descriptor) }
+        active = ActiveSegment(descriptor: descriptor, path: path, size: header.count, nextLSN: firstLSN)
+        segmentFirstLSN = firstLSN
+        monitor.lock()
+        monitor.state.pointee.statistics.segmentsCreated += 1
+        monitor.unlock()
+    }
+
+    /// Sets the segment recovery left open for appending.
+    func adopt(_ segment: ActiveSegment, firstLSN: LSN) {
+        active = segment
+        segmentFirstLSN = firstLSN
+    }
+
+    // MARK: The flusher thread
+
+    private func runFlusher() {
+        let state = monitor.state
+        var intervalNanoseconds: Int64 = 0
+        if case .interval(let interval) = durability {
+            let (seconds, attoseconds) = interval.components
+            intervalNanoseconds = max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        }
+        monitor.lock()
+        while true {
+            let hasWork = state.pointee.pendingRecords > 0 || state.pointee.retry != nil || active.dirty
+            if state.pointee.closed && !state.pointee.writing {
+                if hasWork || state.pointee.flushRequested {
+                    state.pointee.flushRequested = false
+                    writePending(sync: true, keepOnFailure: intervalNanoseconds > 0)
+                }
+                break
+            }
+            if intervalNanoseconds > 0 {
+                if !state.pointee.flushRequested && state.pointee.pending.count < options.intervalBufferLimit {
+                    monitor.wait(.work, nanoseconds: intervalNanoseconds)
+                }
+                if state.pointee.closed { continue }
+                state.pointee.flushRequested = false
+                if state.pointee.pendingRecords > 0 || state.pointee.retry != nil || active.dirty {
+                    writePending(sync: true, keepOnFailure: true)
+                } else {
+                    monitor.broadcast(.done)
+                }
+            } else {
+                if state.pointee.pendingRecords == 0 && !state.pointee.flushRequested {
+                    monitor.wait(.work)
+                    continue
+                }
+                let sync = syncsBatches || state.pointee.flushRequested
+                state.pointee.flushRequested = false
+                writePending(sync: sync, keepOnFailure: false)
+            }
+        }
+        state.pointee.flusherRunning = false
+        monitor.broadcast(.done)
+        monitor.unlock()
+    }
+
+    // MARK: Flush and close
+
+    func flush() throws(BrokerError) {
+        let state = monitor.state
+        monitor.lock()
+        defer { monitor.unlock() }
+        let target = state.pointee.nextLSN - 1
+        if usesFlusherThread {
+            // A round that began before this call may have missed our records: wait for one that began after a
+            // request was standing (the flusher clears the request as it begins a round).
+            var requested = false
+            while state.pointee.flusherRunning, state.pointee.syncedLSN < target {
+                if requested, !state.pointee.flushRequested, !state.pointee.writing { break }
+                if !state.pointee.flushRequested {
+                    state.pointee.flushRequested = true
+                    monitor.signal(.work)
+                }
+                requested = true
+                monitor.wait(.done)
+            }
+        } else {
+            while state.pointee.writing { monitor.wait(.done) }
+            if state.pointee.closed { return }
+            writePending(sync: true, keepOnFailure: false)
+        }
+        if let error = state.pointee.stickyError { throw error }
+        if state.pointee.syncedLSN < target { throw .storageClosed() }
+    }
+
+    func close() {
+        closeLock.withLock { alreadyClosed in
+            guard !alreadyClosed else { return }
+            alreadyClosed = true
+            let state = monitor.state
+            monitor.lock()
+            state.pointee.closed = true
+            if state.pointee.flusherRunning {
+                monitor.signal(.work)
+                while state.pointee.flusherRunning {
+                    monitor.signal(.work)
+                    monitor.wait(.done)
+                }
+            } else {
+                while state.pointee.writing { monitor.wait(.done) }
+                if state.pointee.pendingRecords > 0 || active.dirty {
+                    writePending(sync: true, keepOnFailure: false)
+                }
+            }
+            monitor.unlock()
+            if active.descriptor >= 0 {
+                closeDescriptor(active.descriptor)
+                active.descriptor = -1
+            }
+            if lockDescriptor >= 0 {
+                flock(lockDescriptor, LOCK_UN)
+                closeDescriptor(lockDescriptor)
+                lockDescriptor = -1
+            }
+        }
+    }
+
+    // MARK: Snapshots
+
+    func writeSnapshot(upTo lsn: LSN, bytes: [UInt8]) throws(BrokerError) {
+        try snapshotLock.withLock { (_) throws(BrokerError) in
+            let (closed, next) = withState { ($0.closed, $0.nextLSN) }
+            if closed { throw .storageClosed() }
+            guard lsn < next else { throw .storageInvalidSnapshot("LSN \(lsn) has not been appended yet (the next is \(next))") }
+            let names = try files.list(directory)
+            let existing = names.compactMap { JournalFormat.lsn(in: $0, prefix: "snapshot-", suffix: ".snap") }
+            if let newest = existing.max(), newest > lsn {
+                throw .storageInvalidSnapshot("a newer snapshot (after LSN \(newest)) exists")
+            }
+
+            let temporary = directory + "/" + JournalFormat.temporarySnapshotName(lsn: lsn)
+            let final = directory + "/" + JournalFormat.snapshotName(lsn: lsn)
+            let descriptor = try files.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            do throws(BrokerError) {
+                let header = JournalFormat.snapshotHeader(lsn: lsn, payload: bytes)
+                try files.write(descriptor, header, at: 0, path: temporary)
+                try files.write(descriptor, bytes, at: header.count, path: temporary)
+                try files.syncAll(descriptor, path: temporary)
+                closeDescriptor(descriptor)
+            } catch {
+                closeDescriptor(descriptor)
+                try? files.remove(temporary)
+                throw error
+            }
+            try files.rename(temporary, to: final)
+            try files.syncDirectory(directory)
+
+            // The snapshot is durable: what it covers can go. A crash from here on leaves extra files that the next
+            // open skips and deletes.
+            let covered: [LSN] = withState { state in
+                JournalCore.coveredSegments(state.segments, upTo: lsn)
+            }
+            monitor.lock()
+            monitor.state.pointee.segments.removeAll { covered.contains($0) }
+            monitor.unlock()
+            for first in covered { try? files.remove(directory + "/" + JournalFormat.segmentName(firstLSN: first)) }
+            for older in existing where older < lsn { try? files.remove(directory + "/" + JournalFormat.snapshotName(lsn: older)) }
+        }
+    }
+
+    /// The segments (by first LSN, ascending) holding only records up to `lsn`: each but the last, whose successor
+    /// starts at or before `lsn + 1`. The last segment is being written and always stays.
+    static func coveredSegments(_ segments: [LSN], upTo lsn: LSN) -> [LSN] {
+        guard segments.count > 1 else { return [] }
+        var covered: [LSN] = []
+        for index in 0..<(segments.count - 1) where segments[index + 1] <= lsn + 1 {
+            covered.append(segments[index])
+        }
+        return covered
+    }
+}
