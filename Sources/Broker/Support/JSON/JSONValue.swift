@@ -1,20 +1,47 @@
-/// A JSON value as the filter-policy engine sees it: policies and message bodies are both read into this model.
+/// A JSON value, as the library reads every JSON document it is given (filter policies, message bodies, access,
+/// redrive and delivery policies, `MessageStructure`) and as the wire server reads requests.
 ///
-/// Objects keep their members in document order, duplicates included, because a message body is matched the way
-/// AWS flattens it (every member is a field) and a policy is validated in the order AWS reports errors.
-/// Numbers keep their text, so an error message can quote them as written and exact matching never loses digits.
-enum FilterJSONValue: Sendable, Equatable {
+/// Objects keep their members in document order, duplicates included: a message body is matched the way AWS
+/// flattens it (every member is a field), a policy is validated in the order AWS reports errors, and a document
+/// written back keeps its order. Numbers keep their text, so an error message can quote them as written, an integer
+/// is checked exactly, and matching never loses digits.
+@_spi(BrokerServer) public enum JSONValue: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
-    case number(FilterNumber)
+    /// A number, as written.
+    case number(JSONNumber)
+    /// A string, escapes decoded.
     case string(String)
-    case array([FilterJSONValue])
+    /// An array.
+    case array([JSONValue])
+    /// An object's members, in document order, repeated keys kept.
     case object([Member])
 
-    /// One `"key": value` member of an object.
-    struct Member: Sendable, Equatable {
-        var key: String
-        var value: FilterJSONValue
+    /// One `"key": value` member of an object. A labelled pair rather than a struct so that a document can be
+    /// written as a literal, `.object([("Id", .string(id))])`.
+    public typealias Member = (key: String, value: JSONValue)
+
+    /// Structural equality; members compare in order.
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case let (.bool(a), .bool(b)): a == b
+        case let (.number(a), .number(b)): a == b
+        case let (.string(a), .string(b)): a == b
+        case let (.array(a), .array(b)): a == b
+        case let (.object(a), .object(b)):
+            a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: false
+        }
+    }
+
+    /// The member named `key` of an object: the last one when the key repeats, as most readers (and Foundation's)
+    /// resolve it. Nil for a missing key or a value that is not an object.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.last { $0.key == key }?.value
     }
 
     /// Whether the value is a string, number, boolean or null.
@@ -24,74 +51,20 @@ enum FilterJSONValue: Sendable, Equatable {
         default: true
         }
     }
-
-    /// The value as compact JSON text (numbers as written). Used by tests and error messages, never while matching.
-    var jsonText: String {
-        var out = ""
-        write(to: &out)
-        return out
-    }
-
-    private func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let value): out += value ? "true" : "false"
-        case .number(let number): out += number.text
-        case .string(let string): Self.writeString(string, to: &out)
-        case .array(let elements):
-            out += "["
-            for (index, element) in elements.enumerated() {
-                if index > 0 { out += "," }
-                element.write(to: &out)
-            }
-            out += "]"
-        case .object(let members):
-            out += "{"
-            for (index, member) in members.enumerated() {
-                if index > 0 { out += "," }
-                Self.writeString(member.key, to: &out)
-                out += ":"
-                member.value.write(to: &out)
-            }
-            out += "}"
-        }
-    }
-
-    private static func writeString(_ string: String, to out: inout String) {
-        out += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
 }
 
-/// A decimal number with AWS's filter semantics: values compare after rounding to five decimal places (AWS documents
-/// "five digits of accuracy after the decimal point"), so `301.5`, `301.500` and `3.015e2` are one value.
+/// A JSON number: its text as written, and its value rounded to five decimal places.
 ///
-/// The rounded value is kept as an integer count of 10⁻⁵ units — exact, cheap to compare, no binary floating point
-/// surprises such as `0.1 + 0.2`. Numbers too large for that (beyond about ±9·10¹²) fall back to `Double`.
-struct FilterNumber: Sendable, Equatable, CustomStringConvertible {
+/// The rounded value is what AWS compares in filter policies ("five digits of accuracy after the decimal point", so
+/// `301.5`, `301.500` and `3.015e2` are one value). It is computed once, when the number is read, because the
+/// filter matcher compares it for every message; kept as an integer count of 10⁻⁵ units it is exact, cheap to
+/// compare, and free of binary floating-point surprises such as `0.1 + 0.2`. Numbers too large for that (beyond
+/// about ±9·10¹²) have none. The filter's own rules over it are in `FilterPolicy/JSONNumber.swift`.
+@_spi(BrokerServer) public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// The number as written.
-    let text: String
+    public let text: String
     /// The value × 10⁵, rounded half away from zero; nil when it does not fit.
     let scaled: Int64?
-
-    /// The largest magnitude AWS allows in numeric matching, 10⁹, in scaled units.
-    static let limitScaled: Int64 = 1_000_000_000 * 100_000
 
     /// Creates a number from text already known to be a number (JSON syntax, or the lenient attribute syntax).
     init(validatedText text: String) {
@@ -100,55 +73,18 @@ struct FilterNumber: Sendable, Equatable, CustomStringConvertible {
         self.scaled = copy.withUTF8 { Self.scaledValue(of: $0) }
     }
 
-    /// Parses a `Number` message attribute value: an optional sign, digits with an optional decimal point, and an
-    /// optional exponent (`-1`, `+2.50`, `.5`, `6.`, `3.015e2`). Returns nil for anything else.
-    static func parseAttribute(_ text: String) -> FilterNumber? {
-        var copy = text
-        let valid = copy.withUTF8 { isLenientNumber($0) }
-        return valid ? FilterNumber(validatedText: text) : nil
+    /// An integer, written in decimal.
+    public init(_ integer: Int) {
+        self.init(validatedText: String(integer))
     }
 
-    var description: String { text }
+    /// The number as written.
+    public var description: String { text }
 
-    /// The value as a `Double`, for numbers outside the scaled range.
+    /// The value as a `Double` (infinite beyond its range, as Swift's parser rounds).
     var doubleValue: Double { Double(text) ?? .nan }
 
-    /// Whether the number lies within AWS's documented numeric-matching range, −10⁹…10⁹.
-    var isWithinMatchingRange: Bool {
-        guard let scaled else { return false }
-        return scaled >= -Self.limitScaled && scaled <= Self.limitScaled
-    }
-
-    /// Equality after rounding to five decimals (or as `Double` when either side is out of the scaled range).
-    func numericallyEquals(_ other: FilterNumber) -> Bool {
-        if let lhs = scaled, let rhs = other.scaled { return lhs == rhs }
-        if scaled != nil || other.scaled != nil { return false }
-        return doubleValue == other.doubleValue
-    }
-
     // MARK: Parsing digits
-
-    /// Whether `bytes` is `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`.
-    static func isLenientNumber(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var index = 0
-        let count = bytes.count
-        if index < count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-        var mantissaDigits = 0
-        while index < count, isDigit(bytes[index]) { index += 1; mantissaDigits += 1 }
-        if index < count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            while index < count, isDigit(bytes[index]) { index += 1; mantissaDigits += 1 }
-        }
-        guard mantissaDigits > 0 else { return false }
-        if index < count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            index += 1
-            if index < count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            var exponentDigits = 0
-            while index < count, isDigit(bytes[index]) { index += 1; exponentDigits += 1 }
-            guard exponentDigits > 0 else { return false }
-        }
-        return index == count
-    }
 
     @inline(__always)
     static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }

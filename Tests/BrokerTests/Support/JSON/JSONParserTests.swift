@@ -1,18 +1,18 @@
 import Testing
 
-@testable import Broker
+@_spi(BrokerServer) @testable import Broker
 
-@Suite("FilterPolicy JSON parser")
-struct FilterPolicyJSONParserTests {
+@Suite("JSON parser")
+struct JSONParserTests {
     @Test("reads every kind of value, keeping member order, duplicates and number text")
     func values() throws {
-        let value = try FilterJSONParser.parse(#" {"b": [1, -0.5e+3, 2E-2], "a": {"x": null, "x": true}, "s": "", "f": false} "#)
-        let expected = FilterJSONValue.object([
-            .init(key: "b", value: .array([.number(.init(validatedText: "1")), .number(.init(validatedText: "-0.5e+3")),
+        let value = try JSONParser.parse(#" {"b": [1, -0.5e+3, 2E-2], "a": {"x": null, "x": true}, "s": "", "f": false} "#)
+        let expected = JSONValue.object([
+            ("b", .array([.number(.init(validatedText: "1")), .number(.init(validatedText: "-0.5e+3")),
                                           .number(.init(validatedText: "2E-2"))])),
-            .init(key: "a", value: .object([.init(key: "x", value: .null), .init(key: "x", value: .bool(true))])),
-            .init(key: "s", value: .string("")),
-            .init(key: "f", value: .bool(false)),
+            ("a", .object([("x", .null), ("x", .bool(true))])),
+            ("s", .string("")),
+            ("f", .bool(false)),
         ])
         #expect(value == expected)
         #expect(value.jsonText == #"{"b":[1,-0.5e+3,2E-2],"a":{"x":null,"x":true},"s":"","f":false}"#)
@@ -20,12 +20,12 @@ struct FilterPolicyJSONParserTests {
 
     @Test("decodes escapes, surrogate pairs and replaces lone surrogates")
     func escapes() throws {
-        #expect(try FilterJSONParser.parse(#""a\"b\\c\/d\b\f\n\r\t""#) == .string("a\"b\\c/d\u{8}\u{C}\n\r\t"))
-        #expect(try FilterJSONParser.parse(#""caf\u00e9 \u20AC""#) == .string("café €"))
-        #expect(try FilterJSONParser.parse(#""\ud83d\ude00!""#) == .string("😀!"))
-        #expect(try FilterJSONParser.parse(#""x\ud83dy""#) == .string("x\u{FFFD}y"))
-        #expect(try FilterJSONParser.parse(#""\ude00\ud83d\u0041""#) == .string("\u{FFFD}\u{FFFD}A"))
-        #expect(try FilterJSONParser.parse("\"naïve 日本\"") == .string("naïve 日本"))
+        #expect(try JSONParser.parse(#""a\"b\\c\/d\b\f\n\r\t""#) == .string("a\"b\\c/d\u{8}\u{C}\n\r\t"))
+        #expect(try JSONParser.parse(#""caf\u00e9 \u20AC""#) == .string("café €"))
+        #expect(try JSONParser.parse(#""\ud83d\ude00!""#) == .string("😀!"))
+        #expect(try JSONParser.parse(#""x\ud83dy""#) == .string("x\u{FFFD}y"))
+        #expect(try JSONParser.parse(#""\ude00\ud83d\u0041""#) == .string("\u{FFFD}\u{FFFD}A"))
+        #expect(try JSONParser.parse("\"naïve 日本\"") == .string("naïve 日本"))
     }
 
     @Test("rejects what RFC 8259 rejects", arguments: [
@@ -34,20 +34,20 @@ struct FilterPolicyJSONParserTests {
         "{\"a\":1}}", "[", "\u{FEFF}{}",
     ])
     func rejects(_ text: String) {
-        #expect(throws: FilterJSONParseError.self) { try FilterJSONParser.parse(text) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
     }
 
     @Test("nesting is limited, and hostile depth fails cleanly")
     func depth() throws {
-        let limit = FilterJSONParser.maximumDepth
+        let limit = JSONParser.maximumDepth
         let deepest = String(repeating: "[", count: limit) + String(repeating: "]", count: limit)
-        _ = try FilterJSONParser.parse(deepest)
+        _ = try JSONParser.parse(deepest)
         let tooDeep = String(repeating: "[", count: limit + 1) + String(repeating: "]", count: limit + 1)
-        #expect(throws: FilterJSONParseError.self) { try FilterJSONParser.parse(tooDeep) }
-        #expect(throws: FilterJSONParseError.self) { try FilterJSONParser.parse(String(repeating: "[", count: 200_000)) }
-        #expect(throws: FilterJSONParseError.self) { try FilterJSONParser.parse(String(repeating: #"{"a":"#, count: 100_000)) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(tooDeep) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(String(repeating: "[", count: 200_000)) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(String(repeating: #"{"a":"#, count: 100_000)) }
         let deepObject = String(repeating: #"{"a":"#, count: limit) + "1" + String(repeating: "}", count: limit)
-        _ = try FilterJSONParser.parse(deepObject)
+        _ = try JSONParser.parse(deepObject)
     }
 
     @Test("random bytes and truncations never crash")
@@ -57,12 +57,12 @@ struct FilterPolicyJSONParserTests {
         for _ in 0..<20_000 {
             let count = random.int(0...40)
             let bytes = (0..<count).map { _ in random.pick(alphabet) }
-            _ = try? FilterJSONParser.parse(String(decoding: bytes, as: UTF8.self))
+            _ = try? JSONParser.parse(String(decoding: bytes, as: UTF8.self))
         }
         for _ in 0..<300 {
             let text = Self.randomJSON(&random, depth: 0).jsonText
             for end in text.indices {
-                _ = try? FilterJSONParser.parse(String(text[..<end]))
+                _ = try? JSONParser.parse(String(text[..<end]))
             }
         }
     }
@@ -72,14 +72,14 @@ struct FilterPolicyJSONParserTests {
         var random = SplitMix64(seed: 7)
         for _ in 0..<2_000 {
             let value = Self.randomJSON(&random, depth: 0)
-            let parsed = try FilterJSONParser.parse(value.jsonText)
+            let parsed = try JSONParser.parse(value.jsonText)
             #expect(parsed == value)
         }
     }
 
     @Test("numbers compare in decimal after rounding to five places")
     func numbers() {
-        func scaled(_ text: String) -> Int64? { FilterNumber(validatedText: text).scaled }
+        func scaled(_ text: String) -> Int64? { JSONNumber(validatedText: text).scaled }
         #expect(scaled("301.5") == 30_150_000)
         #expect(scaled("301.500") == 30_150_000)
         #expect(scaled("3.015e2") == 30_150_000)
@@ -95,34 +95,34 @@ struct FilterPolicyJSONParserTests {
         #expect(scaled("10000000000000") == nil)
         #expect(scaled("100.123456789") == scaled("100.1234567"))
         #expect(scaled("0.1") == 10_000 && scaled("0.2") == 20_000)
-        #expect(FilterNumber(validatedText: "1e300").numericallyEquals(FilterNumber(validatedText: "10e299")))
-        #expect(!FilterNumber(validatedText: "1e300").numericallyEquals(FilterNumber(validatedText: "1")))
-        #expect(FilterNumber(validatedText: "1000000000").isWithinMatchingRange)
-        #expect(!FilterNumber(validatedText: "1000000000.00001").isWithinMatchingRange)
+        #expect(JSONNumber(validatedText: "1e300").numericallyEquals(JSONNumber(validatedText: "10e299")))
+        #expect(!JSONNumber(validatedText: "1e300").numericallyEquals(JSONNumber(validatedText: "1")))
+        #expect(JSONNumber(validatedText: "1000000000").isWithinMatchingRange)
+        #expect(!JSONNumber(validatedText: "1000000000.00001").isWithinMatchingRange)
 
-        #expect(FilterNumber.parseAttribute("+2.50")?.scaled == 250_000)
-        #expect(FilterNumber.parseAttribute(".5")?.scaled == 50_000)
-        #expect(FilterNumber.parseAttribute("6.")?.scaled == 600_000)
+        #expect(JSONNumber.parseAttribute("+2.50")?.scaled == 250_000)
+        #expect(JSONNumber.parseAttribute(".5")?.scaled == 50_000)
+        #expect(JSONNumber.parseAttribute("6.")?.scaled == 600_000)
         for invalid in ["", "-", ".", "1e", "e5", "1.2.3", "0x10", " 1", "1 ", "nan", "∞"] {
-            #expect(FilterNumber.parseAttribute(invalid) == nil, "\(invalid)")
+            #expect(JSONNumber.parseAttribute(invalid) == nil, "\(invalid)")
         }
     }
 
-    static func randomJSON(_ random: inout SplitMix64, depth: Int) -> FilterJSONValue {
+    static func randomJSON(_ random: inout SplitMix64, depth: Int) -> JSONValue {
         switch random.int(0...(depth < 4 ? 7 : 5)) {
         case 0: return .null
         case 1: return .bool(random.chance(0.5))
         case 2:
             let text = random.pick(["0", "-1", "3.25", "1e5", "-0.5E-3", "123456789012345678901234567890", "2.50"])
-            return .number(FilterNumber(validatedText: text))
+            return .number(JSONNumber(validatedText: text))
         case 3, 4, 5:
             let pieces = ["a", "é", "\"", "\\", "/", "\n", "\u{1}", "😀", " ", "\u{7F}", "日本"]
             return .string((0..<random.int(0...4)).map { _ in random.pick(pieces) }.joined())
         case 6:
             return .array((0..<random.int(0...3)).map { _ in randomJSON(&random, depth: depth + 1) })
         default:
-            return .object((0..<random.int(0...3)).map { _ in
-                .init(key: random.pick(["a", "b", "", "a.b", "ü"]), value: randomJSON(&random, depth: depth + 1))
+            return .object((0..<random.int(0...3)).map { _ -> JSONValue.Member in
+                (key: random.pick(["a", "b", "", "a.b", "ü"]), value: randomJSON(&random, depth: depth + 1))
             })
         }
     }
