@@ -264,7 +264,7 @@ public struct Topic: Sendable, Hashable {
     /// PutDataProtectionPolicy: a JSON document, stored and returned by ``dataProtectionPolicy()``; Broker does not
     /// audit, mask or deny message content by it.
     public func putDataProtectionPolicy(_ policy: String) throws(BrokerError) {
-        guard PolicyJSON.parseObject(policy) != nil else {
+        guard JSONValue.policyObject(policy) != nil else {
             throw BrokerError(.invalidParameter, "Invalid parameter: DataProtectionPolicy Reason: Policy is not valid JSON")
         }
         try core.withLiveState { state in state.dataProtectionPolicy = policy }
