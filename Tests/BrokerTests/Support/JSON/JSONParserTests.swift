@@ -28,13 +28,67 @@ struct JSONParserTests {
         #expect(try JSONParser.parse("\"naïve 日本\"") == .string("naïve 日本"))
     }
 
-    @Test("rejects what RFC 8259 rejects", arguments: [
+    @Test("rejects what RFC 8259 rejects, by default and with the wire's options", arguments: [
         "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "['a']", "01", "1.", ".5", "-", "+1", "1e", "1e+",
         "NaN", "Infinity", "tru", "nulls", "\"abc", "\"a\u{1}b\"", "\"\\x\"", "\"\\u12\"", "\"\\u12G4\"", "[1 2]", "1 2",
         "{\"a\":1}}", "[", "\u{FEFF}{}",
     ])
     func rejects(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(text.utf8), options: Self.wire) }
+    }
+
+    static let wire = JSONParser.Options(maximumDepth: 64, rejectsLoneSurrogates: true)
+
+    /// The wire server quotes reason and offset in its answer (`The request body is not valid JSON: … at byte …`).
+    @Test("errors name what was wrong and the byte offset where it was found", arguments: [
+        ("", "unexpected end of input", 0), ("{", "expected a member name", 1), (#"{"a" 1}"#, "expected ':'", 5),
+        (#"{"a":1 "b":2}"#, "expected ',' or '}'", 7), ("[1 2]", "expected ',' or ']'", 3), ("[1,", "unexpected end of input", 3),
+        (#"{"a":1"#, "unterminated object", 6), ("[1", "unterminated array", 2), ("tru", "invalid literal", 0),
+        ("01", "invalid number", 2), ("-", "invalid number", 1), ("1.", "invalid number", 2), ("1e+", "invalid number", 3),
+        ("x", "invalid number", 0), (#""abc"#, "unterminated string", 4), (#""a\"#, "unterminated escape", 3),
+        (#""\x""#, "invalid escape", 3), (#""\u12""#, "truncated \\u escape", 3), (#""\u12G4""#, "invalid \\u escape", 3),
+        ("\"a\u{1}\"", "unescaped control character in a string", 2), ("1 2", "unexpected text after the document", 2),
+        (#""\ud800""#, "lone surrogate", 7), (#""\ud800\u0041""#, "lone surrogate", 13), (#""\udc00""#, "lone surrogate", 7),
+        ("[1,]", "invalid number", 3), ("\u{FEFF}{}", "invalid number", 0),
+        (String(repeating: "[", count: 65), "nested too deeply", 64),
+    ])
+    func errorWording(_ text: String, _ reason: String, _ offset: Int) {
+        #expect(throws: JSONParseError(reason: reason, offset: offset)) { try JSONParser.parse(text, options: Self.wire) }
+        #expect(throws: JSONParseError(reason: reason, offset: offset)) { try JSONParser.parse(Array(text.utf8), options: Self.wire) }
+    }
+
+    @Test("bytes that are not UTF-8 in a string are reported, not repaired")
+    func invalidUTF8() throws {
+        for bytes: [UInt8] in [[0x22, 0xC3, 0x28, 0x22], [0x22, 0x5C, 0x6E, 0xFF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22],
+                               [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22]] {
+            #expect(throws: JSONParseError(reason: "invalid UTF-8 in a string", offset: bytes.count)) { try JSONParser.parse(bytes) }
+        }
+        #expect(throws: JSONParseError(reason: "invalid number", offset: 1)) { try JSONParser.parse([0x5B, 0xFF, 0x5D]) }
+        #expect(try JSONParser.parse(Array("\"é😀\"".utf8)) == .string("é😀"))
+    }
+
+    @Test("lone surrogates are replaced by default and refused when asked; pairs are joined either way")
+    func loneSurrogates() throws {
+        let strict = JSONParser.Options(rejectsLoneSurrogates: true)
+        #expect(try JSONParser.parse(#""\ud83d\ude00""#, options: strict) == .string("😀"))
+        #expect(try JSONParser.parse(#""\udbff\udfff""#, options: strict) == .string("\u{10FFFF}"))
+        for text in [#""\ud800""#, #""\ud800x""#, #""\udc00""#, #""\ud800\u0041""#, #""\ud800\ud800""#] {
+            #expect(throws: JSONParseError.self) { try JSONParser.parse(text, options: strict) }
+            #expect(try JSONParser.parse(text) != .null)
+        }
+    }
+
+    @Test("the policy options add only Foundation's leniencies and limits")
+    func policyOptions() throws {
+        #expect(try JSONParser.parse(#"{"a":[1,],}"#, options: .policy) == .object([("a", .array([.number(JSONNumber(1))]))]))
+        #expect(try JSONParser.parse("\u{FEFF} {}", options: .policy) == .object([]))
+        for text in ["[,]", "{,}", "[1,,]", " \u{FEFF}{}", "\u{FEFF}\u{FEFF}{}", "[1e400]", #"["\ud800"]"#] {
+            #expect(throws: JSONParseError.self, "\(text)") { try JSONParser.parse(text, options: .policy) }
+        }
+        let deepest = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
+        _ = try JSONParser.parse(deepest, options: .policy)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse("[" + deepest + "]", options: .policy) }
     }
 
     @Test("nesting is limited, and hostile depth fails cleanly")
@@ -46,6 +100,9 @@ struct JSONParserTests {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(tooDeep) }
         #expect(throws: JSONParseError.self) { try JSONParser.parse(String(repeating: "[", count: 200_000)) }
         #expect(throws: JSONParseError.self) { try JSONParser.parse(String(repeating: #"{"a":"#, count: 100_000)) }
+        let wireDeepest = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        _ = try JSONParser.parse(Array(wireDeepest.utf8), options: Self.wire)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(("[" + wireDeepest + "]").utf8), options: Self.wire) }
         let deepObject = String(repeating: #"{"a":"#, count: limit) + "1" + String(repeating: "}", count: limit)
         _ = try JSONParser.parse(deepObject)
     }
