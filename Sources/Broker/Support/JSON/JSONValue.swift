@@ -59,7 +59,7 @@
 /// `301.5`, `301.500` and `3.015e2` are one value). It is computed once, when the number is read, because the
 /// filter matcher compares it for every message; kept as an integer count of 10⁻⁵ units it is exact, cheap to
 /// compare, and free of binary floating-point surprises such as `0.1 + 0.2`. Numbers too large for that (beyond
-/// about ±9·10¹²) have none. The filter's own rules over it are in `FilterPolicy/JSONNumber.swift`.
+/// about ±9·10¹²) have none. The filter's own rules over it are in `FilterPolicy/FilterNumber.swift`.
 @_spi(BrokerServer) public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
     /// The number as written.
     public let text: String
