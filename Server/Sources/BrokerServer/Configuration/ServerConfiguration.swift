@@ -1,4 +1,4 @@
-import Broker
+@_spi(BrokerServer) import Broker
 import Foundation
 
 /// Queues, topics and subscriptions to create before serving, read from a JSON file:
@@ -71,7 +71,7 @@ public struct ServerConfiguration: Sendable {
     public init(json bytes: [UInt8]) throws(ServerConfigurationError) {
         let document: JSONValue
         do {
-            document = try JSONParser.parse(bytes)
+            document = try JSONParser.parse(bytes, options: .wire)
         } catch {
             throw ServerConfigurationError("not valid JSON: \(error.reason) at byte \(error.offset)")
         }
@@ -150,12 +150,12 @@ public struct ServerConfiguration: Sendable {
 
     /// A redrive policy whose target is a queue name, rewritten with the ARN Broker's parser requires.
     private static func resolvingTarget(_ json: String, _ arn: (String) -> String) -> String {
-        guard case .object(var members)? = try? JSONParser.parse(Array(json.utf8)),
+        guard case .object(var members)? = try? JSONParser.parse(Array(json.utf8), options: .wire),
               let index = members.firstIndex(where: { $0.key == "deadLetterTargetArn" }),
               case .string(let target) = members[index].value
         else { return json }
         members[index].value = .string(arn(target))
-        return JSONValue.object(members).serialized
+        return JSONValue.object(members).jsonText
     }
 
     // MARK: Reading the document
@@ -193,9 +193,9 @@ public struct ServerConfiguration: Sendable {
         for (key, member) in members {
             switch member {
             case .string(let text): map[key] = text
-            case .number(let text): map[key] = text
+            case .number(let number): map[key] = number.text
             case .bool(let flag): map[key] = flag ? "true" : "false"
-            case .object, .array: map[key] = member.serialized
+            case .object, .array: map[key] = member.jsonText
             case .null: throw ServerConfigurationError("\(path).\(key) must not be null")
             }
         }
