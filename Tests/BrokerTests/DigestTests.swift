@@ -382,34 +382,3 @@ struct IdentifierFormatTests {
         }
     }
 }
-
-struct JSONTextTests {
-    @Test(arguments: [
-        ("", "\"\""),
-        ("plain", "\"plain\""),
-        ("say \"hi\"", "\"say \\\"hi\\\"\""),
-        ("back\\slash", "\"back\\\\slash\""),
-        ("line\nfeed\ttab\r\u{8}\u{c}", "\"line\\nfeed\\ttab\\r\\b\\f\""),
-        ("\u{0}\u{1f}", "\"\\u0000\\u001f\""),
-        ("exactly8\"", "\"exactly8\\\"\""),
-        ("é — ✓ 😀 \"", "\"é — ✓ 😀 \\\"\""),
-    ])
-    func quotedEscapesWhatJSONRequires(_ text: String, _ expected: String) {
-        #expect(JSONText.quoted(text) == expected)
-    }
-
-    @Test func quotedTextParsesBackToTheOriginalForRandomText() throws {
-        // Quotes, backslashes and control characters at every offset of the 8-byte words, with multibyte characters.
-        let alphabet: [Character] = ["a", "Z", "0", " ", "\"", "\\", "\n", "\u{1}", "\u{1f}", "\u{7f}", "é", "✓", "😀", "/"]
-        var random = IDGenerator(seed: 3)
-        for _ in 0..<2_000 {
-            let length = Int(random.next() % 40)
-            let text = String((0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] })
-            var bytes: [UInt8] = [UInt8(ascii: "[")]
-            JSONText.appendQuoted(text, to: &bytes)
-            bytes.append(UInt8(ascii: "]"))
-            let parsed = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String]
-            #expect(parsed == [text])
-        }
-    }
-}

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Broker
+@_spi(BrokerServer) @testable import Broker
 
 /// The shared conformance data (copied from `shared/conformance/`), one parameterised test per case so a failure
 /// names its case.
@@ -78,8 +78,8 @@ enum FilterPolicyConformance {
         return String(decoding: data, as: UTF8.self)
     }
 
-    private static func objects(_ name: String) -> [[FilterJSONValue.Member]] {
-        guard let text = resourceText(name), case .array(let elements)? = try? FilterJSONParser.parse(text) else {
+    private static func objects(_ name: String) -> [[JSONValue.Member]] {
+        guard let text = resourceText(name), case .array(let elements)? = try? JSONParser.parse(text) else {
             return []
         }
         return elements.compactMap { element in
@@ -89,8 +89,8 @@ enum FilterPolicyConformance {
     }
 }
 
-private extension [FilterJSONValue.Member] {
-    subscript(key: String) -> FilterJSONValue? { first { $0.key == key }?.value }
+private extension [JSONValue.Member] {
+    subscript(key: String) -> JSONValue? { first { $0.key == key }?.value }
 
     func string(_ key: String) -> String? {
         guard case .string(let value)? = self[key] else { return nil }
@@ -169,14 +169,14 @@ struct FilterPolicyConformanceTests {
     func parserAgreesWithFoundation() throws {
         for name in ["filter-policy-matches", "filter-policy-validation"] {
             let text = try #require(FilterPolicyConformance.resourceText(name))
-            let ours = try FilterJSONParser.parse(text)
+            let ours = try JSONParser.parse(text)
             let foundation = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
             #expect(Self.same(ours, foundation), "\(name)")
         }
     }
 
     /// Structural equality with Foundation's reading (numbers compared as `Double`).
-    static func same(_ ours: FilterJSONValue, _ theirs: Any) -> Bool {
+    static func same(_ ours: JSONValue, _ theirs: Any) -> Bool {
         switch ours {
         case .null: return theirs is NSNull
         case .bool(let value):

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Broker
+@_spi(BrokerServer) @testable import Broker
 
 /// Behaviour beyond the shared conformance data: AWS's error texts, the documented edge cases of each operator, and
 /// the engine's own guarantees (one body parse per publish, bounded work on hostile bodies).
@@ -254,7 +254,7 @@ struct FilterPolicyTests {
     @Test("wildcards: stars, escapes, anchoring")
     func wildcards() throws {
         func matches(_ pattern: String, _ value: String) throws -> Bool {
-            let json = "{\"a\": [{\"wildcard\": \(FilterJSONValue.string(pattern).jsonText)}]}"
+            let json = "{\"a\": [{\"wildcard\": \(JSONValue.string(pattern).jsonText)}]}"
             return try FilterPolicy(json: json).matches(attributes: ["a": .string(value)])
         }
         #expect(try matches("*", ""))

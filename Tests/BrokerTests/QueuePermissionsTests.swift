@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Broker
+@_spi(BrokerServer) @testable import Broker
 
 /// AddPermission and RemovePermission: the `Policy` document they write, and AWS's errors.
 @Suite("Queue permissions")
@@ -11,9 +11,9 @@ struct QueuePermissionsTests {
         return try broker.createQueue(named: "orders")
     }
 
-    private func policy(of queue: Queue) throws -> FilterJSONValue? {
+    private func policy(of queue: Queue) throws -> JSONValue? {
         guard let text = try queue.attributes(["Policy"])["Policy"] else { return nil }
-        return try FilterJSONParser.parse(text)
+        return try JSONParser.parse(text)
     }
 
     @Test func addPermissionWritesAWSPolicyDocumentWithOnePrincipalOrActionAsAString() throws {

@@ -1,4 +1,4 @@
-import Broker
+@_spi(BrokerServer) import Broker
 import Foundation
 
 /// `GET /_broker/sns/outbox`: the SNS deliveries that would have left the machine (emails, texts, push
@@ -50,8 +50,6 @@ enum SNSOutboxRoute {
     }
 
     private static func json(status: Int, _ value: JSONValue) -> WireResponse {
-        var text = ""
-        value.write(to: &text)
-        return WireResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(text.utf8))
+        WireResponse(status: status, headers: [("Content-Type", "application/json")], body: value.jsonBytes)
     }
 }

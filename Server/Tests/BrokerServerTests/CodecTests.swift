@@ -1,4 +1,4 @@
-import Broker
+@_spi(BrokerServer) import Broker
 @testable import BrokerServer
 import Foundation
 import Testing
@@ -9,10 +9,10 @@ struct CodecTests {
     @Test("The JSON parser keeps numbers as written and tells booleans from numbers")
     func jsonParserKeepsTypes() throws {
         let value = try JSONParser.parse(Array(#"{"a": 10, "b": true, "c": "x\u00e9\ud83d\ude00\n", "d": [null, -1.5e3]}"#.utf8))
-        #expect(value["a"] == .number("10"))
+        #expect(value["a"] == .number(JSONNumber(10)))
         #expect(value["b"] == .bool(true))
         #expect(value["c"] == .string("xé😀\n"))
-        #expect(value["d"] == .array([.null, .number("-1.5e3")]))
+        #expect(value["d"]?.jsonText == "[null,-1.5e3]")
     }
 
     @Test("JSON text round-trips through the writer", arguments: [
@@ -20,7 +20,7 @@ struct CodecTests {
     ])
     func jsonRoundTrips(_ text: String) throws {
         let value = try JSONParser.parse(Array(text.utf8))
-        #expect(try JSONParser.parse(Array(value.serialized.utf8)) == value)
+        #expect(try JSONParser.parse(value.jsonBytes) == value)
     }
 
     @Test("XML text escapes markup, quotes and carriage returns as AWS does")
@@ -68,9 +68,9 @@ struct CodecTests {
             "Body": .string("b"),
             "MessageAttributes": .map([.init(key: "x", value: .structure(["DataType": .string("Binary"), "BinaryValue": .blob(Data([1, 2]))]))]),
         ])])], as: try #require(operation.output))
-        #expect(output.serialized == #"{"Messages":[{"Body":"b","MessageAttributes":{"x":{"BinaryValue":"AQI=","DataType":"Binary"}}}]}"#)
+        #expect(output.jsonText == #"{"Messages":[{"Body":"b","MessageAttributes":{"x":{"BinaryValue":"AQI=","DataType":"Binary"}}}]}"#)
         let moves = try #require(SQSOperations.all["CancelMessageMoveTask"])
-        #expect(JSONCodec.encode(["ApproximateNumberOfMessagesMoved": .integer(7)], as: try #require(moves.output)).serialized
+        #expect(JSONCodec.encode(["ApproximateNumberOfMessagesMoved": .integer(7)], as: try #require(moves.output)).jsonText
                 == #"{"ApproximateNumberOfMessagesMoved":7}"#)
     }
 

@@ -1,4 +1,4 @@
-import Broker
+@_spi(BrokerServer) import Broker
 @testable import BrokerServer
 import Foundation
 import Testing

@@ -1,4 +1,4 @@
-@testable import Broker
+@_spi(BrokerServer) @testable import Broker
 @testable import BrokerServer
 import Foundation
 import NIOHTTP1

@@ -226,14 +226,15 @@ public final class EventSourceMapping: QueueConsumer, Sendable {
     /// writer can replace it without touching the rest of the mapping.
     static func filterDocument(_ record: SQSEventRecord) -> String {
         let body = record.body.trimmingCharacters(in: .whitespacesAndNewlines)
-        let isJSON = (body.hasPrefix("{") || body.hasPrefix("[")) && PolicyJSON.isJSON(body)
+        let isJSON = (body.hasPrefix("{") || body.hasPrefix("[")) && JSONValue.isPolicyJSON(body)
         let bodyJSON = isJSON ? body : JSONText.quoted(record.body)
-        let attributes = record.attributes.keys.sorted().map { "\(JSONText.quoted($0)):\(JSONText.quoted(record.attributes[$0] ?? ""))" }
-        let messageAttributes = record.messageAttributes.keys.sorted().map { name -> String in
+        let attributes = JSONValue.object(record.attributes.keys.sorted().map { ($0, .string(record.attributes[$0] ?? "")) })
+        let messageAttributes = JSONValue.object(record.messageAttributes.keys.sorted().map { name in
             let value = record.messageAttributes[name]
-            return "\(JSONText.quoted(name)):{\"stringValue\":\(JSONText.quoted(value?.stringValue ?? "")),\"dataType\":\(JSONText.quoted(value?.dataType ?? ""))}"
-        }
-        return "{\"body\":\(bodyJSON),\"attributes\":{\(attributes.joined(separator: ","))},\"messageAttributes\":{\(messageAttributes.joined(separator: ","))}}"
+            return (name, .object([("stringValue", .string(value?.stringValue ?? "")), ("dataType", .string(value?.dataType ?? ""))]))
+        })
+        // A JSON body goes in as sent; the filter reads it with its own parser, as it always has.
+        return "{\"body\":\(bodyJSON),\"attributes\":\(attributes.jsonText),\"messageAttributes\":\(messageAttributes.jsonText)}"
     }
 
     // MARK: Invocation

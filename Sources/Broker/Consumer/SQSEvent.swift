@@ -101,7 +101,7 @@ public struct SQSBatchResponse: Sendable, Hashable {
 
     /// Reads a response as a Lambda function would return it, in JSON.
     public init(json: String) {
-        guard let object = PolicyJSON.parseObject(json) else {
+        guard let object = JSONValue.policyObject(json) else {
             self.batchItemFailures = nil
             self.isMalformed = true
             return
@@ -109,15 +109,15 @@ public struct SQSBatchResponse: Sendable, Hashable {
         var failures: [BatchItemFailure]?
         var malformed = false
         switch object["batchItemFailures"] {
-        case nil, is NSNull: failures = nil
-        case let list as [Any]:
+        case nil, .null?: failures = nil
+        case .array(let list)?:
             failures = []
             for item in list {
-                guard let entry = item as? [String: Any], Set(entry.keys) == ["itemIdentifier"] else {
+                guard let keys = item.members?.map(\.key), Set(keys) == ["itemIdentifier"] else {
                     malformed = true
                     continue
                 }
-                failures?.append(BatchItemFailure(itemIdentifier: entry["itemIdentifier"] as? String))
+                failures?.append(BatchItemFailure(itemIdentifier: item["itemIdentifier"]?.stringValue))
             }
         default: malformed = true
         }

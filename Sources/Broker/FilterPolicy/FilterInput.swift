@@ -26,7 +26,7 @@ struct FilterInput {
     private enum BodyState {
         case unparsed
         /// The body is a JSON object; `hasLeaves` tells whether it holds any scalar at all.
-        case object([FilterJSONValue.Member], hasLeaves: Bool)
+        case object([JSONValue.Member], hasLeaves: Bool)
         /// Not JSON, or JSON that is not an object: AWS's body filtering "assumes … a well-formed JSON object", so
         /// such a body matches no (non-empty) body-scope policy.
         case unusable
@@ -40,9 +40,9 @@ struct FilterInput {
     // MARK: Body
 
     /// The body's top-level members, parsed on first use; nil when the body is not a JSON object.
-    mutating func bodyObject() -> (members: [FilterJSONValue.Member], hasLeaves: Bool)? {
+    mutating func bodyObject() -> (members: [JSONValue.Member], hasLeaves: Bool)? {
         if case .unparsed = bodyState {
-            if let parsed = try? FilterJSONParser.parse(body), case .object(let members) = parsed {
+            if let parsed = try? JSONParser.parse(body), case .object(let members) = parsed {
                 bodyState = .object(members, hasLeaves: Self.hasScalar(in: members))
             } else {
                 bodyState = .unusable
@@ -58,11 +58,11 @@ struct FilterInput {
         return true
     }
 
-    private static func hasScalar(in members: [FilterJSONValue.Member]) -> Bool {
+    private static func hasScalar(in members: [JSONValue.Member]) -> Bool {
         members.contains { hasScalar($0.value) }
     }
 
-    private static func hasScalar(_ value: FilterJSONValue) -> Bool {
+    private static func hasScalar(_ value: JSONValue) -> Bool {
         switch value {
         case .array(let elements): elements.contains(where: hasScalar)
         case .object(let members): hasScalar(in: members)
@@ -77,9 +77,9 @@ struct FilterInput {
         /// Missing, or of a type SNS does not filter on (`Binary`).
         case absent
         /// A `String` or `Number` value.
-        case value(FilterJSONValue)
+        case value(JSONValue)
         /// A `String.Array`'s scalar elements (nested arrays flattened, objects ignored).
-        case elements([FilterJSONValue])
+        case elements([JSONValue])
         /// Present, but not usable by value: a `Number` that is not a number, a `String.Array` that is not JSON.
         /// Only `exists` can match it.
         case opaque
@@ -135,7 +135,7 @@ struct FilterInput {
         case .string:
             return .value(.string(attribute.stringValue ?? ""))
         case .number:
-            guard let number = FilterNumber.parseAttribute(attribute.stringValue ?? "") else {
+            guard let number = JSONNumber.parseAttribute(attribute.stringValue ?? "") else {
                 return (attribute.stringValue ?? "").isEmpty ? .value(.string("")) : .opaque
             }
             return .value(.number(number))
@@ -150,13 +150,13 @@ struct FilterInput {
     /// A `String.Array` value is a JSON array of strings, numbers, booleans and nulls; a bare JSON scalar is taken as
     /// a one-element array.
     private static func decodeArray(_ text: String) -> AttributeView {
-        guard let parsed = try? FilterJSONParser.parse(text) else { return .opaque }
-        var scalars: [FilterJSONValue] = []
+        guard let parsed = try? JSONParser.parse(text) else { return .opaque }
+        var scalars: [JSONValue] = []
         collectScalars(parsed, into: &scalars)
         return .elements(scalars)
     }
 
-    private static func collectScalars(_ value: FilterJSONValue, into scalars: inout [FilterJSONValue]) {
+    private static func collectScalars(_ value: JSONValue, into scalars: inout [JSONValue]) {
         switch value {
         case .array(let elements): for element in elements { collectScalars(element, into: &scalars) }
         case .object: return

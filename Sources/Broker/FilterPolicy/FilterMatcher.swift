@@ -109,7 +109,7 @@ private struct BodyWalk {
         self.budget = budget
     }
 
-    mutating func matchesBranch(_ root: [FilterJSONValue.Member]) -> Bool {
+    mutating func matchesBranch(_ root: [JSONValue.Member]) -> Bool {
         var mask: UInt32 = 0
         for (index, field) in fields.enumerated() {
             if field.allowsAbsence {
@@ -126,7 +126,7 @@ private struct BodyWalk {
 
     // MARK: Presence
 
-    private mutating func isPresent(_ field: FilterField, in members: [FilterJSONValue.Member]) -> Bool {
+    private mutating func isPresent(_ field: FilterField, in members: [JSONValue.Member]) -> Bool {
         for member in members {
             if let next = field.advance(0, over: member.key), isPresent(field, cursor: next, in: member.value) {
                 return true
@@ -135,7 +135,7 @@ private struct BodyWalk {
         return false
     }
 
-    private mutating func isPresent(_ field: FilterField, cursor: Int, in value: FilterJSONValue) -> Bool {
+    private mutating func isPresent(_ field: FilterField, cursor: Int, in value: JSONValue) -> Bool {
         budget -= 1
         guard budget >= 0 else { return false }
         switch value {
@@ -157,7 +157,7 @@ private struct BodyWalk {
     // MARK: Matching
 
     /// Whether every field in `mask`, at its cursor, is satisfied inside `value`, consistently across arrays.
-    private mutating func matchNode(_ value: FilterJSONValue, mask: UInt32, cursors: FieldCursors) -> Bool {
+    private mutating func matchNode(_ value: JSONValue, mask: UInt32, cursors: FieldCursors) -> Bool {
         budget -= 1
         guard budget >= 0 else { return false }
         switch value {
@@ -181,7 +181,7 @@ private struct BodyWalk {
         }
     }
 
-    private mutating func matchObject(_ members: [FilterJSONValue.Member], mask: UInt32, cursors: FieldCursors) -> Bool {
+    private mutating func matchObject(_ members: [JSONValue.Member], mask: UInt32, cursors: FieldCursors) -> Bool {
         // A field whose path is complete needs a value here, not an object (`exists` applies to leaves only).
         var remaining = mask
         while remaining != 0 {
@@ -236,7 +236,7 @@ private struct BodyWalk {
     /// Some field can continue into more than one member (duplicate keys, or `a.b` next to `a`). Each member takes a
     /// subset of the fields it can continue; the object matches when the subsets can cover the mask. `reach` is the
     /// set of field subsets coverable by the members seen so far, as a bit set over masks (six fields: 64 masks).
-    private mutating func matchObjectWithChoices(_ members: [FilterJSONValue.Member], mask: UInt32, cursors: FieldCursors) -> Bool {
+    private mutating func matchObjectWithChoices(_ members: [JSONValue.Member], mask: UInt32, cursors: FieldCursors) -> Bool {
         var reach: UInt64 = 1 // the empty subset
         for member in members {
             var childCursors = cursors

@@ -7,7 +7,7 @@ enum FilterPattern: Sendable {
     /// A string value, compared byte for byte (case-sensitive, no Unicode normalisation, as AWS compares).
     case exactString(String)
     /// A number value, equal after rounding to five decimals.
-    case exactNumber(FilterNumber)
+    case exactNumber(JSONNumber)
     /// `true` or `false`.
     case exactBool(Bool)
     /// `null`.
@@ -30,7 +30,7 @@ enum FilterPattern: Sendable {
     case anythingBut(FilterAnythingBut)
 
     /// Whether the scalar `value` satisfies this pattern.
-    func matches(_ value: FilterJSONValue) -> Bool {
+    func matches(_ value: JSONValue) -> Bool {
         switch self {
         case .exactString(let expected):
             guard case .string(let actual) = value else { return false }
@@ -70,7 +70,7 @@ enum FilterPattern: Sendable {
     }
 
     /// What `exists` counts as a value: AWS documents that "the key must have a non-null and non-empty value".
-    static func isPresentValue(_ value: FilterJSONValue) -> Bool {
+    static func isPresentValue(_ value: JSONValue) -> Bool {
         switch value {
         case .null: false
         case .string(let string): !string.isEmpty
@@ -86,7 +86,7 @@ enum FilterAnythingBut: Sendable {
     /// `["a", "b"]` or `"a"`: any value that is not one of these strings (numbers, booleans and null included).
     case strings([String])
     /// `[1, 2]` or `1`: any value that is not one of these numbers (strings included).
-    case numbers([FilterNumber])
+    case numbers([JSONNumber])
     /// `{"prefix": "…"}`: strings that do not start with it, and every non-string.
     case prefix(String)
     /// `{"suffix": "…"}`: strings that do not end with it, and every non-string.
@@ -94,7 +94,7 @@ enum FilterAnythingBut: Sendable {
     /// `{"wildcard": "…"}`: strings the pattern does not match, and every non-string.
     case wildcard(FilterWildcard)
 
-    func matches(_ value: FilterJSONValue) -> Bool {
+    func matches(_ value: JSONValue) -> Bool {
         switch self {
         case .strings(let excluded):
             guard case .string(let actual) = value else { return true }
@@ -115,7 +115,7 @@ enum FilterAnythingBut: Sendable {
     }
 }
 
-/// A numeric condition: `=`, one bound, or a lower and an upper bound, in scaled units (see ``FilterNumber``).
+/// A numeric condition: `=`, one bound, or a lower and an upper bound, in scaled units (see ``JSONNumber``).
 struct FilterNumericRange: Sendable {
     struct Bound: Sendable {
         var value: Int64
@@ -126,7 +126,7 @@ struct FilterNumericRange: Sendable {
     var upper: Bound?
 
     /// Only numbers inside AWS's documented range (±10⁹) take part in numeric comparisons.
-    func contains(_ number: FilterNumber) -> Bool {
+    func contains(_ number: JSONNumber) -> Bool {
         guard number.isWithinMatchingRange, let value = number.scaled else { return false }
         if let lower {
             if lower.inclusive ? value < lower.value : value <= lower.value { return false }
@@ -278,7 +278,7 @@ struct FilterIPAddress: Sendable, Equatable {
         var current: UInt32 = 0
         var digits = 0
         for byte in bytes {
-            if FilterNumber.isDigit(byte) {
+            if JSONNumber.isDigit(byte) {
                 current = current * 10 + UInt32(byte - UInt8(ascii: "0"))
                 digits += 1
                 guard digits <= 3, current <= 255 else { return nil }

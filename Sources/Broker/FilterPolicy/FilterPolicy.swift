@@ -54,9 +54,9 @@ public struct FilterPolicy: Sendable, Hashable {
             compiled = CompiledFilterPolicy(branches: [])
             return
         }
-        let root: FilterJSONValue
-        do throws(FilterJSONParseError) {
-            root = try FilterJSONParser.parse(json)
+        let root: JSONValue
+        do throws(JSONParseError) {
+            root = try JSONParser.parse(json)
         } catch {
             throw FilterPolicyCompiler.error("failed to parse JSON.")
         }

@@ -104,7 +104,7 @@ struct FilterPolicyCompiler {
 
     // MARK: Entry point
 
-    func compile(_ root: FilterJSONValue) throws(BrokerError) -> CompiledFilterPolicy {
+    func compile(_ root: JSONValue) throws(BrokerError) -> CompiledFilterPolicy {
         guard case .object(let members) = root else { throw Self.error("Filter is not an object") }
         if members.isEmpty { return CompiledFilterPolicy(branches: []) }
         let policy = try validateObject(members)
@@ -140,7 +140,7 @@ struct FilterPolicyCompiler {
 
     // MARK: Structure
 
-    private func validateObject(_ members: [FilterJSONValue.Member]) throws(BrokerError) -> PolicyObject {
+    private func validateObject(_ members: [JSONValue.Member]) throws(BrokerError) -> PolicyObject {
         guard !members.isEmpty else { throw Self.error("Empty objects are not allowed") }
         var object = PolicyObject()
         for member in members {
@@ -160,7 +160,7 @@ struct FilterPolicyCompiler {
         return object
     }
 
-    private func validateOr(_ value: FilterJSONValue) throws(BrokerError) -> [PolicyObject] {
+    private func validateOr(_ value: JSONValue) throws(BrokerError) -> [PolicyObject] {
         guard case .array(let elements) = value else { throw Self.error("It must be an Array followed with $or.") }
         var alternatives: [PolicyObject] = []
         for element in elements {
@@ -173,7 +173,7 @@ struct FilterPolicyCompiler {
         return alternatives
     }
 
-    private func validateValues(_ elements: [FilterJSONValue]) throws(BrokerError) -> ValueList {
+    private func validateValues(_ elements: [JSONValue]) throws(BrokerError) -> ValueList {
         var list = ValueList()
         for element in elements {
             switch element {
@@ -195,7 +195,7 @@ struct FilterPolicyCompiler {
 
     // MARK: Operators
 
-    private func validateMatchExpression(_ members: [FilterJSONValue.Member], into list: inout ValueList) throws(BrokerError) {
+    private func validateMatchExpression(_ members: [JSONValue.Member], into list: inout ValueList) throws(BrokerError) {
         guard let first = members.first else { throw Self.error("Match expression name not found") }
         var extraKeyMessage = "Only one key allowed in match expression"
         switch first.key {
@@ -239,7 +239,7 @@ struct FilterPolicyCompiler {
         guard members.count == 1 else { throw Self.error(extraKeyMessage) }
     }
 
-    private static func string(_ value: FilterJSONValue, for operatorName: String) throws(BrokerError) -> String {
+    private static func string(_ value: JSONValue, for operatorName: String) throws(BrokerError) -> String {
         guard case .string(let string) = value else { throw error("\(operatorName) match pattern must be a string") }
         return string
     }
@@ -258,7 +258,7 @@ struct FilterPolicyCompiler {
     }
 
     /// How AWS's messages quote a token: strings without quotes, numbers as written, `]` for the end of the array.
-    private static func tokenText(_ terms: [FilterJSONValue], _ index: Int) -> String {
+    private static func tokenText(_ terms: [JSONValue], _ index: Int) -> String {
         guard index < terms.count else { return "]" }
         switch terms[index] {
         case .string(let string): return string
@@ -273,7 +273,7 @@ struct FilterPolicyCompiler {
     /// The text AWS uses for an operator in "Value of … must be numeric".
     private static func operatorWord(_ symbol: String) -> String { symbol == "=" ? "equals" : symbol }
 
-    private static func numericRange(_ terms: [FilterJSONValue]) throws(BrokerError) -> FilterNumericRange {
+    private static func numericRange(_ terms: [JSONValue]) throws(BrokerError) -> FilterNumericRange {
         guard let first = terms.first, case .string(let op) = first else {
             throw error("Invalid member in numeric match: \(tokenText(terms, 0))")
         }
@@ -313,14 +313,14 @@ struct FilterPolicyCompiler {
     }
 
     /// AWS documents numeric matching for −10⁹…10⁹; an operand outside is refused.
-    private static func inRange(_ number: FilterNumber) throws(BrokerError) -> Int64 {
+    private static func inRange(_ number: JSONNumber) throws(BrokerError) -> Int64 {
         guard number.isWithinMatchingRange, let scaled = number.scaled else {
             throw error("Value must be between -1.0E9 and 1.0E9, inclusive")
         }
         return scaled
     }
 
-    private static func anythingBut(_ value: FilterJSONValue) throws(BrokerError) -> FilterAnythingBut {
+    private static func anythingBut(_ value: JSONValue) throws(BrokerError) -> FilterAnythingBut {
         switch value {
         case .object(let members):
             guard let first = members.first else { throw error("Anything-But expression name not found") }
@@ -339,7 +339,7 @@ struct FilterPolicyCompiler {
             return result
         case .array(let elements):
             var strings: [String] = []
-            var numbers: [FilterNumber] = []
+            var numbers: [JSONNumber] = []
             for element in elements {
                 switch element {
                 case .string(let string): strings.append(string)

@@ -169,7 +169,7 @@ public struct QueueAttributes: Sendable, Hashable {
         case .policy:
             // An access policy is a JSON object; an empty value removes the policy.
             if !value.isEmpty {
-                guard case .object? = try? FilterJSONParser.parse(value) else {
+                guard case .object? = try? JSONParser.parse(value) else {
                     throw BrokerError.invalidAttributeValue(name.rawValue)
                 }
             }

@@ -50,17 +50,17 @@ enum QueuePermissions {
             throw BrokerError.invalidParameter("Label", value: label, reason: "Already exists.")
         }
         // AWS writes a single principal or action as a plain string, several as a list.
-        func oneOrList(_ values: [String]) -> FilterJSONValue {
-            values.count == 1 ? .string(values[0]) : .array(values.map(FilterJSONValue.string))
+        func oneOrList(_ values: [String]) -> JSONValue {
+            values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
         }
         statements.append(.object([
-            .init(key: "Sid", value: .string(label)),
-            .init(key: "Effect", value: .string("Allow")),
-            .init(key: "Principal", value: .object([
-                .init(key: "AWS", value: oneOrList(accounts.map { "arn:aws:iam::\($0):root" })),
+            ("Sid", .string(label)),
+            ("Effect", .string("Allow")),
+            ("Principal", .object([
+                ("AWS", oneOrList(accounts.map { "arn:aws:iam::\($0):root" })),
             ])),
-            .init(key: "Action", value: oneOrList(actions.map { "SQS:\($0)" })),
-            .init(key: "Resource", value: .string(queueArn)),
+            ("Action", oneOrList(actions.map { "SQS:\($0)" })),
+            ("Resource", .string(queueArn)),
         ]))
         return document(statements, queueArn: queueArn)
     }
@@ -86,25 +86,25 @@ enum QueuePermissions {
     }
 
     /// The statements of a policy; a policy set by hand that has none (or is not a JSON object) counts as empty.
-    private static func statements(of policy: String?) -> [FilterJSONValue] {
-        guard let policy, !policy.isEmpty, case .object(let members)? = try? FilterJSONParser.parse(policy),
+    private static func statements(of policy: String?) -> [JSONValue] {
+        guard let policy, !policy.isEmpty, case .object(let members)? = try? JSONParser.parse(policy),
               case .array(let statements)? = members.last(where: { $0.key == "Statement" })?.value
         else { return [] }
         return statements
     }
 
-    private static func sid(of statement: FilterJSONValue) -> String? {
+    private static func sid(of statement: JSONValue) -> String? {
         guard case .object(let members) = statement,
               case .string(let sid)? = members.last(where: { $0.key == "Sid" })?.value else { return nil }
         return sid
     }
 
     /// The policy document AWS writes: the 2008 policy language and the queue's default policy id.
-    private static func document(_ statements: [FilterJSONValue], queueArn: String) -> String {
-        FilterJSONValue.object([
-            .init(key: "Version", value: .string("2008-10-17")),
-            .init(key: "Id", value: .string("\(queueArn)/SQSDefaultPolicy")),
-            .init(key: "Statement", value: .array(statements)),
+    private static func document(_ statements: [JSONValue], queueArn: String) -> String {
+        JSONValue.object([
+            ("Version", .string("2008-10-17")),
+            ("Id", .string("\(queueArn)/SQSDefaultPolicy")),
+            ("Statement", .array(statements)),
         ]).jsonText
     }
 }

@@ -21,20 +21,20 @@ public struct RedrivePolicy: Sendable, Hashable {
             return
         }
         let invalid = BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy is not a valid JSON map.")
-        guard let object = PolicyJSON.parseObject(json) else { throw invalid }
-        guard let arn = object["deadLetterTargetArn"] as? String else {
+        guard let object = JSONValue.policyObject(json) else { throw invalid }
+        guard let arn = object["deadLetterTargetArn"]?.stringValue else {
             throw BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
         }
         let count: Int?
         switch object["maxReceiveCount"] {
-        case let number as NSNumber: count = Int(exactly: number.doubleValue)
-        case let string as String: count = Int(string)
-        default: count = nil
+        case .string(let text)?: count = Int(text)
+        case let value?: count = value.wholeNumber
+        case nil: count = nil
         }
         guard let count else {
             throw BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Redrive policy does not contain mandatory attribute: maxReceiveCount.")
         }
-        for key in object.keys where key != "deadLetterTargetArn" && key != "maxReceiveCount" {
+        for member in object.members ?? [] where member.key != "deadLetterTargetArn" && member.key != "maxReceiveCount" {
             throw BrokerError.invalidParameter("RedrivePolicy", value: json, reason: "Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount].")
         }
         self.init(deadLetterTargetArn: arn, maxReceiveCount: count)
@@ -42,7 +42,9 @@ public struct RedrivePolicy: Sendable, Hashable {
 
     /// The JSON form AWS returns from GetQueueAttributes.
     public var json: String {
-        "{\"deadLetterTargetArn\":\"\(deadLetterTargetArn)\",\"maxReceiveCount\":\(maxReceiveCount)}"
+        JSONValue.object([
+            ("deadLetterTargetArn", .string(deadLetterTargetArn)), ("maxReceiveCount", .number(JSONNumber(maxReceiveCount))),
+        ]).jsonText
     }
 
     var isRemoval: Bool { deadLetterTargetArn.isEmpty }
@@ -62,8 +64,8 @@ public enum RedriveAllowPolicy: Sendable, Hashable {
         func invalid(_ reason: String) -> BrokerError {
             BrokerError(.invalidAttributeValue, "Invalid value for the parameter RedriveAllowPolicy. Reason: \(reason)")
         }
-        guard let object = PolicyJSON.parseObject(json) else { throw invalid("Redrive allow policy is not a valid JSON map.") }
-        guard let permission = object["redrivePermission"] as? String else {
+        guard let object = JSONValue.policyObject(json) else { throw invalid("Redrive allow policy is not a valid JSON map.") }
+        guard let permission = object["redrivePermission"]?.stringValue else {
             throw invalid("Redrive allow policy does not contain mandatory attribute: redrivePermission.")
         }
         let arns = object["sourceQueueArns"]
@@ -72,7 +74,8 @@ public enum RedriveAllowPolicy: Sendable, Hashable {
             guard arns == nil else { throw invalid("Only byQueue redrivePermission accepts sourceQueueArns.") }
             self = permission == "allowAll" ? .allowAll : .denyAll
         case "byQueue":
-            guard let list = arns as? [Any], let strings = list as? [String], (1...10).contains(strings.count) else {
+            let strings = arns?.elements?.compactMap(\.stringValue)
+            guard let strings, strings.count == arns?.elements?.count, (1...10).contains(strings.count) else {
                 throw invalid("sourceQueueArns must list between 1 and 10 queue ARNs when redrivePermission is byQueue.")
             }
             self = .byQueue(strings)
@@ -84,11 +87,12 @@ public enum RedriveAllowPolicy: Sendable, Hashable {
     /// The JSON form AWS returns from GetQueueAttributes.
     public var json: String {
         switch self {
-        case .allowAll: return "{\"redrivePermission\":\"allowAll\"}"
-        case .denyAll: return "{\"redrivePermission\":\"denyAll\"}"
+        case .allowAll: return #"{"redrivePermission":"allowAll"}"#
+        case .denyAll: return #"{"redrivePermission":"denyAll"}"#
         case .byQueue(let arns):
-            let list = arns.map { "\"\($0)\"" }.joined(separator: ",")
-            return "{\"redrivePermission\":\"byQueue\",\"sourceQueueArns\":[\(list)]}"
+            return JSONValue.object([
+                ("redrivePermission", .string("byQueue")), ("sourceQueueArns", .array(arns.map(JSONValue.string))),
+            ]).jsonText
         }
     }
 
@@ -99,21 +103,6 @@ public enum RedriveAllowPolicy: Sendable, Hashable {
         case .denyAll: false
         case .byQueue(let arns): arns.contains(sourceArn)
         }
-    }
-}
-
-/// Small helpers over `JSONSerialization` for the policy documents that are parsed once, when they are set.
-enum PolicyJSON {
-    static func isJSON(_ text: String) -> Bool {
-        guard let data = text.data(using: .utf8) else { return false }
-        return (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil
-    }
-
-    static func parseObject(_ text: String) -> [String: Any]? {
-        guard let data = text.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) as? [String: Any]
-        else { return nil }
-        return object
     }
 }
 

@@ -50,13 +50,12 @@ struct DeliveryPolicy: Sendable, Hashable {
         func invalid(_ reason: String) -> BrokerError {
             BrokerError(.invalidParameter, "Invalid parameter: DeliveryPolicy: \(reason)")
         }
-        guard let object = PolicyJSON.parseObject(json) else { throw invalid("Invalid JSON") }
-        let retry = (object["healthyRetryPolicy"] as? [String: Any])
-            ?? ((object["http"] as? [String: Any])?["defaultHealthyRetryPolicy"] as? [String: Any])
-            ?? [:]
+        guard let object = JSONValue.policyObject(json) else { throw invalid("Invalid JSON") }
+        let http = object["http"]?.objectValue
+        let retry = object["healthyRetryPolicy"]?.objectValue ?? http?["defaultHealthyRetryPolicy"]?.objectValue
         func int(_ key: String, _ fallback: Int) throws(BrokerError) -> Int {
-            guard let raw = retry[key] else { return fallback }
-            guard let number = raw as? NSNumber, let value = Int(exactly: number.doubleValue), value >= 0 else {
+            guard let raw = retry?[key] else { return fallback }
+            guard let value = raw.wholeNumber, value >= 0 else {
                 throw invalid("\(key) must be a non-negative integer")
             }
             return value
@@ -74,8 +73,8 @@ struct DeliveryPolicy: Sendable, Hashable {
             throw invalid("numRetries must be at most 100 and at least the sum of the other retry counts")
         }
         var backoff = Backoff.linear
-        if let name = retry["backoffFunction"] {
-            guard let text = name as? String, let parsed = Backoff(rawValue: text) else {
+        if let name = retry?["backoffFunction"] {
+            guard let text = name.stringValue, let parsed = Backoff(rawValue: text) else {
                 throw invalid("backoffFunction must be one of linear, arithmetic, geometric, exponential")
             }
             backoff = parsed
@@ -84,23 +83,22 @@ struct DeliveryPolicy: Sendable, Hashable {
                   numMaxDelayRetries: maxRetries, minDelayTarget: minDelay, maxDelayTarget: maxDelay,
                   backoffFunction: backoff, json: json)
         // The HTTP/S parts: a subscription's throttlePolicy and requestPolicy, or a topic's http defaults.
-        let http = object["http"] as? [String: Any]
-        let throttle = (object["throttlePolicy"] as? [String: Any]) ?? (http?["defaultThrottlePolicy"] as? [String: Any])
+        let throttle = object["throttlePolicy"]?.objectValue ?? http?["defaultThrottlePolicy"]?.objectValue
         if let rate = throttle?["maxReceivesPerSecond"] {
-            guard let number = rate as? NSNumber, let value = Int(exactly: number.doubleValue), value >= 1 else {
+            guard let value = rate.wholeNumber, value >= 1 else {
                 throw invalid("maxReceivesPerSecond must be a positive integer")
             }
             maxReceivesPerSecond = value
         }
-        let request = (object["requestPolicy"] as? [String: Any]) ?? (http?["defaultRequestPolicy"] as? [String: Any])
+        let request = object["requestPolicy"]?.objectValue ?? http?["defaultRequestPolicy"]?.objectValue
         if let type = request?["headerContentType"] {
-            guard let text = type as? String, Self.contentTypes.contains(text.lowercased()) else {
+            guard let text = type.stringValue, Self.contentTypes.contains(text.lowercased()) else {
                 throw invalid("headerContentType is not a supported content type")
             }
             headerContentType = text
         }
         if let disable = http?["disableSubscriptionOverrides"] {
-            guard let flag = disable as? Bool else { throw invalid("disableSubscriptionOverrides must be true or false") }
+            guard let flag = disable.booleanValue else { throw invalid("disableSubscriptionOverrides must be true or false") }
             disableSubscriptionOverrides = flag
         }
     }
@@ -130,9 +128,22 @@ struct DeliveryPolicy: Sendable, Hashable {
 
     /// An HTTP/S subscription's `EffectiveDeliveryPolicy`, in AWS's shape.
     var effectiveHTTPJSON: String {
-        let throttle = maxReceivesPerSecond.map { #"{"maxReceivesPerSecond":\#($0)}"# } ?? "null"
-        let request = headerContentType.map { #","requestPolicy":{"headerContentType":"\#($0)"}"# } ?? ""
-        return #"{"healthyRetryPolicy":{"minDelayTarget":\#(minDelayTarget),"maxDelayTarget":\#(maxDelayTarget),"numRetries":\#(numRetries),"numMaxDelayRetries":\#(numMaxDelayRetries),"numNoDelayRetries":\#(numNoDelayRetries),"numMinDelayRetries":\#(numMinDelayRetries),"backoffFunction":"\#(backoffFunction.rawValue)"},"sicklyRetryPolicy":null,"throttlePolicy":\#(throttle)\#(request),"guaranteed":false}"#
+        func number(_ value: Int) -> JSONValue { .number(JSONNumber(value)) }
+        var members: [JSONValue.Member] = [
+            ("healthyRetryPolicy", .object([
+                ("minDelayTarget", number(minDelayTarget)), ("maxDelayTarget", number(maxDelayTarget)),
+                ("numRetries", number(numRetries)), ("numMaxDelayRetries", number(numMaxDelayRetries)),
+                ("numNoDelayRetries", number(numNoDelayRetries)), ("numMinDelayRetries", number(numMinDelayRetries)),
+                ("backoffFunction", .string(backoffFunction.rawValue)),
+            ])),
+            ("sicklyRetryPolicy", .null),
+            ("throttlePolicy", maxReceivesPerSecond.map { .object([("maxReceivesPerSecond", number($0))]) } ?? .null),
+        ]
+        if let headerContentType {
+            members.append(("requestPolicy", .object([("headerContentType", .string(headerContentType))])))
+        }
+        members.append(("guaranteed", .bool(false)))
+        return JSONValue.object(members).jsonText
     }
 
     /// The delay before retry number `retry` (1-based), or nil when the policy has no more retries.

@@ -26,13 +26,12 @@ enum PublishValidation {
     static func structuredBodies(_ request: PublishRequest) throws(BrokerError) -> [String: String]? {
         guard let structure = request.messageStructure else { return nil }
         guard structure == "json" else { throw BrokerError(.invalidParameter, "Invalid parameter: MessageStructure") }
-        guard let object = PolicyJSON.parseObject(request.message) else {
+        guard let members = JSONValue.policyObject(request.message)?.members else {
             throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - JSON message body failed to parse")
         }
+        // A repeated key counts once, with its last value, even when that one is not a string.
         var bodies: [String: String] = [:]
-        for (key, value) in object {
-            if let text = value as? String { bodies[key] = text }
-        }
+        for (key, value) in members { bodies[key] = value.stringValue }
         guard bodies["default"] != nil else {
             throw BrokerError(.invalidParameter, "Invalid parameter: Message Structure - No default entry in JSON message body")
         }

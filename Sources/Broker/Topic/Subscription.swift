@@ -144,10 +144,10 @@ struct SubscriptionSettings: Sendable, Equatable {
             if redrive.trimmingCharacters(in: .whitespaces).isEmpty {
                 next.deadLetterTargetArn = nil
             } else {
-                guard let object = PolicyJSON.parseObject(redrive) else {
+                guard let object = JSONValue.policyObject(redrive) else {
                     throw BrokerError(.invalidParameter, "Invalid parameter: RedrivePolicy: failed to parse JSON.")
                 }
-                guard let arn = object["deadLetterTargetArn"] as? String, Topic.isQueueArn(arn) else {
+                guard let arn = object["deadLetterTargetArn"]?.stringValue, Topic.isQueueArn(arn) else {
                     throw BrokerError(.invalidParameter, "Invalid parameter: RedrivePolicy: deadLetterTargetArn is an invalid arn")
                 }
                 if fifoSubscription, !arn.hasSuffix(".fifo") {

@@ -264,7 +264,7 @@ public struct Topic: Sendable, Hashable {
     /// PutDataProtectionPolicy: a JSON document, stored and returned by ``dataProtectionPolicy()``; Broker does not
     /// audit, mask or deny message content by it.
     public func putDataProtectionPolicy(_ policy: String) throws(BrokerError) {
-        guard PolicyJSON.parseObject(policy) != nil else {
+        guard JSONValue.policyObject(policy) != nil else {
             throw BrokerError(.invalidParameter, "Invalid parameter: DataProtectionPolicy Reason: Policy is not valid JSON")
         }
         try core.withLiveState { state in state.dataProtectionPolicy = policy }
@@ -273,22 +273,6 @@ public struct Topic: Sendable, Hashable {
     /// GetDataProtectionPolicy: the policy last put, or nil.
     public func dataProtectionPolicy() throws(BrokerError) -> String? {
         try core.withLiveState { state in state.dataProtectionPolicy }
-    }
-}
-
-/// Page tokens over an ordered list, as SNS's list calls use them: the offset of the next page, in decimal. Opaque
-/// to clients all the same; decimal because some clients' tests read the token as a number.
-enum Paging {
-    static func page<T>(_ items: [T], size: Int, nextToken: String?) throws(BrokerError) -> (items: [T], nextToken: String?) {
-        var start = 0
-        if let nextToken {
-            guard let offset = Int(nextToken), offset >= 0, offset <= items.count else {
-                throw BrokerError(.invalidParameter, "Invalid parameter: NextToken")
-            }
-            start = offset
-        }
-        let end = min(items.count, start + size)
-        return (Array(items[start..<end]), end < items.count ? String(end) : nil)
     }
 }
 

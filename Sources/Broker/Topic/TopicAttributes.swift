@@ -126,7 +126,7 @@ struct TopicSettings: Sendable, Equatable {
             next.displayName = name
         }
         if let policy = attributes.policy {
-            guard PolicyJSON.parseObject(policy) != nil else {
+            guard JSONValue.policyObject(policy) != nil else {
                 throw BrokerError(.invalidParameter, "Invalid parameter: Policy Error: null")
             }
             next.policy = policy

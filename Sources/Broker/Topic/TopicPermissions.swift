@@ -23,79 +23,74 @@ enum TopicPermissions {
         guard actionNames.allSatisfy(actions.contains) else {
             throw BrokerError(.invalidParameter, "Policy statement action out of service scope!")
         }
-        var document = PolicyJSON.parseObject(policy) ?? [:]
-        var statements = document["Statement"] as? [Any] ?? []
-        if statements.contains(where: { ($0 as? [String: Any])?["Sid"] as? String == label }) {
+        var members = JSONValue.policyObject(policy)?.members ?? []
+        var statements = JSONValue.object(members)["Statement"]?.elements ?? []
+        if statements.contains(where: { $0["Sid"]?.stringValue == label }) {
             throw BrokerError(.invalidParameter, "Statement already exists")
         }
-        let principals = accountIds.map { "arn:aws:iam::\($0):root" }
-        let actions = actionNames.map { "SNS:\($0)" }
         // One principal or action is written as a string, several as a list, as AWS writes them.
-        statements.append([
-            "Sid": label, "Effect": "Allow",
-            "Principal": ["AWS": principals.count == 1 ? principals[0] as Any : principals as Any],
-            "Action": actions.count == 1 ? actions[0] as Any : actions as Any,
-            "Resource": topicArn,
-        ] as [String: Any])
-        document["Statement"] = statements
-        return OrderedPolicyJSON.text(document)
+        func oneOrList(_ values: [String]) -> JSONValue {
+            values.count == 1 ? .string(values[0]) : .array(values.map(JSONValue.string))
+        }
+        statements.append(.object([
+            ("Sid", .string(label)), ("Effect", .string("Allow")),
+            ("Principal", .object([("AWS", oneOrList(accountIds.map { "arn:aws:iam::\($0):root" }))])),
+            ("Action", oneOrList(actionNames.map { "SNS:\($0)" })),
+            ("Resource", .string(topicArn)),
+        ]))
+        // The writer keeps the last of repeated keys, so appending replaces the document's statements.
+        members.append(("Statement", .array(statements)))
+        return PolicyDocumentWriter.text(.object(members))
     }
 
     /// The policy without the statement for `label`; unchanged (and no error) when there is none.
     static func removing(label: String, from policy: String) -> String? {
-        guard var document = PolicyJSON.parseObject(policy), let statements = document["Statement"] as? [Any] else { return nil }
-        let kept = statements.filter { ($0 as? [String: Any])?["Sid"] as? String != label }
+        guard let document = JSONValue.policyObject(policy), var members = document.members,
+              let statements = document["Statement"]?.elements else { return nil }
+        let kept = statements.filter { $0["Sid"]?.stringValue != label }
         guard kept.count != statements.count else { return nil }
-        document["Statement"] = kept
-        return OrderedPolicyJSON.text(document)
+        members.append(("Statement", .array(kept)))
+        return PolicyDocumentWriter.text(.object(members))
     }
 }
 
-/// Writes a policy document with its keys in the order AWS writes them (`Version`, `Id`, `Statement`; `Sid`,
-/// `Effect`, `Principal`, `Action`, `Resource`, `Condition`), any others after them by name.
-enum OrderedPolicyJSON {
+/// Writes a policy document as AWS writes one back: keys in AWS's order (`Version`, `Id`, `Statement`; `Sid`,
+/// `Effect`, `Principal`, `Action`, `Resource`, `Condition`), any others after them by name, and a repeated key once,
+/// with its last value.
+enum PolicyDocumentWriter {
     private static let order = ["Version", "Id", "Statement", "Sid", "Effect", "Principal", "Action", "Resource", "Condition"]
 
-    static func text(_ value: Any) -> String {
-        var out = ""
-        write(value, to: &out)
-        return out
+    static func text(_ document: JSONValue) -> String {
+        arranged(document).jsonText
     }
 
-    private static func write(_ value: Any, to out: inout String) {
+    private static func arranged(_ value: JSONValue) -> JSONValue {
         switch value {
-        case let object as [String: Any]:
-            let keys = object.keys.sorted { a, b in
+        case .object(let members):
+            var last: [String: JSONValue] = [:]
+            for (key, value) in members { last[key] = value }
+            let keys = last.keys.sorted { a, b in
                 let (ra, rb) = (order.firstIndex(of: a) ?? order.count, order.firstIndex(of: b) ?? order.count)
                 return ra != rb ? ra < rb : a < b
             }
-            out += "{"
-            for (index, key) in keys.enumerated() {
-                if index > 0 { out += "," }
-                quote(key, to: &out)
-                out += ":"
-                write(object[key] ?? NSNull(), to: &out)
-            }
-            out += "}"
-        case let array as [Any]:
-            out += "["
-            for (index, element) in array.enumerated() {
-                if index > 0 { out += "," }
-                write(element, to: &out)
-            }
-            out += "]"
-        case let string as String:
-            quote(string, to: &out)
-        case let number as NSNumber:
-            // Foundation's writer tells a boolean from a number the way its reader made them.
-            let data = (try? JSONSerialization.data(withJSONObject: [number])) ?? Data("[null]".utf8)
-            out += String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+            return .object(keys.map { key in (key, arranged(last[key] ?? .null)) })
+        case .array(let elements):
+            return .array(elements.map(arranged))
+        case .number(let number):
+            return .number(JSONNumber(validatedText: foundationSpelling(of: number.text)))
         default:
-            out += "null"
+            return value
         }
     }
 
-    private static func quote(_ string: String, to out: inout String) {
-        out += JSONText.quoted(string)
+    /// A number as Foundation's writer spells it (`1.0` → `1`, `1e-7` → `1e-07`, `2.50` → `2.5`). This writer
+    /// was built on `JSONSerialization`, and a policy rewritten by AddPermission keeps reading as it did; Foundation's
+    /// choice between integer, `Double` and `Decimal` is too intricate to copy, so only a number's text takes this
+    /// path, and only in this rarely used rewrite.
+    private static func foundationSpelling(of text: String) -> String {
+        guard let array = try? JSONSerialization.jsonObject(with: Data("[\(text)]".utf8)),
+              let data = try? JSONSerialization.data(withJSONObject: array)
+        else { return text }
+        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
     }
 }

@@ -1,4 +1,12 @@
+@_spi(BrokerServer) import Broker
 import Foundation
+
+extension JSONParser.Options {
+    /// How the wire reads a request body: Broker's strict parser, with lone surrogates reported rather than
+    /// replaced (a message body must reach the queue, and its MD5, exactly as sent), invalid UTF-8 reported, and
+    /// nesting limited to 64 levels, far beyond any AWS request shape.
+    static let wire = JSONParser.Options(maximumDepth: 64, rejectsLoneSurrogates: true)
+}
 
 /// Why input did not fit its shape: the member path (`Entries[2].MessageAttributes.color.DataType`) and what was
 /// wrong. Each protocol turns it into its own error code.
@@ -26,8 +34,8 @@ enum JSONCodec {
         switch (shape, json) {
         case (.string, .string(let text)):
             return .string(text)
-        case (.integer, .number(let text)):
-            guard let value = Int(text) else { throw ShapeMismatch(path: path, reason: "expected an integer, found \(text)") }
+        case (.integer, .number(let number)):
+            guard let value = Int(number.text) else { throw ShapeMismatch(path: path, reason: "expected an integer, found \(number.text)") }
             return .integer(value)
         case (.boolean, .bool(let value)):
             return .boolean(value)
@@ -62,7 +70,7 @@ enum JSONCodec {
     private static func encode(_ value: WireValue, as shape: Shape) -> JSONValue {
         switch (value, shape) {
         case (.string(let text), _): .string(text)
-        case (.integer(let number), _): .number(String(number))
+        case (.integer(let number), _): .number(JSONNumber(number))
         case (.boolean(let flag), _): .bool(flag)
         case (.blob(let data), _): .string(data.base64EncodedString())
         case (.list(let items), .list(let element)): .array(items.map { encode($0, as: element) })

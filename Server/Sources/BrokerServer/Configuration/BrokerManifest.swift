@@ -1,4 +1,4 @@
-import Broker
+@_spi(BrokerServer) import Broker
 import Foundation
 
 /// A manifest of the queues, topics and subscriptions to create in a broker, read from a JSON file: `broker-server`
@@ -73,7 +73,7 @@ public struct BrokerManifest: Sendable {
     public init(json bytes: [UInt8]) throws(BrokerManifestError) {
         let document: JSONValue
         do {
-            document = try JSONParser.parse(bytes)
+            document = try JSONParser.parse(bytes, options: .wire)
         } catch {
             throw BrokerManifestError("not valid JSON: \(error.reason) at byte \(error.offset)")
         }
@@ -152,12 +152,12 @@ public struct BrokerManifest: Sendable {
 
     /// A redrive policy whose target is a queue name, rewritten with the ARN Broker's parser requires.
     private static func resolvingTarget(_ json: String, _ arn: (String) -> String) -> String {
-        guard case .object(var members)? = try? JSONParser.parse(Array(json.utf8)),
+        guard case .object(var members)? = try? JSONParser.parse(Array(json.utf8), options: .wire),
               let index = members.firstIndex(where: { $0.key == "deadLetterTargetArn" }),
               case .string(let target) = members[index].value
         else { return json }
         members[index].value = .string(arn(target))
-        return JSONValue.object(members).serialized
+        return JSONValue.object(members).jsonText
     }
 
     // MARK: Reading the document
@@ -195,9 +195,9 @@ public struct BrokerManifest: Sendable {
         for (key, member) in members {
             switch member {
             case .string(let text): map[key] = text
-            case .number(let text): map[key] = text
+            case .number(let number): map[key] = number.text
             case .bool(let flag): map[key] = flag ? "true" : "false"
-            case .object, .array: map[key] = member.serialized
+            case .object, .array: map[key] = member.jsonText
             case .null: throw BrokerManifestError("\(path).\(key) must not be null")
             }
         }

@@ -1,4 +1,4 @@
-import Broker
+@_spi(BrokerServer) import Broker
 import Foundation
 
 /// Routes a request to an operation, decodes its input, runs it and encodes the answer, all in the protocol the
@@ -144,7 +144,7 @@ struct WireService: Sendable {
             }
             let document: JSONValue
             do {
-                document = request.body.isEmpty ? .object([]) : try JSONParser.parse(request.body)
+                document = request.body.isEmpty ? .object([]) : try JSONParser.parse(request.body, options: .wire)
             } catch {
                 throw BrokerError(.serialization, "The request body is not valid JSON: \(error.reason) at byte \(error.offset).")
             }
@@ -219,7 +219,7 @@ struct WireService: Sendable {
         case .json:
             let body = operation.output.map { JSONCodec.encode(output, as: $0) } ?? .object([])
             return WireResponse(status: 200, headers: [("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId)],
-                                body: Array(body.serialized.utf8))
+                                body: body.jsonBytes)
         case .query(_, _, json: true):
             // {"<Op>Response": {"<Op>Result": {…}, "ResponseMetadata": {"RequestId": …}}}
             var response: [(key: String, value: JSONValue)] = []
@@ -227,7 +227,7 @@ struct WireService: Sendable {
             response.append(("ResponseMetadata", .object([("RequestId", .string(requestId))])))
             let body = JSONValue.object([("\(operation.name)Response", .object(response))])
             return WireResponse(status: 200, headers: [("Content-Type", "application/json"), ("x-amzn-RequestId", requestId)],
-                                body: Array(body.serialized.utf8))
+                                body: body.jsonBytes)
         case .query(let service, _, json: false):
             var xml = XMLWriter()
             xml.raw("<?xml version=\"1.0\"?>")
@@ -251,7 +251,7 @@ struct WireService: Sendable {
             return WireResponse(status: status, headers: [
                 ("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId),
                 ("x-amzn-query-error", "\(code.queryCode);\(code.fault)"),
-            ], body: Array(body.serialized.utf8))
+            ], body: body.jsonBytes)
         case .query(let service, _, let json):
             // SQS's Query API words this one error differently from its JSON API.
             let message = service == .sqs && code == .queueDoesNotExist
@@ -262,7 +262,7 @@ struct WireService: Sendable {
                     ("RequestId", .string(requestId)),
                 ])
                 return WireResponse(status: status, headers: [("Content-Type", "application/json"), ("x-amzn-RequestId", requestId)],
-                                    body: Array(body.serialized.utf8))
+                                    body: body.jsonBytes)
             }
             var xml = XMLWriter()
             xml.raw("<?xml version=\"1.0\"?>")

@@ -1,151 +1,50 @@
-import Foundation
-
-/// One message to publish: the fields of Publish, and of an entry of PublishBatch. Built through the compiler's
-/// memberwise initializer, as `SendMessageRequest` is and for its reasons; `structure` is the stored name of
-/// `messageStructure`, and the optionals are spelled `Optional<…>`.
-public struct PublishRequest: Sendable, Hashable {
-    /// `Message`: non-empty; with its attributes at most 256 KiB.
-    public var message: String
-    /// `Subject`: up to 100 printable characters, no line breaks.
-    public var subject: Optional<String>
-    /// `MessageAttributes`: String, String.Array, Number or Binary.
-    public var messageAttributes: [String: MessageAttributeValue]
-    /// `MessageStructure`, stored under another name for the memberwise initializer's sake.
-    var structure: Optional<String>
-    /// `MessageGroupId`: required on FIFO topics.
-    public var messageGroupId: Optional<String>
-    /// `MessageDeduplicationId` (FIFO topics).
-    public var messageDeduplicationId: Optional<String>
-}
-
-extension PublishRequest {
-    /// Creates a publish request.
-    public init(message: String, subject: String? = nil, messageAttributes: [String: MessageAttributeValue] = [:],
-                messageStructure: String? = nil, messageGroupId: String? = nil, messageDeduplicationId: String? = nil) {
-        self.init(message: message, subject: subject, messageAttributes: messageAttributes, structure: messageStructure,
-                  messageGroupId: messageGroupId, messageDeduplicationId: messageDeduplicationId)
+/// JSON text from a ``JSONValue``: compact, members in their order, numbers as written, strings escaped exactly as
+/// ``JSONText`` escapes them (so a document and an SNS envelope spell a string the same way).
+extension JSONValue {
+    /// The value as compact JSON text.
+    public var jsonText: String {
+        String(decoding: jsonBytes, as: UTF8.self)
     }
 
-    /// `MessageStructure`: `json` makes `message` a JSON object of per-protocol bodies with a `default` entry.
-    public var messageStructure: String? {
-        get { structure }
-        set { structure = newValue }
-    }
-}
-
-/// An entry of PublishBatch, built through its memberwise initializer as `SendMessageBatchRequestEntry` is.
-public struct PublishBatchRequestEntry: Sendable, Hashable {
-    /// `Id`, stored under another name for the memberwise initializer's sake.
-    var entryId: String
-    /// The message.
-    public var request: PublishRequest
-}
-
-extension PublishBatchRequestEntry {
-    /// `Id`: up to 80 characters of `[A-Za-z0-9_-]`, distinct within the batch.
-    public var id: String {
-        get { entryId }
-        set { entryId = newValue }
+    /// The value as compact JSON, in UTF-8.
+    public var jsonBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        write(to: &bytes)
+        return bytes
     }
 
-    /// Creates an entry.
-    public init(id: String, request: PublishRequest) {
-        self.init(entryId: id, request: request)
-    }
-}
-
-/// What Publish returns.
-public struct PublishResult: Sendable, Hashable {
-    /// `MessageId`, the same in every subscription's copy.
-    public let messageId: String
-    /// `SequenceNumber` (FIFO topics).
-    public let sequenceNumber: String?
-}
-
-/// The notification a handler subscription receives: the `Sns` part of Lambda's SNS event record.
-public struct SNSNotification: Sendable, Hashable {
-    /// `Type`: always `Notification`.
-    public var type: String { "Notification" }
-    /// `MessageId`, as Publish returned it.
-    public let messageId: String
-    /// `TopicArn`.
-    public let topicArn: String
-    /// `Subject`, when the publish had one.
-    public let subject: String?
-    /// `Message`: for `MessageStructure=json`, the `lambda` entry, else `default`.
-    public let message: String
-    /// `Timestamp`: when the topic accepted the publish.
-    public let timestamp: Date
-    /// `MessageAttributes`.
-    public let messageAttributes: [String: MessageAttributeValue]
-    /// The subscription this copy was delivered for (`EventSubscriptionArn`).
-    public let subscriptionArn: String
-    /// `SequenceNumber` (FIFO topics).
-    public let sequenceNumber: String?
-    /// `MessageGroupId`, when the publish had one.
-    public let messageGroupId: String?
-}
-
-/// AWS's timestamp format for SNS, `2026-01-01T00:00:00.000Z`, written by hand (DESIGN.md: formatters are slow).
-enum SNSTimestamp {
-    static func format(_ date: Date) -> String {
-        format(milliseconds: milliseconds(date))
-    }
-
-    /// Whole milliseconds since 1970, rounded down: the part of a date the format shows.
-    static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-    }
-
-    static func format(milliseconds totalMilliseconds: Int64) -> String {
-        var days = totalMilliseconds >= 0 ? totalMilliseconds / 86_400_000 : (totalMilliseconds - 86_399_999) / 86_400_000
-        let millisecondOfDay = totalMilliseconds - days * 86_400_000
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        days += 719_468
-        let era = (days >= 0 ? days : days - 146_096) / 146_097
-        let dayOfEra = days - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let digits = String(value)
-            switch width - digits.count {
-            case 1: return "0" + digits
-            case 2: return "00" + digits
-            case 3: return "000" + digits
-            default: return digits
+    /// Appends the value as compact JSON.
+    public func write(to bytes: inout [UInt8]) {
+        switch self {
+        case .null: bytes.append(contentsOf: "null".utf8)
+        case .bool(let value): bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        case .number(let number): bytes.append(contentsOf: number.text.utf8)
+        case .string(let string): JSONText.appendQuoted(string, to: &bytes)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                element.write(to: &bytes)
             }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            for (index, member) in members.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                JSONText.appendQuoted(member.key, to: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                member.value.write(to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "}"))
         }
-        let hour = millisecondOfDay / 3_600_000
-        let minute = millisecondOfDay / 60_000 % 60
-        let second = millisecondOfDay / 1_000 % 60
-        let millisecond = millisecondOfDay % 1_000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millisecond, 3))Z"
     }
 }
 
-/// The last timestamp a topic formatted. Publishes within one millisecond (all of them, on a clock that stands
-/// still) share its text, so formatting, a twentieth of a fan-out publish, is paid once per millisecond. It lives in
-/// the topic's locked state, which a publish holds anyway.
-struct SNSTimestampCache {
-    private var milliseconds = Int64.min
-    private var text = ""
-
-    mutating func format(_ date: Date) -> String {
-        let milliseconds = SNSTimestamp.milliseconds(date)
-        if milliseconds != self.milliseconds {
-            self.milliseconds = milliseconds
-            text = SNSTimestamp.format(milliseconds: milliseconds)
-        }
-        return text
-    }
-}
-
-/// JSON string literals written by hand, for envelopes built once per publish.
+/// JSON string literals written by hand, for envelopes built once per publish and for every JSON document the
+/// library writes. Quotes, backslashes and control characters are escaped (`\n`, `\r`, `\t`, `\b`, `\f`, else
+/// `\u00xx`), nothing else: AWS-compatible envelopes, and the signatures over them, depend on this exact spelling.
 enum JSONText {
+    /// `text` as a JSON string literal.
     static func quoted(_ text: String) -> String {
         var bytes: [UInt8] = []
         appendQuoted(text, to: &bytes)
