@@ -8,9 +8,9 @@ import Darwin
 
 extension BrokerError.Code {
     /// Storage could not take the change right now (the disk is full); a retry may succeed. SDKs retry this code.
-    public static let storageUnavailable = BrokerError.Code(name: "ServiceUnavailable", httpStatus: 503)
+    public static let storageUnavailable = BrokerError.Code(name: "ServiceUnavailable")
     /// Storage cannot be used: its directory is locked, missing, not writable, or holds damaged files.
-    public static let storageFailure = BrokerError.Code(name: "InternalFailure", httpStatus: 500)
+    public static let storageFailure = BrokerError.Code(name: "InternalFailure")
 }
 
 extension BrokerError {

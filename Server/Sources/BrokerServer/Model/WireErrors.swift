@@ -55,6 +55,8 @@ extension BrokerError.Code {
         .notFound: 404,
         .snsResourceNotFound: 404,
         .filterPolicyLimitExceeded: 403,
+        // Storage's failure (its codes' other half, ServiceUnavailable, is the wire's own below).
+        .storageFailure: 500,
         // The wire's own.
         .accessDenied: 403,
         .missingAuthenticationToken: 403,
