@@ -31,10 +31,10 @@ struct WireErrorTests {
         #expect(code.fault == (status >= 500 ? "Receiver" : "Sender"))
     }
 
-    @Test("A code made outside the server answers by its name and Query code, as the signing package's failure does")
+    @Test("A code made outside the server answers by its name and Query code, as the signing package's and storage's failures do")
     func codeMadeElsewhereAnswersItsStatus() {
         #expect(BrokerError.Code(name: "InternalFailure", queryCode: "InternalError").httpStatus == 500)
-        #expect(BrokerError.Code(name: "InternalFailure").httpStatus == 400)
+        #expect(BrokerError.Code.storageFailure.httpStatus == 500)
         #expect(BrokerError.Code(name: "SomethingNew").httpStatus == 400)
     }
 
