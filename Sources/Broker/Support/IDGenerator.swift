@@ -1,8 +1,9 @@
 /// A fast, seedable source of AWS-shaped identifiers (SplitMix64).
 ///
 /// Foundation's `UUID()` costs microseconds; this costs nanoseconds, and a seeded broker produces the same message
-/// ids and receipt handles on every run, so test output is reproducible.
-struct IDGenerator: Sendable {
+/// ids and receipt handles on every run, so test output is reproducible. It is also a `RandomNumberGenerator`, so
+/// seeded tests draw from the same generator instead of carrying copies of it.
+struct IDGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     init(seed: UInt64) {

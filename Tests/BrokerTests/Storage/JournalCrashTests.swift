@@ -37,7 +37,7 @@ struct JournalCrashTests {
         let executable = Self.childExecutable
         try #require(FileManager.default.isExecutableFile(atPath: executable), "build broker-bench first: \(executable) is missing")
         let iterations = ProcessInfo.processInfo.environment["BROKER_CRASH_ITERATIONS"].flatMap(Int.init) ?? 25
-        var random = SplitMix64(seed: ProcessInfo.processInfo.environment["BROKER_CRASH_SEED"].flatMap(UInt64.init) ?? 20)
+        var random = IDGenerator(seed: ProcessInfo.processInfo.environment["BROKER_CRASH_SEED"].flatMap(UInt64.init) ?? 20)
         let directory = TemporaryDirectory()
         var acknowledged: [Acknowledged: UInt64] = [:]
         var kills = 0

@@ -17,7 +17,7 @@ struct JournalEncodingTests {
     }
 
     @Test func crc32cIsTheSameWhateverTheAlignmentAndSplitOfTheInput() {
-        var random = SplitMix64(seed: 7)
+        var random = IDGenerator(seed: 7)
         let bytes = (0..<1_000).map { _ in UInt8(truncatingIfNeeded: random.next()) }
         // A bitwise reference: one bit at a time, no tables.
         func reference(_ input: ArraySlice<UInt8>) -> UInt32 {
@@ -113,7 +113,7 @@ struct JournalEncodingTests {
 
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func randomBytesNeverCrashTheDecoder(seed: UInt64) {
-        var random = SplitMix64(seed: seed)
+        var random = IDGenerator(seed: seed)
         var failures = 0
         for _ in 0..<2_000 {
             let bytes = (0..<Int(random.next() % 40)).map { _ in UInt8(truncatingIfNeeded: random.next()) }

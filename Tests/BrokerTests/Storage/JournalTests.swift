@@ -129,7 +129,7 @@ struct JournalTests {
 
     @Test(arguments: [1, 2, 3] as [UInt64])
     func randomGarbageInSegmentsNeverCrashesRecoveryAndEndsTheLogWhereItStarts(seed: UInt64) throws {
-        var random = SplitMix64(seed: seed)
+        var random = IDGenerator(seed: seed)
         let source = TemporaryDirectory()
         let (bytes, starts) = try writeJournal(source, count: 10)
         let name = try #require(source.segmentNames.first)

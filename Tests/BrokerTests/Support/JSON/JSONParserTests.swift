@@ -109,7 +109,7 @@ struct JSONParserTests {
 
     @Test("random bytes and truncations never crash")
     func survivesGarbage() throws {
-        var random = SplitMix64(seed: 42)
+        var random = IDGenerator(seed: 42)
         let alphabet = Array(#"{}[]",:\/"0123456789.-+eEtrufalsn \u00abcdef"#.utf8) + [0x00, 0x1F, 0x7F]
         for _ in 0..<20_000 {
             let count = random.int(0...40)
@@ -126,7 +126,7 @@ struct JSONParserTests {
 
     @Test("round trip of random documents")
     func roundTrip() throws {
-        var random = SplitMix64(seed: 7)
+        var random = IDGenerator(seed: 7)
         for _ in 0..<2_000 {
             let value = Self.randomJSON(&random, depth: 0)
             let parsed = try JSONParser.parse(value.jsonText)
@@ -165,7 +165,7 @@ struct JSONParserTests {
         }
     }
 
-    static func randomJSON(_ random: inout SplitMix64, depth: Int) -> JSONValue {
+    static func randomJSON(_ random: inout IDGenerator, depth: Int) -> JSONValue {
         switch random.int(0...(depth < 4 ? 7 : 5)) {
         case 0: return .null
         case 1: return .bool(random.chance(0.5))

@@ -65,7 +65,7 @@ struct JSONWriterTests {
 
     @Test("what the writer writes, the parser reads back as the same value")
     func roundTrips() throws {
-        var random = SplitMix64(seed: 5)
+        var random = IDGenerator(seed: 5)
         for _ in 0..<2_000 {
             let value = JSONParserTests.randomJSON(&random, depth: 0)
             #expect(try JSONParser.parse(value.jsonText) == value)

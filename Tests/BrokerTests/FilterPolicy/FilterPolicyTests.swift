@@ -381,7 +381,7 @@ struct FilterPolicyTests {
         // Unbounded, this search is exponential; bounded, it takes milliseconds (the margin is for sanitizers).
         #expect(elapsed < .seconds(30), "took \(elapsed)")
 
-        var random = SplitMix64(seed: 99)
+        var random = IDGenerator(seed: 99)
         let alphabet = Array(#"{}[]":,abc.0123 "#)
         let scoped = try FilterPolicy(json: #"{"a": {"b": [{"exists": false}, "c"]}, "c": [{"anything-but": 1}]}"#, scope: .messageBody)
         var input = FilterInput()

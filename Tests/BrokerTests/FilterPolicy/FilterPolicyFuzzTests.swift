@@ -11,7 +11,7 @@ import Testing
 struct FilterPolicyFuzzTests {
     @Test("compiled matcher agrees with the reference evaluator", arguments: [UInt64(1), 2, 3, 4])
     func agreesWithReference(seed: UInt64) throws {
-        var random = SplitMix64(seed: seed)
+        var random = IDGenerator(seed: seed)
         var compared = 0
         var matched = 0
         var rejectedAsTooLarge = 0
@@ -62,27 +62,6 @@ struct FilterPolicyFuzzTests {
 }
 
 // MARK: - Random numbers
-
-/// SplitMix64: tiny, fast, and the same sequence on every platform.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
-
-    mutating func pick<T>(_ options: [T]) -> T { options[Int.random(in: 0..<options.count, using: &self)] }
-
-    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
-}
 
 // MARK: - Reference model
 
@@ -467,7 +446,7 @@ enum Alphabet {
     static let suffixes = ["b", "c", "ab"]
     static let wildcards = ["a*", "*b", "a*b", "*", "*a*", "x*"]
 
-    static func value(_ random: inout SplitMix64) -> RefValue {
+    static func value(_ random: inout IDGenerator) -> RefValue {
         switch random.int(0...9) {
         case 0...4: .string(random.pick(strings))
         case 5...7: .number(random.pick(numbers))
@@ -478,7 +457,7 @@ enum Alphabet {
 }
 
 struct PolicyGenerator {
-    var random: SplitMix64
+    var random: IDGenerator
     let nested: Bool
 
     mutating func object(depth: Int) -> [RefEntry] {
@@ -538,7 +517,7 @@ struct PolicyGenerator {
 }
 
 enum MessageGenerator {
-    static func attributes(_ random: inout SplitMix64) -> [String: RefAttribute] {
+    static func attributes(_ random: inout IDGenerator) -> [String: RefAttribute] {
         var attributes: [String: RefAttribute] = [:]
         for key in Alphabet.keys where random.chance(0.55) {
             switch random.int(0...9) {
@@ -551,7 +530,7 @@ enum MessageGenerator {
         return attributes
     }
 
-    static func body(_ random: inout SplitMix64) -> RefBody {
+    static func body(_ random: inout IDGenerator) -> RefBody {
         let root: RefJSON
         if random.chance(0.04) {
             root = random.chance(0.5) ? .array([.scalar(.string("a"))]) : .scalar(Alphabet.value(&random))
@@ -565,7 +544,7 @@ enum MessageGenerator {
         return RefBody(root: root, isValidJSON: true, text: text)
     }
 
-    private static func object(_ random: inout SplitMix64, depth: Int) -> RefJSON {
+    private static func object(_ random: inout IDGenerator, depth: Int) -> RefJSON {
         var members: [(String, RefJSON)] = []
         for _ in 0..<random.int(0...4) {
             var key = random.pick(Alphabet.keys + Alphabet.parents)
@@ -576,7 +555,7 @@ enum MessageGenerator {
         return .object(members)
     }
 
-    private static func value(_ random: inout SplitMix64, depth: Int, parent: Bool) -> RefJSON {
+    private static func value(_ random: inout IDGenerator, depth: Int, parent: Bool) -> RefJSON {
         if parent, depth < 3, random.chance(0.7) {
             return random.chance(0.6)
                 ? object(&random, depth: depth)

@@ -7,18 +7,6 @@ import Testing
 /// visibility lapse at random while a driver moves time on. Every message must be removed by exactly one delete,
 /// and none may vanish any other way.
 struct StressTests {
-    /// A seedable generator so each consumer's choices are reproducible.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// What the test saw, behind one lock. Sends and deletes run under this lock too, so the number of messages
     /// removed so far is exactly `sent - (messages still in the queue)`, and a delete removed its message exactly
     /// when that number grew by one across the call.
@@ -97,7 +85,7 @@ struct StressTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for producer in 0..<producers {
                 group.addTask {
-                    var random = SplitMix(state: UInt64(100 + producer))
+                    var random = IDGenerator(seed: UInt64(100 + producer))
                     for index in 0..<perProducer {
                         // One message in ten is delayed a little, so delays mature while consumers work.
                         let delay: Duration = random.next() % 10 == 0 ? .seconds(Int(random.next() % 3)) : .zero
@@ -109,7 +97,7 @@ struct StressTests {
             for consumer in 0..<consumers {
                 group.addTask {
                     defer { ledger.consumerFinished() }
-                    var random = SplitMix(state: UInt64(consumer))
+                    var random = IDGenerator(seed: UInt64(consumer))
                     // Half of the consumers long-poll (ended by the driver's clock), half short-poll.
                     let wait: Duration = consumer.isMultiple(of: 2) ? .zero : .seconds(1)
                     while !ledger.isDone {

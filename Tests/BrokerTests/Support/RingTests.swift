@@ -13,7 +13,7 @@ struct RingTests {
 
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func randomAppendsRemovalsAndCompactionsMatchAnArray(seed: UInt64) {
-        var random = SplitMix64(seed: seed)
+        var random = IDGenerator(seed: seed)
         var ring = Ring<Box>()
         var model: [Int] = []
         var next = 0

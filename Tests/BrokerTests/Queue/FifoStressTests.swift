@@ -58,18 +58,6 @@ struct FifoStressTests {
         var producersFinished: Bool { state.withLock { $0.producersDone == FifoStressTests.producers } }
     }
 
-    /// SplitMix64: a seeded generator, so each consumer's failure pattern is reproducible.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func groupName(producer: Int, group: Int) -> String { "p\(producer)-g\(group)" }
 
     /// The deduplication id of message `number` of `group`: unique queue-wide for queue scope; for message-group
@@ -119,7 +107,7 @@ struct FifoStressTests {
 
     /// One consumer: receives up to 10, processes and deletes in order, fails about one message in ten.
     static func consume(_ consumer: Int, queue: Queue, ledger: Ledger) async throws {
-        var random = SeededGenerator(state: UInt64(consumer) &* 0xA076_1D64_78BD_642F &+ 1)
+        var random = IDGenerator(seed: UInt64(consumer) &* 0xA076_1D64_78BD_642F &+ 1)
         var idlePollsAfterProducers = 0
         while !ledger.isComplete {
             let batch = try await queue.receiveMessages(maxNumberOfMessages: 10, waitTimeSeconds: .zero,
