@@ -192,3 +192,9 @@ extension Broker {
         }
     }
 }
+
+extension Queue {
+    /// The broker (of the queue's own account and region) that made this handle, when it is still alive. The handle
+    /// holds it untyped, so the queue room does not depend on the broker's.
+    var broker: Broker? { owner as? Broker }
+}

@@ -42,7 +42,7 @@ struct AccountsAndRegionsTests {
         try found.sendMessage("across accounts")
         #expect(try remote.attributes(["ApproximateNumberOfMessages"])["ApproximateNumberOfMessages"] == "1")
         // Deleting through the handle found by ARN deletes it in its own account.
-        try #require(found.owner).deleteQueue(found)
+        try #require(found.broker).deleteQueue(found)
         #expect(throws: BrokerError.self) { try other.queue(named: "remote") }
     }
 

@@ -24,23 +24,4 @@ enum FifoRules {
 
     static let missingDeduplicationId = BrokerError(.invalidParameterValue,
         "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly")
-
-    static func validateSend(_ request: SendMessageRequest, delaySeconds: Int?) throws(BrokerError) {
-        guard let group = request.messageGroupId else { throw missingGroupId }
-        try validateIdentifier(group, parameter: "MessageGroupId")
-        if let id = request.messageDeduplicationId {
-            try validateIdentifier(id, parameter: "MessageDeduplicationId")
-        }
-        if let delaySeconds, delaySeconds != 0 {
-            throw BrokerError.invalidParameter("DelaySeconds", value: String(delaySeconds),
-                reason: "The request include parameter that is not valid for this queue type.")
-        }
-    }
-
-    static func rejectOnStandardQueue(_ request: SendMessageRequest) throws(BrokerError) {
-        if let id = request.messageDeduplicationId {
-            throw BrokerError.invalidParameter("MessageDeduplicationId", value: id,
-                reason: "The request include parameter that is not valid for this queue type.")
-        }
-    }
 }

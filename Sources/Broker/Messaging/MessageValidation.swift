@@ -46,28 +46,6 @@ enum MessageValidation {
     static let invalidCharacters = BrokerError(.invalidMessageContents,
         "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")
 
-    /// Checks the body, attributes and size of one message; returns its size in bytes as SQS counts it.
-    /// `attributesPassedSNS`: see `validateAttributes`.
-    static func validate(_ request: SendMessageRequest, maximumMessageSize: Int, checkBody: Bool = true,
-                         attributesPassedSNS: Bool = false) throws(BrokerError) -> Int {
-        if request.body.isEmpty {
-            throw BrokerError(.missingParameter, "The request must contain the parameter MessageBody.")
-        }
-        guard !checkBody || hasOnlyAllowedCharacters(request.body) else { throw invalidCharacters }
-        var size = request.body.utf8.count
-        size += try validateAttributes(request.messageAttributes, passedSNS: attributesPassedSNS)
-        try validateSystemAttributes(request.messageSystemAttributes)
-        if size > maximumMessageSize {
-            throw BrokerError(.invalidParameterValue,
-                "One or more parameters are invalid. Reason: Message must be shorter than \(maximumMessageSize) bytes.")
-        }
-        if let delay = request.delaySeconds {
-            _ = try wholeSeconds(delay, parameter: "DelaySeconds", range: 0...900,
-                                 reason: "DelaySeconds must be >= 0 and <= 900.")
-        }
-        return size
-    }
-
     /// Validates user message attributes; returns the bytes they add to the message size.
     ///
     /// `passedSNS`: every attribute either passed `SNSAttributes.validate` (a topic's copy) or is one Broker wrote

@@ -7,9 +7,9 @@ import Foundation
 public struct Queue: Sendable, Hashable {
     let core: QueueCore
     /// Keeps the broker alive while a handle is held: dead-letter moves and lookups go through its registry.
-    let owner: Broker?
+    let owner: (any AnyObject & Sendable)?
 
-    init(core: QueueCore, owner: Broker? = nil) {
+    init(core: QueueCore, owner: (any AnyObject & Sendable)? = nil) {
         self.core = core
         self.owner = owner
     }

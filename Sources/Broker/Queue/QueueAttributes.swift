@@ -46,14 +46,6 @@ public enum QueueAttributeName: String, Sendable, CaseIterable, Hashable {
     }
 }
 
-/// `DeduplicationScope` of a FIFO queue.
-public enum DeduplicationScope: String, Sendable, Hashable {
-    /// Deduplication ids are unique across the queue (the default).
-    case queue
-    /// Deduplication ids are unique within a message group (high-throughput FIFO).
-    case messageGroup
-}
-
 /// `FifoThroughputLimit` of a FIFO queue.
 public enum FifoThroughputLimit: String, Sendable, Hashable {
     /// The throughput quota applies to the whole queue (the default).

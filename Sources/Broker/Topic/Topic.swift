@@ -4,9 +4,9 @@ import Foundation
 public struct Topic: Sendable, Hashable {
     let core: TopicCore
     /// Keeps the broker alive while a handle is held: deliveries find their queues through its registry.
-    let owner: Broker?
+    let owner: (any AnyObject & Sendable)?
 
-    init(core: TopicCore, owner: Broker? = nil) {
+    init(core: TopicCore, owner: (any AnyObject & Sendable)? = nil) {
         self.core = core
         self.owner = owner
     }
