@@ -81,6 +81,7 @@ struct ObservabilityTests {
         #expect(listed.count == 3)
         let orders = try #require(listed.first { $0["name"]?.string == "orders" })
         #expect(orders["account"]?.string == "000000000000")
+        #expect(orders["url"]?.string == url)
         #expect(orders["region"]?.string == "us-east-1")
         #expect(orders["visible"]?.int == 1)
         #expect(orders["inFlight"]?.int == 2)

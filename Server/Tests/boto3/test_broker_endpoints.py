@@ -71,6 +71,7 @@ def test_queues_show_depths_fifo_and_dead_letter_queue(endpoint, sqs, make_queue
     entry = queues[name]
     assert (entry["visible"], entry["inFlight"], entry["delayed"]) == (1, 2, 1)
     assert entry["fifo"] is False
+    assert entry["url"] == source
     assert entry["account"] == "000000000000" and entry["region"] == "us-east-1"
     assert entry["deadLetterQueue"] == {"arn": queue_arn(sqs, dlq), "name": dlq.rsplit("/", 1)[1], "maxReceiveCount": 4}
     assert queues[fifo.rsplit("/", 1)[1]]["fifo"] is True

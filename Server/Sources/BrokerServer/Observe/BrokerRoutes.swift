@@ -32,7 +32,10 @@ struct BrokerRoutes: Sendable {
         }
         switch path {
         case "/_broker/health": return Self.json(status: 200, health())
-        case "/_broker/queues": return Self.json(status: 200, .object([("queues", .array(queues()))]))
+        case "/_broker/queues":
+            // Queue URLs as SDKs reach them through this server, as GetQueueUrl answers them.
+            let host = request.header("host").flatMap { $0.isEmpty ? nil : $0 } ?? request.defaultHost
+            return Self.json(status: 200, .object([("queues", .array(queues(baseURL: "http://\(host)")))]))
         case "/_broker/topics": return Self.json(status: 200, .object([("topics", .array(topics()))]))
         default:
             return WireResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
@@ -79,14 +82,15 @@ struct BrokerRoutes: Sendable {
         ])
     }
 
-    func queues() -> [JSONValue] {
+    func queues(baseURL: String) -> [JSONValue] {
         scopes.flatMap { scope in
             scope.broker.queues.compactMap { queue -> JSONValue? in
                 guard let statistics = try? queue.statistics() else { return nil }
                 let redrive = (try? queue.configuration())?.redrivePolicy
                 var fields: [(key: String, value: JSONValue)] = [
                     ("account", .string(scope.accountId)), ("region", .string(scope.region)),
-                    ("name", .string(queue.name)), ("url", .string(queue.url)), ("arn", .string(queue.arn)),
+                    ("name", .string(queue.name)), ("url", .string("\(baseURL)/\(scope.accountId)/\(queue.name)")),
+                    ("arn", .string(queue.arn)),
                     ("fifo", .bool(queue.isFifo)),
                     ("visible", .number(JSONNumber(statistics.approximateNumberOfMessages))),
                     ("inFlight", .number(JSONNumber(statistics.approximateNumberOfMessagesNotVisible))),
