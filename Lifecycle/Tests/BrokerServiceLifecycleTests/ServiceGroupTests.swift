@@ -111,4 +111,32 @@ struct ServiceGroupTests {
         try await running.value
         #expect(server.port == nil)
     }
+
+    @Test("An event source mapping drains its running batch on a graceful shutdown")
+    func eventSourceMappingDrains() async throws {
+        let broker = Broker(clock: ManualClock())
+        let queue = try broker.createQueue(named: "events")
+        let started = Mutex(false)
+        let gate = Gate()
+        let mapping = try EventSourceMapping(queue: queue, broker: broker) { _ in
+            started.withLock { $0 = true }
+            await gate.wait()
+            return nil
+        }
+        var configuration = ServiceGroupConfiguration(services: [mapping.service()], logger: Self.logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(5)
+        let group = ServiceGroup(configuration: configuration)
+        let running = Task { try await group.run() }
+        try queue.sendMessage("event 1")
+        #expect(await Self.eventually { started.withLock { $0 } })
+
+        await group.triggerGracefulShutdown()
+        let opened = ContinuousClock.now
+        gate.open()
+        try await running.value
+        #expect(ContinuousClock.now - opened < .seconds(4))
+        #expect(mapping.statistics.processed == 1)
+        #expect(try queue.statistics().approximateNumberOfMessages == 0)
+        #expect(try queue.statistics().approximateNumberOfMessagesNotVisible == 0)
+    }
 }
