@@ -27,8 +27,8 @@ struct BrokerRoutes: Sendable {
     func response(to request: WireRequest) -> WireResponse? {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? request.path.dropLast() : request.path
         guard Self.paths.contains(path) else { return nil }
-        guard request.method == "GET" || request.method == "HEAD" else {
-            return Self.json(status: 405, .object([("error", .string("Use GET."))]), allow: "GET, HEAD")
+        guard request.method == "GET" else {
+            return Self.json(status: 405, .object([("error", .string("Use GET."))]), allow: "GET")
         }
         switch path {
         case "/_broker/health": return Self.json(status: 200, health())
