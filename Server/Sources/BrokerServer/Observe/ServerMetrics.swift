@@ -1,5 +1,7 @@
 import Broker
+import CoreMetrics
 import Metrics
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// A server's metrics in Prometheus's text format, served at `GET /_broker/metrics`.
@@ -17,6 +19,33 @@ public final class ServerMetrics: Sendable {
     /// The registry of the counters and histograms kept between scrapes.
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+
+    /// One operation's request counter and latency timer.
+    private struct OperationMetrics {
+        let requests: Counter
+        let duration: Timer
+        var errors: [String: Counter] = [:]
+    }
+
+    /// Handles made once per operation or series and reused: making one validates and sanitises its name and labels
+    /// and looks it up in the registry, which per request cost more than the counting itself.
+    private struct Handles {
+        var operations: [String: OperationMetrics] = [:]
+        var series: [SeriesKey: Counter] = [:]
+    }
+
+    private struct SeriesKey: Hashable {
+        let name: String
+        let account: String
+        let region: String
+        let resource: String
+    }
+
+    private let handles = NIOLockedValueBox(Handles())
+
+    // swift-metrics' handles, not Prometheus's types of the same names.
+    private typealias Counter = CoreMetrics.Counter
+    private typealias Timer = CoreMetrics.Timer
 
     /// Latency buckets for requests: an in-memory broker answers in microseconds, a long poll in up to 20 seconds.
     static let latencyBuckets: [Duration] = [
@@ -38,13 +67,35 @@ public final class ServerMetrics: Sendable {
     /// Counts one answered request of `operation` (an AWS action's name, or `Unknown` when none could be read),
     /// its error code if it failed, and how long it took.
     func recordRequest(operation: String, errorCode: String?, duration: Duration) {
-        Counter(label: "broker_requests_total", dimensions: [("operation", operation)], factory: factory).increment()
-        if let errorCode {
-            Counter(label: "broker_request_errors_total", dimensions: [("operation", operation), ("code", errorCode)],
-                    factory: factory).increment()
+        let (requests, timer, errors) = handles.withLockedValue { handles -> (Counter, Timer, Counter?) in
+            var metrics = handles.operations[operation] ?? OperationMetrics(
+                requests: Counter(label: "broker_requests_total", dimensions: [("operation", operation)], factory: factory),
+                duration: Timer(label: "broker_request_duration_seconds", dimensions: [("operation", operation)],
+                                factory: factory))
+            var errors: Counter?
+            if let errorCode {
+                errors = metrics.errors[errorCode] ?? Counter(label: "broker_request_errors_total",
+                    dimensions: [("operation", operation), ("code", errorCode)], factory: factory)
+                metrics.errors[errorCode] = errors
+            }
+            handles.operations[operation] = metrics
+            return (metrics.requests, metrics.duration, errors)
         }
-        Timer(label: "broker_request_duration_seconds", dimensions: [("operation", operation)], factory: factory)
-            .record(duration: duration)
+        requests.increment()
+        errors?.increment()
+        timer.record(duration: duration)
+    }
+
+    /// The counter `name` of one queue or topic, made on first use.
+    private func counter(_ name: String, account: String, region: String, kind: String, resource: String) -> Counter {
+        let key = SeriesKey(name: name, account: account, region: region, resource: resource)
+        return handles.withLockedValue { handles in
+            if let counter = handles.series[key] { return counter }
+            let counter = Counter(label: name, dimensions: [("account", account), ("region", region), (kind, resource)],
+                                  factory: factory)
+            handles.series[key] = counter
+            return counter
+        }
     }
 
     /// CloudWatch's per-queue counters for one successful SQS message operation: `NumberOfMessagesSent`,
@@ -64,8 +115,8 @@ public final class ServerMetrics: Sendable {
         default: return
         }
         guard count > 0 else { return }
-        Counter(label: name, dimensions: [("account", queue.account), ("region", queue.region), ("queue", queue.name)],
-                factory: factory).increment(by: count)
+        counter(name, account: queue.account, region: queue.region, kind: "queue", resource: queue.name)
+            .increment(by: count)
     }
 
     /// `NumberOfMessagesPublished` for a successful Publish or PublishBatch to a topic.
@@ -73,9 +124,8 @@ public final class ServerMetrics: Sendable {
                        output: [String: WireValue]) {
         let count = operation == "PublishBatch" ? Self.count(output["Successful"]) : 1
         guard count > 0 else { return }
-        Counter(label: "NumberOfMessagesPublished",
-                dimensions: [("account", topic.account), ("region", topic.region), ("topic", topic.name)],
-                factory: factory).increment(by: count)
+        counter("NumberOfMessagesPublished", account: topic.account, region: topic.region, kind: "topic",
+                resource: topic.name).increment(by: count)
     }
 
     private static func count(_ value: WireValue?) -> Int {
