@@ -19,6 +19,9 @@ let package = Package(
         .package(name: "Broker", path: "../"),
         .package(name: "BrokerSigning", path: "../Signing"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -30,12 +33,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: settings),
         .executableTarget(
             name: "BrokerServerCLI",
             dependencies: ["BrokerServer", .product(name: "Broker", package: "Broker"),
-                           .product(name: "BrokerSigning", package: "BrokerSigning")],
+                           .product(name: "BrokerSigning", package: "BrokerSigning"),
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings),
         .testTarget(
             name: "BrokerServerTests",
@@ -46,6 +54,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Golden")],
             swiftSettings: settings),

@@ -1,4 +1,5 @@
 import Broker
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -36,6 +37,11 @@ public final class BrokerServer: Sendable {
         /// Bodies, buffered bytes, connections and timeouts. Default `ServerLimits()`, whose fields name their
         /// defaults.
         public var limits: ServerLimits
+        /// Where the server logs: start and stop at `notice`, each AWS request at `debug` (a client's error at
+        /// `info`, the server's own failure at `error`), with the operation, account, region, status, duration and
+        /// error code as metadata. Default: a logger that discards everything, so an embedding app or test is quiet
+        /// unless it passes its own.
+        public var logger: Logger
 
         /// Request bodies above this many bytes are refused with HTTP 413 (417 to `Expect: 100-continue`). Default
         /// 3 MiB: a 1 MiB message, encoded. The same setting as ``ServerLimits/maximumRequestBodySize`` in ``limits``.
@@ -46,12 +52,14 @@ public final class BrokerServer: Sendable {
 
         /// A configuration; every default is described on its property.
         public init(host: String = "127.0.0.1", port: Int = 0, allowedHosts: Set<String> = [],
-                    requireSignature: Bool = true, limits: ServerLimits = ServerLimits()) {
+                    requireSignature: Bool = true, limits: ServerLimits = ServerLimits(),
+                    logger: Logger = Logger(label: "broker-server", factory: { _ in SwiftLogNoOpLogHandler() })) {
             self.host = host
             self.port = port
             self.allowedHosts = allowedHosts
             self.requireSignature = requireSignature
             self.limits = limits
+            self.logger = logger
         }
     }
 
@@ -69,6 +77,8 @@ public final class BrokerServer: Sendable {
     public var limits: ServerLimits { configuration.limits }
     /// Cross-site, Host and signature checks, made from the configuration and whether ``host`` is a loopback address.
     public let access: AccessPolicy
+    /// Requests, errors, latency and message counts, served with the broker's depths at `GET /_broker/metrics`.
+    public let metrics = ServerMetrics()
 
     private struct Running {
         let group: MultiThreadedEventLoopGroup
@@ -108,7 +118,8 @@ public final class BrokerServer: Sendable {
         guard port == nil else { throw BrokerServerError.alreadyStarted }
         // A group of its own, so stop() closes every connection, long polls included, by shutting it down.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
-        let service = WireService(broker: broker, access: access)
+        let service = WireService(broker: broker, access: access, metrics: metrics, logger: configuration.logger,
+                                  started: .now)
         let connections = ConnectionRegistry(limits: limits)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -140,6 +151,7 @@ public final class BrokerServer: Sendable {
             throw BrokerServerError.alreadyStarted
         }
         assignSigningCertificateURL()
+        configuration.logger.notice("listening", metadata: ["address": "\(host)", "port": "\(port)"])
         return port
     }
 
@@ -153,6 +165,7 @@ public final class BrokerServer: Sendable {
         try? await running.channel.close()
         await running.connections.closeAll()
         try await running.group.shutdownGracefully()
+        configuration.logger.notice("stopped", metadata: ["port": "\(running.port)"])
     }
 
     /// Open connections and the request bytes they hold, for tests and dashboards.

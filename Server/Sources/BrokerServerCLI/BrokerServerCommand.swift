@@ -2,6 +2,7 @@ import Broker
 import BrokerServer
 import Dispatch
 import Foundation
+import Logging
 
 /// `broker-server`: a Broker on the system clock, served over SQS's and SNS's wire protocols until SIGINT or SIGTERM.
 @main
@@ -9,6 +10,7 @@ struct BrokerServerCommand {
     static let usage = """
         usage: broker-server [--port N] [--host ADDRESS] [--config FILE] [--region REGION] [--account-id ID]
                              [--allow-host NAME]... [--allow-unsigned] [--signing-key FILE --signing-cert FILE]
+                             [--log-level LEVEL]
           --port N          port to listen on (0-65535, default 4566; 0 picks a free port)
           --host ADDRESS    address to listen on (default 127.0.0.1)
           --config FILE     JSON file of queues, topics and subscriptions to create (see Server/README.md)
@@ -23,6 +25,9 @@ struct BrokerServerCommand {
           --signing-key FILE   PEM RSA private key (2048 bits or more) that signs SNS messages (default: a new one)
           --signing-cert FILE  PEM X.509 certificate of that key, served at the envelopes' SigningCertURL
           --no-signing         write SNS's placeholder signature instead of signing (about 1 ms less per publish)
+          --log-level LEVEL    trace|debug|info|notice|warning|error|critical, to stderr (default notice: start,
+                               stop, resets and the server's own failures; info adds requests answered with a
+                               client error; debug every request; trace adds method, path and user agent)
         Prints "broker-server listening on http://HOST:PORT" once it listens.
         """
 
@@ -37,6 +42,7 @@ struct BrokerServerCommand {
         var signing = true
         var signingKey: String?
         var signingCert: String?
+        var logLevel: Logger.Level = .notice
     }
 
     static func main() async {
@@ -64,13 +70,21 @@ struct BrokerServerCommand {
         guard !region.isEmpty, region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             fail("broker-server: \"\(region)\" is not a region name")
         }
+        let level = options.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var serverOptions = options.server
+        serverOptions.logger = Logger(label: "broker-server")
         let clock = SystemClock()
         let transport: (any SNSHTTPTransport)? = options.httpDelivery ? URLSessionSNSTransport() : nil
         let signer = options.signing ? makeSigner(keyFile: options.signingKey, certificateFile: options.signingCert, now: clock.now) : nil
         let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId, httpTransport: transport,
                                                                messageSigner: signer),
                             clock: clock)
-        let server = BrokerServer(broker: broker, configuration: options.server)
+        let server = BrokerServer(broker: broker, configuration: serverOptions)
         if !BrokerServer.isLoopback(address: options.server.host) {
             FileHandle.standardError.write(Data(("broker-server: warning: listening on \(options.server.host), beyond this machine; "
                 + "no credentials are checked, so anyone who can reach the port can read and change every queue and topic\n").utf8))
@@ -142,6 +156,9 @@ struct BrokerServerCommand {
             case "--allow-host": options.server.allowedHosts.insert(value)
             case "--signing-key": options.signingKey = value
             case "--signing-cert": options.signingCert = value
+            case "--log-level":
+                guard let level = Logger.Level(rawValue: value.lowercased()) else { return nil }
+                options.logLevel = level
             case "--idle-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { return nil }
                 options.server.limits.idleTimeout = .milliseconds(Int64(seconds * 1_000))

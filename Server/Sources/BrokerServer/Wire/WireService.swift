@@ -1,5 +1,6 @@
 @_spi(BrokerServer) import Broker
 import Foundation
+import Logging
 
 /// Routes a request to an operation, decodes its input, runs it and encodes the answer, all in the protocol the
 /// request came in: SQS over AWS JSON 1.0, SQS over AWS Query, or SNS over AWS Query.
@@ -7,6 +8,12 @@ struct WireService: Sendable {
     let broker: Broker
     /// Cross-site, Host and signature checks; open unless the server sets them.
     var access = AccessPolicy.open
+    /// Requests, errors, latency and message counts, read at `/_broker/metrics`.
+    var metrics = ServerMetrics()
+    /// One line per AWS request; silent unless the server is given a logger.
+    var logger = Logger(label: "broker-server", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// When the service was made, for `/_broker/health`'s uptime.
+    var started = ContinuousClock.now
 
     /// The protocol of a request, decided before anything can fail, so every error answers in the caller's protocol.
     enum WireProtocol {
@@ -48,18 +55,31 @@ struct WireService: Sendable {
 
     func respond(to request: WireRequest) async -> WireResponse {
         if let refusal = access.refusal(of: request) {
-            return Self.failure(refusal, Self.wireProtocol(of: request), UUID().uuidString.lowercased())
+            let response = Self.failure(refusal, Self.wireProtocol(of: request), UUID().uuidString.lowercased())
+            log(request, operation: nil, caller: nil, status: response.status, error: refusal, duration: nil)
+            return response
         }
         if let certificate = signingCertificate(for: request) { return certificate }
         if let outbox = SNSOutboxRoute.response(to: request, broker: broker) { return outbox }
         if request.method == "POST", Self.resetPaths.contains(request.path) {
             broker.reset()
+            logger.notice("reset", metadata: ["path": "\(request.path)"])
             return WireResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
         }
+        if request.path.hasPrefix("/_broker/"),
+           let answer = BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request) {
+            return answer
+        }
+        let start = ContinuousClock.now
         let requestId = UUID().uuidString.lowercased()
         let wire = Self.wireProtocol(of: request)
+        var operationName: String?
+        var caller: Caller?
+        let response: WireResponse
+        var failure: BrokerError?
         do {
             let (operation, input) = try decode(request, as: wire)
+            operationName = operation.name
             var parameters: [String: String]?
             if case .query(_, let form, _) = wire { parameters = form }
             if let refusal = access.refusal(of: request, operation: operation.name, parameters: parameters) { throw refusal }
@@ -67,17 +87,77 @@ struct WireService: Sendable {
             // Only SQS Query names a queue by the request path; JSON always posts to `/`.
             var pathQueueURL: String?
             if case .query(.sqs, _, _) = wire, !request.path.split(separator: "/").isEmpty { pathQueueURL = String(request.path) }
-            let caller = Caller(of: request, host: host, default: broker)
-            let context = OperationContext(broker: caller.broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL,
-                                           accessKeyId: caller.accessKeyId)
+            let who = Caller(of: request, host: host, default: broker)
+            caller = who
+            let context = OperationContext(broker: who.broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL,
+                                           accessKeyId: who.accessKeyId)
             let output = try await operation.run(context, input)
-            return Self.success(output, of: operation, wire, requestId)
+            count(operation.name, input: input, pathQueueURL: pathQueueURL, caller: who.broker, output: output)
+            response = Self.success(output, of: operation, wire, requestId)
         } catch let error as BrokerError {
-            return Self.failure(error, wire, requestId)
+            failure = error
+            response = Self.failure(error, wire, requestId)
         } catch {
             // Cancellation only happens when the client has gone, so this answer is never read.
-            return Self.failure(BrokerError(.internalFailure, "\(error)"), wire, requestId)
+            let error = BrokerError(.internalFailure, "\(error)")
+            failure = error
+            response = Self.failure(error, wire, requestId)
         }
+        let duration = ContinuousClock.now - start
+        metrics.recordRequest(operation: operationName ?? "Unknown", errorCode: failure?.code.name, duration: duration)
+        log(request, operation: operationName, caller: caller?.broker, status: response.status, error: failure,
+            duration: duration, requestId: requestId)
+        return response
+    }
+
+    /// SQS operations whose successes CloudWatch counts per queue.
+    static let countedQueueOperations: Set<String> = [
+        "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
+    ]
+
+    /// CloudWatch's per-queue and per-topic counters for a successful request.
+    private func count(_ operation: String, input: Input, pathQueueURL: String?, caller: Broker,
+                       output: [String: WireValue]) {
+        let account = caller.configuration.accountId, region = caller.configuration.region
+        if Self.countedQueueOperations.contains(operation) {
+            guard let url = input.string("QueueUrl") ?? pathQueueURL else { return }
+            let reference = url.contains("/") ? QueueURL.parse(url) : (account: nil, name: url)
+            guard let reference else { return }
+            metrics.recordQueueOperation(operation, queue: (reference.account ?? account, region, reference.name),
+                                         output: output)
+        } else if operation == "Publish" || operation == "PublishBatch" {
+            // arn:aws:sns:<region>:<account>:<name>; a Publish to a phone number or an endpoint names no topic.
+            guard let arn = input.string("TopicArn") else { return }
+            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 6 else { return }
+            metrics.recordPublish(operation, topic: (String(parts[4]), String(parts[3]), String(parts[5])), output: output)
+        }
+    }
+
+    /// One line per request: debug for a success, info for a client's error, error for the server's own failure.
+    private func log(_ request: WireRequest, operation: String?, caller: Broker?, status: Int, error: BrokerError?,
+                     duration: Duration?, requestId: String? = nil) {
+        let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .info : .debug
+        guard logger.logLevel <= level else { return }
+        var metadata: Logger.Metadata = [
+            "operation": "\(operation ?? "-")", "status": "\(status)",
+            "account": "\(caller?.configuration.accountId ?? "-")", "region": "\(caller?.configuration.region ?? "-")",
+        ]
+        if let duration {
+            let microseconds = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+            metadata["duration_ms"] = "\(Double(microseconds) / 1_000)"
+        }
+        if let error {
+            metadata["error"] = "\(error.code.name)"
+            if status >= 500 || logger.logLevel <= .debug { metadata["message"] = "\(error.message)" }
+        }
+        if let requestId { metadata["request_id"] = "\(requestId)" }
+        if logger.logLevel <= .trace {
+            metadata["method"] = "\(request.method)"
+            metadata["path"] = "\(request.path)"
+            if let agent = request.header("user-agent") { metadata["user_agent"] = "\(agent)" }
+        }
+        logger.log(level: level, "request", metadata: metadata)
     }
 
     /// An error answer in the request's protocol for a request that was never decoded (too large to read), with the
