@@ -128,8 +128,18 @@ struct RestoredQueue {
 
     var isFifo: Bool { settings[QueueAttributeName.fifoQueue.rawValue] == "true" }
 
-    /// Applies the entries of one queue record (see ``QueueLog``).
-    mutating func apply(_ decoder: inout JournalDecoder) throws(JournalDecodingError) {
+    /// A dead-letter move whose second half (the dead-letter queue's copy) is not in the journal yet.
+    struct PendingMove {
+        var source: String
+        var target: String
+        var message: StoredMessage
+    }
+
+    var arn: String { "arn:aws:sqs:\(region):\(accountId):\(name)" }
+
+    /// Applies the entries of one queue record (see ``QueueLog``); dead-letter moves out go to `moves` until the
+    /// target's copy turns up.
+    mutating func apply(_ decoder: inout JournalDecoder, moves: inout [PendingMove]) throws(JournalDecodingError) {
         while !decoder.isAtEnd {
             let raw = try decoder.readByte()
             switch QueueLog.Operation(rawValue: raw) {
@@ -145,6 +155,14 @@ struct RestoredQueue {
                         messageId: message.id, sequenceNumber: sequence)))
                 }
                 if messages.updateValue(message, forKey: message.key) == nil { order.append(message.key) }
+                if let source = message.deadLetterQueueSourceArn, !moves.isEmpty {
+                    moves.removeAll { $0.source == source && $0.target == arn && $0.message.id == message.id }
+                }
+            case .deadLettered:
+                let target = try decoder.readString()
+                let message = try QueueLog.decodeMessage(&decoder)
+                messages[message.key] = nil
+                moves.append(PendingMove(source: arn, target: target, message: message))
             case .update:
                 let key = try decoder.readFixed()
                 let target = messages[key] ?? StoredMessage(
@@ -175,6 +193,28 @@ struct RestoredQueue {
         settings = values
         self.tags = tags
         lastModified = try decoder.readDate()
+    }
+
+    /// Finishes a dead-letter move the crash cut in half: the message enters this queue as the move would have put
+    /// it (a new key; on a FIFO queue a new sequence number, its message id as deduplication id, and the move's time
+    /// as enqueue time).
+    mutating func adopt(_ move: PendingMove) {
+        let slots = messages.keys.map { Int($0 & 0xFFFF_FFFF) }
+        lastGeneration &+= 1
+        let key = UInt64(lastGeneration) << 32 | UInt64((slots.max() ?? -1) + 1)
+        var sequence: UInt64?
+        if isFifo {
+            lastSequenceNumber += 1
+            sequence = lastSequenceNumber
+        }
+        let moved = move.message
+        let copy = moved.copy(key: key, enqueuedAt: isFifo ? moved.receivedAt : moved.enqueuedAt, sequenceNumber: sequence,
+                              deadLetterQueueSourceArn: move.source,
+                              deduplicationId: isFifo ? moved.messageId : moved.deduplicationId)
+        copy.state = .visible
+        copy.receiptNonce = moved.receiptNonce
+        messages[key] = copy
+        order.append(key)
     }
 
     /// The live messages in the order they entered the queue: by sequence number on a FIFO queue.

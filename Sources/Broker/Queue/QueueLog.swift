@@ -14,6 +14,7 @@ struct QueueLog {
         case remove = 3
         case purge = 4
         case settings = 5
+        case deadLettered = 6
     }
 
     var encoder = JournalEncoder(capacity: 0)
@@ -51,6 +52,15 @@ struct QueueLog {
         count += 1
         encoder.write(byte: Operation.remove.rawValue)
         encoder.write(fixed: message.key)
+    }
+
+    /// A message taken out for the dead-letter queue `target`: whole, so that recovery can finish the move when the
+    /// crash came before the dead-letter queue journaled its copy.
+    mutating func deadLettered(_ message: StoredMessage, target: String) {
+        count += 1
+        encoder.write(byte: Operation.deadLettered.rawValue)
+        encoder.write(string: target)
+        QueueLog.encode(message, into: &encoder)
     }
 
     /// PurgeQueue at `now`.

@@ -34,7 +34,10 @@ extension QueueStateMachine {
         func deadLettered(_ message: StoredMessage) -> Bool {
             guard shouldDeadLetter(message) else { return false }
             detach(message)
-            log?.removed(message)
+            if log != nil {
+                let target = settings.redrivePolicy?.deadLetterTargetArn ?? ""
+                log?.deadLettered(message, target: target)
+            }
             effects.deadLetters.append(message)
             return true
         }

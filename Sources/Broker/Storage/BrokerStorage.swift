@@ -83,6 +83,7 @@ final class BrokerStore: Sendable {
             }
         }
         var replayed = 0
+        var moves: [RestoredQueue.PendingMove] = []
         for record in recovery.records {
             var decoder = JournalDecoder(record.payload)
             do throws(JournalDecodingError) {
@@ -93,7 +94,7 @@ final class BrokerStore: Sendable {
                     guard var image = images[id], record.lsn >= image.asOfLSN else { continue }
                     images[id] = nil  // keeps the image's storage unique while it changes
                     defer { images[id] = image }
-                    try image.apply(&decoder)
+                    try image.apply(&decoder, moves: &moves)
                 case .createQueue:
                     let image = try decodeCreation(&decoder)
                     nextQueueID = max(nextQueueID, image.id + 1)
@@ -107,6 +108,12 @@ final class BrokerStore: Sendable {
             } catch {
                 damage.append("record \(record.lsn): \(error); skipped")
             }
+        }
+        // Dead-letter moves the crash cut in half: into the dead-letter queue, or back where they came from.
+        for move in moves {
+            let target = images.values.first { $0.arn == move.target } ?? images.values.first { $0.arn == move.source }
+            guard let id = target?.id else { continue }
+            images[id]?.adopt(move)
         }
         let restored = images.values.sorted { $0.id < $1.id }
         let report = RecoveryReport(queues: restored.count, messages: restored.reduce(0) { $0 + $1.messages.count },

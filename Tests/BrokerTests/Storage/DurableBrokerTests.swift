@@ -203,6 +203,37 @@ struct DurableBrokerTests {
         #expect(moved.first?.attributes[.deadLetterQueueSourceArn] == queue.arn)
     }
 
+    @Test("A dead-letter move cut in half by a crash is finished at recovery, neither lost nor doubled")
+    func halfDeadLetterMove() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let broker = try durableBroker(directory, clock: clock)
+        let dlq = try broker.createQueue(named: "dlq")
+        let queue = try broker.createQueue(named: "q", awsAttributes: [
+            "RedrivePolicy": "{\"deadLetterTargetArn\":\"\(dlq.arn)\",\"maxReceiveCount\":\"1\"}"])
+        try queue.sendMessage("poison")
+        _ = try await queue.receiveMessages(visibilityTimeout: .seconds(1))
+        clock.advance(by: .seconds(1))
+        #expect(try await queue.receiveMessages().isEmpty)
+        broker.closeStorage()
+        // The last record is the dead-letter queue's copy: drop it, as a crash between the two halves would.
+        let segment = try #require(directory.segmentNames.last)
+        let bytes = directory.read(segment)
+        var offset = 32
+        var lastStart = offset
+        while offset + 8 <= bytes.count {
+            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+            lastStart = offset
+            offset += 8 + length
+        }
+        directory.write(segment, Array(bytes[..<lastStart]))
+        let reopened = try durableBroker(directory, clock: clock)
+        #expect(try await reopened.queue(named: "q").receiveMessages().isEmpty)
+        let moved = try await reopened.queue(named: "dlq").receiveMessages(maxNumberOfMessages: 10, messageSystemAttributeNames: [.all])
+        #expect(moved.map(\.body) == ["poison"])
+        #expect(moved.first?.attributes[.deadLetterQueueSourceArn] == queue.arn)
+    }
+
     @Test("A snapshot plus the records after it restore the same state, and old segments go")
     func snapshotAndTail() async throws {
         let directory = TemporaryDirectory()
