@@ -17,6 +17,7 @@ extension Broker {
         let arn = queueArn(name)
         try RedriveValidation.validate(attributes, sourceArn: arn, sourceIsFifo: fifo, resolve: resolveQueue)
         let now = clock.now
+        var ticket: Result<JournalTicket, BrokerError>?
         let outcome: Result<QueueCore, BrokerError> = registry.withLock { registry in
             if let existing = registry.queues[name] { return .success(existing) }
             if let deleted = registry.deletedAt[name], now.timeIntervalSince(deleted) < 60 {
@@ -26,14 +27,21 @@ extension Broker {
             registry.deletedAt[name] = nil
             registry.created += 1
             var seeds = IDGenerator(seed: seedValue ^ (registry.created &* 0x9E37_79B9_7F4A_7C15))
+            let durable = directory.store.map { DurableQueue(store: $0, id: $0.makeQueueID()) }
             let core = QueueCore(
                 name: name, url: "\(configuration.queueURLBase)/\(configuration.accountId)/\(name)", arn: arn,
                 settings: settings, tags: tags, seed: seeds.next(), clock: clock, senderId: configuration.accountId,
-                inFlightLimit: configuration.maximumInFlightMessages, resolveQueue: resolveQueue)
+                inFlightLimit: configuration.maximumInFlightMessages, resolveQueue: resolveQueue, durable: durable)
+            if let durable {
+                // Under the registry lock, so the creation precedes every record of the queue in the journal.
+                ticket = durable.store.appendCreation(of: core, id: durable.id, accountId: configuration.accountId,
+                                                      region: configuration.region)
+            }
             registry.queues[name] = core
             return .success(core)
         }
         let core = try outcome.get()
+        if let ticket, let failure = core.awaitDurable(ticket) { throw failure }
         // An existing queue: every attribute the caller gave must match (compared outside the registry lock).
         let existing = try core.read { state, _ in state.settings }
         for attribute in attributes.specifiedNames where existing.awsValue(of: attribute) != settings.awsValue(of: attribute) {
@@ -135,6 +143,9 @@ extension Broker {
         }
         guard removed else { throw BrokerError.queueDoesNotExist() }
         queue.core.markDeleted()
+        if let durable = queue.core.durable, let failure = queue.core.awaitDurable(durable.store.appendDeletion(id: durable.id)) {
+            throw failure
+        }
     }
 
     /// DeleteQueue by URL, ARN or name.
@@ -145,6 +156,31 @@ extension Broker {
     /// Every queue, in name order: for dashboards and failure messages.
     public var queues: [Queue] {
         registry.withLock { $0.queues.values.map { Queue(core: $0, owner: self) } }.sorted { $0.name < $1.name }
+    }
+
+    /// Puts the queues a durable broker recovered in their accounts' registries.
+    func restore(_ restored: [RestoredQueue]) {
+        guard let store = directory.store else { return }
+        for image in restored {
+            let owner = view(of: BrokerDirectory.Key(accountId: image.accountId, region: image.region))
+            var settings = QueueSettings()
+            if let attributes = try? QueueAttributes(awsAttributes: image.settings) {
+                try? settings.apply(attributes, creating: true)
+            }
+            owner.registry.withLock { registry in
+                registry.created += 1
+                var seeds = IDGenerator(seed: owner.seedValue ^ image.incarnation ^ (registry.created &* 0x9E37_79B9_7F4A_7C15)
+                    ^ SystemRandomNumberGenerator.seed())
+                let core = QueueCore(
+                    name: image.name,
+                    url: "\(owner.configuration.queueURLBase)/\(image.accountId)/\(image.name)",
+                    arn: owner.queueArn(image.name), settings: settings, tags: image.tags, seed: seeds.next(),
+                    clock: clock, senderId: image.accountId, inFlightLimit: configuration.maximumInFlightMessages,
+                    resolveQueue: owner.resolveQueue, durable: DurableQueue(store: store, id: image.id),
+                    restoring: image)
+                registry.queues[image.name] = core
+            }
+        }
     }
 
     func queueArn(_ name: String) -> String {

@@ -69,14 +69,40 @@ public final class Broker: Sendable {
     var deliveries: DeliveryTracker { space.deliveries }
     var seedValue: UInt64 { space.seed }
 
-    /// Creates a broker.
-    public init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock()) {
+    /// Creates a broker that keeps everything in memory.
+    public convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock()) {
+        self.init(configuration: configuration, clock: clock, store: nil, report: nil)
+    }
+
+    /// Creates a broker on `storage`. With ``BrokerStorage/directory(_:durability:)`` the broker locks the
+    /// directory, recovers the queues and messages its journal holds (``recoveryReport`` says what), and journals
+    /// every change from then on; `Docs/Durability.md` describes what each durability level promises. Throws when
+    /// the directory is missing, not writable, locked by another broker, or holds a corrupt snapshot.
+    public convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
+                            storage: BrokerStorage) throws(BrokerError) {
+        switch storage {
+        case .memory:
+            self.init(configuration: configuration, clock: clock, store: nil, report: nil)
+        case .directory(let path, let durability):
+            let (store, restored, report) = try BrokerStore.open(path: path, durability: durability)
+            self.init(configuration: configuration, clock: clock, store: store, report: report)
+            restore(restored)
+        }
+    }
+
+    private init(configuration: BrokerConfiguration, clock: any BrokerClock, store: BrokerStore?, report: RecoveryReport?) {
         self.configuration = configuration
         self.clock = clock
         let seed = configuration.seed ?? SystemRandomNumberGenerator.seed()
         let key = BrokerDirectory.Key(accountId: configuration.accountId, region: configuration.region)
-        self.directory = BrokerDirectory(root: key, seed: seed)
+        self.directory = BrokerDirectory(root: key, seed: seed, store: store, recoveryReport: report)
         self.space = directory.space(for: key)
+        if let store {
+            store.setQueueSource { [weak directory] in
+                guard let directory else { return [] }
+                return directory.allSpaces.flatMap { space in space.registry.withLock { Array($0.queues.values) } }
+            }
+        }
     }
 
     private init(configuration: BrokerConfiguration, clock: any BrokerClock, directory: BrokerDirectory) {
@@ -126,6 +152,21 @@ public final class Broker: Sendable {
         directory.keys.map { ($0.accountId, $0.region) }
     }
 
+    /// What this broker recovered from its directory when it started; nil for an in-memory broker.
+    public var recoveryReport: RecoveryReport? { directory.recoveryReport }
+
+    /// Writes a snapshot of every queue now and lets the journal delete the segments it covers (a durable broker
+    /// also does this by itself as its journal grows). Nothing for an in-memory broker.
+    public func snapshot() throws(BrokerError) {
+        try directory.store?.takeSnapshot()
+    }
+
+    /// Writes what is pending, closes a durable broker's journal and releases its directory, so another broker can
+    /// open it; later changes fail. Nothing for an in-memory broker.
+    public func closeStorage() {
+        directory.store?.journal.close()
+    }
+
     /// Empties every account and region at once: every queue (waiting long polls return empty) and topic with its
     /// subscriptions is deleted, move tasks stop, the SNS outbox, SMS settings and platform applications go, and a
     /// name can be created again at once (no 60-second wait). For
@@ -137,7 +178,12 @@ public final class Broker: Sendable {
                 defer { registry = QueueRegistry() }
                 return Array(registry.queues.values)
             }
-            for core in queues { core.markDeleted() }
+            for core in queues {
+                if let durable = core.durable, case .success(let ticket) = durable.store.appendDeletion(id: durable.id) {
+                    try? durable.store.wait(for: ticket)
+                }
+                core.markDeleted()
+            }
             let topics = space.topicRegistry.withLock { registry -> [TopicCore] in
                 defer { registry.topics.removeAll() }
                 return Array(registry.topics.values)

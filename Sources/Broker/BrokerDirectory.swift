@@ -37,9 +37,15 @@ final class BrokerDirectory: Sendable {
     /// Where clients reach this broker's SNS (`http://127.0.0.1:4566` behind broker-server); nil: AWS's own
     /// `https://sns.<region>.amazonaws.com`. SubscribeURL and UnsubscribeURL links are made from it.
     let snsEndpoint = LockedState<String?>(nil)
+    /// The journal of a durable broker; nil in memory.
+    let store: BrokerStore?
+    /// What a durable broker recovered at start.
+    let recoveryReport: RecoveryReport?
 
-    init(root: Key, seed: UInt64) {
+    init(root: Key, seed: UInt64, store: BrokerStore? = nil, recoveryReport: RecoveryReport? = nil) {
         self.seed = seed
+        self.store = store
+        self.recoveryReport = recoveryReport
         spaces = LockedState([root: BrokerSpace(seed: seed)])
     }
 

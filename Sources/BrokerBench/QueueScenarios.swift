@@ -2,8 +2,31 @@ import Broker
 import Foundation
 
 /// A broker for one run, on the chosen clock.
+///
+/// With `BROKER_BENCH_DATA_DIR` set, the broker is durable: a fresh directory under it per run, at the level
+/// `BROKER_BENCH_DURABILITY` names (`acknowledged`, the default; `interval:MS`; `none`), so the queue scenarios measure
+/// the journaled paths beside the in-memory ones.
 func makeBroker(_ clock: ClockChoice) -> Broker {
     let configuration = BrokerConfiguration(seed: 42)
+    if let root = ProcessInfo.processInfo.environment["BROKER_BENCH_DATA_DIR"] {
+        let path = root + "/run-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let level = ProcessInfo.processInfo.environment["BROKER_BENCH_DURABILITY"] ?? "acknowledged"
+        let durability: Durability
+        if level == "none" {
+            durability = .none
+        } else if level.hasPrefix("interval:"), let ms = Int(level.dropFirst("interval:".count)) {
+            durability = .interval(.milliseconds(ms))
+        } else {
+            durability = .acknowledged
+        }
+        let clockValue: any BrokerClock = clock == .manual ? ManualClock() : SystemClock()
+        do {
+            return try Broker(configuration: configuration, clock: clockValue, storage: .directory(path, durability: durability))
+        } catch {
+            FileHandle.standardError.write(Data("cannot open \(path): \(error)\n".utf8))
+        }
+    }
     switch clock {
     case .manual: return Broker(configuration: configuration, clock: ManualClock())
     case .system: return Broker(configuration: configuration, clock: SystemClock())

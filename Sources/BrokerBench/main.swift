@@ -5,6 +5,8 @@ import Foundation
 let arguments = Array(CommandLine.arguments.dropFirst())
 // A fixture of the journal crash test, not a scenario: it runs until killed.
 if arguments.first == "journal-crash-child" { exit(runJournalCrashChild(Array(arguments.dropFirst()))) }
+// The durable broker's crash-test fixture (`DurableCrashTests`), likewise.
+if arguments.first == "durable-crash-child" { exit(runDurableCrashChild(Array(arguments.dropFirst()))) }
 let options: Options
 do {
     options = try Options.parse(arguments)

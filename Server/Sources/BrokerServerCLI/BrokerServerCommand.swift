@@ -24,6 +24,8 @@ struct BrokerServerCommand {
           --no-http-delivery   capture SNS http/https deliveries in the outbox instead of posting them
           --signing-key FILE   PEM RSA private key (2048 bits or more) that signs SNS messages (default: a new one)
           --signing-cert FILE  PEM X.509 certificate of that key, served at the envelopes' SigningCertURL
+          --data-dir PATH      keep queues and messages in a journal in PATH (an existing directory) and recover them at start
+          --durability LEVEL   with --data-dir: acknowledged (default), interval:MS or none (see Docs/Durability.md)
           --no-signing         write SNS's placeholder signature instead of signing (about 1 ms less per publish)
           --log-level LEVEL    trace|debug|info|notice|warning|error|critical, to stderr (default notice: start,
                                stop, resets and the server's own failures; info adds requests answered with a
@@ -43,6 +45,10 @@ struct BrokerServerCommand {
         var signingKey: String?
         var signingCert: String?
         var logLevel: Logger.Level = .notice
+        /// `--data-dir`: a durable broker in this directory.
+        var dataDirectory: String?
+        /// `--durability`.
+        var durability: Durability = .acknowledged
     }
 
     static func main() async {
@@ -81,9 +87,23 @@ struct BrokerServerCommand {
         let clock = SystemClock()
         let transport: (any SNSHTTPTransport)? = options.httpDelivery ? URLSessionSNSTransport() : nil
         let signer = options.signing ? makeSigner(keyFile: options.signingKey, certificateFile: options.signingCert, now: clock.now) : nil
-        let broker = Broker(configuration: BrokerConfiguration(region: region, accountId: accountId, httpTransport: transport,
-                                                               messageSigner: signer),
-                            clock: clock)
+        let configuration = BrokerConfiguration(region: region, accountId: accountId, httpTransport: transport,
+                                                messageSigner: signer)
+        let broker: Broker
+        if let directory = options.dataDirectory {
+            do {
+                broker = try Broker(configuration: configuration, clock: clock,
+                                    storage: .directory(directory, durability: options.durability))
+            } catch {
+                fail("broker-server: cannot open --data-dir \(directory): \(error)")
+            }
+            if let report = broker.recoveryReport {
+                FileHandle.standardError.write(Data(("broker-server: recovered \(report.queues) queues and \(report.messages) messages"
+                    + " from \(directory)" + report.damage.map { "; dropped: \($0)" }.joined() + "\n").utf8))
+            }
+        } else {
+            broker = Broker(configuration: configuration, clock: clock)
+        }
         let server = BrokerServer(broker: broker, configuration: serverOptions)
         if !BrokerServer.isLoopback(address: options.server.host) {
             FileHandle.standardError.write(Data(("broker-server: warning: listening on \(options.server.host), beyond this machine; "
@@ -159,6 +179,17 @@ struct BrokerServerCommand {
             case "--log-level":
                 guard let level = Logger.Level(rawValue: value.lowercased()) else { return nil }
                 options.logLevel = level
+            case "--data-dir": options.dataDirectory = value
+            case "--durability":
+                if value == "acknowledged" {
+                    options.durability = .acknowledged
+                } else if value == "none" {
+                    options.durability = .none
+                } else if value.hasPrefix("interval:"), let ms = Int(value.dropFirst("interval:".count)), ms > 0 {
+                    options.durability = .interval(.milliseconds(ms))
+                } else {
+                    return nil
+                }
             case "--idle-timeout":
                 guard let seconds = Double(value), seconds > 0, seconds <= 86_400 else { return nil }
                 options.server.limits.idleTimeout = .milliseconds(Int64(seconds * 1_000))

@@ -70,6 +70,9 @@ struct FifoSequencer {
         otherScopeRecordsUntil = now.addingTimeInterval(Self.deduplicationWindow)
     }
 
+    /// The deduplication history, for a durable queue's snapshot.
+    var history: DeduplicationTable { deduplication }
+
     /// Forgets every deduplication id (PurgeQueue, DeleteQueue); sequence numbers keep growing.
     mutating func forgetHistory() {
         deduplication.removeAll()

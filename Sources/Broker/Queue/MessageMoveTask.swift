@@ -73,7 +73,10 @@ extension QueueCore {
                                          receiveRequestAttemptId: nil)
             let picked = state.select(request: request, visibilityTimeout: 1, now: now, effects: &effects,
                                       deadLetterTarget: { _ in nil }, redrive: false)
-            for delivery in picked { state.remove(delivery.message) }
+            for delivery in picked {
+                state.remove(delivery.message)
+                state.log?.removed(delivery.message)
+            }
             return picked.map(\.message)
         }) ?? []
     }

@@ -51,6 +51,25 @@ struct MessageTable {
         }
     }
 
+    init() {}
+
+    /// The generation of the last key made; a durable queue's recovery starts from it, so no key of a message
+    /// deleted before the restart is made again.
+    var lastGeneration: UInt32 { generation }
+
+    /// A table holding `restored` at the keys they had, whose next key is newer than `lastGeneration`.
+    init(restoring restored: [StoredMessage], lastGeneration: UInt32) {
+        generation = lastGeneration
+        for message in restored {
+            let slot = Self.slot(of: message.key)
+            if slot >= slots.count { slots.append(contentsOf: repeatElement(nil, count: slot + 1 - slots.count)) }
+            slots[slot] = message
+            count += 1
+            generation = max(generation, UInt32(truncatingIfNeeded: message.key >> 32))
+        }
+        for slot in slots.indices.reversed() where slots[slot] == nil { free.append(UInt32(slot)) }
+    }
+
     mutating func removeAll() {
         slots = []
         free = []

@@ -19,10 +19,13 @@ final class QueueCore: Sendable, DeadLetterSink {
     let state: LockedState<QueueStateMachine>
     /// Whether a timer no waiter needs is cancelled at once (see ``rescheduleTimer(_:)``), read once from the clock.
     let cancelsIdleTimerAtOnce: Bool
+    /// Where a durable queue's changes are journaled (`QueueCore+Journal.swift`); nil in memory.
+    let durable: DurableQueue?
 
     init(name: String, url: String, arn: String, settings: QueueSettings, tags: [String: String], seed: UInt64,
          clock: any BrokerClock, senderId: String, inFlightLimit: Int,
-         resolveQueue: @escaping @Sendable (String) -> QueueCore?) {
+         resolveQueue: @escaping @Sendable (String) -> QueueCore?, durable: DurableQueue? = nil,
+         restoring restored: RestoredQueue? = nil) {
         self.name = name
         self.url = url
         self.arn = arn
@@ -31,14 +34,18 @@ final class QueueCore: Sendable, DeadLetterSink {
         self.senderId = senderId
         self.resolveQueue = resolveQueue
         self.cancelsIdleTimerAtOnce = clock.cancelsIdleWakeUpsEagerly
+        self.durable = durable
         let now = clock.now
-        self.createdAt = now
+        self.createdAt = restored?.createdAt ?? now
         var ids = IDGenerator(seed: seed)
-        self.incarnation = ids.next() | 1
+        self.incarnation = restored?.incarnation ?? ids.next() | 1
         let firstSequence = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
-        state = LockedState(QueueStateMachine(isFifo: settings.fifoQueue, inFlightLimit: inFlightLimit,
-                                              settings: settings, tags: tags, now: now, ids: ids,
-                                              lastSequenceNumber: firstSequence))
+        var machine = QueueStateMachine(isFifo: settings.fifoQueue, inFlightLimit: inFlightLimit,
+                                        settings: settings, tags: tags, now: now, ids: ids,
+                                        lastSequenceNumber: firstSequence)
+        if let restored { machine.restore(restored) }
+        if durable != nil { machine.log = QueueLog() }
+        state = LockedState(machine)
     }
 
     /// Finds this queue's dead-letter queue for the state machine: any queue but this one.
@@ -51,10 +58,12 @@ final class QueueCore: Sendable, DeadLetterSink {
     /// the lock.
     func mutate<R>(_ body: (inout QueueStateMachine, Date, inout QueueEffects) throws(BrokerError) -> R) throws(BrokerError) -> R {
         var effects = QueueEffects()
+        var ticket: Result<JournalTicket, BrokerError>?
         let result: Result<R, BrokerError> = state.withLock { state in
             guard !state.deleted else { return .failure(BrokerError.queueDoesNotExist()) }
             let now = clock.now
             state.settle(now: now)
+            defer { if durable != nil { ticket = journal(&state) } }
             do throws(BrokerError) {
                 let value = try body(&state, now, &effects)
                 serveWaiters(&state, now: now, effects: &effects)
@@ -63,6 +72,10 @@ final class QueueCore: Sendable, DeadLetterSink {
             } catch {
                 return .failure(error)
             }
+        }
+        if let ticket, let failure = awaitDurable(ticket) {
+            apply(effects)
+            throw failure
         }
         apply(effects)
         return try result.get()
@@ -113,6 +126,7 @@ final class QueueCore: Sendable, DeadLetterSink {
 
     private func timerFired() {
         var effects = QueueEffects()
+        var ticket: Result<JournalTicket, BrokerError>?
         state.withLock { state in
             state.timer = nil
             guard !state.deleted else { return }
@@ -120,7 +134,11 @@ final class QueueCore: Sendable, DeadLetterSink {
             state.settle(now: now)
             serveWaiters(&state, now: now, effects: &effects)
             rescheduleTimer(&state)
+            if durable != nil { ticket = journal(&state) }
         }
+        // A waiter served here sees its messages only once their receive is journaled; a failure leaves them in
+        // flight until their deadline (the waiter gets them, as the state already has them in flight).
+        if let ticket { _ = awaitDurable(ticket) }
         apply(effects)
     }
 
@@ -128,11 +146,13 @@ final class QueueCore: Sendable, DeadLetterSink {
     func register(_ request: ReceiveRequest, visibilityTimeout: Int, deadline: Date, id: UInt64,
                   continuation: CheckedContinuation<[Delivery], any Error>) -> Result<[Delivery], any Error>? {
         var effects = QueueEffects()
-        let outcome: Result<[Delivery], any Error>? = state.withLock { state in
+        var ticket: Result<JournalTicket, BrokerError>?
+        var outcome: Result<[Delivery], any Error>? = state.withLock { state in
             if Task.isCancelled { return .failure(CancellationError()) }
             guard !state.deleted else { return .success([]) }
             let now = clock.now
             state.settle(now: now)
+            defer { if durable != nil { ticket = journal(&state) } }
             let deliveries = state.select(request: request, visibilityTimeout: visibilityTimeout, now: now,
                                           effects: &effects, deadLetterTarget: deadLetterTarget)
             if !deliveries.isEmpty || deadline <= now { return .success(deliveries) }
@@ -141,6 +161,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             rescheduleTimer(&state)
             return nil
         }
+        if let ticket, let failure = awaitDurable(ticket), outcome != nil { outcome = .failure(failure) }
         apply(effects)
         return outcome
     }

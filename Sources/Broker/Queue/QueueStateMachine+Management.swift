@@ -13,6 +13,7 @@ extension QueueStateMachine {
         }
         lastPurge = now
         removeAllMessages()
+        log?.purged(at: now)
     }
 
     /// SetQueueAttributes, once the redrive policy is validated against the broker's queues: a changed
@@ -23,6 +24,7 @@ extension QueueStateMachine {
         let oldScope = settings.deduplicationScope
         try settings.apply(attributes, creating: false)
         lastModified = now
+        log?.settingsChanged = true
         if settings.deduplicationScope != oldScope {
             sequencer.scopeChanged(now: now)
         }
@@ -36,11 +38,13 @@ extension QueueStateMachine {
         let merged = tags.merging(added) { $1 }
         try QueueTags.validateCount(merged.count, queue: queueName)
         tags = merged
+        log?.settingsChanged = true
     }
 
     /// UntagQueue: keys without a tag are ignored.
     mutating func untag(_ keys: [String]) {
         for key in keys { tags[key] = nil }
+        log?.settingsChanged = true
     }
 
     /// AddPermission: a statement labelled `label` added to the queue's `Policy`.
@@ -49,12 +53,14 @@ extension QueueStateMachine {
         settings.policy = try QueuePermissions.adding(label: label, accounts: accounts, actions: actions,
                                                       queueArn: queueArn, to: settings.policy)
         lastModified = now
+        log?.settingsChanged = true
     }
 
     /// RemovePermission: the statement labelled `label` taken out of the queue's `Policy`.
     mutating func removePermission(label: String, queueArn: String, now: Date) throws(BrokerError) {
         settings.policy = try QueuePermissions.removing(label: label, queueArn: queueArn, from: settings.policy)
         lastModified = now
+        log?.settingsChanged = true
     }
 
     /// Exact message counts, and the age of the oldest message at `now`.

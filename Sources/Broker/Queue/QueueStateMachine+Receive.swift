@@ -34,6 +34,10 @@ extension QueueStateMachine {
         func deadLettered(_ message: StoredMessage) -> Bool {
             guard shouldDeadLetter(message) else { return false }
             detach(message)
+            if log != nil {
+                let target = settings.redrivePolicy?.deadLetterTargetArn ?? ""
+                log?.deadLettered(message, target: target)
+            }
             effects.deadLetters.append(message)
             return true
         }
@@ -47,6 +51,7 @@ extension QueueStateMachine {
             message.receivedAt = now
             message.receiptNonce = ids.next() | 1
             if visibilityTimeout > 0 { hide(message, until: deadline, as: .inFlight) }
+            log?.updated(message)
             picked.append(Delivery(message: message, receiptNonce: message.receiptNonce,
                                    receiveCount: message.receiveCount, firstReceivedAt: message.firstReceivedAt))
         }
@@ -102,7 +107,10 @@ extension QueueStateMachine {
         }
         if visibilityTimeout > 0 {
             let deadline = now.addingTimeInterval(TimeInterval(visibilityTimeout))
-            for delivery in record.deliveries { hide(delivery.message, until: deadline, as: .inFlight) }
+            for delivery in record.deliveries {
+                hide(delivery.message, until: deadline, as: .inFlight)
+                log?.updated(delivery.message)
+            }
         }
         return record.deliveries
     }

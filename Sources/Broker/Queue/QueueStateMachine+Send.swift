@@ -56,6 +56,8 @@ extension QueueStateMachine {
             sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
             receiveCount: 0, firstReceivedAt: nil)
         insert(message, delay: delay, now: now)
+        log?.sent(message, deduplicates: isFifo,
+                  deduplicationGroup: settings.deduplicationScope == .messageGroup ? request.messageGroupId ?? "" : nil)
         return StoredSend(id: messageId, sequence: sequenceNumber)
     }
 
@@ -89,6 +91,7 @@ extension QueueStateMachine {
                                     sequenceNumber: sequence, deadLetterQueueSourceArn: sourceArn,
                                     deduplicationId: isFifo ? message.messageId : message.deduplicationId)
             insert(copy, delay: 0, now: now)
+            log?.inserted(copy)
         }
     }
 
@@ -100,6 +103,7 @@ extension QueueStateMachine {
             let copy = message.copy(key: messages.makeKey(), enqueuedAt: message.enqueuedAt,
                                     sequenceNumber: sequence, deadLetterQueueSourceArn: message.deadLetterQueueSourceArn)
             insert(copy, delay: 0, now: now)
+            log?.inserted(copy)
         }
     }
 
@@ -113,5 +117,6 @@ extension QueueStateMachine {
             sequenceNumber: sequence, deadLetterQueueSourceArn: nil, size: message.size,
             receiveCount: 0, firstReceivedAt: nil)
         insert(fresh, delay: isFifo ? 0 : settings.delaySeconds, now: now)
+        log?.inserted(fresh)
     }
 }

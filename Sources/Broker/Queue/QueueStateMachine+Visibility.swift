@@ -14,6 +14,7 @@ extension QueueStateMachine {
         // On a standard queue any handle the message was received with deletes it, even one a later receive
         // superseded (recorded against AWS).
         remove(message)
+        log?.removed(message)
     }
 
     /// ChangeMessageVisibility: the new timeout counts from `now` and may not reach past 12 hours from the receive.
@@ -37,6 +38,7 @@ extension QueueStateMachine {
         } else {
             hide(message, until: deadline, as: .inFlight)
         }
+        log?.updated(message)
     }
 
     /// On FIFO queues a changed `DelaySeconds` applies to messages already waiting out their delay (AWS: the
@@ -50,6 +52,7 @@ extension QueueStateMachine {
             } else {
                 hide(message, until: due, as: .delayed)
             }
+            log?.updated(message)
         }
     }
 }

@@ -108,6 +108,8 @@ struct QueueStateMachine {
     var nextWaiterID: UInt64 = 1
     /// The core's one armed wake-up. Kept here because it lives under the same lock; no transition touches it.
     var timer: (deadline: Date, wakeUp: ScheduledWakeUp)?
+    /// A durable queue's journal entries of the current critical section (``QueueLog``); nil in memory.
+    var log: QueueLog?
 
     init(isFifo: Bool, inFlightLimit: Int, settings: QueueSettings, tags: [String: String], now: Date,
          ids: IDGenerator, lastSequenceNumber: UInt64) {

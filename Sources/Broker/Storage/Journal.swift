@@ -90,6 +90,18 @@ package final class Journal: @unchecked Sendable {
         try core.append(batch)
     }
 
+    /// Numbers the records of `batch` and queues them for the disk without waiting: a caller that appends under its
+    /// own lock (so that records follow the order of its state changes) waits with ``wait(for:)`` once it has
+    /// released that lock, and callers that do so meanwhile share one sync.
+    package func enqueue(_ batch: JournalBatch) throws(BrokerError) -> JournalTicket {
+        try core.enqueue(batch)
+    }
+
+    /// Returns once the records of `ticket` meet the level's promise; throws if they could not be stored.
+    package func wait(for ticket: JournalTicket) throws(BrokerError) {
+        try core.wait(for: ticket)
+    }
+
     /// Appends one record.
     @discardableResult
     package func append(_ payload: some Collection<UInt8>) throws(BrokerError) -> LSN {
@@ -121,6 +133,14 @@ package final class Journal: @unchecked Sendable {
 
     /// The segment files' first LSNs, oldest first.
     package var segments: [LSN] { core.withState { $0.segments } }
+}
+
+/// Records queued by ``Journal/enqueue(_:)``, to wait for with ``Journal/wait(for:)``.
+package struct JournalTicket: Sendable {
+    /// Their log sequence numbers.
+    package let lsns: Range<Journal.LSN>
+    /// The pending batch they joined; nil when there is nothing to wait for (`interval`, or no records).
+    let batch: UInt64?
 }
 
 /// What opening a journal recovered.

@@ -121,6 +121,15 @@ final class JournalCore: @unchecked Sendable {
     // MARK: Appending
 
     func append(_ batch: JournalBatch) throws(BrokerError) -> Range<LSN> {
+        let ticket = try enqueue(batch)
+        try wait(for: ticket)
+        return ticket.lsns
+    }
+
+    /// Puts the batch's records in the pending buffer and numbers them, without waiting for the disk; the caller
+    /// must pass the ticket to ``wait(for:)`` (at `interval` that returns at once). Throws only when the journal is
+    /// closed or an earlier background write failed.
+    func enqueue(_ batch: JournalBatch) throws(BrokerError) -> JournalTicket {
         let state = monitor.state
         monitor.lock()
         if state.pointee.closed {
@@ -134,7 +143,7 @@ final class JournalCore: @unchecked Sendable {
         let first = state.pointee.nextLSN
         guard !batch.isEmpty else {
             monitor.unlock()
-            return first..<first
+            return JournalTicket(lsns: first..<first, batch: nil)
         }
         state.pointee.pending.append(contentsOf: batch.bytes)
         state.pointee.pendingRecords += batch.count
@@ -154,12 +163,23 @@ final class JournalCore: @unchecked Sendable {
                 }
             }
             monitor.unlock()
-            return lsns
+            return JournalTicket(lsns: lsns, batch: nil)
         }
 
         let myBatch = state.pointee.batchID
         state.pointee.pendingWaiters += 1
         if usesFlusherThread { monitor.signal(.work) }
+        monitor.unlock()
+        return JournalTicket(lsns: lsns, batch: myBatch)
+    }
+
+    /// Waits until the records of `ticket` meet the level's promise (on disk, or handed to the kernel), writing and
+    /// syncing them itself when no other thread is: so appenders that enqueued under their own locks share one sync
+    /// once they have released them. Throws when their write failed.
+    func wait(for ticket: JournalTicket) throws(BrokerError) {
+        guard let myBatch = ticket.batch else { return }
+        let state = monitor.state
+        monitor.lock()
         while state.pointee.decidedBatches <= myBatch {
             if !usesFlusherThread, !state.pointee.writing {
                 // Leader: the pending batch is ours (ours is not decided and nobody is writing, so it was not taken).
@@ -178,7 +198,6 @@ final class JournalCore: @unchecked Sendable {
             throw failure.error
         }
         monitor.unlock()
-        return lsns
     }
 
     /// With the lock held and `writing` false: takes the pending batch (and a kept retry before it), writes it

@@ -100,6 +100,18 @@ struct DeduplicationTable {
         }
     }
 
+    /// The keys taken at `now`, oldest first: what a durable queue's snapshot keeps.
+    func liveEntries(now: Date) -> [(id: String, group: String?, record: DeduplicationRecord)] {
+        var live: [(id: String, group: String?, record: DeduplicationRecord)] = []
+        for offset in 0..<entries.count {
+            guard let entry = entries.element(at: offset), entry.record.expiresAt > now,
+                  lookup(id: entry.id, group: entry.group, now: now)?.sequenceNumber == entry.record.sequenceNumber
+            else { continue }
+            live.append((entry.id, entry.group, entry.record))
+        }
+        return live
+    }
+
     mutating func removeAll() {
         entries.removeAll()
         firstPosition = 0

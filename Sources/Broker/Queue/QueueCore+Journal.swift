@@ -1,0 +1,232 @@
+import Foundation
+
+/// A durable queue's place in the broker's journal: the store and the number its records carry.
+struct DurableQueue: Sendable {
+    let store: BrokerStore
+    let id: UInt64
+}
+
+extension QueueCore {
+    /// Writes the critical section's log as one record, still under the queue's lock so records follow the order of
+    /// the changes (lock order: queue, then journal). The caller waits for it with ``awaitDurable(_:)`` once the
+    /// lock is released, so one sync serves every queue and caller that journaled meanwhile.
+    func journal(_ state: inout QueueStateMachine) -> Result<JournalTicket, BrokerError>? {
+        guard let durable, var log = state.log, !log.isEmpty else { return nil }
+        state.log = nil  // the copy in `log` is then the only owner of its buffer
+        if log.settingsChanged {
+            log.count += 1
+            log.encoder.write(byte: QueueLog.Operation.settings.rawValue)
+            Self.encodeSettings(state.settings, tags: state.tags, lastModified: state.lastModified, into: &log.encoder)
+        }
+        let ticket = durable.store.append(queue: durable.id, entries: log.encoder.bytes)
+        log.reset()
+        state.log = log
+        return ticket
+    }
+
+    /// Waits for a record written by ``journal(_:)``; returns the error when it could not be stored.
+    func awaitDurable(_ ticket: Result<JournalTicket, BrokerError>) -> BrokerError? {
+        guard let durable else { return nil }
+        switch ticket {
+        case .failure(let error): return error
+        case .success(let ticket):
+            do throws(BrokerError) {
+                try durable.store.wait(for: ticket)
+                return nil
+            } catch {
+                return error
+            }
+        }
+    }
+
+    static func encodeSettings(_ settings: QueueSettings, tags: [String: String], lastModified: Date,
+                               into encoder: inout JournalEncoder) {
+        var values: [(String, String)] = []
+        for name in QueueAttributeName.allCases {
+            if let value = settings.awsValue(of: name) { values.append((name.rawValue, value)) }
+        }
+        encoder.write(count: values.count)
+        for (name, value) in values {
+            encoder.write(string: name)
+            encoder.write(string: value)
+        }
+        encoder.write(count: tags.count)
+        for (key, value) in tags {
+            encoder.write(string: key)
+            encoder.write(string: value)
+        }
+        encoder.write(date: lastModified)
+    }
+
+    /// The queue's whole state for a snapshot, encoded under its lock (message fields belong to the lock); nil once
+    /// deleted.
+    func snapshotImage(journalNextLSN: () -> Journal.LSN) -> [UInt8]? {
+        guard let durable, let (key, _) = BrokerDirectory.parse(arn: arn, service: "sqs") else { return nil }
+        return state.withLock { state -> [UInt8]? in
+            guard !state.deleted else { return nil }
+            let now = clock.now
+            var image = RestoredQueue(id: durable.id, accountId: key.accountId, region: key.region, name: name,
+                                      incarnation: incarnation, createdAt: createdAt)
+            image.asOfLSN = journalNextLSN()
+            image.settings = Self.settingsMap(state.settings)
+            image.tags = state.tags
+            image.lastModified = state.lastModified
+            image.lastPurge = state.lastPurge
+            image.lastSequenceNumber = state.sequencer.lastSequenceNumber
+            image.lastGeneration = state.messages.lastGeneration
+            image.deduplication = state.sequencer.history.liveEntries(now: now).map {
+                RestoredQueue.Deduplication(id: $0.id, group: $0.group, record: $0.record)
+            }
+            var live = Array(state.messages.values)
+            if !isFifo { live.sort { $0.enqueuedAt < $1.enqueuedAt } }
+            for message in live {
+                image.messages[message.key] = message
+                image.order.append(message.key)
+            }
+            var encoder = JournalEncoder(capacity: 256 + live.count * 160)
+            BrokerStore.encodeImage(image, into: &encoder)
+            return encoder.bytes
+        }
+    }
+
+    static func settingsMap(_ settings: QueueSettings) -> [String: String] {
+        var values: [String: String] = [:]
+        for name in QueueAttributeName.allCases {
+            if let value = settings.awsValue(of: name) { values[name.rawValue] = value }
+        }
+        return values
+    }
+}
+
+/// A queue as recovery rebuilt it from a snapshot and the records after it, before it becomes a ``QueueCore``.
+struct RestoredQueue {
+    struct Deduplication {
+        var id: String
+        var group: String?
+        var record: DeduplicationRecord
+    }
+
+    var id: UInt64
+    var accountId: String
+    var region: String
+    var name: String
+    var incarnation: UInt64
+    var createdAt: Date
+    /// Records of this queue before this LSN are already in the image (a snapshot's).
+    var asOfLSN: Journal.LSN = 0
+    var settings: [String: String] = [:]
+    var tags: [String: String] = [:]
+    var lastModified = Date(timeIntervalSinceReferenceDate: 0)
+    var lastPurge: Date?
+    var lastSequenceNumber: UInt64 = 0
+    var lastGeneration: UInt32 = 0
+    var deduplication: [Deduplication] = []
+    /// Live messages by key, their receive state in their fields.
+    var messages: [UInt64: StoredMessage] = [:]
+    /// Keys in the order the messages entered (stale keys skipped).
+    var order: [UInt64] = []
+
+    var isFifo: Bool { settings[QueueAttributeName.fifoQueue.rawValue] == "true" }
+
+    /// A dead-letter move whose second half (the dead-letter queue's copy) is not in the journal yet.
+    struct PendingMove {
+        var source: String
+        var target: String
+        var message: StoredMessage
+    }
+
+    var arn: String { "arn:aws:sqs:\(region):\(accountId):\(name)" }
+
+    /// Applies the entries of one queue record (see ``QueueLog``); dead-letter moves out go to `moves` until the
+    /// target's copy turns up.
+    mutating func apply(_ decoder: inout JournalDecoder, moves: inout [PendingMove]) throws(JournalDecodingError) {
+        while !decoder.isAtEnd {
+            let raw = try decoder.readByte()
+            switch QueueLog.Operation(rawValue: raw) {
+            case .message:
+                let message = try QueueLog.decodeMessage(&decoder)
+                let deduplicates = try decoder.readBool()
+                let group = try decoder.readPresence() ? try decoder.readString() : nil
+                lastGeneration = max(lastGeneration, UInt32(truncatingIfNeeded: message.key >> 32))
+                if let sequence = message.sequenceNumber { lastSequenceNumber = max(lastSequenceNumber, sequence) }
+                if deduplicates, let id = message.deduplicationId, let sequence = message.sequenceNumber {
+                    deduplication.append(Deduplication(id: id, group: group, record: DeduplicationRecord(
+                        expiresAt: message.sentAt.addingTimeInterval(FifoSequencer.deduplicationWindow),
+                        messageId: message.id, sequenceNumber: sequence)))
+                }
+                if messages.updateValue(message, forKey: message.key) == nil { order.append(message.key) }
+                if let source = message.deadLetterQueueSourceArn, !moves.isEmpty {
+                    moves.removeAll { $0.source == source && $0.target == arn && $0.message.id == message.id }
+                }
+            case .deadLettered:
+                let target = try decoder.readString()
+                let message = try QueueLog.decodeMessage(&decoder)
+                messages[message.key] = nil
+                moves.append(PendingMove(source: arn, target: target, message: message))
+            case .update:
+                let key = try decoder.readFixed()
+                let target = messages[key] ?? StoredMessage(
+                    key: key, id: MessageID(high: 0, low: 0), body: "", messageAttributes: [:], systemAttributes: [:],
+                    sentAt: Date(), enqueuedAt: Date(), groupId: nil, deduplicationId: nil, sequenceNumber: nil,
+                    deadLetterQueueSourceArn: nil, size: 0, receiveCount: 0, firstReceivedAt: nil)
+                try QueueLog.decodeMutable(&decoder, into: target)
+            case .remove:
+                messages[try decoder.readFixed()] = nil
+            case .purge:
+                lastPurge = try decoder.readDate()
+                messages.removeAll()
+                order.removeAll()
+                deduplication.removeAll()
+            case .settings:
+                try decodeSettings(&decoder)
+            case nil:
+                throw JournalDecodingError(reason: "unknown queue entry \(raw)", offset: 0)
+            }
+        }
+    }
+
+    mutating func decodeSettings(_ decoder: inout JournalDecoder) throws(JournalDecodingError) {
+        var values: [String: String] = [:]
+        for _ in 0..<(try decoder.readCount()) { values[try decoder.readString()] = try decoder.readString() }
+        var tags: [String: String] = [:]
+        for _ in 0..<(try decoder.readCount()) { tags[try decoder.readString()] = try decoder.readString() }
+        settings = values
+        self.tags = tags
+        lastModified = try decoder.readDate()
+    }
+
+    /// Finishes a dead-letter move the crash cut in half: the message enters this queue as the move would have put
+    /// it (a new key; on a FIFO queue a new sequence number, its message id as deduplication id, and the move's time
+    /// as enqueue time).
+    mutating func adopt(_ move: PendingMove) {
+        let slots = messages.keys.map { Int($0 & 0xFFFF_FFFF) }
+        lastGeneration &+= 1
+        let key = UInt64(lastGeneration) << 32 | UInt64((slots.max() ?? -1) + 1)
+        var sequence: UInt64?
+        if isFifo {
+            lastSequenceNumber += 1
+            sequence = lastSequenceNumber
+        }
+        let moved = move.message
+        let copy = moved.copy(key: key, enqueuedAt: isFifo ? moved.receivedAt : moved.enqueuedAt, sequenceNumber: sequence,
+                              deadLetterQueueSourceArn: move.source,
+                              deduplicationId: isFifo ? moved.messageId : moved.deduplicationId)
+        copy.state = .visible
+        copy.receiptNonce = moved.receiptNonce
+        messages[key] = copy
+        order.append(key)
+    }
+
+    /// The live messages in the order they entered the queue: by sequence number on a FIFO queue.
+    var orderedMessages: [StoredMessage] {
+        var seen = Set<UInt64>()
+        var live: [StoredMessage] = []
+        for key in order where seen.insert(key).inserted {
+            if let message = messages[key] { live.append(message) }
+        }
+        if isFifo {
+            live.sort { ($0.sequenceNumber ?? 0) < ($1.sequenceNumber ?? 0) }
+        }
+        return live
+    }
+}

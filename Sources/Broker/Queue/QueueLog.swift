@@ -1,0 +1,170 @@
+import Foundation
+
+/// The journal entries of one critical section of a durable queue, collected by the state machine's transitions as
+/// they change the state and written by ``QueueCore`` as one record before its lock is released (so records follow
+/// the order of the changes). Nil on an in-memory queue, so the transitions pay one nil check.
+///
+/// Each entry states the outcome (a message as stored, its receive state and deadline, a removal), never the
+/// request, so replaying an entry twice leaves the same state as once and no clock or random number is read again.
+struct QueueLog {
+    /// Entry kinds, one byte each; `Docs/Durability.md` lists their fields.
+    enum Operation: UInt8 {
+        case message = 1
+        case update = 2
+        case remove = 3
+        case purge = 4
+        case settings = 5
+        case deadLettered = 6
+    }
+
+    var encoder = JournalEncoder(capacity: 0)
+    /// Entries since the last record was written.
+    var count = 0
+    /// Settings or tags changed: the core writes them whole with the record.
+    var settingsChanged = false
+
+    var isEmpty: Bool { count == 0 && !settingsChanged }
+
+    /// A message stored by a send; `deduplicationGroup` is its FIFO deduplication key's scope (nil: the queue).
+    mutating func sent(_ message: StoredMessage, deduplicates: Bool, deduplicationGroup: String?) {
+        count += 1
+        encoder.write(byte: Operation.message.rawValue)
+        QueueLog.encode(message, into: &encoder)
+        encoder.write(bool: deduplicates)
+        encoder.write(optional: deduplicationGroup) { $0.write(string: $1) }
+    }
+
+    /// A message that entered without a send (a dead-letter move, a redrive, a put-back).
+    mutating func inserted(_ message: StoredMessage) {
+        sent(message, deduplicates: false, deduplicationGroup: nil)
+    }
+
+    /// A message's receive state or deadline changed.
+    mutating func updated(_ message: StoredMessage) {
+        count += 1
+        encoder.write(byte: Operation.update.rawValue)
+        encoder.write(fixed: message.key)
+        QueueLog.encodeMutable(message, into: &encoder)
+    }
+
+    /// A message left for good (deleted, dead-lettered, moved).
+    mutating func removed(_ message: StoredMessage) {
+        count += 1
+        encoder.write(byte: Operation.remove.rawValue)
+        encoder.write(fixed: message.key)
+    }
+
+    /// A message taken out for the dead-letter queue `target`: whole, so that recovery can finish the move when the
+    /// crash came before the dead-letter queue journaled its copy.
+    mutating func deadLettered(_ message: StoredMessage, target: String) {
+        count += 1
+        encoder.write(byte: Operation.deadLettered.rawValue)
+        encoder.write(string: target)
+        QueueLog.encode(message, into: &encoder)
+    }
+
+    /// PurgeQueue at `now`.
+    mutating func purged(at now: Date) {
+        count += 1
+        encoder.write(byte: Operation.purge.rawValue)
+        encoder.write(date: now)
+    }
+
+    mutating func reset() {
+        encoder.bytes.removeAll(keepingCapacity: true)
+        count = 0
+        settingsChanged = false
+    }
+
+    // MARK: Encoding
+
+    static func encode(_ message: StoredMessage, into encoder: inout JournalEncoder) {
+        encoder.write(fixed: message.key)
+        encoder.write(fixed: message.id.high)
+        encoder.write(fixed: message.id.low)
+        encoder.write(string: message.body)
+        encode(message.messageAttributes, into: &encoder)
+        encode(message.systemAttributes, into: &encoder)
+        encoder.write(date: message.sentAt)
+        encoder.write(date: message.enqueuedAt)
+        encoder.write(optional: message.groupId) { $0.write(string: $1) }
+        encoder.write(optional: message.deduplicationId) { $0.write(string: $1) }
+        encoder.write(optional: message.sequenceNumber) { $0.write(fixed: $1) }
+        encoder.write(optional: message.deadLetterQueueSourceArn) { $0.write(string: $1) }
+        encoder.write(count: message.size)
+        encodeMutable(message, into: &encoder)
+    }
+
+    /// The fields a receive or a visibility change sets.
+    static func encodeMutable(_ message: StoredMessage, into encoder: inout JournalEncoder) {
+        encoder.write(byte: message.state.rawValue)
+        encoder.write(date: message.visibleAt)
+        encoder.write(count: message.receiveCount)
+        encoder.write(optional: message.firstReceivedAt) { $0.write(date: $1) }
+        encoder.write(date: message.receivedAt)
+        encoder.write(fixed: message.receiptNonce)
+    }
+
+    static func encode(_ attributes: [String: MessageAttributeValue], into encoder: inout JournalEncoder) {
+        encoder.write(count: attributes.count)
+        for (name, value) in attributes {
+            encoder.write(string: name)
+            encoder.write(string: value.dataType)
+            encoder.write(optional: value.stringValue) { $0.write(string: $1) }
+            encoder.write(optional: value.binaryValue) { $0.write(bytes: $1) }
+        }
+    }
+
+    // MARK: Decoding
+
+    static func decodeMessage(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> StoredMessage {
+        let key = try decoder.readFixed()
+        let id = MessageID(high: try decoder.readFixed(), low: try decoder.readFixed())
+        let body = try decoder.readString()
+        let attributes = try decodeAttributes(&decoder)
+        let system = try decodeAttributes(&decoder)
+        let sentAt = try decoder.readDate()
+        let enqueuedAt = try decoder.readDate()
+        let groupId = try decoder.readPresence() ? try decoder.readString() : nil
+        let deduplicationId = try decoder.readPresence() ? try decoder.readString() : nil
+        let sequence = try decoder.readPresence() ? try decoder.readFixed() : nil
+        let source = try decoder.readPresence() ? try decoder.readString() : nil
+        let size = try decoder.readCount()
+        let message = StoredMessage(
+            key: key, id: id, body: body, messageAttributes: attributes, systemAttributes: system,
+            sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
+            sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size, receiveCount: 0,
+            firstReceivedAt: nil)
+        try decodeMutable(&decoder, into: message)
+        return message
+    }
+
+    /// Reads the fields of ``encodeMutable(_:into:)`` into `message` (kept in its `state` field; the restored
+    /// queue places it from there).
+    static func decodeMutable(_ decoder: inout JournalDecoder, into message: StoredMessage) throws(JournalDecodingError) {
+        let raw = try decoder.readByte()
+        guard let state = StoredMessage.State(rawValue: raw) else {
+            throw JournalDecodingError(reason: "unknown message state \(raw)", offset: 0)
+        }
+        message.state = state
+        message.visibleAt = try decoder.readDate()
+        message.receiveCount = try decoder.readCount()
+        message.firstReceivedAt = try decoder.readPresence() ? try decoder.readDate() : nil
+        message.receivedAt = try decoder.readDate()
+        message.receiptNonce = try decoder.readFixed()
+    }
+
+    static func decodeAttributes(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> [String: MessageAttributeValue] {
+        let count = try decoder.readCount()
+        guard count > 0 else { return [:] }
+        var attributes: [String: MessageAttributeValue] = [:]
+        for _ in 0..<count {
+            let name = try decoder.readString()
+            let type = try decoder.readString()
+            let string = try decoder.readPresence() ? try decoder.readString() : nil
+            let binary = try decoder.readPresence() ? Data(try decoder.readBytes()) : nil
+            attributes[name] = MessageAttributeValue(dataType: type, stringValue: string, binaryValue: binary)
+        }
+        return attributes
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+
+extension QueueStateMachine {
+    /// Puts a recovered queue's messages, deduplication history and counters in place: each message in its recorded
+    /// state (an in-flight one until its recorded deadline, when it becomes visible again), at its old key so its
+    /// receipt handle still works.
+    mutating func restore(_ restored: RestoredQueue) {
+        lastModified = restored.lastModified
+        lastPurge = restored.lastPurge
+        var history = DeduplicationTable()
+        for entry in restored.deduplication.sorted(by: { $0.record.expiresAt < $1.record.expiresAt }) {
+            _ = history.recordUnlessDuplicate(id: entry.id, group: entry.group, now: .distantPast, record: entry.record)
+        }
+        sequencer = FifoSequencer(lastSequenceNumber: max(restored.lastSequenceNumber, sequencer.lastSequenceNumber),
+                                  deduplication: history)
+        let live = restored.orderedMessages
+        messages = MessageTable(restoring: live, lastGeneration: restored.lastGeneration)
+        for message in live {
+            let recorded = message.state
+            message.state = .new
+            retention.push(message)
+            if isFifo, let group = message.groupId {
+                let slot = groupSlot(named: group)
+                message.groupSlot = Int32(slot)
+                groups[slot].messages.append(message)
+            }
+            switch recorded {
+            case .delayed, .inFlight: hide(message, until: message.visibleAt, as: recorded)
+            case .new, .visible, .gone: makeVisible(message)
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+import Foundation
+
+/// Where a broker keeps its queues and messages.
+public enum BrokerStorage: Sendable, Hashable {
+    /// In memory only (the default): nothing survives the process, and no call waits for a disk.
+    case memory
+    /// In a journal in `path` (an existing, writable directory that no other broker uses), replayed at start.
+    /// `durability` says how long a call that changed state waits for the disk; `Docs/Durability.md` states what each
+    /// level promises.
+    case directory(String, durability: Durability = .acknowledged)
+}
+
+/// What a durable broker recovered when it started.
+public struct RecoveryReport: Sendable, Hashable {
+    /// Queues restored.
+    public var queues: Int
+    /// Messages restored, in any state.
+    public var messages: Int
+    /// Journal records replayed after the snapshot.
+    public var records: Int
+    /// Whether a snapshot was loaded.
+    public var loadedSnapshot: Bool
+    /// Torn or corrupt bytes dropped from the end of the journal, one line each; empty after a clean shutdown.
+    public var damage: [String]
+}
+
+/// A durable broker's journal and what its records mean: queue records, created and deleted queues, snapshots.
+///
+/// Record kinds (the first payload byte): 1 a queue's entries (queue number, then ``QueueLog`` entries), 2 a created
+/// queue, 3 a deleted queue. A snapshot holds every queue's image with the LSN it was taken at.
+final class BrokerStore: Sendable {
+    enum Kind: UInt8 {
+        case queue = 1
+        case createQueue = 2
+        case deleteQueue = 3
+    }
+
+    static let snapshotVersion: UInt8 = 1
+
+    struct Counters {
+        var nextQueueID: UInt64 = 1
+        var bytesSinceSnapshot = 0
+        var snapshotRunning = false
+        var queues: (@Sendable () -> [QueueCore])?
+    }
+
+    let journal: Journal
+    let durability: Durability
+    /// Journal bytes after which a snapshot is taken and older segments deleted.
+    let snapshotThreshold: Int
+    private let counters: LockedState<Counters>
+
+    private init(journal: Journal, durability: Durability, snapshotThreshold: Int, nextQueueID: UInt64) {
+        self.journal = journal
+        self.durability = durability
+        self.snapshotThreshold = snapshotThreshold
+        var counters = Counters()
+        counters.nextQueueID = nextQueueID
+        self.counters = LockedState(counters)
+    }
+
+    /// Opens the journal in `path` and rebuilds every queue it holds.
+    static func open(path: String, durability: Durability, snapshotThreshold: Int = 64 << 20)
+        throws(BrokerError) -> (BrokerStore, [RestoredQueue], RecoveryReport) {
+        let (journal, recovery) = try Journal.open(directory: path, durability: durability)
+        var images: [UInt64: RestoredQueue] = [:]
+        var nextQueueID: UInt64 = 1
+        var damage = recovery.damage.map(\.description)
+        if let snapshot = recovery.snapshot {
+            do throws(JournalDecodingError) {
+                var decoder = JournalDecoder(snapshot.bytes)
+                guard try decoder.readByte() == snapshotVersion else {
+                    throw JournalDecodingError(reason: "unknown snapshot version", offset: 0)
+                }
+                nextQueueID = try decoder.readFixed()
+                while try decoder.readPresence() {
+                    let image = try decodeImage(&decoder)
+                    images[image.id] = image
+                }
+            } catch {
+                journal.close()
+                throw BrokerError.storageCorruptSnapshot(path, reason: error.description)
+            }
+        }
+        var replayed = 0
+        var moves: [RestoredQueue.PendingMove] = []
+        for record in recovery.records {
+            var decoder = JournalDecoder(record.payload)
+            do throws(JournalDecodingError) {
+                let raw = try decoder.readByte()
+                switch Kind(rawValue: raw) {
+                case .queue:
+                    let id = try decoder.readVarint()
+                    guard var image = images[id], record.lsn >= image.asOfLSN else { continue }
+                    images[id] = nil  // keeps the image's storage unique while it changes
+                    defer { images[id] = image }
+                    try image.apply(&decoder, moves: &moves)
+                case .createQueue:
+                    let image = try decodeCreation(&decoder)
+                    nextQueueID = max(nextQueueID, image.id + 1)
+                    if images[image.id] == nil { images[image.id] = image }
+                case .deleteQueue:
+                    images[try decoder.readVarint()] = nil
+                case nil:
+                    throw JournalDecodingError(reason: "unknown record kind \(raw)", offset: 0)
+                }
+                replayed += 1
+            } catch {
+                damage.append("record \(record.lsn): \(error); skipped")
+            }
+        }
+        // Dead-letter moves the crash cut in half: into the dead-letter queue, or back where they came from.
+        for move in moves {
+            let target = images.values.first { $0.arn == move.target } ?? images.values.first { $0.arn == move.source }
+            guard let id = target?.id else { continue }
+            images[id]?.adopt(move)
+        }
+        let restored = images.values.sorted { $0.id < $1.id }
+        let report = RecoveryReport(queues: restored.count, messages: restored.reduce(0) { $0 + $1.messages.count },
+                                    records: replayed, loadedSnapshot: recovery.snapshot != nil, damage: damage)
+        let store = BrokerStore(journal: journal, durability: durability, snapshotThreshold: snapshotThreshold,
+                                nextQueueID: nextQueueID)
+        return (store, restored, report)
+    }
+
+    /// Tells the store how to find every queue, for snapshots.
+    func setQueueSource(_ queues: @escaping @Sendable () -> [QueueCore]) {
+        counters.withLock { $0.queues = queues }
+    }
+
+    func makeQueueID() -> UInt64 {
+        counters.withLock { counters in
+            defer { counters.nextQueueID += 1 }
+            return counters.nextQueueID
+        }
+    }
+
+    // MARK: Records
+
+    /// Queues a queue record (called under the queue's lock).
+    func append(queue id: UInt64, entries: [UInt8]) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.queue.rawValue)
+            encoder.write(varint: id)
+            encoder.bytes.append(contentsOf: entries)
+        }
+    }
+
+    /// Queues the record of a created queue.
+    func appendCreation(of core: QueueCore, id: UInt64, accountId: String, region: String) -> Result<JournalTicket, BrokerError> {
+        let (settings, tags, lastModified, lastSequence) = core.state.withLock {
+            ($0.settings, $0.tags, $0.lastModified, $0.sequencer.lastSequenceNumber)
+        }
+        return write { encoder in
+            encoder.write(byte: Kind.createQueue.rawValue)
+            encoder.write(varint: id)
+            encoder.write(string: accountId)
+            encoder.write(string: region)
+            encoder.write(string: core.name)
+            encoder.write(fixed: core.incarnation)
+            encoder.write(date: core.createdAt)
+            encoder.write(fixed: lastSequence)
+            QueueCore.encodeSettings(settings, tags: tags, lastModified: lastModified, into: &encoder)
+        }
+    }
+
+    /// Queues the record of a deleted queue.
+    func appendDeletion(id: UInt64) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.deleteQueue.rawValue)
+            encoder.write(varint: id)
+        }
+    }
+
+    private func write(_ body: (inout JournalEncoder) -> Void) -> Result<JournalTicket, BrokerError> {
+        var batch = JournalBatch(capacity: 128)
+        do throws(BrokerError) {
+            try batch.append { (encoder: inout JournalEncoder) throws(BrokerError) in body(&encoder) }
+            let ticket = try journal.enqueue(batch)
+            let due = counters.withLock { counters -> Bool in
+                counters.bytesSinceSnapshot += batch.bytes.count
+                guard counters.bytesSinceSnapshot >= snapshotThreshold, !counters.snapshotRunning else { return false }
+                counters.snapshotRunning = true
+                return true
+            }
+            if due { DispatchQueue.global(qos: .utility).async { [self] in try? takeSnapshot() } }
+            return .success(ticket)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    func wait(for ticket: JournalTicket) throws(BrokerError) {
+        try journal.wait(for: ticket)
+    }
+
+    // MARK: Snapshots
+
+    /// Writes every queue's state and lets the journal drop the segments it covers. Each queue is locked only
+    /// while its image is copied; the encoding and the file are written outside every queue lock.
+    func takeSnapshot() throws(BrokerError) {
+        defer {
+            counters.withLock {
+                $0.snapshotRunning = false
+                $0.bytesSinceSnapshot = 0
+            }
+        }
+        let (source, nextQueueID) = counters.withLock { ($0.queues, $0.nextQueueID) }
+        guard let source else { return }
+        let upTo = journal.nextLSN - 1
+        var encoder = JournalEncoder(capacity: 1 << 16)
+        encoder.write(byte: Self.snapshotVersion)
+        encoder.write(fixed: nextQueueID)
+        for core in source() {
+            guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
+            encoder.write(byte: 1)
+            encoder.bytes.append(contentsOf: image)
+        }
+        encoder.write(byte: 0)
+        try journal.writeSnapshot(upTo: upTo, bytes: encoder.bytes)
+    }
+
+    static func encodeImage(_ image: RestoredQueue, into encoder: inout JournalEncoder) {
+        encoder.write(varint: image.id)
+        encoder.write(string: image.accountId)
+        encoder.write(string: image.region)
+        encoder.write(string: image.name)
+        encoder.write(fixed: image.incarnation)
+        encoder.write(date: image.createdAt)
+        encoder.write(fixed: image.asOfLSN)
+        encoder.write(count: image.settings.count)
+        for (name, value) in image.settings {
+            encoder.write(string: name)
+            encoder.write(string: value)
+        }
+        encoder.write(count: image.tags.count)
+        for (key, value) in image.tags {
+            encoder.write(string: key)
+            encoder.write(string: value)
+        }
+        encoder.write(date: image.lastModified)
+        encoder.write(optional: image.lastPurge) { $0.write(date: $1) }
+        encoder.write(fixed: image.lastSequenceNumber)
+        encoder.write(fixed: UInt64(image.lastGeneration))
+        encoder.write(count: image.deduplication.count)
+        for entry in image.deduplication {
+            encoder.write(string: entry.id)
+            encoder.write(optional: entry.group) { $0.write(string: $1) }
+            encoder.write(date: entry.record.expiresAt)
+            encoder.write(fixed: entry.record.messageId.high)
+            encoder.write(fixed: entry.record.messageId.low)
+            encoder.write(fixed: entry.record.sequenceNumber)
+        }
+        let messages = image.orderedMessages
+        encoder.write(count: messages.count)
+        for message in messages { QueueLog.encode(message, into: &encoder) }
+    }
+
+    static func decodeImage(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> RestoredQueue {
+        var image = RestoredQueue(id: try decoder.readVarint(), accountId: try decoder.readString(),
+                                  region: try decoder.readString(), name: try decoder.readString(),
+                                  incarnation: try decoder.readFixed(), createdAt: try decoder.readDate())
+        image.asOfLSN = try decoder.readFixed()
+        try image.decodeSettings(&decoder)
+        image.lastPurge = try decoder.readPresence() ? try decoder.readDate() : nil
+        image.lastSequenceNumber = try decoder.readFixed()
+        image.lastGeneration = UInt32(truncatingIfNeeded: try decoder.readFixed())
+        for _ in 0..<(try decoder.readCount()) {
+            let id = try decoder.readString()
+            let group = try decoder.readPresence() ? try decoder.readString() : nil
+            let expiresAt = try decoder.readDate()
+            let messageId = MessageID(high: try decoder.readFixed(), low: try decoder.readFixed())
+            let sequence = try decoder.readFixed()
+            image.deduplication.append(.init(id: id, group: group, record: DeduplicationRecord(
+                expiresAt: expiresAt, messageId: messageId, sequenceNumber: sequence)))
+        }
+        for _ in 0..<(try decoder.readCount()) {
+            let message = try QueueLog.decodeMessage(&decoder)
+            image.messages[message.key] = message
+            image.order.append(message.key)
+        }
+        return image
+    }
+
+    static func decodeCreation(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> RestoredQueue {
+        var image = RestoredQueue(id: try decoder.readVarint(), accountId: try decoder.readString(),
+                                  region: try decoder.readString(), name: try decoder.readString(),
+                                  incarnation: try decoder.readFixed(), createdAt: try decoder.readDate())
+        image.lastSequenceNumber = try decoder.readFixed()
+        try image.decodeSettings(&decoder)
+        return image
+    }
+}

@@ -1,0 +1,341 @@
+import Foundation
+import Testing
+
+@testable import Broker
+
+/// The durability levels a restart after a clean close must restore the same at.
+let durableLevels: [Durability] = [.acknowledged, .interval(.milliseconds(5)), .none]
+
+/// Opens a durable broker on `directory`, recording the failure.
+func durableBroker(_ directory: TemporaryDirectory, clock: ManualClock,
+                   durability: Durability = .acknowledged) throws -> Broker {
+    try Broker(configuration: BrokerConfiguration(seed: 7), clock: clock,
+               storage: .directory(directory.path, durability: durability))
+}
+
+/// Closes `broker` and opens the directory again, as a restart does.
+func restart(_ broker: Broker, _ directory: TemporaryDirectory, clock: ManualClock,
+             durability: Durability = .acknowledged) throws -> Broker {
+    broker.closeStorage()
+    return try durableBroker(directory, clock: clock, durability: durability)
+}
+
+@Suite("Durable broker")
+struct DurableBrokerTests {
+    @Test("A restart restores queues with their attributes and tags", arguments: durableLevels)
+    func queuesSurvive(durability: Durability) throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock, durability: durability)
+        let queue = try broker.createQueue(named: "orders", awsAttributes: ["VisibilityTimeout": "45"], tags: ["team": "a"])
+        try queue.tag(["env": "test"])
+        try broker.createQueue(named: "orders.fifo", awsAttributes: ["FifoQueue": "true", "ContentBasedDeduplication": "true"])
+        let deleted = try broker.createQueue(named: "gone")
+        try broker.deleteQueue(deleted)
+        broker = try restart(broker, directory, clock: clock, durability: durability)
+        #expect(broker.queues.map(\.name) == ["orders", "orders.fifo"])
+        let restored = try broker.queue(named: "orders")
+        #expect(try restored.attributes(["VisibilityTimeout"])["VisibilityTimeout"] == "45")
+        #expect(try restored.tags() == ["team": "a", "env": "test"])
+        #expect(try broker.queue(named: "orders.fifo").attributes(["ContentBasedDeduplication"])["ContentBasedDeduplication"] == "true")
+        #expect(restored.url == queue.url)
+    }
+
+    @Test("Sent messages come back with id, body, attributes and send time", arguments: durableLevels)
+    func messagesSurvive(durability: Durability) async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock, durability: durability)
+        let queue = try broker.createQueue(named: "q")
+        let sent = try queue.sendMessage("hello", messageAttributes: ["k": MessageAttributeValue(dataType: "String", stringValue: "v")])
+        let batch = try queue.sendMessageBatch((0..<10).map {
+            SendMessageBatchRequestEntry(id: "e\($0)", message: SendMessageRequest(body: "b\($0)"))
+        })
+        #expect(batch.successful.count == 10)
+        broker = try restart(broker, directory, clock: clock, durability: durability)
+        let restored = try broker.queue(named: "q")
+        var received: [Message] = []
+        for _ in 0..<3 { received += try await restored.receiveMessages(maxNumberOfMessages: 10, messageAttributeNames: ["All"]) }
+        #expect(received.count == 11)
+        let first = try #require(received.first { $0.messageId == sent.messageId })
+        #expect(first.body == "hello")
+        #expect(first.messageAttributes["k"]?.stringValue == "v")
+        #expect(first.md5OfBody == sent.md5OfMessageBody)
+        #expect(Set(received.map(\.body)) == Set(["hello"] + (0..<10).map { "b\($0)" }))
+    }
+
+    @Test("A delayed message stays delayed until its recorded deadline")
+    func delayedSurvives() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        try broker.createQueue(named: "q").sendMessage("later", delaySeconds: .seconds(30))
+        clock.advance(by: .seconds(10))
+        broker = try restart(broker, directory, clock: clock)
+        let queue = try broker.queue(named: "q")
+        #expect(try await queue.receiveMessages().isEmpty)
+        clock.advance(by: .seconds(20))
+        #expect(try await queue.receiveMessages().map(\.body) == ["later"])
+    }
+
+    @Test("An in-flight message stays hidden until its deadline, its handle still deletes, and its receive count is kept",
+          arguments: durableLevels)
+    func inFlightSurvives(durability: Durability) async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock, durability: durability)
+        let queue = try broker.createQueue(named: "q")
+        try queue.sendMessage("a")
+        try queue.sendMessage("b")
+        let first = try await queue.receiveMessages(visibilityTimeout: .seconds(30))
+        clock.advance(by: .seconds(30))
+        let second = try await queue.receiveMessages(maxNumberOfMessages: 10, visibilityTimeout: .seconds(60))
+        #expect(second.count == 2)
+        let handle = try #require(second.first { $0.body == "b" }).receiptHandle
+        broker = try restart(broker, directory, clock: clock, durability: durability)
+        let restored = try broker.queue(named: "q")
+        #expect(try await restored.receiveMessages().isEmpty)
+        try restored.deleteMessage(receiptHandle: handle)
+        clock.advance(by: .seconds(60))
+        let again = try await restored.receiveMessages(maxNumberOfMessages: 10, messageSystemAttributeNames: [.all])
+        #expect(again.map(\.body) == ["a"])
+        #expect(again.first?.receiveCount == 3)
+        #expect(first.first?.body == "a")
+    }
+
+    @Test("A deleted message never comes back, by single or batch delete", arguments: durableLevels)
+    func deletesSurvive(durability: Durability) async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock, durability: durability)
+        let queue = try broker.createQueue(named: "q")
+        for index in 0..<12 { try queue.sendMessage("m\(index)") }
+        var kept: [String] = []
+        let taken = try await queue.receiveMessages(maxNumberOfMessages: 10, visibilityTimeout: .seconds(5))
+        try queue.deleteMessage(receiptHandle: taken[0].receiptHandle)
+        _ = try queue.deleteMessageBatch(taken[1..<8].enumerated().map {
+            DeleteMessageBatchRequestEntry(id: "d\($0.offset)", receiptHandle: $0.element.receiptHandle)
+        })
+        kept = taken[8...].map(\.body)
+        broker = try restart(broker, directory, clock: clock, durability: durability)
+        clock.advance(by: .seconds(5))
+        let restored = try broker.queue(named: "q")
+        var bodies: [String] = []
+        for _ in 0..<3 { bodies += try await restored.receiveMessages(maxNumberOfMessages: 10).map(\.body) }
+        #expect(Set(bodies) == Set(kept + ["m10", "m11"]))
+    }
+
+    @Test("A purge survives a restart")
+    func purgeSurvives() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "q")
+        try queue.sendMessage("old")
+        try queue.purge()
+        try queue.sendMessage("new")
+        broker = try restart(broker, directory, clock: clock)
+        #expect(try await broker.queue(named: "q").receiveMessages(maxNumberOfMessages: 10).map(\.body) == ["new"])
+    }
+
+    @Test("FIFO order, group blocking and sequence numbers continue after a restart", arguments: durableLevels)
+    func fifoSurvives(durability: Durability) async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock, durability: durability)
+        let queue = try broker.createQueue(named: "q.fifo", awsAttributes: ["FifoQueue": "true"])
+        var sequences: [String] = []
+        for index in 0..<4 {
+            let result = try queue.sendMessage("g\(index)", messageGroupId: "g", messageDeduplicationId: "d\(index)")
+            sequences.append(try #require(result.sequenceNumber))
+        }
+        let head = try await queue.receiveMessages(visibilityTimeout: .seconds(30))
+        #expect(head.map(\.body) == ["g0"])
+        broker = try restart(broker, directory, clock: clock, durability: durability)
+        let restored = try broker.queue(named: "q.fifo")
+        // The group is blocked while its head is in flight.
+        #expect(try await restored.receiveMessages(maxNumberOfMessages: 10).isEmpty)
+        try restored.deleteMessage(receiptHandle: head[0].receiptHandle)
+        let rest = try await restored.receiveMessages(maxNumberOfMessages: 10, messageSystemAttributeNames: [.all])
+        #expect(rest.map(\.body) == ["g1", "g2", "g3"])
+        let next = try restored.sendMessage("g4", messageGroupId: "g", messageDeduplicationId: "d4")
+        let last = try #require(sequences.last)
+        #expect(try #require(next.sequenceNumber) > last)
+    }
+
+    @Test("FIFO deduplication holds across a restart within its window and expires after it")
+    func deduplicationSurvives() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "q.fifo", awsAttributes: ["FifoQueue": "true"])
+        let original = try queue.sendMessage("x", messageGroupId: "g", messageDeduplicationId: "same")
+        clock.advance(by: .seconds(200))
+        broker = try restart(broker, directory, clock: clock)
+        var restored = try broker.queue(named: "q.fifo")
+        let repeated = try restored.sendMessage("x", messageGroupId: "g", messageDeduplicationId: "same")
+        #expect(repeated.messageId == original.messageId)
+        #expect(try restored.statistics().approximateNumberOfMessages == 1)
+        clock.advance(by: .seconds(101))
+        broker = try restart(broker, directory, clock: clock)
+        restored = try broker.queue(named: "q.fifo")
+        let fresh = try restored.sendMessage("x", messageGroupId: "g", messageDeduplicationId: "same")
+        #expect(fresh.messageId != original.messageId)
+        #expect(try restored.statistics().approximateNumberOfMessages == 2)
+    }
+
+    @Test("A dead-letter move survives a restart on both sides")
+    func deadLetterSurvives() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        let dlq = try broker.createQueue(named: "dlq")
+        let queue = try broker.createQueue(named: "q", awsAttributes: [
+            "RedrivePolicy": "{\"deadLetterTargetArn\":\"\(dlq.arn)\",\"maxReceiveCount\":\"1\"}"])
+        try queue.sendMessage("poison")
+        _ = try await queue.receiveMessages(visibilityTimeout: .seconds(1))
+        clock.advance(by: .seconds(1))
+        #expect(try await queue.receiveMessages().isEmpty)
+        broker = try restart(broker, directory, clock: clock)
+        #expect(try await broker.queue(named: "q").receiveMessages().isEmpty)
+        let moved = try await broker.queue(named: "dlq").receiveMessages(messageSystemAttributeNames: [.all])
+        #expect(moved.map(\.body) == ["poison"])
+        #expect(moved.first?.attributes[.deadLetterQueueSourceArn] == queue.arn)
+    }
+
+    @Test("A dead-letter move cut in half by a crash is finished at recovery, neither lost nor doubled")
+    func halfDeadLetterMove() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let broker = try durableBroker(directory, clock: clock)
+        let dlq = try broker.createQueue(named: "dlq")
+        let queue = try broker.createQueue(named: "q", awsAttributes: [
+            "RedrivePolicy": "{\"deadLetterTargetArn\":\"\(dlq.arn)\",\"maxReceiveCount\":\"1\"}"])
+        try queue.sendMessage("poison")
+        _ = try await queue.receiveMessages(visibilityTimeout: .seconds(1))
+        clock.advance(by: .seconds(1))
+        #expect(try await queue.receiveMessages().isEmpty)
+        broker.closeStorage()
+        // The last record is the dead-letter queue's copy: drop it, as a crash between the two halves would.
+        let segment = try #require(directory.segmentNames.last)
+        let bytes = directory.read(segment)
+        var offset = 32
+        var lastStart = offset
+        while offset + 8 <= bytes.count {
+            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+            lastStart = offset
+            offset += 8 + length
+        }
+        directory.write(segment, Array(bytes[..<lastStart]))
+        let reopened = try durableBroker(directory, clock: clock)
+        #expect(try await reopened.queue(named: "q").receiveMessages().isEmpty)
+        let moved = try await reopened.queue(named: "dlq").receiveMessages(maxNumberOfMessages: 10, messageSystemAttributeNames: [.all])
+        #expect(moved.map(\.body) == ["poison"])
+        #expect(moved.first?.attributes[.deadLetterQueueSourceArn] == queue.arn)
+    }
+
+    @Test("A snapshot plus the records after it restore the same state, and old segments go")
+    func snapshotAndTail() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "q.fifo", awsAttributes: ["FifoQueue": "true"])
+        for index in 0..<5 { try queue.sendMessage("a\(index)", messageGroupId: "g", messageDeduplicationId: "a\(index)") }
+        let first = try await queue.receiveMessages(visibilityTimeout: .seconds(10))
+        try broker.snapshot()
+        #expect(directory.snapshotNames.count == 1)
+        try queue.deleteMessage(receiptHandle: first[0].receiptHandle)
+        try queue.sendMessage("b", messageGroupId: "g", messageDeduplicationId: "b")
+        broker = try restart(broker, directory, clock: clock)
+        #expect(broker.recoveryReport?.loadedSnapshot == true)
+        let restored = try broker.queue(named: "q.fifo")
+        let bodies = try await restored.receiveMessages(maxNumberOfMessages: 10).map(\.body)
+        #expect(bodies == ["a1", "a2", "a3", "a4", "b"])
+        let duplicate = try restored.sendMessage("a2", messageGroupId: "g", messageDeduplicationId: "a2")
+        #expect(try restored.statistics().approximateNumberOfMessagesNotVisible == 5)
+        #expect(!duplicate.messageId.isEmpty)
+    }
+
+    @Test("A journal cut at every byte of its last records recovers a consistent prefix of the sends")
+    func tornTail() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let broker = try durableBroker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "q")
+        for index in 0..<6 { try queue.sendMessage("m\(index)") }
+        broker.closeStorage()
+        let segment = try #require(directory.segmentNames.last)
+        let whole = directory.read(segment)
+        let copy = TemporaryDirectory()
+        // The last three sends' records; each cut must give exactly the sends whose records are whole.
+        var previous = -1
+        for cut in stride(from: whole.count - 3 * 40, through: whole.count, by: 1) where cut > 32 {
+            for name in copy.segmentNames { try? FileManager.default.removeItem(atPath: copy.file(name)) }
+            copy.write(segment, Array(whole[..<cut]))
+            let reopened = try durableBroker(copy, clock: clock)
+            defer { reopened.closeStorage() }
+            let restored = try reopened.queue(named: "q")
+            let count = try restored.statistics().approximateNumberOfMessages
+            #expect(count >= previous)
+            previous = count
+            var bodies: [String] = []
+            for _ in 0..<2 { bodies += try await restored.receiveMessages(maxNumberOfMessages: 10).map(\.body) }
+            #expect(Set(bodies) == Set((0..<count).map { "m\($0)" }))
+        }
+        #expect(previous == 6)
+    }
+
+    @Test("A corrupted byte in the last record ends replay there, keeping every record before it")
+    func corruptByte() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let broker = try durableBroker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "q")
+        for index in 0..<4 { try queue.sendMessage("m\(index)") }
+        broker.closeStorage()
+        let segment = try #require(directory.segmentNames.last)
+        var bytes = directory.read(segment)
+        bytes[bytes.count - 5] ^= 0x40
+        directory.write(segment, bytes)
+        let reopened = try durableBroker(directory, clock: clock)
+        #expect(try reopened.queue(named: "q").statistics().approximateNumberOfMessages == 3)
+        #expect(reopened.recoveryReport?.damage.count == 1)
+        // Appends follow the last good record: the next restart sees them.
+        try reopened.queue(named: "q").sendMessage("after")
+        let again = try restart(reopened, directory, clock: clock)
+        #expect(try again.queue(named: "q").statistics().approximateNumberOfMessages == 4)
+        #expect(again.recoveryReport?.damage.isEmpty == true)
+    }
+
+    @Test("A second broker on the same directory fails with a clear error")
+    func secondBrokerRefused() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let broker = try durableBroker(directory, clock: clock)
+        #expect(throws: BrokerError.self) { try durableBroker(directory, clock: clock) }
+        broker.closeStorage()
+        #expect(throws: BrokerError.self) {
+            try Broker(storage: .directory(directory.path + "/missing"))
+        }
+    }
+
+    @Test("A closed journal makes changes fail while reads keep working")
+    func failedWritesKeepReads() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let broker = try durableBroker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "q")
+        try queue.sendMessage("kept")
+        broker.closeStorage()
+        #expect(throws: BrokerError.self) { try queue.sendMessage("lost") }
+        #expect(try queue.attributes(["ApproximateNumberOfMessages"]).isEmpty == false)
+    }
+
+    @Test("An in-memory broker writes no journal")
+    func memoryIsDefault() throws {
+        let broker = try Broker(storage: .memory)
+        let queue = try broker.createQueue(named: "q")
+        #expect(queue.core.durable == nil)
+        #expect(broker.recoveryReport == nil)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import Broker
+
+/// A durable broker under `kill -9`: a child process (`broker-bench durable-crash-child`) runs producers, consumers
+/// and admin calls at `acknowledged` and prints every acknowledgment; the test kills it at a random moment (seeded),
+/// recovers a copy of the directory and checks the child's promises against the recovered state; then it starts the
+/// next child on the same directory. `BROKER_DURABLE_CRASH_ITERATIONS` (default 200) and `BROKER_CRASH_SEED`.
+struct DurableCrashTests {
+    private static var childExecutable: String {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
+        while directory.pathExtension == "xctest" || directory.lastPathComponent == "MacOS" || directory.lastPathComponent == "Contents" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("broker-bench").path
+    }
+
+    /// What the children were told, over every run so far.
+    private struct Ledger {
+        var sent = Set<String>()
+        var deleted = Set<String>()
+        var received: [String: Int] = [:]
+        var fifoSent: [String: String] = [:]  // body → group
+        var fifoDeleted = Set<String>()
+        var fifoReceived = Set<String>()
+
+        mutating func read(_ line: Substring) {
+            let fields = line.split(separator: " ")
+            guard let kind = fields.first else { return }
+            switch (kind, fields.count) {
+            case ("S", 2): sent.insert(String(fields[1]))
+            case ("D", 2): deleted.insert(String(fields[1]))
+            case ("R", 3): received[String(fields[1]), default: 0] = max(received[String(fields[1]), default: 0], Int(fields[2]) ?? 0)
+            case ("F", 3): fifoSent[String(fields[2])] = String(fields[1])
+            case ("E", 3): fifoDeleted.insert(String(fields[2]))
+            case ("Q", 3): fifoReceived.insert(String(fields[2]))
+            default: break
+            }
+        }
+    }
+
+    /// `RUN.THREAD.SEQUENCE` as a comparable pair (run, sequence).
+    private static func rank(_ body: String) -> (Int, Int) {
+        let parts = body.split(separator: ".").compactMap { Int($0) }
+        return parts.count == 3 ? (parts[0], parts[2]) : (-1, -1)
+    }
+
+    @Test func acknowledgedQueueStateSurvivesKillNine() throws {
+        let executable = Self.childExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "build broker-bench first: \(executable) is missing")
+        let environment = ProcessInfo.processInfo.environment
+        let iterations = environment["BROKER_DURABLE_CRASH_ITERATIONS"].flatMap(Int.init) ?? 200
+        var random = IDGenerator(seed: environment["BROKER_CRASH_SEED"].flatMap(UInt64.init) ?? 20)
+        let directory = TemporaryDirectory()
+        var ledger = Ledger()
+        var kills = 0
+        var problems: [String] = []
+
+        for run in 0..<iterations where problems.isEmpty {
+            let killAfter = 1 + Int(random.next() % 200)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["durable-crash-child", directory.path, String(run)]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let reader = output.fileHandleForReading
+            var buffer: [UInt8] = []
+            var lines = 0
+            while lines < killAfter {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }
+                lines += chunk.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+                buffer += chunk
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal, "run \(run): the child exited by itself (status \(process.terminationStatus))")
+            kills += 1
+            buffer += reader.readDataToEndOfFile()
+            if let lastNewline = buffer.lastIndex(of: UInt8(ascii: "\n")) { buffer.removeSubrange((lastNewline + 1)...) } else { buffer = [] }
+            for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") { ledger.read(line) }
+
+            // Recover a copy (the check must not change what the next child finds).
+            let copy = TemporaryDirectory()
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name != "journal.lock" {
+                try FileManager.default.copyItem(atPath: directory.file(name), toPath: copy.file(name))
+            }
+            let broker = try Broker(clock: ManualClock(now: Date().addingTimeInterval(3_600)), storage: .directory(copy.path, durability: .none))
+            defer { broker.closeStorage() }
+            let live: [String: Int] = try broker.queue(named: "crash").core.state.withLock { state in
+                var bodies: [String: Int] = [:]
+                for message in state.messages.values { bodies[message.body] = message.receiveCount }
+                return bodies
+            }
+            let groups: [String: [String]] = try broker.queue(named: "crash.fifo").core.state.withLock { state in
+                var groups: [String: [String]] = [:]
+                for (name, slot) in state.groupSlots {
+                    var offset = 0
+                    while let message = state.groups[slot].messages.element(at: offset) {
+                        offset += 1
+                        if message.state != .gone { groups[name, default: []].append(message.body) }
+                    }
+                }
+                return groups
+            }
+            // Gone without an acknowledged delete is fine only for a message whose receive was printed: the kill may
+            // have cut its delete's acknowledgment short.
+            let lost = ledger.sent.filter { live[$0] == nil && ledger.received[$0] == nil }
+            let resurrected = ledger.deleted.filter { live[$0] != nil }
+            let lowered = ledger.received.filter { body, count in live[body].map { $0 < count } ?? false }
+            var fifoLive: [String: String] = [:]
+            var outOfOrder: [String] = []
+            var duplicates: [String] = []
+            for (group, bodies) in groups {
+                for (index, body) in bodies.enumerated() {
+                    if fifoLive.updateValue(group, forKey: body) != nil { duplicates.append(body) }
+                    if index > 0, !(Self.rank(bodies[index - 1]) < Self.rank(body)) { outOfOrder.append("\(group): \(bodies[index - 1]) before \(body)") }
+                }
+            }
+            let fifoLost = ledger.fifoSent.keys.filter { fifoLive[$0] == nil && !ledger.fifoReceived.contains($0) }
+            let fifoResurrected = ledger.fifoDeleted.filter { fifoLive[$0] != nil }
+            for (name, found) in [("acknowledged sends lost", lost.count), ("acknowledged deletes resurrected", resurrected.count),
+                                  ("receive counts lowered", lowered.count), ("FIFO sends lost", fifoLost.count),
+                                  ("FIFO deletes resurrected", fifoResurrected.count), ("FIFO order broken", outOfOrder.count),
+                                  ("FIFO duplicates", duplicates.count)] where found > 0 {
+                problems.append("run \(run): \(found) \(name)")
+            }
+        }
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(kills == iterations)
+        #expect(ledger.sent.count >= iterations)
+        print("durable crash test: \(kills) kills, \(ledger.sent.count) sends, \(ledger.deleted.count) deletes, "
+              + "\(ledger.fifoSent.count) FIFO sends acknowledged; problems: \(problems.count)")
+    }
+}
