@@ -58,6 +58,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             do throws(BrokerError) {
                 let value = try body(&state, now, &effects)
                 serveWaiters(&state, now: now, effects: &effects)
+                if !state.watchers.isEmpty { checkWatchers(&state, effects: &effects) }
                 rescheduleTimer(&state)
                 return .success(value)
             } catch {
@@ -78,6 +79,7 @@ final class QueueCore: Sendable, DeadLetterSink {
         for (continuation, deliveries) in effects.resumes {
             continuation.resume(returning: deliveries)
         }
+        for wake in effects.wakes { wake() }
         if !effects.deadLetters.isEmpty {
             moveToDeadLetterQueue(effects.deadLetters, target: effects.deadLetterTarget)
         }
@@ -119,6 +121,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             let now = clock.now
             state.settle(now: now)
             serveWaiters(&state, now: now, effects: &effects)
+            if !state.watchers.isEmpty { checkWatchers(&state, effects: &effects) }
             rescheduleTimer(&state)
         }
         apply(effects)
@@ -135,6 +138,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             state.settle(now: now)
             let deliveries = state.select(request: request, visibilityTimeout: visibilityTimeout, now: now,
                                           effects: &effects, deadLetterTarget: deadLetterTarget)
+            if !state.watchers.isEmpty { checkWatchers(&state, effects: &effects) }
             if !deliveries.isEmpty || deadline <= now { return .success(deliveries) }
             state.waiters.append(Waiter(id: id, request: request, visibilityTimeout: visibilityTimeout,
                                         deadline: deadline, continuation: continuation))
@@ -163,8 +167,8 @@ final class QueueCore: Sendable, DeadLetterSink {
         state.withLock { cancelIdleTimer(&$0) }
     }
 
-    private func cancelIdleTimer(_ state: inout QueueStateMachine) {
-        guard state.waiters.isEmpty else { return }
+    func cancelIdleTimer(_ state: inout QueueStateMachine) {
+        guard state.waiters.isEmpty, state.watchers.isEmpty else { return }
         state.timer?.wakeUp.cancel()
         state.timer = nil
     }
@@ -178,6 +182,7 @@ final class QueueCore: Sendable, DeadLetterSink {
 
     /// Marks the queue deleted: later calls fail with QueueDoesNotExist and waiting long polls return empty.
     func markDeleted() {
+        var watcherFailures: [@Sendable () -> Void] = []
         let waiters: [Waiter] = state.withLock { state in
             state.deleted = true
             // Subscriptions may still hold the core until their next delivery finds it deleted; the messages go now.
@@ -185,9 +190,11 @@ final class QueueCore: Sendable, DeadLetterSink {
             state.timer?.wakeUp.cancel()
             state.timer = nil
             defer { state.waiters.removeAll() }
+            watcherFailures = state.watchers.removeAll(failingWith: BrokerError.queueDoesNotExist())
             return state.waiters
         }
         for waiter in waiters { waiter.continuation.resume(returning: []) }
+        for fail in watcherFailures { fail() }
     }
 
     var isDeleted: Bool { state.withLock { $0.deleted } }

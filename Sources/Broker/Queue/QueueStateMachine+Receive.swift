@@ -143,12 +143,13 @@ extension QueueStateMachine {
         }
     }
 
-    /// The next moment a waiting long poll can be served or must return; nil when none waits.
+    /// The next moment a waiting long poll can be served or must return, or a waiting condition may come true (a
+    /// delay or visibility timeout ends); nil when nothing waits.
     var nextWakeUp: Date? {
-        guard !waiters.isEmpty else { return nil }
+        guard !waiters.isEmpty || !watchers.isEmpty else { return nil }
         var needed = waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
         if let next = hidden.min { needed = min(needed, next.deadline) }
-        return needed
+        return needed == .distantFuture ? nil : needed
     }
 
     /// Takes the waiter `id` out, if it still waits (a cancelled long poll).

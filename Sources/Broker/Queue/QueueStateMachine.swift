@@ -46,8 +46,10 @@ struct QueueEffects {
     /// Messages taken out of the queue for its dead-letter queue (already detached from the state).
     var deadLetters: [StoredMessage] = []
     var deadLetterTarget: (any DeadLetterSink)?
+    /// Resumes of `waitUntil` conditions that now hold (see ``ConditionWaiters``).
+    var wakes: [@Sendable () -> Void] = []
 
-    var isEmpty: Bool { resumes.isEmpty && deadLetters.isEmpty }
+    var isEmpty: Bool { resumes.isEmpty && deadLetters.isEmpty && wakes.isEmpty }
 }
 
 /// One queue as a value: its messages, settings and waiting long polls, and the transitions between its states as
@@ -106,6 +108,8 @@ struct QueueStateMachine {
 
     var waiters: [Waiter] = []
     var nextWaiterID: UInt64 = 1
+    /// `waitUntil` conditions on this queue (`Queue+WaitUntil.swift`); checked after each change while not empty.
+    var watchers = ConditionWaiters<QueueStateMachine>()
     /// The core's one armed wake-up. Kept here because it lives under the same lock; no transition touches it.
     var timer: (deadline: Date, wakeUp: ScheduledWakeUp)?
 
