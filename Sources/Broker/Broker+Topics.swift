@@ -166,7 +166,7 @@ extension Broker {
                       resolveQueue: resolveQueue, deliveries: deliveries, sns: snsSpace,
                       httpTransport: configuration.httpTransport,
                       snsEndpoint: snsEndpoint ?? "https://sns.\(configuration.region).amazonaws.com",
-                      signer: configuration.messageSigner)
+                      signer: configuration.messageSigner, topicHistoryLimit: configuration.topicHistoryLimit)
     }
 
     var topicSeed: UInt64 { seedValue ^ 0x7090_1C5E_ED00_0000 }
@@ -187,6 +187,8 @@ struct BrokerContext: Sendable {
     var snsEndpoint = "https://sns.us-east-1.amazonaws.com"
     /// Signs envelopes when set (``BrokerConfiguration/messageSigner``).
     var signer: (any SNSMessageSigner)? = nil
+    /// ``BrokerConfiguration/topicHistoryLimit``.
+    var topicHistoryLimit = 0
 }
 
 /// Counts handler deliveries that have not finished, so a test can wait for them.

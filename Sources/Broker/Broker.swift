@@ -20,11 +20,16 @@ public struct BrokerConfiguration: Sendable {
     /// Signs SNS envelopes (`Signature`, `SigningCertURL`) for real; nil keeps an unsigned placeholder. The
     /// `BrokerSigning` product has an RSA implementation.
     public var messageSigner: (any SNSMessageSigner)?
+    /// How many recent publishes, and how many delivery outcomes, each topic keeps for
+    /// ``Topic/recentPublishes(limit:)`` and ``Subscription/deliveries(limit:outcomes:)``; 0 keeps none and costs
+    /// nothing. Default 256.
+    public var topicHistoryLimit: Int = 256
 
     /// Creates a configuration; every parameter defaults to AWS's value or Broker's convention.
     public init(region: String = "us-east-1", accountId: String = "000000000000", queueURLHost: String? = nil,
                 seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000, httpTransport: (any SNSHTTPTransport)? = nil,
-                messageSigner: (any SNSMessageSigner)? = nil) {
+                messageSigner: (any SNSMessageSigner)? = nil, topicHistoryLimit: Int = 256) {
+        self.topicHistoryLimit = topicHistoryLimit
         self.region = region
         self.accountId = accountId
         self.queueURLHost = queueURLHost

@@ -10,6 +10,7 @@ extension TopicCore {
         for subscription in subscriptions {
             if let policy = subscription.settings.filterPolicy, !policy.matches(&input) {
                 subscription.count { $0.filteredOut += 1 }
+                note(subscription, messageId: message.messageId, .filteredOut)
                 continue
             }
             switch subscription.protocol {
@@ -55,6 +56,7 @@ extension TopicCore {
             do throws(BrokerError) {
                 try Queue(core: core).deliver(request)
                 subscription.count { $0.delivered += 1 }
+                note(subscription, messageId: message.messageId, .delivered)
                 return
             } catch {
                 if error.code == .queueDoesNotExist, attempt == 0 {
@@ -90,6 +92,7 @@ extension TopicCore {
                 do {
                     try await handler(notification)
                     subscription.count { $0.delivered += 1 }
+                    note(subscription, messageId: message.messageId, .delivered)
                     return
                 } catch {
                     retry += 1
@@ -99,6 +102,7 @@ extension TopicCore {
                                     error: BrokerError(BrokerError.Code(name: "HandlerError"), String(describing: error)))
                     }
                     subscription.count { $0.retried += 1 }
+                    note(subscription, messageId: message.messageId, .retried, reason: String(describing: error))
                     if delay > 0 {
                         do { try await clock.sleep(for: .seconds(delay)) } catch { return }
                     }
@@ -112,6 +116,7 @@ extension TopicCore {
     func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
         guard let dlqArn = subscription.settings.deadLetterTargetArn, let dlq = broker.resolveQueue(dlqArn) else {
             subscription.count { $0.dropped += 1; $0.lastFailure = error }
+            note(subscription, messageId: message.messageId, .failed, reason: error.message)
             return
         }
         // The copy as the subscription would have had it, with no attributes added: why it failed is kept in the
@@ -120,8 +125,10 @@ extension TopicCore {
         do throws(BrokerError) {
             try Queue(core: dlq).deliver(request)
             subscription.count { $0.deadLettered += 1; $0.lastFailure = error }
+            note(subscription, messageId: message.messageId, .deadLettered, reason: error.message)
         } catch {
             subscription.count { $0.dropped += 1; $0.lastFailure = error }
+            note(subscription, messageId: message.messageId, .failed, reason: error.message)
         }
     }
 }
