@@ -30,6 +30,8 @@ extension Broker {
                 name: name, url: "\(configuration.queueURLBase)/\(configuration.accountId)/\(name)", arn: arn,
                 settings: settings, tags: tags, seed: seeds.next(), clock: clock, senderId: configuration.accountId,
                 inFlightLimit: configuration.maximumInFlightMessages, resolveQueue: resolveQueue)
+            // The new core is reachable by no one else yet, so taking its lock here cannot meet the usual order.
+            if let realism = configuration.sqsRealism { core.setRealism(realism) }
             registry.queues[name] = core
             return .success(core)
         }

@@ -14,6 +14,10 @@ extension QueueStateMachine {
            let replay = replayAttempt(attempt, visibilityTimeout: visibilityTimeout, now: now) {
             return replay
         }
+        if realism != nil, !isFifo, redriveEnabled {
+            return selectRealistically(request: request, visibilityTimeout: visibilityTimeout, now: now,
+                                       shortPoll: false, effects: &effects, deadLetterTarget: deadLetterTarget)
+        }
         guard visibleCount > 0 else { return [] }
         var redrive: (maxReceiveCount: Int, target: any DeadLetterSink)?
         var redriveResolved = false
@@ -117,8 +121,11 @@ extension QueueStateMachine {
         if waitSeconds == 0, !isFifo, inFlightCount >= inFlightLimit {
             throw BrokerError(.overLimit, "Too many messages in flight: the queue has reached its limit of \(inFlightLimit) in-flight messages.")
         }
-        let deliveries = select(request: request, visibilityTimeout: visibility, now: now, effects: &effects,
-                                deadLetterTarget: deadLetterTarget)
+        let deliveries = realism != nil && !isFifo
+            ? selectRealistically(request: request, visibilityTimeout: visibility, now: now, shortPoll: waitSeconds == 0,
+                                  effects: &effects, deadLetterTarget: deadLetterTarget)
+            : select(request: request, visibilityTimeout: visibility, now: now, effects: &effects,
+                     deadLetterTarget: deadLetterTarget)
         return (deliveries.isEmpty && waitSeconds > 0 ? nil : deliveries, visibility, waitSeconds)
     }
 
