@@ -42,7 +42,9 @@ extension QueueWorker {
     /// The condition is checked at once and after every count changes; nothing polls. It runs under the worker's
     /// lock: it must be quick and must not call the worker.
     ///
-    /// - Parameter timeout: how long to wait on the broker's clock; 30 seconds by default.
+    /// - Parameters:
+    ///   - timeout: how long to wait on the broker's clock; 30 seconds by default.
+    ///   - condition: tested against the statistics after each change.
     /// - Throws: ``BrokerError`` `WaitTimedOut` when the timeout passes first, `CancellationError` when the task is
     ///   cancelled.
     @discardableResult

@@ -36,7 +36,10 @@ extension Broker {
     ///
     /// Checked at once and on every delivery the outbox captures; nothing polls.
     ///
-    /// - Parameter timeout: how long to wait on the broker's clock; 30 seconds by default.
+    /// - Parameters:
+    ///   - count: how many matching messages to wait for.
+    ///   - filter: which messages count; all by default.
+    ///   - timeout: how long to wait on the broker's clock; 30 seconds by default.
     /// - Throws: ``BrokerError`` `WaitTimedOut` when the timeout passes first, `CancellationError` when the task is
     ///   cancelled.
     @discardableResult

@@ -3,13 +3,14 @@ import Foundation
 /// What a standard queue on AWS does that a simple emulator never does, switched on with rates a test chooses, so
 /// the test can prove its consumer is idempotent and does not depend on order.
 ///
-/// AWS promises a standard queue *at-least-once* delivery and *best-effort* ordering: "occasionally, more than one
-/// copy of a message might be delivered" and "messages might be delivered in an order different from which they
-/// were sent" (SQS Developer Guide, *Amazon SQS standard queues*). A short poll "queries only a subset of the
-/// servers (based on a weighted random distribution)", so it may return fewer messages than are available, or none
-/// at all, while a long poll "queries all of the servers" and returns as soon as at least one message is available
-/// (*Amazon SQS short and long polling*). FIFO queues promise exactly-once processing and order within a message
-/// group, so realism never touches them.
+/// What AWS promises for a standard queue is at-least-once delivery with best-effort ordering: now and then a
+/// message is delivered more than once, and now and then in an order other than the one it was sent in (SQS
+/// Developer Guide, *Amazon SQS standard queues* and *Amazon SQS at-least-once delivery*: a server holding a copy
+/// may be unreachable when the message is deleted, and hands that copy out later). A short poll asks only a
+/// weighted random sample of the servers, so it can come back with fewer messages than the queue holds, or with
+/// none; a long poll asks them all and answers as soon as one message is there (*Amazon SQS short and long
+/// polling*). A FIFO queue promises exactly-once processing and order within each message group, so realism never
+/// touches one.
 ///
 /// Every choice is drawn from a generator seeded from the broker's seed (``BrokerConfiguration/seed``) and the
 /// queue, so a seeded broker makes the same choices run after run. Off by default: a queue without realism behaves
