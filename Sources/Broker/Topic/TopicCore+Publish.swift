@@ -72,7 +72,6 @@ extension TopicCore {
             return (message, PublishResult(messageId: messageId, sequenceNumber: sequence.map { String($0) }), state.subscriptions)
         }
         if let message = accepted.0 {
-            history?.recordPublish(message)
             deliver(message, to: accepted.2)
         }
         return accepted.1

@@ -49,76 +49,120 @@ public struct SubscriptionDelivery: Sendable, Hashable {
     public let timestamp: Date
 }
 
-/// A topic's recent publishes and delivery outcomes, each in a ring of fixed capacity that drops the oldest.
-/// Behind a lock of its own (a leaf: nothing else is taken while it is held); a topic keeps none when the
-/// broker's ``BrokerConfiguration/topicHistoryLimit`` is 0.
+/// The outcomes a publish's own call decided (filtered out, delivered to a queue), two bits per subscription in the
+/// order of the publish's subscription list, so the fan-out path records them with no allocation and, with the
+/// publish itself, under one lock.
+struct PublishOutcomes {
+    /// Subscriptions past this index are noted one by one.
+    static let capacity = 32
+    private(set) var codes: UInt64 = 0
+
+    mutating func set(_ index: Int, _ outcome: SubscriptionDelivery.Outcome) -> Bool {
+        guard index < Self.capacity else { return false }
+        let code: UInt64 = outcome == .delivered ? 1 : 2
+        codes |= code << UInt64(2 * index)
+        return true
+    }
+
+    func outcome(at index: Int) -> SubscriptionDelivery.Outcome? {
+        guard index < Self.capacity else { return nil }
+        switch codes >> UInt64(2 * index) & 3 {
+        case 1: return .delivered
+        case 2: return .filteredOut
+        default: return nil
+        }
+    }
+}
+
+/// A topic's recent publishes and delivery outcomes in one ring of fixed capacity that drops the oldest, behind a
+/// lock of its own (a leaf: nothing else is taken while it is held). A publish is one entry holding what its own
+/// call decided for each subscription; outcomes decided later (handlers, HTTP posts, outbound copies, failures) are
+/// entries of their own. Records are built only when read. A topic keeps none when the broker's
+/// ``BrokerConfiguration/topicHistoryLimit`` is 0.
 final class TopicHistory: Sendable {
-    private struct State {
-        var publishes = Ring<TopicPublishRecord>()
-        var deliveries = Ring<SubscriptionDelivery>()
+    private enum Entry {
+        case publish(PublishedMessage, subscriptions: [SubscriptionRecord], outcomes: PublishOutcomes)
+        case delivery(SubscriptionDelivery)
     }
 
     let capacity: Int
     private let clock: any BrokerClock
-    private let state = LockedState(State())
+    private let entries = LockedState(Ring<Entry>())
 
     init(capacity: Int, clock: any BrokerClock) {
         self.capacity = capacity
         self.clock = clock
     }
 
-    func recordPublish(_ message: PublishedMessage) {
-        let request = message.request
-        let record = TopicPublishRecord(messageId: message.messageId, timestamp: message.timestamp,
-                                        message: request.message, subject: request.subject,
-                                        messageAttributes: request.messageAttributes,
-                                        messageGroupId: request.messageGroupId,
-                                        sequenceNumber: message.sequenceNumber.map { String($0) })
-        state.withLock { state in
-            if state.publishes.count >= capacity { _ = state.publishes.removeFirst() }
-            state.publishes.append(record)
+    private func append(_ entry: Entry) {
+        entries.withLock { ring in
+            if ring.count >= capacity { _ = ring.removeFirst() }
+            ring.append(entry)
         }
+    }
+
+    /// Records a publish with the outcomes its own call decided (one lock for both).
+    func recordPublish(_ message: PublishedMessage, subscriptions: [SubscriptionRecord], outcomes: PublishOutcomes) {
+        append(.publish(message, subscriptions: subscriptions, outcomes: outcomes))
     }
 
     func recordDelivery(messageId: String, subscriptionArn: String, _ outcome: SubscriptionDelivery.Outcome,
-                        reason: String? = nil) {
-        let record = SubscriptionDelivery(messageId: messageId, subscriptionArn: subscriptionArn, outcome: outcome,
-                                          reason: reason, timestamp: clock.now)
-        state.withLock { state in
-            if state.deliveries.count >= capacity { _ = state.deliveries.removeFirst() }
-            state.deliveries.append(record)
-        }
+                        reason: String? = nil, at timestamp: Date? = nil) {
+        append(.delivery(SubscriptionDelivery(messageId: messageId, subscriptionArn: subscriptionArn, outcome: outcome,
+                                              reason: reason, timestamp: timestamp ?? clock.now)))
     }
 
     func publishes(limit: Int?) -> [TopicPublishRecord] {
-        state.withLock { state in Self.newest(state.publishes, limit: limit) { _ in true } }
+        var picked: [TopicPublishRecord] = []
+        let maximum = limit ?? Int.max
+        entries.withLock { ring in
+            var offset = ring.count - 1
+            while offset >= 0, picked.count < maximum {
+                if case .publish(let message, _, _) = ring.element(at: offset) { picked.append(Self.record(message)) }
+                offset -= 1
+            }
+        }
+        return picked.reversed()
     }
 
     func deliveries(limit: Int?, where isIncluded: (SubscriptionDelivery) -> Bool) -> [SubscriptionDelivery] {
-        state.withLock { state in Self.newest(state.deliveries, limit: limit, where: isIncluded) }
-    }
-
-    func clear() {
-        state.withLock { $0 = State() }
-    }
-
-    /// The last `limit` elements that pass `isIncluded`, oldest first.
-    private static func newest<Element>(_ ring: Ring<Element>, limit: Int?,
-                                        where isIncluded: (Element) -> Bool) -> [Element] {
-        var picked: [Element] = []
-        var offset = ring.count - 1
+        var picked: [SubscriptionDelivery] = []
         let maximum = limit ?? Int.max
-        while offset >= 0, picked.count < maximum {
-            if let element = ring.element(at: offset), isIncluded(element) { picked.append(element) }
-            offset -= 1
+        entries.withLock { ring in
+            var offset = ring.count - 1
+            while offset >= 0, picked.count < maximum {
+                switch ring.element(at: offset) {
+                case .delivery(let delivery):
+                    if isIncluded(delivery) { picked.append(delivery) }
+                case .publish(let message, let subscriptions, let outcomes):
+                    for index in subscriptions.indices.reversed() where picked.count < maximum {
+                        guard let outcome = outcomes.outcome(at: index) else { continue }
+                        let delivery = SubscriptionDelivery(messageId: message.messageId,
+                                                            subscriptionArn: subscriptions[index].arn,
+                                                            outcome: outcome, reason: nil, timestamp: message.timestamp)
+                        if isIncluded(delivery) { picked.append(delivery) }
+                    }
+                case nil:
+                    break
+                }
+                offset -= 1
+            }
         }
         return picked.reversed()
+    }
+
+    private static func record(_ message: PublishedMessage) -> TopicPublishRecord {
+        let request = message.request
+        return TopicPublishRecord(messageId: message.messageId, timestamp: message.timestamp,
+                                  message: request.message, subject: request.subject,
+                                  messageAttributes: request.messageAttributes,
+                                  messageGroupId: request.messageGroupId,
+                                  sequenceNumber: message.sequenceNumber.map { String($0) })
     }
 }
 
 extension TopicCore {
-    /// Notes an outcome in the topic's history, when it keeps one.
-    @inline(__always)
+    /// Notes an outcome decided after the publish's own call, when the topic keeps a history.
     func note(_ subscription: SubscriptionRecord, messageId: String, _ outcome: SubscriptionDelivery.Outcome,
               reason: String? = nil) {
         history?.recordDelivery(messageId: messageId, subscriptionArn: subscription.arn, outcome, reason: reason)
