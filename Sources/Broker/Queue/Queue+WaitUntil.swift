@@ -1,12 +1,16 @@
 import Foundation
 
 extension QueueCore {
-    /// Checks the waiting conditions against the settled state; those that hold are resumed after the lock.
+    /// Checks the waiting conditions against the settled state; those that hold are resumed after the lock. Out of
+    /// line, so that the operations that find no condition waiting keep their size.
+    @inline(never)
     func checkWatchers(_ state: inout QueueStateMachine, effects: inout QueueEffects) {
         // The list is taken out while the conditions read the state, so that reading and changing it do not overlap.
         var watchers = state.watchers
         state.watchers = ConditionWaiters()
-        watchers.evaluate(state, into: &effects.wakes)
+        var wakes = effects.wakes ?? []
+        watchers.evaluate(state, into: &wakes)
+        if !wakes.isEmpty { effects.wakes = wakes }
         state.watchers = watchers
         if watchers.isEmpty, cancelsIdleTimerAtOnce { cancelIdleTimer(&state) }
     }

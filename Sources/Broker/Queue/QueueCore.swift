@@ -79,7 +79,7 @@ final class QueueCore: Sendable, DeadLetterSink {
         for (continuation, deliveries) in effects.resumes {
             continuation.resume(returning: deliveries)
         }
-        for wake in effects.wakes { wake() }
+        if let wakes = effects.wakes { for wake in wakes { wake() } }
         if !effects.deadLetters.isEmpty {
             moveToDeadLetterQueue(effects.deadLetters, target: effects.deadLetterTarget)
         }

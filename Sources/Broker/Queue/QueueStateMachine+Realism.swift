@@ -4,6 +4,8 @@ extension QueueStateMachine {
     /// A standard queue's receive with ``SQSRealism``: the pick of ``select(request:visibilityTimeout:now:effects:deadLetterTarget:redrive:)``
     /// (dead letters, the in-flight limit, zero visibility) with duplicates handed out first, messages passed
     /// over for later ones, and short polls that sample.
+    /// Kept out of line: inlined into the ordinary receive, it made every receive's frame larger.
+    @inline(never)
     mutating func selectRealistically(request: ReceiveRequest, visibilityTimeout: Int, now: Date, shortPoll: Bool,
                                       effects: inout QueueEffects,
                                       deadLetterTarget: (String) -> (any DeadLetterSink)?) -> [Delivery] {
