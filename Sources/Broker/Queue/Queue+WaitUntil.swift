@@ -1,18 +1,19 @@
 import Foundation
 
 extension QueueCore {
-    /// Checks the waiting conditions against the settled state; those that hold are resumed after the lock. Out of
+    /// Checks the waiting conditions against the settled state; those that hold leave, and their resumes are returned
+    /// for the caller to run after the lock. Out of
     /// line, so that the operations that find no condition waiting keep their size.
     @inline(never)
-    func checkWatchers(_ state: inout QueueStateMachine, effects: inout QueueEffects) {
+    func checkWatchers(_ state: inout QueueStateMachine) -> [@Sendable () -> Void] {
         // The list is taken out while the conditions read the state, so that reading and changing it do not overlap.
         var watchers = state.watchers
         state.watchers = ConditionWaiters()
-        var wakes = effects.wakes ?? []
+        var wakes: [@Sendable () -> Void] = []
         watchers.evaluate(state, into: &wakes)
-        if !wakes.isEmpty { effects.wakes = wakes }
         state.watchers = watchers
         if watchers.isEmpty, cancelsIdleTimerAtOnce { cancelIdleTimer(&state) }
+        return wakes
     }
 
     /// Waits until `condition` gives a value for the queue's settled state; see ``Queue/waitUntil(timeout:_:)``.

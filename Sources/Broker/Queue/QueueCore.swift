@@ -51,6 +51,8 @@ final class QueueCore: Sendable, DeadLetterSink {
     /// the lock.
     func mutate<R>(_ body: (inout QueueStateMachine, Date, inout QueueEffects) throws(BrokerError) -> R) throws(BrokerError) -> R {
         var effects = QueueEffects()
+        // `waitUntil` resumes ride beside the effects, not in them: a field more in the effects slowed every call.
+        var wakes: [@Sendable () -> Void]?
         let result: Result<R, BrokerError> = state.withLock { state in
             guard !state.deleted else { return .failure(BrokerError.queueDoesNotExist()) }
             let now = clock.now
@@ -58,7 +60,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             do throws(BrokerError) {
                 let value = try body(&state, now, &effects)
                 serveWaiters(&state, now: now, effects: &effects)
-                if !state.watchers.isEmpty { checkWatchers(&state, effects: &effects) }
+                if !state.watchers.isEmpty { wakes = checkWatchers(&state) }
                 rescheduleTimer(&state)
                 return .success(value)
             } catch {
@@ -66,6 +68,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             }
         }
         apply(effects)
+        if let wakes { for wake in wakes { wake() } }
         return try result.get()
     }
 
@@ -79,7 +82,6 @@ final class QueueCore: Sendable, DeadLetterSink {
         for (continuation, deliveries) in effects.resumes {
             continuation.resume(returning: deliveries)
         }
-        if let wakes = effects.wakes { for wake in wakes { wake() } }
         if !effects.deadLetters.isEmpty {
             moveToDeadLetterQueue(effects.deadLetters, target: effects.deadLetterTarget)
         }
@@ -115,22 +117,25 @@ final class QueueCore: Sendable, DeadLetterSink {
 
     private func timerFired() {
         var effects = QueueEffects()
+        var wakes: [@Sendable () -> Void]?
         state.withLock { state in
             state.timer = nil
             guard !state.deleted else { return }
             let now = clock.now
             state.settle(now: now)
             serveWaiters(&state, now: now, effects: &effects)
-            if !state.watchers.isEmpty { checkWatchers(&state, effects: &effects) }
+            if !state.watchers.isEmpty { wakes = checkWatchers(&state) }
             rescheduleTimer(&state)
         }
         apply(effects)
+        if let wakes { for wake in wakes { wake() } }
     }
 
     /// Registers a long poll; returns nil when it was registered, or what to resume with at once.
     func register(_ request: ReceiveRequest, visibilityTimeout: Int, deadline: Date, id: UInt64,
                   continuation: CheckedContinuation<[Delivery], any Error>) -> Result<[Delivery], any Error>? {
         var effects = QueueEffects()
+        var wakes: [@Sendable () -> Void]?
         let outcome: Result<[Delivery], any Error>? = state.withLock { state in
             if Task.isCancelled { return .failure(CancellationError()) }
             guard !state.deleted else { return .success([]) }
@@ -138,7 +143,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             state.settle(now: now)
             let deliveries = state.select(request: request, visibilityTimeout: visibilityTimeout, now: now,
                                           effects: &effects, deadLetterTarget: deadLetterTarget)
-            if !state.watchers.isEmpty { checkWatchers(&state, effects: &effects) }
+            if !state.watchers.isEmpty { wakes = checkWatchers(&state) }
             if !deliveries.isEmpty || deadline <= now { return .success(deliveries) }
             state.waiters.append(Waiter(id: id, request: request, visibilityTimeout: visibilityTimeout,
                                         deadline: deadline, continuation: continuation))
@@ -146,6 +151,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             return nil
         }
         apply(effects)
+        if let wakes { for wake in wakes { wake() } }
         return outcome
     }
 

@@ -46,11 +46,8 @@ struct QueueEffects {
     /// Messages taken out of the queue for its dead-letter queue (already detached from the state).
     var deadLetters: [StoredMessage] = []
     var deadLetterTarget: (any DeadLetterSink)?
-    /// Resumes of `waitUntil` conditions that now hold (see ``ConditionWaiters``); nil, not empty, when there are
-    /// none, so that the effects of an ordinary operation cost nothing more to make and drop.
-    var wakes: [@Sendable () -> Void]?
 
-    var isEmpty: Bool { resumes.isEmpty && deadLetters.isEmpty && wakes == nil }
+    var isEmpty: Bool { resumes.isEmpty && deadLetters.isEmpty }
 }
 
 /// One queue as a value: its messages, settings and waiting long polls, and the transitions between its states as
