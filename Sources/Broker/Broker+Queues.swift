@@ -37,6 +37,8 @@ extension Broker {
                 ticket = durable.store.appendCreation(of: core, id: durable.id, accountId: configuration.accountId,
                                                       region: configuration.region)
             }
+            // The new core is reachable by no one else yet, so taking its lock here cannot meet the usual order.
+            if let realism = configuration.sqsRealism { core.setRealism(realism) }
             registry.queues[name] = core
             return .success(core)
         }

@@ -20,11 +20,22 @@ public struct BrokerConfiguration: Sendable {
     /// Signs SNS envelopes (`Signature`, `SigningCertURL`) for real; nil keeps an unsigned placeholder. The
     /// `BrokerSigning` product has an RSA implementation.
     public var messageSigner: (any SNSMessageSigner)?
+    /// How many history entries each topic keeps for ``Topic/recentPublishes(limit:)`` and
+    /// ``Subscription/deliveries(limit:outcomes:)``: a publish is one entry, with what its own call decided for every
+    /// subscription (filtered out, delivered to a queue); an outcome decided later (a handler, an HTTP post, an
+    /// outbound copy, a failure) is one more. 0 keeps none and costs nothing. Default 256.
+    public var topicHistoryLimit: Int = 256
+    /// AWS's standard-queue behaviours (duplicates, disorder, sampling short polls) for every standard queue this
+    /// broker creates; nil (the default) for none. See ``SQSRealism``; ``Queue/setRealism(_:)`` sets it per queue.
+    public var sqsRealism: SQSRealism?
 
     /// Creates a configuration; every parameter defaults to AWS's value or Broker's convention.
     public init(region: String = "us-east-1", accountId: String = "000000000000", queueURLHost: String? = nil,
                 seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000, httpTransport: (any SNSHTTPTransport)? = nil,
-                messageSigner: (any SNSMessageSigner)? = nil) {
+                messageSigner: (any SNSMessageSigner)? = nil, topicHistoryLimit: Int = 256,
+                sqsRealism: SQSRealism? = nil) {
+        self.topicHistoryLimit = topicHistoryLimit
+        self.sqsRealism = sqsRealism
         self.region = region
         self.accountId = accountId
         self.queueURLHost = queueURLHost

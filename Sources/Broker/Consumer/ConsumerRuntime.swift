@@ -56,6 +56,8 @@ final class ConsumerRuntime: Sendable {
         var pollTask: Task<Void, Never>?
         /// Callers of ``stop(drainTimeout:)`` waiting for the run to end.
         var finished: [CheckedContinuation<Void, Never>] = []
+        /// `waitUntil` conditions on the statistics (`ConsumerRuntime+WaitUntil.swift`).
+        var statisticsWatchers = ConditionWaiters<ConsumerStatistics>()
 
         /// Removes and returns the waiters whose condition holds now.
         mutating func readyWaiters() -> [CheckedContinuation<Void, Never>] {
@@ -100,21 +102,23 @@ final class ConsumerRuntime: Sendable {
     var statistics: ConsumerStatistics { state.withLock { $0.machine.statistics } }
 
     func emit(_ event: @autoclosure () -> ConsumerEvent, _ count: (inout ConsumerStatistics) -> Void = { _ in }) {
-        let observed = state.withLock { state -> Bool in
+        let (observed, wakes) = state.withLock { state in
             count(&state.machine.statistics)
-            return state.observed
+            return (state.observed, state.statisticsWakes())
         }
         if observed { eventSink.yield(event()) }
+        for wake in wakes { wake() }
     }
 
     /// Counts several messages under one lock and reports an event for each.
     func emit<Items: Sequence>(_ items: Items, as event: (Items.Element) -> ConsumerEvent,
                                _ count: (inout ConsumerStatistics) -> Void) {
-        let observed = state.withLock { state -> Bool in
+        let (observed, wakes) = state.withLock { state in
             count(&state.machine.statistics)
-            return state.observed
+            return (state.observed, state.statisticsWakes())
         }
         if observed { for item in items { eventSink.yield(event(item)) } }
+        for wake in wakes { wake() }
     }
 
     // MARK: Waiting
@@ -139,11 +143,12 @@ final class ConsumerRuntime: Sendable {
 
     /// Changes the state and wakes the waiters whose condition now holds.
     func change(_ body: (inout State) -> Void) {
-        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let (ready, wakes) = state.withLock { state in
             body(&state)
-            return state.readyWaiters()
+            return (state.readyWaiters(), state.statisticsWakes())
         }
         for waiter in ready { waiter.resume() }
+        for wake in wakes { wake() }
     }
 
     // MARK: Tasks

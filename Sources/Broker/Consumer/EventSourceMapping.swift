@@ -46,7 +46,7 @@ public final class EventSourceMapping: QueueConsumer, Sendable {
     private let handler: @Sendable (SQSEvent) async throws -> SQSBatchResponse?
     private let filters: [FilterPolicy]
     private let region: String
-    private let runtime: ConsumerRuntime
+    let runtime: ConsumerRuntime
 
     /// Validates the configuration as Lambda's CreateEventSourceMapping does.
     public init(queue: Queue, broker: Broker, configuration: EventSourceMappingConfiguration = EventSourceMappingConfiguration(),

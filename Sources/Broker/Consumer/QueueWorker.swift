@@ -146,7 +146,7 @@ public final class QueueWorker: QueueConsumer, Sendable {
     private let broker: Broker
     /// What each receive asks for: the configured system attributes plus those the worker reads itself.
     private let systemAttributeNames: [MessageSystemAttributeName]
-    private let runtime: ConsumerRuntime
+    let runtime: ConsumerRuntime
 
     /// A worker that runs `handler` once per message.
     public convenience init(queue: Queue, broker: Broker, configuration: QueueWorkerConfiguration = QueueWorkerConfiguration(),

@@ -69,7 +69,7 @@ public struct SNSOutboxFilter: Sendable, Hashable {
 /// The outbox of one account and region: captured deliveries in the order SNS made them, and the tasks waiting
 /// for one.
 final class Outbox: Sendable {
-    private struct Waiter {
+    struct Waiter {
         let filter: SNSOutboxFilter
         let continuation: CheckedContinuation<SNSOutboxMessage?, any Error>
         var wakeUp: ScheduledWakeUp?
@@ -77,23 +77,27 @@ final class Outbox: Sendable {
 
     /// A wait from the moment it has an id: its slot exists before its continuation does, so a cancellation that
     /// comes first is remembered in it, and a slot is removed exactly when its wait ends.
-    private enum Slot {
+    enum Slot {
         case registering
         case cancelled
         case waiting(Waiter)
     }
 
-    private struct State {
+    struct State {
         var messages: [SNSOutboxMessage] = []
         var slots: [UInt64: Slot] = [:]
         var nextWaiter: UInt64 = 0
+        /// `waitUntil` conditions on the captured messages (`Outbox+WaitUntil.swift`).
+        var watchers = ConditionWaiters<[SNSOutboxMessage]>()
     }
 
-    private let state = LockedState(State())
+    let state = LockedState(State())
 
     func record(_ message: SNSOutboxMessage) {
+        var wakes: [@Sendable () -> Void] = []
         let woken: [Waiter] = state.withLock { state in
             state.messages.append(message)
+            if !state.watchers.isEmpty { state.watchers.evaluate(state.messages, into: &wakes) }
             var woken: [Waiter] = []
             for (id, slot) in state.slots {
                 if case .waiting(let waiter) = slot, waiter.filter.matches(message) {
@@ -107,6 +111,7 @@ final class Outbox: Sendable {
             waiter.wakeUp?.cancel()
             waiter.continuation.resume(returning: message)
         }
+        for wake in wakes { wake() }
     }
 
     func messages(matching filter: SNSOutboxFilter) -> [SNSOutboxMessage] {

@@ -59,6 +59,8 @@ final class QueueCore: Sendable, DeadLetterSink {
     func mutate<R>(_ body: (inout QueueStateMachine, Date, inout QueueEffects) throws(BrokerError) -> R) throws(BrokerError) -> R {
         var effects = QueueEffects()
         var ticket: Result<JournalTicket, BrokerError>?
+        // `waitUntil` resumes ride beside the effects, not in them: a field more in the effects slowed every call.
+        var wakes: [@Sendable () -> Void]?
         let result: Result<R, BrokerError> = state.withLock { state in
             guard !state.deleted else { return .failure(BrokerError.queueDoesNotExist()) }
             let now = clock.now
@@ -67,6 +69,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             do throws(BrokerError) {
                 let value = try body(&state, now, &effects)
                 serveWaiters(&state, now: now, effects: &effects)
+                if !state.watchers.isEmpty { wakes = checkWatchers(&state) }
                 rescheduleTimer(&state)
                 return .success(value)
             } catch {
@@ -75,9 +78,11 @@ final class QueueCore: Sendable, DeadLetterSink {
         }
         if let ticket, let failure = awaitDurable(ticket) {
             apply(effects)
+            if let wakes { for wake in wakes { wake() } }
             throw failure
         }
         apply(effects)
+        if let wakes { for wake in wakes { wake() } }
         return try result.get()
     }
 
@@ -127,12 +132,14 @@ final class QueueCore: Sendable, DeadLetterSink {
     private func timerFired() {
         var effects = QueueEffects()
         var ticket: Result<JournalTicket, BrokerError>?
+        var wakes: [@Sendable () -> Void]?
         state.withLock { state in
             state.timer = nil
             guard !state.deleted else { return }
             let now = clock.now
             state.settle(now: now)
             serveWaiters(&state, now: now, effects: &effects)
+            if !state.watchers.isEmpty { wakes = checkWatchers(&state) }
             rescheduleTimer(&state)
             if durable != nil { ticket = journal(&state) }
         }
@@ -140,6 +147,7 @@ final class QueueCore: Sendable, DeadLetterSink {
         // flight until their deadline (the waiter gets them, as the state already has them in flight).
         if let ticket { _ = awaitDurable(ticket) }
         apply(effects)
+        if let wakes { for wake in wakes { wake() } }
     }
 
     /// Registers a long poll; returns nil when it was registered, or what to resume with at once.
@@ -147,6 +155,7 @@ final class QueueCore: Sendable, DeadLetterSink {
                   continuation: CheckedContinuation<[Delivery], any Error>) -> Result<[Delivery], any Error>? {
         var effects = QueueEffects()
         var ticket: Result<JournalTicket, BrokerError>?
+        var wakes: [@Sendable () -> Void]?
         var outcome: Result<[Delivery], any Error>? = state.withLock { state in
             if Task.isCancelled { return .failure(CancellationError()) }
             guard !state.deleted else { return .success([]) }
@@ -155,6 +164,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             defer { if durable != nil { ticket = journal(&state) } }
             let deliveries = state.select(request: request, visibilityTimeout: visibilityTimeout, now: now,
                                           effects: &effects, deadLetterTarget: deadLetterTarget)
+            if !state.watchers.isEmpty { wakes = checkWatchers(&state) }
             if !deliveries.isEmpty || deadline <= now { return .success(deliveries) }
             state.waiters.append(Waiter(id: id, request: request, visibilityTimeout: visibilityTimeout,
                                         deadline: deadline, continuation: continuation))
@@ -163,6 +173,7 @@ final class QueueCore: Sendable, DeadLetterSink {
         }
         if let ticket, let failure = awaitDurable(ticket), outcome != nil { outcome = .failure(failure) }
         apply(effects)
+        if let wakes { for wake in wakes { wake() } }
         return outcome
     }
 
@@ -184,8 +195,8 @@ final class QueueCore: Sendable, DeadLetterSink {
         state.withLock { cancelIdleTimer(&$0) }
     }
 
-    private func cancelIdleTimer(_ state: inout QueueStateMachine) {
-        guard state.waiters.isEmpty else { return }
+    func cancelIdleTimer(_ state: inout QueueStateMachine) {
+        guard state.waiters.isEmpty, state.watchers.isEmpty else { return }
         state.timer?.wakeUp.cancel()
         state.timer = nil
     }
@@ -199,6 +210,7 @@ final class QueueCore: Sendable, DeadLetterSink {
 
     /// Marks the queue deleted: later calls fail with QueueDoesNotExist and waiting long polls return empty.
     func markDeleted() {
+        var watcherFailures: [@Sendable () -> Void] = []
         let waiters: [Waiter] = state.withLock { state in
             state.deleted = true
             // Subscriptions may still hold the core until their next delivery finds it deleted; the messages go now.
@@ -206,9 +218,11 @@ final class QueueCore: Sendable, DeadLetterSink {
             state.timer?.wakeUp.cancel()
             state.timer = nil
             defer { state.waiters.removeAll() }
+            watcherFailures = state.watchers.removeAll(failingWith: BrokerError.queueDoesNotExist())
             return state.waiters
         }
         for waiter in waiters { waiter.continuation.resume(returning: []) }
+        for fail in watcherFailures { fail() }
     }
 
     var isDeleted: Bool { state.withLock { $0.deleted } }

@@ -14,6 +14,10 @@ extension QueueStateMachine {
            let replay = replayAttempt(attempt, visibilityTimeout: visibilityTimeout, now: now) {
             return replay
         }
+        if realism != nil, !isFifo, redriveEnabled {
+            return selectRealistically(request: request, visibilityTimeout: visibilityTimeout, now: now,
+                                       shortPoll: false, effects: &effects, deadLetterTarget: deadLetterTarget)
+        }
         guard visibleCount > 0 else { return [] }
         var redrive: (maxReceiveCount: Int, target: any DeadLetterSink)?
         var redriveResolved = false
@@ -125,8 +129,11 @@ extension QueueStateMachine {
         if waitSeconds == 0, !isFifo, inFlightCount >= inFlightLimit {
             throw BrokerError(.overLimit, "Too many messages in flight: the queue has reached its limit of \(inFlightLimit) in-flight messages.")
         }
-        let deliveries = select(request: request, visibilityTimeout: visibility, now: now, effects: &effects,
-                                deadLetterTarget: deadLetterTarget)
+        let deliveries = realism != nil && !isFifo
+            ? selectRealistically(request: request, visibilityTimeout: visibility, now: now, shortPoll: waitSeconds == 0,
+                                  effects: &effects, deadLetterTarget: deadLetterTarget)
+            : select(request: request, visibilityTimeout: visibility, now: now, effects: &effects,
+                     deadLetterTarget: deadLetterTarget)
         return (deliveries.isEmpty && waitSeconds > 0 ? nil : deliveries, visibility, waitSeconds)
     }
 
@@ -151,12 +158,13 @@ extension QueueStateMachine {
         }
     }
 
-    /// The next moment a waiting long poll can be served or must return; nil when none waits.
+    /// The next moment a waiting long poll can be served or must return, or a waiting condition may come true (a
+    /// delay or visibility timeout ends); nil when nothing waits.
     var nextWakeUp: Date? {
-        guard !waiters.isEmpty else { return nil }
+        guard !waiters.isEmpty || !watchers.isEmpty else { return nil }
         var needed = waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
         if let next = hidden.min { needed = min(needed, next.deadline) }
-        return needed
+        return needed == .distantFuture ? nil : needed
     }
 
     /// Takes the waiter `id` out, if it still waits (a cancelled long poll).

@@ -106,6 +106,10 @@ struct QueueStateMachine {
 
     var waiters: [Waiter] = []
     var nextWaiterID: UInt64 = 1
+    /// `waitUntil` conditions on this queue (`Queue+WaitUntil.swift`); checked after each change while not empty.
+    var watchers = ConditionWaiters<QueueStateMachine>()
+    /// Standard queues: AWS's duplicates, disorder and sampling short polls, when turned on (`SQSRealism.swift`).
+    var realism: RealismState?
     /// The core's one armed wake-up. Kept here because it lives under the same lock; no transition touches it.
     var timer: (deadline: Date, wakeUp: ScheduledWakeUp)?
     /// A durable queue's journal entries of the current critical section (``QueueLog``); nil in memory.

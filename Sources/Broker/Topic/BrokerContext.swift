@@ -15,6 +15,8 @@ struct BrokerContext: Sendable {
     var snsEndpoint = "https://sns.us-east-1.amazonaws.com"
     /// Signs envelopes when set (``BrokerConfiguration/messageSigner``).
     var signer: (any SNSMessageSigner)? = nil
+    /// ``BrokerConfiguration/topicHistoryLimit``.
+    var topicHistoryLimit = 0
 }
 
 /// Counts handler deliveries that have not finished, so a test can wait for them.

@@ -4,16 +4,26 @@ extension TopicCore {
     /// Sends a copy to every subscription whose filter policy matches. The body is parsed for body-scope policies
     /// at most once, however many subscriptions use one; the envelope's common part is built at most once.
     func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord]) {
+        // What this call decides goes to the history in one entry with the publish, after the loop.
+        var outcomes = PublishOutcomes()
+        defer { history?.recordPublish(message, subscriptions: subscriptions, outcomes: outcomes) }
         guard !subscriptions.isEmpty else { return }
         var input = FilterInput(attributes: message.request.messageAttributes, body: message.request.message)
         var parts = copyParts(for: message)
-        for subscription in subscriptions {
+        for (index, subscription) in subscriptions.enumerated() {
             if let policy = subscription.settings.filterPolicy, !policy.matches(&input) {
                 subscription.count { $0.filteredOut += 1 }
+                if history != nil, !outcomes.set(index, .filteredOut) {
+                    note(subscription, messageId: message.messageId, .filteredOut)
+                }
                 continue
             }
             switch subscription.protocol {
-            case .sqs: deliverToQueue(message, parts: &parts, subscription: subscription)
+            case .sqs:
+                if deliverToQueue(message, parts: &parts, subscription: subscription), history != nil,
+                   !outcomes.set(index, .delivered) {
+                    note(subscription, messageId: message.messageId, .delivered)
+                }
             case .lambda where subscription.handler != nil: deliverToHandler(message, subscription: subscription)
             default: deliverOutbound(message, parts: &parts, subscription: subscription)
             }
@@ -47,7 +57,9 @@ extension TopicCore {
             messageDeduplicationId: queueIsFifo ? message.deduplicationId : nil)
     }
 
-    private func deliverToQueue(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord) {
+    /// True when the queue took the copy; a failure is counted and noted here.
+    private func deliverToQueue(_ message: PublishedMessage, parts: inout CopyParts,
+                                subscription: SubscriptionRecord) -> Bool {
         var queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue)
         for attempt in 0..<2 {
             guard let core = queue else { break }
@@ -55,7 +67,7 @@ extension TopicCore {
             do throws(BrokerError) {
                 try Queue(core: core).deliver(request)
                 subscription.count { $0.delivered += 1 }
-                return
+                return true
             } catch {
                 if error.code == .queueDoesNotExist, attempt == 0 {
                     // The queue found earlier was deleted; one of the same name may have been created since.
@@ -64,11 +76,13 @@ extension TopicCore {
                 }
                 // SQS refused the message (attributes SQS cannot take, too large): a client-side error, which SNS
                 // does not retry.
-                return fail(message, parts: &parts, subscription: subscription, error: error)
+                fail(message, parts: &parts, subscription: subscription, error: error)
+                return false
             }
         }
         fail(message, parts: &parts, subscription: subscription,
              error: BrokerError(.queueDoesNotExist, "The specified queue does not exist."))
+        return false
     }
 
     private func deliverToHandler(_ message: PublishedMessage, subscription: SubscriptionRecord) {
@@ -90,6 +104,7 @@ extension TopicCore {
                 do {
                     try await handler(notification)
                     subscription.count { $0.delivered += 1 }
+                    note(subscription, messageId: message.messageId, .delivered)
                     return
                 } catch {
                     retry += 1
@@ -99,6 +114,7 @@ extension TopicCore {
                                     error: BrokerError(BrokerError.Code(name: "HandlerError"), String(describing: error)))
                     }
                     subscription.count { $0.retried += 1 }
+                    note(subscription, messageId: message.messageId, .retried, reason: String(describing: error))
                     if delay > 0 {
                         do { try await clock.sleep(for: .seconds(delay)) } catch { return }
                     }
@@ -112,6 +128,7 @@ extension TopicCore {
     func fail(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord, error: BrokerError) {
         guard let dlqArn = subscription.settings.deadLetterTargetArn, let dlq = broker.resolveQueue(dlqArn) else {
             subscription.count { $0.dropped += 1; $0.lastFailure = error }
+            note(subscription, messageId: message.messageId, .failed, reason: error.message)
             return
         }
         // The copy as the subscription would have had it, with no attributes added: why it failed is kept in the
@@ -120,8 +137,10 @@ extension TopicCore {
         do throws(BrokerError) {
             try Queue(core: dlq).deliver(request)
             subscription.count { $0.deadLettered += 1; $0.lastFailure = error }
+            note(subscription, messageId: message.messageId, .deadLettered, reason: error.message)
         } catch {
             subscription.count { $0.dropped += 1; $0.lastFailure = error }
+            note(subscription, messageId: message.messageId, .failed, reason: error.message)
         }
     }
 }

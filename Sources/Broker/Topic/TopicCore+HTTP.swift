@@ -27,12 +27,18 @@ extension TopicCore {
             guard result.finished else { return }
             if result.outcome.isSuccess {
                 subscription?.count { $0.delivered += 1 }
+                if let subscription { note(subscription, messageId: delivery.messageId, .delivered) }
                 return
             }
             if result.attempts > 1 { subscription?.count { $0.retried += result.attempts - 1 } }
             let reason: String = switch result.outcome {
             case .status(let code): "The endpoint answered HTTP \(code)."
             case .failed(let why): "The endpoint could not be reached: \(why)"
+            }
+            if let subscription, delivery.kind == .notification {
+                for _ in 1..<max(result.attempts, 1) {
+                    note(subscription, messageId: delivery.messageId, .retried, reason: reason)
+                }
             }
             failed?(BrokerError(BrokerError.Code(name: "HTTPDeliveryFailed"), reason))
         }

@@ -71,6 +71,7 @@ extension TopicCore {
             // A number that opted out gets nothing from any topic, as on AWS.
             guard !broker.sns.sms.withLock({ $0.optedOut.contains(PhoneNumber.normalized(subscription.endpoint)) }) else {
                 subscription.count { $0.dropped += 1; $0.lastFailure = BrokerError(.invalidParameter, "Phone number is opted out") }
+                note(subscription, messageId: message.messageId, .failed, reason: "Phone number is opted out")
                 return
             }
             body = message.body(for: .sms)
@@ -81,6 +82,7 @@ extension TopicCore {
                 // AWS drops a copy for a disabled or deleted endpoint; the subscription stays.
                 let reason = target == nil ? BrokerError.endpointNotFound() : BrokerError(.endpointDisabled, "Endpoint is disabled")
                 subscription.count { $0.dropped += 1; $0.lastFailure = reason }
+                note(subscription, messageId: message.messageId, .failed, reason: reason.message)
                 return
             }
             body = message.body(forKey: target.platform)
@@ -100,6 +102,7 @@ extension TopicCore {
         }
         send(delivery)
         subscription.count { $0.delivered += 1 }
+        note(subscription, messageId: message.messageId, .delivered)
     }
 
     /// Where a delivery leaves Broker: `http` and `https` ones are posted when the broker has an HTTP transport;

@@ -71,7 +71,9 @@ extension TopicCore {
                                            deduplicationId: deduplicationId)
             return (message, PublishResult(messageId: messageId, sequenceNumber: sequence.map { String($0) }), state.subscriptions)
         }
-        if let message = accepted.0 { deliver(message, to: accepted.2) }
+        if let message = accepted.0 {
+            deliver(message, to: accepted.2)
+        }
         return accepted.1
     }
 

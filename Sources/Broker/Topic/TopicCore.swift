@@ -22,12 +22,15 @@ final class TopicCore: Sendable {
     let broker: BrokerContext
     let state: LockedState<TopicState>
     let envelopeFragments: EnvelopeFragments
+    /// Recent publishes and delivery outcomes; nil when the broker keeps none.
+    let history: TopicHistory?
 
     init(name: String, arn: String, settings: TopicSettings, tags: [String: String], seed: UInt64, broker: BrokerContext) {
         self.name = name
         self.arn = arn
         self.isFifo = settings.fifoTopic
         self.broker = broker
+        history = broker.topicHistoryLimit > 0 ? TopicHistory(capacity: broker.topicHistoryLimit, clock: broker.clock) : nil
         envelopeFragments = EnvelopeFragments(topicArn: arn, region: broker.region, endpoint: broker.snsEndpoint)
         var ids = IDGenerator(seed: seed)
         let first = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
