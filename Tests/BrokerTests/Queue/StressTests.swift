@@ -116,7 +116,7 @@ struct StressTests {
                                 // then AWS's answer is this error, and nothing changes.
                                 do {
                                     try queue.changeMessageVisibility(receiptHandle: message.receiptHandle, visibilityTimeout: .zero)
-                                } catch let error where error.message.contains("Message does not exist") {
+                                } catch let error as BrokerError where error.message.contains("Message does not exist") {
                                     continue
                                 }
                             default:
