@@ -167,7 +167,7 @@ struct RestoredQueue {
                 let key = try decoder.readFixed()
                 let target = messages[key] ?? StoredMessage(
                     key: key, id: MessageID(high: 0, low: 0), body: "", messageAttributes: [:], systemAttributes: [:],
-                    sentAt: Date(), enqueuedAt: Date(), groupId: nil, deduplicationId: nil, sequenceNumber: nil,
+                    sentAt: .distantPast, enqueuedAt: .distantPast, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
                     deadLetterQueueSourceArn: nil, size: 0, receiveCount: 0, firstReceivedAt: nil)
                 try QueueLog.decodeMutable(&decoder, into: target)
             case .remove:
