@@ -137,6 +137,55 @@ struct ObservabilityTests {
         #expect(email["filterPolicy"] == .null)
     }
 
+    @Test("A queue's messages are shown with their state, receive count and attributes, and peeking changes nothing")
+    func queueMessagesArePeekedWithoutReceiving() async throws {
+        let broker = Broker()
+        let queue = try broker.createQueue(named: "orders")
+        _ = try queue.sendMessage(SendMessageRequest(body: "first", messageAttributes: ["kind": .string("order")]))
+        _ = try queue.sendMessage("second")
+        _ = try queue.sendMessage("later", delaySeconds: .seconds(60))
+        let received = try await queue.receiveMessages(maxNumberOfMessages: 1)
+        let service = WireService(broker: broker)
+
+        let all = try Self.json(await Self.get(service, "/_broker/queues/000000000000/orders/messages"))
+        let messages = all["messages"]?.array ?? []
+        #expect(messages.compactMap { $0["body"]?.string } == ["first", "second", "later"])
+        #expect(messages.compactMap { $0["state"]?.string } == ["inFlight", "visible", "delayed"])
+        #expect(messages.first?["receiveCount"]?.int == 1)
+        #expect(messages.first?["messageAttributes"]?["kind"]?["StringValue"]?.string == "order")
+        #expect(messages.first?["messageId"]?.string == received.first?.messageId)
+
+        let visible = try Self.json(await Self.get(service, "/_broker/queues/000000000000/orders/messages?state=visible&limit=5"))
+        #expect((visible["messages"]?.array ?? []).compactMap { $0["body"]?.string } == ["second"])
+        // Nothing changed: the visible message is still the next one received, for the first time.
+        let next = try await queue.receiveMessages(maxNumberOfMessages: 1, messageSystemAttributeNames: [.approximateReceiveCount])
+        #expect(next.map(\.body) == ["second"])
+        #expect(next.first?.attributes[.approximateReceiveCount] == "1")
+
+        #expect(await Self.get(service, "/_broker/queues/000000000000/missing/messages").status == 404)
+        #expect(await Self.get(service, "/_broker/queues/000000000000/orders/messages?limit=1001").status == 400)
+        #expect(await Self.get(service, "/_broker/queues/000000000000/orders/messages?state=gone").status == 400)
+        #expect(await service.respond(to: WireRequest(method: "DELETE", uri: "/_broker/queues/000000000000/orders/messages",
+                                                      headers: [Self.host])).status == 405)
+    }
+
+    @Test("A topic's recent deliveries name each subscription's outcome")
+    func topicDeliveriesShowOutcomes() async throws {
+        let broker = Broker()
+        let topic = try broker.createTopic(named: "order-events")
+        let matched = try broker.createQueue(named: "payments")
+        let filtered = try broker.createQueue(named: "analytics")
+        _ = try topic.subscribe(matched)
+        _ = try topic.subscribe(filtered, attributes: SubscriptionAttributes(filterPolicy: #"{"kind":["refund"]}"#))
+        _ = try topic.publish("placed", messageAttributes: ["kind": .string("order")])
+        let service = WireService(broker: broker)
+
+        let answer = try Self.json(await Self.get(service, "/_broker/topics/000000000000/order-events/deliveries"))
+        let outcomes = (answer["deliveries"]?.array ?? []).compactMap { $0["outcome"]?.string }
+        #expect(outcomes.sorted() == ["delivered", "filteredOut"])
+        #expect(await Self.get(service, "/_broker/topics/000000000000/nothing/deliveries").status == 404)
+    }
+
     @Test("The endpoints answer only GET")
     func endpointsAnswerOnlyGet() async {
         let service = WireService(broker: Broker())
@@ -149,10 +198,13 @@ struct ObservabilityTests {
                                                  ("Origin", "null")]
 
     @Test("A page of another site can read none of the endpoints",
-          arguments: ["/_broker/health", "/_broker/queues", "/_broker/topics", "/_broker/metrics"])
+          arguments: ["/_broker/health", "/_broker/queues", "/_broker/topics", "/_broker/metrics",
+                      "/_broker/queues/000000000000/secret-orders/messages",
+                      "/_broker/topics/000000000000/secret-topic/deliveries"])
     func crossSiteReadsAreRefused(_ path: String) async throws {
         let broker = Broker()
         _ = try broker.createQueue(named: "secret-orders")
+        _ = try broker.createTopic(named: "secret-topic")
         let service = WireService(broker: broker, access: AccessPolicy())
         for header in Self.crossSite {
             let response = await Self.get(service, path, [header])

@@ -7,6 +7,8 @@ import Foundation
 /// - `GET /_broker/queues`: every queue of every account and region with its depths, FIFO or not, and its DLQ.
 /// - `GET /_broker/topics`: every topic of every account and region with its subscriptions, their filter policies
 ///   and delivery outcomes.
+/// - `GET /_broker/queues/{account}/{name}/messages` and `/_broker/topics/{account}/{name}/deliveries`: a queue's
+///   messages without receiving them, a topic's recent delivery outcomes (`BrokerRoutes+Inspect.swift`).
 /// - `GET /_broker/metrics`: Prometheus text (``ServerMetrics``).
 /// - `POST /_broker/reset`: empties every account and region (answered by ``WireService``).
 ///
@@ -26,7 +28,7 @@ struct BrokerRoutes: Sendable {
     /// The answer for a request to one of these paths; nil for any other request.
     func response(to request: WireRequest) -> WireResponse? {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? request.path.dropLast() : request.path
-        guard Self.paths.contains(path) else { return nil }
+        guard Self.paths.contains(path) else { return inspectResponse(to: request, path: path) }
         guard request.method == "GET" else {
             return Self.json(status: 405, .object([("error", .string("Use GET."))]), allow: "GET")
         }
