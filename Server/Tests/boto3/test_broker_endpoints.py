@@ -134,3 +134,34 @@ def test_a_page_of_another_site_reads_nothing(endpoint, path, header):
         get(endpoint, path, header)
     assert refused.value.code == 403
     assert b"AccessDenied" in refused.value.read()
+
+
+def test_queue_messages_are_peeked_without_receiving(endpoint, sqs, make_queue):
+    url = make_queue("peek")
+    name = url.rsplit("/", 1)[1]
+    sqs.send_message(QueueUrl=url, MessageBody="first", MessageAttributes={
+        "kind": {"DataType": "String", "StringValue": "order"}})
+    sqs.send_message(QueueUrl=url, MessageBody="second")
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    peeked = get_json(endpoint, f"/_broker/queues/000000000000/{name}/messages")["messages"]
+    assert [(m["body"], m["state"], m["receiveCount"]) for m in peeked] == [("first", "inFlight", 1), ("second", "visible", 0)]
+    assert peeked[0]["messageId"] == received[0]["MessageId"]
+    assert peeked[0]["messageAttributes"]["kind"] == {"DataType": "String", "StringValue": "order"}
+    # The peek changed nothing: the next receive gets the visible message for the first time.
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again] == [("second", "1")]
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        get(endpoint, "/_broker/queues/000000000000/no-such-queue/messages")
+    assert missing.value.code == 404
+
+
+def test_topic_deliveries_name_each_outcome(endpoint, sns, sqs, make_queue, make_topic):
+    arn = make_topic("deliveries")
+    url = make_queue("deliveries-target")
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn(sqs, url))
+    sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn(sqs, make_queue("deliveries-filtered")),
+                  Attributes={"FilterPolicy": json.dumps({"kind": ["refund"]})})
+    sns.publish(TopicArn=arn, Message="placed", MessageAttributes={"kind": {"DataType": "String", "StringValue": "order"}})
+    name = arn.rsplit(":", 1)[1]
+    deliveries = get_json(endpoint, f"/_broker/topics/000000000000/{name}/deliveries")["deliveries"]
+    assert sorted(d["outcome"] for d in deliveries) == ["delivered", "filteredOut"]
