@@ -50,7 +50,9 @@ extension BrokerClock {
     public func sleep(until deadline: Date) async throws {
         try Task.checkCancellation()
         if deadline <= now { return }
-        let sleeper = Sleeper()
+        // One sleep is a wait whose only condition is its deadline: resumed exactly once, by the wake-up or by
+        // cancellation, whichever is first.
+        let sleeper = ConditionWait<Void>()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 guard sleeper.register(continuation) else {
@@ -58,64 +60,16 @@ extension BrokerClock {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                sleeper.attach(schedule(at: deadline) { sleeper.finish(with: nil) })
+                sleeper.attach(schedule(at: deadline) { sleeper.finish(.success(())) })
             }
         } onCancel: {
-            sleeper.finish(with: CancellationError())
+            sleeper.finish(.failure(CancellationError()))
         }
     }
 
     /// Suspends for `duration` of this clock's time.
     public func sleep(for duration: Duration) async throws {
         try await sleep(until: now.adding(duration))
-    }
-}
-
-/// One sleep's state: the continuation is resumed exactly once, by the wake-up or by cancellation, whichever is first.
-private final class Sleeper: Sendable {
-    private enum State {
-        case idle
-        case waiting(CheckedContinuation<Void, any Error>, ScheduledWakeUp?)
-        case cancelledBeforeRegistration
-        case finished
-    }
-
-    private let state = LockedState(State.idle)
-
-    /// Returns false when cancellation already happened (a tombstone), so the caller must resume at once.
-    func register(_ continuation: CheckedContinuation<Void, any Error>) -> Bool {
-        state.withLock { state in
-            guard case .idle = state else { return false }
-            state = .waiting(continuation, nil)
-            return true
-        }
-    }
-
-    func attach(_ wakeUp: ScheduledWakeUp) {
-        let keep = state.withLock { state -> Bool in
-            guard case .waiting(let continuation, nil) = state else { return false }
-            state = .waiting(continuation, wakeUp)
-            return true
-        }
-        if !keep { wakeUp.cancel() }
-    }
-
-    func finish(with error: (any Error)?) {
-        let action: (CheckedContinuation<Void, any Error>, ScheduledWakeUp?)? = state.withLock { state in
-            switch state {
-            case .idle:
-                if error != nil { state = .cancelledBeforeRegistration }
-                return nil
-            case .waiting(let continuation, let wakeUp):
-                state = .finished
-                return (continuation, wakeUp)
-            case .cancelledBeforeRegistration, .finished:
-                return nil
-            }
-        }
-        guard let (continuation, wakeUp) = action else { return }
-        if error != nil { wakeUp?.cancel() }
-        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
     }
 }
 

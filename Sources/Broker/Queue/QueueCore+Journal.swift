@@ -61,11 +61,14 @@ extension QueueCore {
     /// The queue's whole state for a snapshot, encoded under its lock (message fields belong to the lock); nil once
     /// deleted.
     func snapshotImage(journalNextLSN: () -> Journal.LSN) -> [UInt8]? {
-        guard let durable, let (key, _) = BrokerDirectory.parse(arn: arn, service: "sqs") else { return nil }
+        // The queue's own ARN, arn:aws:sqs:REGION:ACCOUNT:NAME, names its account and region.
+        let arnParts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+        guard let durable, arnParts.count == 6 else { return nil }
+        let (region, accountId) = (String(arnParts[3]), String(arnParts[4]))
         return state.withLock { state -> [UInt8]? in
             guard !state.deleted else { return nil }
             let now = clock.now
-            var image = RestoredQueue(id: durable.id, accountId: key.accountId, region: key.region, name: name,
+            var image = RestoredQueue(id: durable.id, accountId: accountId, region: region, name: name,
                                       incarnation: incarnation, createdAt: createdAt)
             image.asOfLSN = journalNextLSN()
             image.settings = Self.settingsMap(state.settings)

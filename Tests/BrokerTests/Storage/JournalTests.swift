@@ -478,8 +478,10 @@ struct JournalTests {
         journal.close()
         #expect(failures.withLock { $0 }.isEmpty)
         #expect(statistics.appends == threads * perThread)
-        // Group commit: many appends share each sync.
-        #expect(statistics.syncs * 4 < statistics.appends, "\(statistics.syncs) syncs for \(statistics.appends) appends")
+        // Group commit: many appends share each sync. ThreadSanitizer slows the appenders and not the disk, so fewer
+        // arrive during each sync; there only the sharing itself is asserted.
+        let ratio = runningUnderThreadSanitizer ? 1 : 4
+        #expect(statistics.syncs * ratio < statistics.appends, "\(statistics.syncs) syncs for \(statistics.appends) appends")
 
         let (_, recovery) = try openJournal(directory)
         var next = [Int](repeating: 0, count: threads)

@@ -66,3 +66,13 @@ extension Recovery {
     /// The payloads, in order.
     var payloads: [[UInt8]] { records.map { Array($0.payload) } }
 }
+
+/// Whether this test process runs under ThreadSanitizer (its runtime is linked in): timing-dependent ratios, such as
+/// how many appends share one sync, are weaker there.
+let runningUnderThreadSanitizer: Bool = {
+    #if os(Linux)
+    return dlsym(nil, "__tsan_init") != nil
+    #else
+    return dlsym(UnsafeMutableRawPointer(bitPattern: -2), "__tsan_init") != nil
+    #endif
+}()

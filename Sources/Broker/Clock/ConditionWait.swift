@@ -6,8 +6,8 @@ extension BrokerError.Code {
     public static let waitTimedOut = BrokerError.Code(name: "WaitTimedOut")
 }
 
-/// One pending `waitUntil`: its continuation is resumed exactly once, by the condition, the timeout or
-/// cancellation, whichever comes first; the losers find it finished and do nothing.
+/// One pending wait — a `waitUntil`, or a sleep on a ``BrokerClock`` — resumed exactly once, by the condition, the
+/// timeout or cancellation, whichever comes first; the losers find it finished and do nothing.
 final class ConditionWait<Value: Sendable>: Sendable {
     private enum State {
         case idle
