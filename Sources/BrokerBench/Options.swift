@@ -159,7 +159,7 @@ struct Options {
             switch argument {
             case "-h", "--help", "help": throw UsageError(nil)
             case "--producers": options.producers = try integer(argument, 1...64)
-            case "--consumers": options.consumers = try integer(argument, 1...64)
+            case "--consumers": options.consumers = try integer(argument, 1...1024)
             case "--message-size": options.messageSize = try integer(argument, 1...262_144)
             case "--batch": options.batch = try integer(argument, 1...10)
             case "--groups": options.groups = try integer(argument, 1...100_000)
