@@ -169,3 +169,28 @@ struct AsyncDurabilityTests {
         }
     }
 }
+
+@Suite("Consumers on a durable broker")
+struct DurableConsumerTests {
+    @Test(arguments: [1, 8])
+    func aQueueWorkersDeletesAreDurableWhenItReportsMessagesProcessed(concurrency: Int) async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "work")
+        for index in 0..<50 { try queue.sendMessage("m\(index)") }
+        let handled = LockedState<Set<String>>([])
+        let worker = try QueueWorker(queue: queue, broker: broker, configuration: .init(concurrency: concurrency)) { message in
+            handled.withLock { _ = $0.insert(message.body) }
+        }
+        worker.start()
+        try await worker.waitUntil(timeout: .seconds(600)) { $0.processed == 50 }
+        await worker.stop(drainTimeout: .zero)
+        #expect(handled.withLock { $0.count } == 50)
+        broker = try restart(broker, directory, clock: clock)
+        // Every message reported processed was deleted on disk: none comes back, visible or in flight.
+        let statistics = try broker.queue(named: "work").statistics()
+        #expect(statistics.approximateNumberOfMessages == 0)
+        #expect(statistics.approximateNumberOfMessagesNotVisible == 0)
+    }
+}
