@@ -3,26 +3,21 @@ import Foundation
 
 /// A broker for one run, on the chosen clock.
 ///
-/// With `BROKER_BENCH_DATA_DIR` set, the broker is durable: a fresh directory under it per run, at the level
-/// `BROKER_BENCH_DURABILITY` names (`acknowledged`, the default; `interval:MS`; `none`), so the queue scenarios measure
-/// the journaled paths beside the in-memory ones.
-func makeBroker(_ clock: ClockChoice) -> Broker {
+/// `durability` makes it durable, in a fresh directory under `root`, `BROKER_BENCH_DATA_DIR` or the temporary
+/// directory.
+/// Without it, `BROKER_BENCH_DATA_DIR` set makes the queue scenarios durable too, at the level
+/// `BROKER_BENCH_DURABILITY` names (`acknowledged`, the default; `interval:MS`; `none`), so that they measure the
+/// journaled paths beside the in-memory ones.
+func makeBroker(_ clock: ClockChoice, durability: Durability? = nil, root: String? = nil) -> Broker {
     let configuration = BrokerConfiguration(seed: 42)
-    if let root = ProcessInfo.processInfo.environment["BROKER_BENCH_DATA_DIR"] {
-        let path = root + "/run-\(UUID().uuidString)"
+    let environment = ProcessInfo.processInfo.environment
+    if let level = durability ?? environment["BROKER_BENCH_DATA_DIR"].map({ _ in parseDurability(environment["BROKER_BENCH_DURABILITY"]) }) {
+        let root = root ?? environment["BROKER_BENCH_DATA_DIR"] ?? NSTemporaryDirectory()
+        let path = root + "/broker-bench-run-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let level = ProcessInfo.processInfo.environment["BROKER_BENCH_DURABILITY"] ?? "acknowledged"
-        let durability: Durability
-        if level == "none" {
-            durability = .none
-        } else if level.hasPrefix("interval:"), let ms = Int(level.dropFirst("interval:".count)) {
-            durability = .interval(.milliseconds(ms))
-        } else {
-            durability = .acknowledged
-        }
         let clockValue: any BrokerClock = clock == .manual ? ManualClock() : SystemClock()
         do {
-            return try Broker(configuration: configuration, clock: clockValue, storage: .directory(path, durability: durability))
+            return try Broker(configuration: configuration, clock: clockValue, storage: .directory(path, durability: level))
         } catch {
             FileHandle.standardError.write(Data("cannot open \(path): \(error)\n".utf8))
         }
@@ -31,6 +26,14 @@ func makeBroker(_ clock: ClockChoice) -> Broker {
     case .manual: return Broker(configuration: configuration, clock: ManualClock())
     case .system: return Broker(configuration: configuration, clock: SystemClock())
     }
+}
+
+/// `acknowledged` (also for nil), `interval:MS` or `none`.
+func parseDurability(_ text: String?) -> Durability {
+    guard let text else { return .acknowledged }
+    if text == "none" { return .none }
+    if text.hasPrefix("interval:"), let ms = Int(text.dropFirst("interval:".count)) { return .interval(.milliseconds(ms)) }
+    return .acknowledged
 }
 
 /// Queue attributes for benchmark queues: a visibility timeout no run outlives, so "exactly once" is what the
@@ -49,6 +52,10 @@ struct QueueRunShape {
     var consumers: Int
     var clock: ClockChoice
     var quiet: Bool
+    /// A durable broker at this level; nil for memory (or the level the environment names, see ``makeBroker``).
+    var durability: Durability? = nil
+    /// Where a durable run's directory goes.
+    var dataRoot: String? = nil
 
     var scenarioName: String { fifo ? "fifo" : "send-receive-delete" }
     var variant: String {
@@ -237,7 +244,7 @@ private struct Exchange {
 /// (one thread per core) and starve the consumers. Consumers are tasks (receive is async); one that finds the queue
 /// empty yields.
 func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async throws -> RunResult {
-    let broker = makeBroker(shape.clock)
+    let broker = makeBroker(shape.clock, durability: shape.durability, root: shape.dataRoot)
     let durable = broker.recoveryReport != nil
     let queue = try broker.createQueue(named: shape.fifo ? "bench.fifo" : "bench", attributes: benchQueueAttributes(fifo: shape.fifo))
     let run = RunBudget(budget)
@@ -419,9 +426,6 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
     producersDone.wait()
     for task in producerTasks { await task.value }
     progress.finish()
-    if let journal = broker.journalStatistics, ProcessInfo.processInfo.environment["BROKER_BENCH_JOURNAL_STATS"] != nil {
-        FileHandle.standardError.write(Data("journal: \(journal.appends) appends, \(journal.records) records, \(journal.syncs) syncs, \(journal.writes) writes\n".utf8))
-    }
 
     var histogram = Histogram()
     for part in histograms { histogram.merge(part) }
@@ -432,8 +436,14 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
     verifier.check(statistics.approximateNumberOfMessages == 0 && statistics.approximateNumberOfMessagesNotVisible == 0,
                    "queue not empty at the end")
     let seconds = Double(max(lastDelete, run.start + 1) - run.start) / 1e9
-    let row = Row(scenario: shape.scenarioName, variant: shape.variant, unit: "msgs/s",
+    var row = Row(scenario: shape.scenarioName, variant: shape.variant, unit: "msgs/s",
                   throughput: Double(deleted) / seconds, count: deleted, seconds: seconds,
                   latency: histogram.summary, latencyOf: "send → receive of each message")
+    if let journal = broker.journalStatistics {
+        // Group commit at work: how many records (one per send batch, receive and delete batch) each sync carried.
+        row.extras.append(("records per sync", journal.syncs > 0 ? Double(journal.records) / Double(journal.syncs) : 0))
+        row.extras.append(("syncs/s", Double(journal.syncs) / seconds))
+        broker.closeStorage()
+    }
     return RunResult(rows: [row], failures: verifier.all)
 }

@@ -207,6 +207,9 @@ final class BrokerStore: Sendable {
         }
         let (source, nextQueueID) = counters.withLock { ($0.queues, $0.nextQueueID) }
         guard let source else { return }
+        // The segment being written goes too once the snapshot covers it, so that after compaction the directory
+        // holds the snapshot and the records after it, not up to a segment's worth of records it already covers.
+        try journal.startNewSegment()
         let upTo = journal.nextLSN - 1
         var encoder = JournalEncoder(capacity: 1 << 16)
         encoder.write(byte: Self.snapshotVersion)

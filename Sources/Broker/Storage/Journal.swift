@@ -129,6 +129,12 @@ package final class Journal: @unchecked Sendable {
         try core.flush()
     }
 
+    /// Writes what is pending and starts a new segment for later records: a snapshot taken next then lets every
+    /// earlier segment go.
+    package func startNewSegment() throws(BrokerError) {
+        try core.startNewSegment()
+    }
+
     /// Stores `bytes` as the state after record `lsn`, atomically, then deletes the segments that hold only records
     /// up to `lsn` and older snapshots. Appends go on meanwhile; they wait only for the short moment in which the
     /// list of segments is updated.

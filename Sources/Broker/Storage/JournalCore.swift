@@ -49,6 +49,8 @@ final class JournalCore: @unchecked Sendable {
         var closed = false
         /// Someone asked the flusher thread to write and sync now.
         var flushRequested = false
+        /// The next write starts a new segment (see ``JournalCore/startNewSegment()``).
+        var rollRequested = false
         var flusherRunning = false
         /// Callers waiting without a thread (``JournalCore/whenDecided(_:_:)``), each for its batch; the records of
         /// every one of them are undecided.
@@ -315,6 +317,9 @@ final class JournalCore: @unchecked Sendable {
         }
         state.pointee.pendingWaiters = 0
         state.pointee.batchID += 1
+        let rollNow = state.pointee.rollRequested
+        state.pointee.rollRequested = false
+        let nextAfterRound = state.pointee.nextLSN
         monitor.unlock()
 
         // Where this round began, to cut the segment back to if any part of it fails.
@@ -330,6 +335,12 @@ final class JournalCore: @unchecked Sendable {
                 failure = error
                 break
             }
+        }
+        if rollNow, failure == nil, active.descriptor >= 0 {
+            // After this round's records, so that they stay in the segment a snapshot will cover. A roll that fails
+            // fails no record (they are written; the roll syncs them first or the sync below does): the next write
+            // tries a new segment again, and compaction keeps this one until a later snapshot.
+            do throws(BrokerError) { try roll(to: nextAfterRound) } catch { active.broken = true }
         }
         if failure == nil, sync, active.dirty {
             do throws(BrokerError) {
@@ -351,6 +362,10 @@ final class JournalCore: @unchecked Sendable {
                 // a retry will write elsewhere is left behind; the next write starts a fresh one.
                 closeDescriptor(active.descriptor)
                 try? files.remove(active.path)
+                let removed = segmentFirstLSN
+                monitor.lock()
+                monitor.state.pointee.segments.removeAll { $0 == removed }
+                monitor.unlock()
                 active = ActiveSegment()
             }
         }
@@ -465,6 +480,9 @@ final class JournalCore: @unchecked Sendable {
         segmentFirstLSN = firstLSN
         monitor.lock()
         monitor.state.pointee.statistics.segmentsCreated += 1
+        // Listed at once, not at the end of the round: a round can create two (its first write, then a roll for a
+        // snapshot), and compaction must know both.
+        if monitor.state.pointee.segments.last != firstLSN { monitor.state.pointee.segments.append(firstLSN) }
         monitor.unlock()
     }
 
@@ -499,7 +517,7 @@ final class JournalCore: @unchecked Sendable {
                 }
                 if state.pointee.closed { continue }
                 state.pointee.flushRequested = false
-                if state.pointee.pendingRecords > 0 || state.pointee.retry != nil || active.dirty {
+                if state.pointee.pendingRecords > 0 || state.pointee.retry != nil || active.dirty || state.pointee.rollRequested {
                     writePending(sync: true, keepOnFailure: true)
                 } else {
                     monitor.broadcast(.done)
@@ -530,7 +548,7 @@ final class JournalCore: @unchecked Sendable {
             // A round that began before this call may have missed our records: wait for one that began after a
             // request was standing (the flusher clears the request as it begins a round).
             var requested = false
-            while state.pointee.flusherRunning, state.pointee.syncedLSN < target {
+            while state.pointee.flusherRunning, state.pointee.syncedLSN < target || state.pointee.rollRequested {
                 if requested, !state.pointee.flushRequested, !state.pointee.writing { break }
                 if !state.pointee.flushRequested {
                     state.pointee.flushRequested = true
@@ -546,6 +564,21 @@ final class JournalCore: @unchecked Sendable {
         }
         if let error = state.pointee.stickyError { throw error }
         if state.pointee.syncedLSN < target { throw .storageClosed() }
+    }
+
+    /// Writes what is pending and starts a new segment for what comes after, so that a snapshot taken next covers
+    /// every earlier segment, the one that was being written too, and compaction leaves only the snapshot and the
+    /// records after it.
+    func startNewSegment() throws(BrokerError) {
+        monitor.lock()
+        monitor.state.pointee.rollRequested = true
+        monitor.unlock()
+        try flush()
+        // The flush may return as the round that took the request begins (its records were synced by the one
+        // before): the roll is done once no round is under way.
+        monitor.lock()
+        while monitor.state.pointee.writing { monitor.wait(.done) }
+        monitor.unlock()
     }
 
     func close() {

@@ -194,3 +194,28 @@ struct DurableConsumerTests {
         #expect(statistics.approximateNumberOfMessagesNotVisible == 0)
     }
 }
+
+@Suite("Compaction")
+struct CompactionTests {
+    @Test(arguments: [Durability.acknowledged, .interval(.milliseconds(5)), .none])
+    func aSnapshotLeavesOnlyItselfAndTheRecordsAfterItAndEverythingComesBack(durability: Durability) throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock, durability: durability)
+        let queue = try broker.createQueue(named: "q")
+        for index in 0..<200 { try queue.sendMessage("before \(index)") }
+        try broker.snapshot()
+        var names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        // The segment that was being written is covered too: what remains is the snapshot and a fresh segment.
+        #expect(names.filter { $0.hasSuffix(".snap") }.count == 1)
+        #expect(names.filter { $0.hasSuffix(".log") }.count == 1, "\(names.sorted())")
+        let segment = try #require(names.first { $0.hasSuffix(".log") })
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: directory.file(segment))[.size] as? Int)
+        #expect(size <= 32, "the new segment holds its header only, not the 200 sends")
+        for index in 0..<5 { try queue.sendMessage("after \(index)") }
+        broker = try restart(broker, directory, clock: clock, durability: durability)
+        #expect(try broker.queue(named: "q").statistics().approximateNumberOfMessages == 205)
+        names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(names.filter { $0.hasSuffix(".snap") }.count == 1)
+    }
+}
