@@ -277,7 +277,14 @@ final class BrokerStore: Sendable {
             image.deduplication.append(.init(id: id, group: group, record: DeduplicationRecord(
                 expiresAt: expiresAt, messageId: messageId, sequenceNumber: sequence)))
         }
-        for _ in 0..<(try decoder.readCount()) {
+        let count = try decoder.readCount()
+        // Each message takes more than a byte, so a count the bytes left cannot hold is refused before it reserves.
+        guard count <= decoder.remaining else {
+            throw JournalDecodingError(reason: "\(count) messages cannot fit in \(decoder.remaining) bytes", offset: 0)
+        }
+        image.messages.reserveCapacity(count)
+        image.order.reserveCapacity(count)
+        for _ in 0..<count {
             let message = try QueueLog.decodeMessage(&decoder)
             image.messages[message.key] = message
             image.order.append(message.key)
