@@ -166,11 +166,39 @@ public final class Broker: Sendable {
     /// What this broker recovered from its directory when it started; nil for an in-memory broker.
     public var recoveryReport: RecoveryReport? { directory.recoveryReport }
 
+    /// Runs `body`, whose calls change queues (sends, deletes, visibility changes, a topic's deliveries to its
+    /// queues), and returns its result once their records meet the broker's ``Durability`` promise, suspending the
+    /// task meanwhile instead of blocking its thread.
+    ///
+    /// A synchronous call on a durable broker blocks its thread until its record is on disk (at
+    /// ``Durability/acknowledged``). Tasks run on a pool with one thread per core, so tasks that each block share a
+    /// sync only with as many others as there are threads. Inside `body` the same calls hand their wait to this
+    /// function instead, which suspends: a thousand tasks can then share one sync. In memory, and at the
+    /// `interval` and `none` levels, it simply returns `body`'s result.
+    ///
+    /// ```swift
+    /// let result = try await broker.awaitingDurability { try queue.deleteMessageBatch(entries) }
+    /// ```
+    ///
+    /// Results inside `body` are not yet durable: act on them (tell a client, charge a card) only once this
+    /// returns. Long polls woken by these calls see their messages only then, too.
+    ///
+    /// - Throws: the first `BrokerError` of `body`, or the storage error of a record that could not be stored (then
+    ///   nothing after it in `body` is acknowledged either).
+    public func awaitingDurability<R>(_ body: () throws(BrokerError) -> R) async throws(BrokerError) -> R {
+        guard directory.store != nil else { return try body() }
+        return try await DurableDeferral.run(body)
+    }
+
     /// Writes a snapshot of every queue now and lets the journal delete the segments it covers (a durable broker
     /// also does this by itself as its journal grows). Nothing for an in-memory broker.
     public func snapshot() throws(BrokerError) {
         try directory.store?.takeSnapshot()
     }
+
+    /// The journal's counters (appends, records, writes, syncs) since the broker opened its directory; nil in
+    /// memory. For the benchmark harness.
+    package var journalStatistics: Journal.Statistics? { directory.store?.journal.statistics }
 
     /// Writes what is pending, closes a durable broker's journal and releases its directory, so another broker can
     /// open it; later changes fail. Nothing for an in-memory broker.

@@ -10,6 +10,7 @@ enum Scenario: String, CaseIterable {
     case depthSweep = "depth-sweep"
     case goals
     case journal
+    case durable
 
     /// What a run of the scenario checks before it reports.
     var checks: String {
@@ -22,6 +23,7 @@ enum Scenario: String, CaseIterable {
         case .depthSweep: "every message received at most once, as many received as sent, the depth unchanged at the end"
         case .goals: "each scenario's own checks (exactly once, order per group, fan-out counts, parked long polls)"
         case .journal: "after each row the journal is reopened: every record appended comes back intact, in each thread's order, with no damage"
+        case .durable: "every message received exactly once, the queue empty at the end"
         }
     }
 
@@ -35,6 +37,7 @@ enum Scenario: String, CaseIterable {
         case .depthSweep: "send+receive+delete with 1k → 1M messages resident, and heap bytes per resident message"
         case .goals: "every performance goal of issue 6, each measured as above, with PASS/MISS"
         case .journal: "the storage journal alone: batches of 10 records from 1, 8, 64 threads at each durability level"
+        case .durable: "durable send+receive+delete, batches of 10, at each level, then acknowledged at 1–64 producers and consumers"
         }
     }
 }
@@ -70,6 +73,8 @@ struct Options {
     var publishBatch = false
     var concurrency = 10
     var depths = [1_000, 10_000, 100_000, 1_000_000]
+    /// durable: resident messages of the recovery row.
+    var resident = 1_000_000
     var duration: Double?
     var messages: Int?
     var warmup = 0.3
@@ -105,6 +110,7 @@ struct Options {
           --publish-batch      fanout: PublishBatch of --batch entries instead of single publishes
           --concurrency K      consumer: QueueWorker concurrency (default 10)
           --depths LIST        depth-sweep: resident messages, comma-separated (default 1000,10000,100000,1000000)
+          --resident N         durable: resident messages of the recovery row (default 1000000)
           --duration SECONDS   time budget of each run (default 1)
           --messages N         message budget of each run instead of --duration; long-poll-latency: rounds
                                (default 2000); consumer: messages drained (default 100000)
@@ -167,6 +173,7 @@ struct Options {
             case "--body-scope": options.bodyScope = true
             case "--publish-batch": options.publishBatch = true
             case "--concurrency": options.concurrency = try integer(argument, 1...1_000)
+            case "--resident": options.resident = try integer(argument, 1...100_000_000)
             case "--depths":
                 let text = try value(argument)
                 let depths = text.split(separator: ",").compactMap { Int($0.replacingOccurrences(of: "_", with: "")) }
@@ -199,7 +206,7 @@ struct Options {
         options.scenario = scenario
         if options.duration != nil, options.messages != nil { throw UsageError("give --duration or --messages, not both") }
         if options.producers > 1 || options.consumers > 1,
-           ![.sendReceiveDelete, .fifo].contains(scenario) {
+           ![.sendReceiveDelete, .fifo, .durable].contains(scenario) {
             throw UsageError("--producers and --consumers apply to send-receive-delete and fifo; \(scenario.rawValue) runs on one thread")
         }
         if scenario == .fifo, options.producers > options.groups {

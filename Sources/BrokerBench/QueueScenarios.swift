@@ -3,26 +3,21 @@ import Foundation
 
 /// A broker for one run, on the chosen clock.
 ///
-/// With `BROKER_BENCH_DATA_DIR` set, the broker is durable: a fresh directory under it per run, at the level
-/// `BROKER_BENCH_DURABILITY` names (`acknowledged`, the default; `interval:MS`; `none`), so the queue scenarios measure
-/// the journaled paths beside the in-memory ones.
-func makeBroker(_ clock: ClockChoice) -> Broker {
+/// `durability` makes it durable, in a fresh directory under `root`, `BROKER_BENCH_DATA_DIR` or the temporary
+/// directory.
+/// Without it, `BROKER_BENCH_DATA_DIR` set makes the queue scenarios durable too, at the level
+/// `BROKER_BENCH_DURABILITY` names (`acknowledged`, the default; `interval:MS`; `none`), so that they measure the
+/// journaled paths beside the in-memory ones.
+func makeBroker(_ clock: ClockChoice, durability: Durability? = nil, root: String? = nil) -> Broker {
     let configuration = BrokerConfiguration(seed: 42)
-    if let root = ProcessInfo.processInfo.environment["BROKER_BENCH_DATA_DIR"] {
-        let path = root + "/run-\(UUID().uuidString)"
+    let environment = ProcessInfo.processInfo.environment
+    if let level = durability ?? environment["BROKER_BENCH_DATA_DIR"].map({ _ in parseDurability(environment["BROKER_BENCH_DURABILITY"]) }) {
+        let root = root ?? environment["BROKER_BENCH_DATA_DIR"] ?? NSTemporaryDirectory()
+        let path = root + "/broker-bench-run-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let level = ProcessInfo.processInfo.environment["BROKER_BENCH_DURABILITY"] ?? "acknowledged"
-        let durability: Durability
-        if level == "none" {
-            durability = .none
-        } else if level.hasPrefix("interval:"), let ms = Int(level.dropFirst("interval:".count)) {
-            durability = .interval(.milliseconds(ms))
-        } else {
-            durability = .acknowledged
-        }
         let clockValue: any BrokerClock = clock == .manual ? ManualClock() : SystemClock()
         do {
-            return try Broker(configuration: configuration, clock: clockValue, storage: .directory(path, durability: durability))
+            return try Broker(configuration: configuration, clock: clockValue, storage: .directory(path, durability: level))
         } catch {
             FileHandle.standardError.write(Data("cannot open \(path): \(error)\n".utf8))
         }
@@ -31,6 +26,14 @@ func makeBroker(_ clock: ClockChoice) -> Broker {
     case .manual: return Broker(configuration: configuration, clock: ManualClock())
     case .system: return Broker(configuration: configuration, clock: SystemClock())
     }
+}
+
+/// `acknowledged` (also for nil), `interval:MS` or `none`.
+func parseDurability(_ text: String?) -> Durability {
+    guard let text else { return .acknowledged }
+    if text == "none" { return .none }
+    if text.hasPrefix("interval:"), let ms = Int(text.dropFirst("interval:".count)) { return .interval(.milliseconds(ms)) }
+    return .acknowledged
 }
 
 /// Queue attributes for benchmark queues: a visibility timeout no run outlives, so "exactly once" is what the
@@ -49,6 +52,10 @@ struct QueueRunShape {
     var consumers: Int
     var clock: ClockChoice
     var quiet: Bool
+    /// A durable broker at this level; nil for memory (or the level the environment names, see ``makeBroker``).
+    var durability: Durability? = nil
+    /// Where a durable run's directory goes.
+    var dataRoot: String? = nil
 
     var scenarioName: String { fifo ? "fifo" : "send-receive-delete" }
     var variant: String {
@@ -237,7 +244,8 @@ private struct Exchange {
 /// (one thread per core) and starve the consumers. Consumers are tasks (receive is async); one that finds the queue
 /// empty yields.
 func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async throws -> RunResult {
-    let broker = makeBroker(shape.clock)
+    let broker = makeBroker(shape.clock, durability: shape.durability, root: shape.dataRoot)
+    let durable = broker.recoveryReport != nil
     let queue = try broker.createQueue(named: shape.fifo ? "bench.fifo" : "bench", attributes: benchQueueAttributes(fifo: shape.fifo))
     let run = RunBudget(budget)
     let limit = run.messageLimit
@@ -249,63 +257,112 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
 
     // Producer p sends sequence numbers p, p+P, p+2P, … and, on FIFO queues, owns groups p, p+P, … so that each
     // group's order is one thread's send order.
+    @Sendable func nextBatch(_ producer: Int, _ k: Int, now: UInt64, into entries: inout [SendMessageBatchRequestEntry]) -> Int? {
+        let ownGroups = stride(from: producer, to: shape.groups, by: shape.producers).map { $0 }
+        let share = limit.map { $0 / shape.producers + (producer < $0 % shape.producers ? 1 : 0) }
+        if let share { if k >= share { return nil } } else if run.isSpent(sent: 0, now: now) { return nil }
+        let count = share.map { min(batch, $0 - k) } ?? batch
+        entries.removeAll(keepingCapacity: true)
+        for index in 0..<count {
+            let seq = (k + index) * shape.producers + producer
+            let group = shape.fifo ? ownGroups[(k + index) % ownGroups.count] : 0
+            entries.append(SendMessageBatchRequestEntry(
+                id: Names.entryIds[index], body: Payload.body(seq: seq, group: group, sentAt: now, size: shape.bodySize),
+                messageGroupId: shape.fifo ? groupIds[group] : nil,
+                messageDeduplicationId: shape.fifo ? String(seq) : nil))
+        }
+        return count
+    }
+    @Sendable func send(_ entries: [SendMessageBatchRequestEntry]) throws(BrokerError) -> String? {
+        if entries.count == 1 {
+            _ = try queue.sendMessage(entries[0].message)
+            return nil
+        }
+        let result = try queue.sendMessageBatch(entries)
+        return result.failed.first.map { "SendMessageBatch failed: \($0.code) \($0.message)" }
+    }
+    @Sendable func producerFinished(_ failure: String?) {
+        exchange.withLock { state in
+            state.producersRunning -= 1
+            if let failure { state.failures.fail(failure) }
+        }
+    }
+
+    // In memory, producers are OS threads because the send path never suspends: as tasks they would hold the
+    // cooperative pool and starve the consumers. On a durable broker they are tasks that suspend for the disk
+    // (`Broker.awaitingDurability`), so that all of them share each sync.
     var threads: [Thread] = []
     let producersDone = DispatchGroup()
+    var producerTasks: [Task<Void, Never>] = []
     for producer in 0..<shape.producers {
+        if durable {
+            producerTasks.append(Task {
+                var k = 0
+                var entries: [SendMessageBatchRequestEntry] = []
+                var failure: String?
+                while failure == nil, let count = nextBatch(producer, k, now: nanosecondsNow(), into: &entries) {
+                    let batch = entries
+                    do {
+                        failure = try await broker.awaitingDurability { () throws(BrokerError) in try send(batch) }
+                    } catch {
+                        failure = "send failed: \(error)"
+                    }
+                    k += count
+                    exchange.withLock { $0.sent += count }
+                }
+                producerFinished(failure)
+            })
+            continue
+        }
         producersDone.enter()
         let thread = Thread {
             defer { producersDone.leave() }
-            let ownGroups = stride(from: producer, to: shape.groups, by: shape.producers).map { $0 }
-            let share = limit.map { $0 / shape.producers + (producer < $0 % shape.producers ? 1 : 0) }
             var k = 0
             var entries: [SendMessageBatchRequestEntry] = []
             var failure: String?
-            var now = nanosecondsNow()
-            while failure == nil {
-                if let share { if k >= share { break } } else if run.isSpent(sent: 0, now: now) { break }
-                let count = share.map { min(batch, $0 - k) } ?? batch
-                entries.removeAll(keepingCapacity: true)
-                for index in 0..<count {
-                    let seq = (k + index) * shape.producers + producer
-                    let group = shape.fifo ? ownGroups[(k + index) % ownGroups.count] : 0
-                    entries.append(SendMessageBatchRequestEntry(
-                        id: Names.entryIds[index], body: Payload.body(seq: seq, group: group, sentAt: now, size: shape.bodySize),
-                        messageGroupId: shape.fifo ? groupIds[group] : nil,
-                        messageDeduplicationId: shape.fifo ? String(seq) : nil))
-                }
+            while failure == nil, let count = nextBatch(producer, k, now: nanosecondsNow(), into: &entries) {
                 do {
-                    if count == 1 {
-                        try queue.sendMessage(entries[0].message)
-                    } else {
-                        let result = try queue.sendMessageBatch(entries)
-                        if let first = result.failed.first { failure = "SendMessageBatch failed: \(first.code) \(first.message)" }
-                    }
+                    failure = try send(entries)
                 } catch {
                     failure = "send failed: \(error)"
                 }
                 k += count
                 exchange.withLock { $0.sent += count }
-                now = nanosecondsNow()
             }
-            exchange.withLock { state in
-                state.producersRunning -= 1
-                if let failure { state.failures.fail(failure) }
-            }
+            producerFinished(failure)
         }
         thread.stackSize = 1 << 20
         threads.append(thread)
     }
     for thread in threads { thread.start() }
 
+    @Sendable func recordDeletes(_ result: BatchResult<BatchEntryAcknowledged>, count: Int) {
+        if let first = result.failed.first {
+            exchange.withLock { $0.failures.fail("DeleteMessageBatch failed: \(first.code) \(first.message)") }
+        }
+        let now = nanosecondsNow()
+        let deleted = exchange.withLock { state -> Int in
+            state.deleted += count
+            state.lastDelete = max(state.lastDelete, now)
+            return state.deleted
+        }
+        progress.tick(deleted, now: now)
+    }
+
     let histograms = try await withThrowingTaskGroup(of: Histogram.self) { group in
         for _ in 0..<shape.consumers {
             group.addTask {
                 var histogram = Histogram()
                 var deleteEntries: [DeleteMessageBatchRequestEntry] = []
+                var pendingDelete: Task<Void, any Error>?
                 while true {
                     let messages = try await queue.receiveMessages(maxNumberOfMessages: batch)
                     let received = nanosecondsNow()
                     if messages.isEmpty {
+                        if let previous = pendingDelete {
+                            try await previous.value
+                            pendingDelete = nil
+                        }
                         let finished = exchange.withLock { $0.producersRunning == 0 && $0.deleted >= $0.sent }
                         if finished { return histogram }
                         await Task.yield()
@@ -338,10 +395,19 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
                         for (index, message) in messages.enumerated() {
                             deleteEntries.append(DeleteMessageBatchRequestEntry(id: Names.entryIds[index], receiptHandle: message.receiptHandle))
                         }
-                        let result = try queue.deleteMessageBatch(deleteEntries)
-                        if let first = result.failed.first {
-                            exchange.withLock { $0.failures.fail("DeleteMessageBatch failed: \(first.code) \(first.message)") }
+                        let entries = deleteEntries
+                        if durable {
+                            // A durable delete suspends for the disk rather than block one of the pool's threads, and
+                            // the consumer receives its next batch meanwhile, so that both share one sync.
+                            if let previous = pendingDelete { try await previous.value }
+                            pendingDelete = Task {
+                                let result = try await broker.awaitingDurability { () throws(BrokerError) in try queue.deleteMessageBatch(entries) }
+                                recordDeletes(result, count: entries.count)
+                            }
+                            continue
                         }
+                        recordDeletes(try queue.deleteMessageBatch(entries), count: entries.count)
+                        continue
                     }
                     let now = nanosecondsNow()
                     let deleted = exchange.withLock { state -> Int in
@@ -358,6 +424,7 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
         return all
     }
     producersDone.wait()
+    for task in producerTasks { await task.value }
     progress.finish()
 
     var histogram = Histogram()
@@ -369,8 +436,14 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
     verifier.check(statistics.approximateNumberOfMessages == 0 && statistics.approximateNumberOfMessagesNotVisible == 0,
                    "queue not empty at the end")
     let seconds = Double(max(lastDelete, run.start + 1) - run.start) / 1e9
-    let row = Row(scenario: shape.scenarioName, variant: shape.variant, unit: "msgs/s",
+    var row = Row(scenario: shape.scenarioName, variant: shape.variant, unit: "msgs/s",
                   throughput: Double(deleted) / seconds, count: deleted, seconds: seconds,
                   latency: histogram.summary, latencyOf: "send → receive of each message")
+    if let journal = broker.journalStatistics {
+        // Group commit at work: how many records (one per send batch, receive and delete batch) each sync carried.
+        row.extras.append(("records per sync", journal.syncs > 0 ? Double(journal.records) / Double(journal.syncs) : 0))
+        row.extras.append(("syncs/s", Double(journal.syncs) / seconds))
+        broker.closeStorage()
+    }
     return RunResult(rows: [row], failures: verifier.all)
 }

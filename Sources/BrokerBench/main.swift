@@ -183,6 +183,7 @@ do {
     case .consumer: results = try await runConsumerRuns(options)
     case .depthSweep: results = try await runDepthSweepRuns(options, depths: options.depths)
     case .journal: results = try runJournalRuns(options)
+    case .durable: results = try await runDurableRuns(options)
     case .goals:
         let outcome = try await runGoals(options)
         results = outcome.results

@@ -9,6 +9,21 @@ extension ConsumerRuntime {
         emit(deleted, as: { .processed(messageId: deletes[$0].messageId) }) { $0.processed += deleted.count }
     }
 
+    /// As ``deleteSettled(_:)``, suspending the task rather than blocking its thread while a durable broker's
+    /// records reach the disk; a message is reported processed only once its delete is durable.
+    func settleDeletes(_ deletes: [PendingDelete]) async {
+        guard queue.core.durable != nil else { return deleteSettled(deletes) }
+        do throws(BrokerError) {
+            let deleted = try await DurableDeferral.run { deleteIndices(deletes) }
+            emit(deleted, as: { .processed(messageId: deletes[$0].messageId) }) { $0.processed += deleted.count }
+        } catch {
+            // The deletes did not reach the disk: the messages come back after a restart, so none is processed.
+            for delete in deletes {
+                emit(.deleteFailed(messageId: delete.messageId, error: error.description)) { $0.deleteFailures += 1 }
+            }
+        }
+    }
+
     /// Deletes the messages; returns the ids deleted.
     func delete(_ deletes: [PendingDelete]) -> Set<String> {
         Set(deleteIndices(deletes).map { deletes[$0].messageId })

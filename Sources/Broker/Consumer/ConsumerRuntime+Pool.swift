@@ -21,7 +21,7 @@ extension ConsumerRuntime {
     func acquire(maximum: Int) async -> Int {
         while true {
             let acquisition = state.withLock { $0.machine.acquire(maximum: maximum) }
-            if !acquisition.deletes.isEmpty { deleteSettled(acquisition.deletes) }
+            if !acquisition.deletes.isEmpty { await settleDeletes(acquisition.deletes) }
             if let taken = acquisition.slots { return taken }
             if Task.isCancelled { return 0 }
             await wait(poller: true) { $0.machine.mayAcquire(maximum: maximum) }
@@ -30,9 +30,9 @@ extension ConsumerRuntime {
 
     /// The poll loop is about to wait (a long poll or an idle sleep): it sends the pending deletes and leaves the
     /// next ones to the workers.
-    func pollerWillWait() {
+    func pollerWillWait() async {
         let flush = state.withLock { $0.machine.pollerWillWait() }
-        if !flush.isEmpty { deleteSettled(flush) }
+        if !flush.isEmpty { await settleDeletes(flush) }
     }
 
     /// Gives back slots taken outside the pool.
@@ -81,7 +81,7 @@ extension ConsumerRuntime {
             arrived = false
             wake?.resume(returning: true)
             for waiter in ready { waiter.resume() }
-            if !action.deletes.isEmpty { deleteSettled(action.deletes) }
+            if !action.deletes.isEmpty { await settleDeletes(action.deletes) }
             switch action.step {
             case .run(let job): spins = 0; settlement = .job(await job())
             case .spin: spins += 1; await Task.yield()

@@ -238,12 +238,12 @@ public final class QueueWorker: QueueConsumer, Sendable {
                 if wait > .zero {
                     messages = (try? await receive(slots, wait: .zero)) ?? []
                     if messages.isEmpty {
-                        runtime.pollerWillWait()
+                        await runtime.pollerWillWait()
                         messages = try await receive(slots, wait: wait)
                     }
                 } else {
                     messages = try await receive(slots, wait: .zero)
-                    if messages.isEmpty { runtime.pollerWillWait() }
+                    if messages.isEmpty { await runtime.pollerWillWait() }
                 }
             } catch {
                 runtime.received([], unusedSlots: slots)

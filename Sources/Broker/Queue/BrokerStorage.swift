@@ -207,6 +207,9 @@ final class BrokerStore: Sendable {
         }
         let (source, nextQueueID) = counters.withLock { ($0.queues, $0.nextQueueID) }
         guard let source else { return }
+        // The segment being written goes too once the snapshot covers it, so that after compaction the directory
+        // holds the snapshot and the records after it, not up to a segment's worth of records it already covers.
+        try journal.startNewSegment()
         let upTo = journal.nextLSN - 1
         var encoder = JournalEncoder(capacity: 1 << 16)
         encoder.write(byte: Self.snapshotVersion)
@@ -274,7 +277,14 @@ final class BrokerStore: Sendable {
             image.deduplication.append(.init(id: id, group: group, record: DeduplicationRecord(
                 expiresAt: expiresAt, messageId: messageId, sequenceNumber: sequence)))
         }
-        for _ in 0..<(try decoder.readCount()) {
+        let count = try decoder.readCount()
+        // Each message takes more than a byte, so a count the bytes left cannot hold is refused before it reserves.
+        guard count <= decoder.remaining else {
+            throw JournalDecodingError(reason: "\(count) messages cannot fit in \(decoder.remaining) bytes", offset: 0)
+        }
+        image.messages.reserveCapacity(count)
+        image.order.reserveCapacity(count)
+        for _ in 0..<count {
             let message = try QueueLog.decodeMessage(&decoder)
             image.messages[message.key] = message
             image.order.append(message.key)

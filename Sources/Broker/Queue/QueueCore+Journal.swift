@@ -81,11 +81,13 @@ extension QueueCore {
                 RestoredQueue.Deduplication(id: $0.id, group: $0.group, record: $0.record)
             }
             var live = Array(state.messages.values)
-            if !isFifo { live.sort { $0.enqueuedAt < $1.enqueuedAt } }
-            for message in live {
-                image.messages[message.key] = message
-                image.order.append(message.key)
+            if isFifo {
+                live.sort { ($0.sequenceNumber ?? 0) < ($1.sequenceNumber ?? 0) }
+            } else {
+                live.sort { $0.enqueuedAt < $1.enqueuedAt }
             }
+            // In order already: the encoder takes the list as it is, with no table of the messages to build first.
+            image.live = live
             var encoder = JournalEncoder(capacity: 256 + live.count * 160)
             BrokerStore.encodeImage(image, into: &encoder)
             return encoder.bytes
@@ -115,6 +117,9 @@ struct RestoredQueue {
     var name: String
     var incarnation: UInt64
     var createdAt: Date
+    /// A snapshot's messages in queue order, when the image was made from a live queue (``orderedMessages`` then
+    /// returns them as they are); nil for an image being rebuilt from records.
+    var live: [StoredMessage]?
     /// Records of this queue before this LSN are already in the image (a snapshot's).
     var asOfLSN: Journal.LSN = 0
     var settings: [String: String] = [:]
@@ -222,8 +227,10 @@ struct RestoredQueue {
 
     /// The live messages in the order they entered the queue: by sequence number on a FIFO queue.
     var orderedMessages: [StoredMessage] {
-        var seen = Set<UInt64>()
+        if let live { return live }
+        var seen = Set<UInt64>(minimumCapacity: order.count)
         var live: [StoredMessage] = []
+        live.reserveCapacity(messages.count)
         for key in order where seen.insert(key).inserted {
             if let message = messages[key] { live.append(message) }
         }

@@ -3,9 +3,13 @@ import Foundation
 extension QueueCore {
     /// ReceiveMessage: an immediate pick, or a long poll that waits for messages, its deadline or cancellation.
     func receive(_ request: ReceiveRequest) async throws -> [Delivery] {
-        let begun = try mutate { state, now, effects throws(BrokerError) in
-            try state.beginReceive(request, now: now, effects: &effects, deadLetterTarget: deadLetterTarget)
+        let begin = { () throws(BrokerError) in
+            try self.mutate { state, now, effects throws(BrokerError) in
+                try state.beginReceive(request, now: now, effects: &effects, deadLetterTarget: self.deadLetterTarget)
+            }
         }
+        // A durable receive suspends for the disk rather than block one of the pool's few threads.
+        let begun = durable == nil ? try begin() : try await DurableDeferral.run(begin)
         if let immediate = begun.deliveries { return immediate }
         let visibility = begun.visibilityTimeout
         let deadline = clock.now.addingTimeInterval(TimeInterval(begun.waitSeconds))

@@ -76,10 +76,19 @@ final class QueueCore: Sendable, DeadLetterSink {
                 return .failure(error)
             }
         }
-        if let ticket, let failure = awaitDurable(ticket) {
-            apply(effects)
-            if let wakes { for wake in wakes { wake() } }
-            throw failure
+        if let ticket {
+            if case .success(let journaled) = ticket, let deferral = DurableDeferral.current,
+               let durable, deferral.add(.init(store: durable.store, ticket: journaled, finish: { [effects, wakes] _ in
+                   self.apply(effects)
+                   if let wakes { for wake in wakes { wake() } }
+               })) {
+                return try result.get()
+            }
+            if let failure = awaitDurable(ticket) {
+                apply(effects)
+                if let wakes { for wake in wakes { wake() } }
+                throw failure
+            }
         }
         apply(effects)
         if let wakes { for wake in wakes { wake() } }
@@ -144,8 +153,15 @@ final class QueueCore: Sendable, DeadLetterSink {
             if durable != nil { ticket = journal(&state) }
         }
         // A waiter served here sees its messages only once their receive is journaled; a failure leaves them in
-        // flight until their deadline (the waiter gets them, as the state already has them in flight).
-        if let ticket { _ = awaitDurable(ticket) }
+        // flight until their deadline (the waiter gets them, as the state already has them in flight). The timer's
+        // thread does not wait for the disk: the journal applies the effects when it has decided the record.
+        if let durable, case .success(let journaled)? = ticket {
+            durable.store.journal.whenDecided(journaled) { [effects, wakes] _ in
+                self.apply(effects)
+                if let wakes { for wake in wakes { wake() } }
+            }
+            return
+        }
         apply(effects)
         if let wakes { for wake in wakes { wake() } }
     }
@@ -169,6 +185,16 @@ final class QueueCore: Sendable, DeadLetterSink {
             state.waiters.append(Waiter(id: id, request: request, visibilityTimeout: visibilityTimeout,
                                         deadline: deadline, continuation: continuation))
             rescheduleTimer(&state)
+            return nil
+        }
+        if let durable, case .success(let journaled)? = ticket {
+            // The poll runs in a task: rather than block its thread for the disk, the journal resumes it (with the
+            // messages it took, or the storage error) once the record is decided.
+            durable.store.journal.whenDecided(journaled) { [effects, wakes, outcome] failure in
+                self.apply(effects)
+                if let wakes { for wake in wakes { wake() } }
+                if let outcome { continuation.resume(with: failure.map { .failure($0) } ?? outcome) }
+            }
             return nil
         }
         if let ticket, let failure = awaitDurable(ticket), outcome != nil { outcome = .failure(failure) }

@@ -102,6 +102,22 @@ package final class Journal: @unchecked Sendable {
         try core.wait(for: ticket)
     }
 
+    /// As ``wait(for:)``, suspending the task instead of blocking its thread, so that many tasks on a few threads
+    /// can share one sync.
+    package func wait(for ticket: JournalTicket) async throws(BrokerError) {
+        if let failure = await withCheckedContinuation({ (continuation: CheckedContinuation<BrokerError?, Never>) in
+            core.whenDecided(ticket) { continuation.resume(returning: $0) }
+        }) {
+            throw failure
+        }
+    }
+
+    /// Calls `done` with nil once the records of `ticket` meet the level's promise, or with the error when they could
+    /// not be stored, without blocking: on the thread that decided them, or at once. `done` must not block.
+    package func whenDecided(_ ticket: JournalTicket, _ done: @escaping @Sendable (BrokerError?) -> Void) {
+        core.whenDecided(ticket, done)
+    }
+
     /// Appends one record.
     @discardableResult
     package func append(_ payload: some Collection<UInt8>) throws(BrokerError) -> LSN {
@@ -111,6 +127,12 @@ package final class Journal: @unchecked Sendable {
     /// Writes and syncs everything appended so far, whatever the level: at `interval`, what the next tick would do.
     package func flush() throws(BrokerError) {
         try core.flush()
+    }
+
+    /// Writes what is pending and starts a new segment for later records: a snapshot taken next then lets every
+    /// earlier segment go.
+    package func startNewSegment() throws(BrokerError) {
+        try core.startNewSegment()
     }
 
     /// Stores `bytes` as the state after record `lsn`, atomically, then deletes the segments that hold only records

@@ -49,10 +49,23 @@ final class JournalCore: @unchecked Sendable {
         var closed = false
         /// Someone asked the flusher thread to write and sync now.
         var flushRequested = false
+        /// The next write starts a new segment (see ``JournalCore/startNewSegment()``).
+        var rollRequested = false
         var flusherRunning = false
+        /// Callers waiting without a thread (``JournalCore/whenDecided(_:_:)``), each for its batch; the records of
+        /// every one of them are undecided.
+        var asyncWaiters: [AsyncWaiter] = []
+        /// The committer thread that writes for asynchronous waiters when no appender thread leads runs.
+        var committerRunning = false
         /// First LSNs of the segment files, oldest first; the last is the one being written.
         var segments: [LSN]
         var statistics = Journal.Statistics()
+    }
+
+    /// A caller that does not block a thread for its batch's outcome: told by whoever decides the batch.
+    struct AsyncWaiter {
+        var batch: UInt64
+        var done: @Sendable (BrokerError?) -> Void
     }
 
     /// The segment being written; touched only by the thread holding the writer role (`State.writing`).
@@ -188,15 +201,90 @@ final class JournalCore: @unchecked Sendable {
             }
             monitor.wait(.done)
         }
-        if !state.pointee.failures.isEmpty, let failure = state.pointee.failures[myBatch] {
-            if failure.waiters <= 1 {
-                state.pointee.failures[myBatch] = nil
-            } else {
-                state.pointee.failures[myBatch] = (failure.error, failure.waiters - 1)
-            }
-            monitor.unlock()
-            throw failure.error
+        let failure = takeFailure(of: myBatch)
+        monitor.unlock()
+        if let failure { throw failure }
+    }
+
+    /// With the lock held, for a waiter of a decided batch: the batch's error, if its write failed (each waiter
+    /// takes its share, so the record of the failure goes once every waiter has seen it).
+    private func takeFailure(of batch: UInt64) -> BrokerError? {
+        let state = monitor.state
+        guard !state.pointee.failures.isEmpty, let failure = state.pointee.failures[batch] else { return nil }
+        if failure.waiters <= 1 {
+            state.pointee.failures[batch] = nil
+        } else {
+            state.pointee.failures[batch] = (failure.error, failure.waiters - 1)
         }
+        return failure.error
+    }
+
+    /// Calls `done` once the records of `ticket` meet the level's promise (nil) or could not be stored (the error),
+    /// without blocking the calling thread: an `async` caller suspends on it, so the cooperative pool's few threads
+    /// keep running while a sync is under way. `done` runs on the thread that decided the batch (an appender that
+    /// led the write, the flusher or the committer thread), or at once on this one if the batch is decided; it
+    /// must not block for long.
+    ///
+    /// At the `leader` strategy nobody may be about to write, so a committer thread (started at the first such wait)
+    /// writes and syncs for asynchronous waiters when no appender thread leads.
+    func whenDecided(_ ticket: JournalTicket, _ done: @escaping @Sendable (BrokerError?) -> Void) {
+        guard let myBatch = ticket.batch else { return done(nil) }
+        let state = monitor.state
+        monitor.lock()
+        if state.pointee.decidedBatches > myBatch {
+            let failure = takeFailure(of: myBatch)
+            monitor.unlock()
+            return done(failure)
+        }
+        state.pointee.asyncWaiters.append(AsyncWaiter(batch: myBatch, done: done))
+        var startCommitter = false
+        if !usesFlusherThread {
+            if !state.pointee.committerRunning {
+                state.pointee.committerRunning = true
+                startCommitter = true
+            } else if !state.pointee.writing {
+                monitor.signal(.work)
+            }
+        }
+        monitor.unlock()
+        if startCommitter {
+            let thread = Thread { [self] in runCommitter() }
+            thread.name = "broker-journal-committer"
+            thread.start()
+        }
+    }
+
+    /// The committer thread (`leader` strategy): writes and syncs whenever asynchronous waiters wait and no thread
+    /// is writing; exits when the journal closes.
+    ///
+    /// Tasks resumed by one sync need a moment of the pool's threads to make their next change; a sync begun at
+    /// once would take only the few records that arrived during the last one, and the rest would wait for the sync
+    /// after it (so each sync carried about half of the callers). So after a sync the committer waits until as many
+    /// callers wait as the last sync released, but no longer than half that sync took, then takes them all.
+    private func runCommitter() {
+        let state = monitor.state
+        var released = 0
+        var lastRound: Int64 = 0
+        var roundEnded: Int64 = 0
+        monitor.lock()
+        while !state.pointee.closed {
+            let waiting = state.pointee.asyncWaiters.count
+            if !state.pointee.writing, waiting > 0 {
+                let held = JournalMonitor<State>.monotonicNanoseconds() - roundEnded
+                if waiting < released, held < lastRound / 2 {
+                    monitor.wait(.work, nanoseconds: lastRound / 2 - held)
+                    continue
+                }
+                released = waiting
+                let start = JournalMonitor<State>.monotonicNanoseconds()
+                writePending(sync: syncsBatches, keepOnFailure: false)
+                roundEnded = JournalMonitor<State>.monotonicNanoseconds()
+                lastRound = roundEnded - start
+                continue
+            }
+            monitor.wait(.work)
+        }
+        state.pointee.committerRunning = false
         monitor.unlock()
     }
 
@@ -229,6 +317,9 @@ final class JournalCore: @unchecked Sendable {
         }
         state.pointee.pendingWaiters = 0
         state.pointee.batchID += 1
+        let rollNow = state.pointee.rollRequested
+        state.pointee.rollRequested = false
+        let nextAfterRound = state.pointee.nextLSN
         monitor.unlock()
 
         // Where this round began, to cut the segment back to if any part of it fails.
@@ -244,6 +335,12 @@ final class JournalCore: @unchecked Sendable {
                 failure = error
                 break
             }
+        }
+        if rollNow, failure == nil, active.descriptor >= 0 {
+            // After this round's records, so that they stay in the segment a snapshot will cover. A roll that fails
+            // fails no record (they are written; the roll syncs them first or the sync below does): the next write
+            // tries a new segment again, and compaction keeps this one until a later snapshot.
+            do throws(BrokerError) { try roll(to: nextAfterRound) } catch { active.broken = true }
         }
         if failure == nil, sync, active.dirty {
             do throws(BrokerError) {
@@ -265,6 +362,10 @@ final class JournalCore: @unchecked Sendable {
                 // a retry will write elsewhere is left behind; the next write starts a fresh one.
                 closeDescriptor(active.descriptor)
                 try? files.remove(active.path)
+                let removed = segmentFirstLSN
+                monitor.lock()
+                monitor.state.pointee.segments.removeAll { $0 == removed }
+                monitor.unlock()
                 active = ActiveSegment()
             }
         }
@@ -309,6 +410,25 @@ final class JournalCore: @unchecked Sendable {
         }
         state.pointee.writing = false
         monitor.broadcast(.done)
+        if !state.pointee.asyncWaiters.isEmpty { resumeAsyncWaiters() }
+    }
+
+    /// With the lock held, after a batch was decided: tells the asynchronous waiters of decided batches, outside the
+    /// lock (a callback may append again), and wakes the committer for the rest. Returns with the lock held.
+    private func resumeAsyncWaiters() {
+        let state = monitor.state
+        let decided = state.pointee.decidedBatches
+        var ready: [(done: @Sendable (BrokerError?) -> Void, failure: BrokerError?)] = []
+        state.pointee.asyncWaiters.removeAll { waiter in
+            guard waiter.batch < decided else { return false }
+            ready.append((waiter.done, takeFailure(of: waiter.batch)))
+            return true
+        }
+        if !state.pointee.asyncWaiters.isEmpty { monitor.signal(.work) }
+        guard !ready.isEmpty else { return }
+        monitor.unlock()
+        for (done, failure) in ready { done(failure) }
+        monitor.lock()
     }
 
     /// The first LSN of the active segment (writer role only).
@@ -360,6 +480,9 @@ final class JournalCore: @unchecked Sendable {
         segmentFirstLSN = firstLSN
         monitor.lock()
         monitor.state.pointee.statistics.segmentsCreated += 1
+        // Listed at once, not at the end of the round: a round can create two (its first write, then a roll for a
+        // snapshot), and compaction must know both.
+        if monitor.state.pointee.segments.last != firstLSN { monitor.state.pointee.segments.append(firstLSN) }
         monitor.unlock()
     }
 
@@ -394,7 +517,7 @@ final class JournalCore: @unchecked Sendable {
                 }
                 if state.pointee.closed { continue }
                 state.pointee.flushRequested = false
-                if state.pointee.pendingRecords > 0 || state.pointee.retry != nil || active.dirty {
+                if state.pointee.pendingRecords > 0 || state.pointee.retry != nil || active.dirty || state.pointee.rollRequested {
                     writePending(sync: true, keepOnFailure: true)
                 } else {
                     monitor.broadcast(.done)
@@ -425,7 +548,7 @@ final class JournalCore: @unchecked Sendable {
             // A round that began before this call may have missed our records: wait for one that began after a
             // request was standing (the flusher clears the request as it begins a round).
             var requested = false
-            while state.pointee.flusherRunning, state.pointee.syncedLSN < target {
+            while state.pointee.flusherRunning, state.pointee.syncedLSN < target || state.pointee.rollRequested {
                 if requested, !state.pointee.flushRequested, !state.pointee.writing { break }
                 if !state.pointee.flushRequested {
                     state.pointee.flushRequested = true
@@ -443,6 +566,21 @@ final class JournalCore: @unchecked Sendable {
         if state.pointee.syncedLSN < target { throw .storageClosed() }
     }
 
+    /// Writes what is pending and starts a new segment for what comes after, so that a snapshot taken next covers
+    /// every earlier segment, the one that was being written too, and compaction leaves only the snapshot and the
+    /// records after it.
+    func startNewSegment() throws(BrokerError) {
+        monitor.lock()
+        monitor.state.pointee.rollRequested = true
+        monitor.unlock()
+        try flush()
+        // The flush may return as the round that took the request begins (its records were synced by the one
+        // before): the roll is done once no round is under way.
+        monitor.lock()
+        while monitor.state.pointee.writing { monitor.wait(.done) }
+        monitor.unlock()
+    }
+
     func close() {
         closeLock.withLock { alreadyClosed in
             guard !alreadyClosed else { return }
@@ -450,6 +588,7 @@ final class JournalCore: @unchecked Sendable {
             let state = monitor.state
             monitor.lock()
             state.pointee.closed = true
+            if state.pointee.committerRunning { monitor.broadcast(.work) }
             if state.pointee.flusherRunning {
                 monitor.signal(.work)
                 while state.pointee.flusherRunning {

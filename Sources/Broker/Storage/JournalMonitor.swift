@@ -63,6 +63,13 @@ final class JournalMonitor<State>: @unchecked Sendable {
         pthread_cond_wait(conditions + condition.rawValue, mutex)
     }
 
+    /// A monotonic instant in nanoseconds, for pacing the disk's work (not the broker's time, which is its clock's).
+    static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
     /// As ``wait(_:)``, or until `nanoseconds` have passed on the monotonic clock.
     func wait(_ condition: Condition, nanoseconds: Int64) {
         var now = timespec()
