@@ -211,6 +211,31 @@ extension Broker {
         await deliveries.waitUntilIdle()
     }
 
+    /// A durable broker restores its topics before its owner can set ``snsEndpoint`` (broker-server sets it once
+    /// it listens), and a topic's links are fixed when it is made: each topic whose links name another endpoint is
+    /// made again with the same state. Handles taken before the change keep the old topic, as for topics created
+    /// before it.
+    func retargetRestoredTopics() {
+        for key in directory.keys {
+            let owner = view(of: key)
+            let context = owner.topicContext
+            let stale = owner.topicRegistry.withLock { registry in
+                registry.topics.values.filter { $0.broker.snsEndpoint != context.snsEndpoint }
+            }
+            for core in stale {
+                // The registry is a leaf lock: each state is copied before it is taken, and the new topic is put in
+                // only if the old one is still the topic of its name.
+                let state = core.state.withLock { $0 }
+                let remade = TopicCore(name: core.name, arn: core.arn, settings: state.settings, tags: state.tags, seed: 0,
+                                       broker: context, durable: core.durable)
+                remade.state.withLock { $0 = state }
+                owner.topicRegistry.withLock { registry in
+                    if registry.topics[core.name] === core { registry.topics[core.name] = remade }
+                }
+            }
+        }
+    }
+
     var topicContext: BrokerContext {
         BrokerContext(region: configuration.region, accountId: configuration.accountId, clock: clock,
                       resolveQueue: resolveQueue, deliveries: deliveries, sns: snsSpace,

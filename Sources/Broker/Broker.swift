@@ -160,7 +160,10 @@ public final class Broker: Sendable {
     /// `https://sns.<region>.amazonaws.com`. Shared by every account and region; set it before creating topics.
     public var snsEndpoint: String? {
         get { directory.snsEndpoint.withLock { $0 } }
-        set { directory.snsEndpoint.withLock { $0 = newValue } }
+        set {
+            directory.snsEndpoint.withLock { $0 = newValue }
+            if directory.store != nil { retargetRestoredTopics() }
+        }
     }
 
     /// Every account and region this broker and its views have used, in order: for dashboards and listings.

@@ -216,3 +216,23 @@ struct DurableTopicTests {
         #expect(try broker.listSubscriptions().subscriptions.isEmpty)
     }
 }
+
+@Suite("Durable topics behind a server")
+struct DurableTopicEndpointTests {
+    @Test("A restored topic's links name the SNS endpoint set after the restart")
+    func restoredTopicsFollowTheEndpoint() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        broker.snsEndpoint = "http://127.0.0.1:4566"
+        let topic = try broker.createTopic(named: "t")
+        try topic.subscribe(try broker.createQueue(named: "q"))
+        broker = try restart(broker, directory, clock: clock)
+        broker.snsEndpoint = "http://127.0.0.1:4566"
+        let restored = try broker.topic(arn: topic.arn)
+        try restored.publish("hello")
+        let body = try #require(try await broker.queue(named: "q").receiveMessages().first?.body)
+        #expect(body.contains("http://127.0.0.1:4566/?Action=Unsubscribe"))
+        #expect(try restored.listSubscriptions().subscriptions.count == 1)
+    }
+}
