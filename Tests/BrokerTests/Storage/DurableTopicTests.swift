@@ -236,3 +236,34 @@ struct DurableTopicEndpointTests {
         #expect(try restored.listSubscriptions().subscriptions.count == 1)
     }
 }
+
+@Suite("Durable topics and older snapshots")
+struct DurableTopicSnapshotVersionTests {
+    @Test("A version 1 snapshot, written before topics were durable, still restores its queues")
+    func versionOneSnapshotIsRead() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let (journal, _) = try openJournal(directory)
+        var encoder = JournalEncoder(capacity: 256)
+        encoder.write(byte: 1)
+        encoder.write(fixed: 2)
+        encoder.write(byte: 1)
+        BrokerStore.encodeImage(RestoredQueue(id: 1, accountId: "000000000000", region: "us-east-1", name: "old",
+                                              incarnation: 9, createdAt: Date(timeIntervalSinceReferenceDate: 0)),
+                                into: &encoder)
+        encoder.write(byte: 0)
+        // The queue's creation record, which the snapshot then covers.
+        let created = try journal.append([2])
+        try journal.writeSnapshot(upTo: created, bytes: encoder.bytes)
+        journal.close()
+        var broker = try durableBroker(directory, clock: clock)
+        #expect(broker.recoveryReport?.loadedSnapshot == true)
+        #expect(broker.queues.map(\.name) == ["old"])
+        #expect(try broker.listTopics().topicArns.isEmpty)
+        let topic = try broker.createTopic(named: "new")
+        try broker.snapshot()
+        broker = try restart(broker, directory, clock: clock)
+        #expect(broker.queues.map(\.name) == ["old"])
+        #expect(try broker.listTopics().topicArns == [topic.arn])
+    }
+}
