@@ -267,3 +267,25 @@ struct DurableTopicSnapshotVersionTests {
         #expect(try broker.listTopics().topicArns == [topic.arn])
     }
 }
+
+@Suite("Durable topics on a closed journal")
+struct DurableTopicFailureTests {
+    @Test("Topic changes fail with the storage error once the journal is closed, while reads keep working")
+    func closedJournalFailsChanges() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let broker = try durableBroker(directory, clock: clock)
+        let topic = try broker.createTopic(named: "t")
+        let fifo = try broker.createTopic(named: "t.fifo", awsAttributes: ["FifoTopic": "true"])
+        let subscription = try topic.subscribe(try broker.createQueue(named: "q"))
+        broker.closeStorage()
+        #expect(throws: BrokerError.self) { try topic.setAttribute("DisplayName", "x") }
+        #expect(throws: BrokerError.self) { try topic.subscribe(protocol: "sqs", endpoint: "arn:aws:sqs:us-east-1:000000000000:other") }
+        #expect(throws: BrokerError.self) { try subscription.setAttribute("RawMessageDelivery", "true") }
+        #expect(throws: BrokerError.self) { try broker.unsubscribe(subscriptionArn: subscription.arn) }
+        #expect(throws: BrokerError.self) { try broker.createTopic(named: "later") }
+        #expect(throws: BrokerError.self) { try fifo.publish("m", messageGroupId: "g", messageDeduplicationId: "d") }
+        #expect(try topic.attributes()["TopicArn"] == topic.arn)
+        #expect(try topic.listSubscriptions().subscriptions.count >= 1)
+    }
+}
