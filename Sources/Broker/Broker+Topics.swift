@@ -31,14 +31,22 @@ extension Broker {
         try settings.apply(attributes, creating: true)
         let arn = "arn:aws:sns:\(configuration.region):\(configuration.accountId):\(name)"
         let context = topicContext
+        var ticket: Result<JournalTicket, BrokerError>?
         let core = topicRegistry.withLock { registry -> TopicCore in
             if let existing = registry.topics[name] { return existing }
             registry.created += 1
             var seeds = IDGenerator(seed: topicSeed ^ (registry.created &* 0xD1B5_4A32_D192_ED03))
-            let core = TopicCore(name: name, arn: arn, settings: settings, tags: tags, seed: seeds.next(), broker: context)
+            let durable = directory.store.map { DurableTopic(store: $0, id: $0.makeQueueID()) }
+            let core = TopicCore(name: name, arn: arn, settings: settings, tags: tags, seed: seeds.next(), broker: context,
+                                 durable: durable)
+            if let durable {
+                // Under the registry lock, so the creation precedes every record of the topic in the journal.
+                ticket = durable.store.appendCreation(of: core.creationImage(id: durable.id))
+            }
             registry.topics[name] = core
             return core
         }
+        if let ticket, let store = directory.store { try store.wait(for: ticket.get()) }
         // An existing topic: the attributes given must be the ones it has (`FifoTopic=false` on a standard topic
         // is), and tags, when given, must be exactly its tags.
         let (existing, existingTags) = try core.withLiveState { state in (state.settings, state.tags) }
@@ -80,21 +88,33 @@ extension Broker {
         return Topic(core: core, owner: owner)
     }
 
-    /// DeleteTopic: its subscriptions go with it. Deleting a topic that does not exist succeeds, as on AWS.
+    /// DeleteTopic: its subscriptions go with it. Deleting a topic that does not exist succeeds, as on AWS. On a
+    /// durable broker a deletion the journal could not store is not reported here (``deleteTopic(arn:)`` throws it).
     public func deleteTopic(_ topic: Topic) {
+        try? deleteTopicDurably(topic)
+    }
+
+    /// DeleteTopic by ARN: `InvalidParameter` for text that is not an ARN; on a durable broker, the storage error
+    /// when the deletion could not be journaled.
+    public func deleteTopic(arn: String) throws(BrokerError) {
+        try Self.validateArn(arn, parameter: "TopicArn")
+        if let topic = try? topic(arn: arn) { try deleteTopicDurably(topic) }
+    }
+
+    private func deleteTopicDurably(_ topic: Topic) throws(BrokerError) {
         topicRegistry.withLock { registry in
             if registry.topics[topic.name] === topic.core { registry.topics[topic.name] = nil }
         }
-        topic.core.state.withLock { state in
-            state.deleted = true
-            state.subscriptions.removeAll()
+        let wasLive = topic.core.state.withLock { state -> Bool in
+            defer {
+                state.deleted = true
+                state.subscriptions.removeAll()
+            }
+            return !state.deleted
         }
-    }
-
-    /// DeleteTopic by ARN: `InvalidParameter` for text that is not an ARN.
-    public func deleteTopic(arn: String) throws(BrokerError) {
-        try Self.validateArn(arn, parameter: "TopicArn")
-        if let topic = try? topic(arn: arn) { deleteTopic(topic) }
+        if wasLive, let durable = topic.core.durable {
+            try durable.store.wait(for: durable.store.appendTopicDeletion(id: durable.id).get())
+        }
     }
 
     /// SNS checks an ARN's shape before it looks anything up: `arn:partition:service:region:account:resource`.
@@ -136,16 +156,46 @@ extension Broker {
         return Subscription(arn: arn, topicArn: topicArn, protocol: record.protocol, endpoint: record.endpoint, topic: topic)
     }
 
-    /// Unsubscribe. A subscription that no longer exists (or never did) is no error, as on AWS.
+    /// Unsubscribe. A subscription that no longer exists (or never did) is no error, as on AWS. On a durable
+    /// broker an unsubscribe the journal could not store is not reported here (``unsubscribe(subscriptionArn:)``
+    /// throws it).
     public func unsubscribe(_ subscription: Subscription) {
-        _ = subscription.topic.core.unsubscribe(subscription.arn)
+        _ = try? subscription.topic.core.unsubscribe(subscription.arn)
     }
 
-    /// Unsubscribe by ARN: `InvalidParameter` for text that is not an ARN; an ARN of no subscription succeeds.
+    /// Unsubscribe by ARN: `InvalidParameter` for text that is not an ARN; an ARN of no subscription succeeds; on a
+    /// durable broker, the storage error when the change could not be journaled.
     public func unsubscribe(subscriptionArn: String) throws(BrokerError) {
         try Self.validateArn(subscriptionArn, parameter: "SubscriptionArn")
         guard let subscription = try? subscription(arn: subscriptionArn) else { return }
-        unsubscribe(subscription)
+        try subscription.topic.core.unsubscribe(subscription.arn)
+    }
+
+    /// Puts the topics a durable broker recovered in their accounts' registries, with their subscriptions; an SQS
+    /// subscription finds its queue by ARN at its first delivery, as a new one does.
+    func restore(_ restored: [RestoredTopic]) {
+        guard let store = directory.store else { return }
+        for image in restored {
+            let owner = view(of: BrokerDirectory.Key(accountId: image.accountId, region: image.region))
+            var settings = TopicSettings()
+            if let attributes = try? TopicAttributes(awsAttributes: image.settings) {
+                try? settings.apply(attributes, creating: true)
+            }
+            let context = owner.topicContext
+            let arn = "arn:aws:sns:\(image.region):\(image.accountId):\(image.name)"
+            let core = owner.topicRegistry.withLock { registry -> TopicCore in
+                registry.created += 1
+                // A fresh seed: the identifiers this topic gave out before the restart are not known, and a new
+                // subscription ARN must not repeat one of them.
+                var seeds = IDGenerator(seed: owner.topicSeed ^ (registry.created &* 0xD1B5_4A32_D192_ED03)
+                    ^ SystemRandomNumberGenerator.seed())
+                let core = TopicCore(name: image.name, arn: arn, settings: settings, tags: image.tags, seed: seeds.next(),
+                                     broker: context, durable: DurableTopic(store: store, id: image.id))
+                registry.topics[image.name] = core
+                return core
+            }
+            core.restore(image)
+        }
     }
 
     /// ConfirmSubscription by the topic's ARN, as a `SubscribeURL` names it: confirms the pending subscription whose
@@ -159,6 +209,31 @@ extension Broker {
     /// with a ``ManualClock`` advance it first). For tests: publish, then `await broker.waitForDeliveries()`.
     public func waitForDeliveries() async {
         await deliveries.waitUntilIdle()
+    }
+
+    /// A durable broker restores its topics before its owner can set ``snsEndpoint`` (broker-server sets it once
+    /// it listens), and a topic's links are fixed when it is made: each topic whose links name another endpoint is
+    /// made again with the same state. Handles taken before the change keep the old topic, as for topics created
+    /// before it.
+    func retargetRestoredTopics() {
+        for key in directory.keys {
+            let owner = view(of: key)
+            let context = owner.topicContext
+            let stale = owner.topicRegistry.withLock { registry in
+                registry.topics.values.filter { $0.broker.snsEndpoint != context.snsEndpoint }
+            }
+            for core in stale {
+                // The registry is a leaf lock: each state is copied before it is taken, and the new topic is put in
+                // only if the old one is still the topic of its name.
+                let state = core.state.withLock { $0 }
+                let remade = TopicCore(name: core.name, arn: core.arn, settings: state.settings, tags: state.tags, seed: 0,
+                                       broker: context, durable: core.durable)
+                remade.state.withLock { $0 = state }
+                owner.topicRegistry.withLock { registry in
+                    if registry.topics[core.name] === core { registry.topics[core.name] = remade }
+                }
+            }
+        }
     }
 
     var topicContext: BrokerContext {

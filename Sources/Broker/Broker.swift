@@ -86,7 +86,7 @@ public final class Broker: Sendable {
     }
 
     /// Creates a broker on `storage`. With ``BrokerStorage/directory(_:durability:)`` the broker locks the
-    /// directory, recovers the queues and messages its journal holds (``recoveryReport`` says what), and journals
+    /// directory, recovers the queues, messages, topics and subscriptions its journal holds (``recoveryReport`` says what), and journals
     /// every change from then on; `Docs/Durability.md` describes what each durability level promises. Throws when
     /// the directory is missing, not writable, locked by another broker, or holds a corrupt snapshot.
     public convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
@@ -95,9 +95,10 @@ public final class Broker: Sendable {
         case .memory:
             self.init(configuration: configuration, clock: clock, store: nil, report: nil)
         case .directory(let path, let durability):
-            let (store, restored, report) = try BrokerStore.open(path: path, durability: durability)
+            let (store, restored, topics, report) = try BrokerStore.open(path: path, durability: durability)
             self.init(configuration: configuration, clock: clock, store: store, report: report)
             restore(restored)
+            restore(topics)
         }
     }
 
@@ -112,6 +113,10 @@ public final class Broker: Sendable {
             store.setQueueSource { [weak directory] in
                 guard let directory else { return [] }
                 return directory.allSpaces.flatMap { space in space.registry.withLock { Array($0.queues.values) } }
+            }
+            store.setTopicSource { [weak directory] in
+                guard let directory else { return [] }
+                return directory.allSpaces.flatMap { space in space.topicRegistry.withLock { Array($0.topics.values) } }
             }
         }
     }
@@ -155,7 +160,10 @@ public final class Broker: Sendable {
     /// `https://sns.<region>.amazonaws.com`. Shared by every account and region; set it before creating topics.
     public var snsEndpoint: String? {
         get { directory.snsEndpoint.withLock { $0 } }
-        set { directory.snsEndpoint.withLock { $0 = newValue } }
+        set {
+            directory.snsEndpoint.withLock { $0 = newValue }
+            if directory.store != nil { retargetRestoredTopics() }
+        }
     }
 
     /// Every account and region this broker and its views have used, in order: for dashboards and listings.
@@ -190,7 +198,7 @@ public final class Broker: Sendable {
         return try await DurableDeferral.run(body)
     }
 
-    /// Writes a snapshot of every queue now and lets the journal delete the segments it covers (a durable broker
+    /// Writes a snapshot of every queue and topic now and lets the journal delete the segments it covers (a durable broker
     /// also does this by itself as its journal grows). Nothing for an in-memory broker.
     public func snapshot() throws(BrokerError) {
         try directory.store?.takeSnapshot()
@@ -231,6 +239,9 @@ public final class Broker: Sendable {
                 core.state.withLock { state in
                     state.deleted = true
                     state.subscriptions.removeAll()
+                }
+                if let durable = core.durable, case .success(let ticket) = durable.store.appendTopicDeletion(id: durable.id) {
+                    try? durable.store.wait(for: ticket)
                 }
             }
             let tasks = space.moveTasks.withLock { tasks -> [MoveTaskRegistry.Record] in

@@ -12,7 +12,10 @@ import Glibc
 ///
 /// - `S BODY` a standard send; `R BODY COUNT` a receive with its receive count; `D BODY` a delete;
 /// - `F GROUP BODY` a FIFO send (its body also its deduplication id); `Q GROUP BODY` a FIFO receive; `E GROUP BODY`
-///   a FIFO delete.
+///   a FIFO delete;
+/// - `A ARN` the subscription of queue `crash-sub` to topic `crash-topic` (filter `{"keep":["yes"]}`, raw delivery),
+///   once at start: the same ARN every run when topics are durable; `P BODY yes|no` a publish with its `keep`
+///   attribute; `H BODY` a message received (and then deleted) from `crash-sub`.
 ///
 /// A receive is printed before its message is deleted, so a message the parent finds gone was either deleted by an
 /// acknowledged delete or by one the kill cut short after its receive was printed.
@@ -26,10 +29,19 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
     let broker: Broker
     let queue: Queue
     let fifo: Queue
+    let topic: Topic
+    let subscribed: Queue
     do {
         broker = try Broker(storage: .directory(arguments[0], durability: .acknowledged))
         queue = try broker.createQueue(named: "crash", awsAttributes: ["VisibilityTimeout": "30"])
         fifo = try broker.createQueue(named: "crash.fifo", awsAttributes: ["FifoQueue": "true", "VisibilityTimeout": "30"])
+        topic = try broker.createTopic(named: "crash-topic")
+        subscribed = try broker.createQueue(named: "crash-sub", awsAttributes: ["VisibilityTimeout": "30"])
+        // Again on every run: the same subscription when the first one was restored.
+        let subscription = try topic.subscribe(subscribed, attributes: SubscriptionAttributes(
+            filterPolicy: #"{"keep":["yes"]}"#, rawMessageDelivery: true))
+        let bytes = Array("A \(subscription.arn)\n".utf8)
+        _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
     } catch {
         FileHandle.standardError.write(Data("durable-crash-child: \(error)\n".utf8))
         return 1
@@ -75,6 +87,19 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
             } catch { fail(error) }
         }
     }.start()
+    // A publisher through the topic; a third of its messages do not match the subscription's filter.
+    Thread {
+        var sequence = 0
+        while true {
+            let body = "\(run).5.\(sequence)"
+            let keep = sequence % 3 == 0 ? "no" : "yes"
+            sequence += 1
+            do {
+                try topic.publish(body, messageAttributes: ["keep": MessageAttributeValue(dataType: "String", stringValue: keep)])
+                say("P \(body) \(keep)")
+            } catch { fail(error) }
+        }
+    }.start()
     // Consumers: receive, then delete most (some are left to come back after their visibility timeout).
     Thread {
         let semaphore = DispatchSemaphore(value: 0)
@@ -100,6 +125,13 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
                     for message in ordered {
                         try fifo.deleteMessage(receiptHandle: message.receiptHandle)
                         say("E \(message.attributes[.messageGroupId] ?? "") \(message.body)")
+                    }
+                    let copies = try await subscribed.receiveMessages(maxNumberOfMessages: 10)
+                    for message in copies { say("H \(message.body)") }
+                    if !copies.isEmpty {
+                        _ = try subscribed.deleteMessageBatch(copies.enumerated().map {
+                            DeleteMessageBatchRequestEntry(id: "h\($0.offset)", receiptHandle: $0.element.receiptHandle)
+                        })
                     }
                     if round % 50 == 0 { try queue.setAttributes(awsAttributes: ["DelaySeconds": "0"]) }
                 } catch { fail(error) }

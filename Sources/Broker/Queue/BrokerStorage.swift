@@ -14,6 +14,10 @@ public enum BrokerStorage: Sendable, Hashable {
 public struct RecoveryReport: Sendable, Hashable {
     /// Queues restored.
     public var queues: Int
+    /// Topics restored.
+    public var topics: Int = 0
+    /// Subscriptions restored, confirmed or pending.
+    public var subscriptions: Int = 0
     /// Messages restored, in any state.
     public var messages: Int
     /// Journal records replayed after the snapshot.
@@ -24,24 +28,32 @@ public struct RecoveryReport: Sendable, Hashable {
     public var damage: [String]
 }
 
-/// A durable broker's journal and what its records mean: queue records, created and deleted queues, snapshots.
+/// A durable broker's journal and what its records mean: queue and topic records, created and deleted queues and
+/// topics, snapshots.
 ///
 /// Record kinds (the first payload byte): 1 a queue's entries (queue number, then ``QueueLog`` entries), 2 a created
-/// queue, 3 a deleted queue. A snapshot holds every queue's image with the LSN it was taken at.
+/// queue, 3 a deleted queue, 4 a created topic (its whole image), 5 a topic's entries (topic number, then
+/// ``TopicLog`` entries), 6 a deleted topic. A snapshot holds every queue's and topic's image with the LSN it was
+/// taken at.
 final class BrokerStore: Sendable {
     enum Kind: UInt8 {
         case queue = 1
         case createQueue = 2
         case deleteQueue = 3
+        case createTopic = 4
+        case topic = 5
+        case deleteTopic = 6
     }
 
-    static let snapshotVersion: UInt8 = 1
+    /// 2 added topics after the queues; a version 1 snapshot (queues only) is still read.
+    static let snapshotVersion: UInt8 = 2
 
     struct Counters {
         var nextQueueID: UInt64 = 1
         var bytesSinceSnapshot = 0
         var snapshotRunning = false
         var queues: (@Sendable () -> [QueueCore])?
+        var topics: (@Sendable () -> [TopicCore])?
     }
 
     let journal: Journal
@@ -61,21 +73,29 @@ final class BrokerStore: Sendable {
 
     /// Opens the journal in `path` and rebuilds every queue it holds.
     static func open(path: String, durability: Durability, snapshotThreshold: Int = 64 << 20)
-        throws(BrokerError) -> (BrokerStore, [RestoredQueue], RecoveryReport) {
+        throws(BrokerError) -> (BrokerStore, [RestoredQueue], [RestoredTopic], RecoveryReport) {
         let (journal, recovery) = try Journal.open(directory: path, durability: durability)
         var images: [UInt64: RestoredQueue] = [:]
+        var topics: [UInt64: RestoredTopic] = [:]
         var nextQueueID: UInt64 = 1
         var damage = recovery.damage.map(\.description)
         if let snapshot = recovery.snapshot {
             do throws(JournalDecodingError) {
                 var decoder = JournalDecoder(snapshot.bytes)
-                guard try decoder.readByte() == snapshotVersion else {
+                let version = try decoder.readByte()
+                guard version == 1 || version == snapshotVersion else {
                     throw JournalDecodingError(reason: "unknown snapshot version", offset: 0)
                 }
                 nextQueueID = try decoder.readFixed()
                 while try decoder.readPresence() {
                     let image = try decodeImage(&decoder)
                     images[image.id] = image
+                }
+                if version >= 2 {
+                    while try decoder.readPresence() {
+                        let image = try RestoredTopic.decode(&decoder)
+                        topics[image.id] = image
+                    }
                 }
             } catch {
                 journal.close()
@@ -101,6 +121,18 @@ final class BrokerStore: Sendable {
                     if images[image.id] == nil { images[image.id] = image }
                 case .deleteQueue:
                     images[try decoder.readVarint()] = nil
+                case .createTopic:
+                    let image = try RestoredTopic.decode(&decoder)
+                    nextQueueID = max(nextQueueID, image.id + 1)
+                    if topics[image.id] == nil { topics[image.id] = image }
+                case .topic:
+                    let id = try decoder.readVarint()
+                    guard var image = topics[id], record.lsn >= image.asOfLSN else { continue }
+                    topics[id] = nil
+                    defer { topics[id] = image }
+                    try image.apply(&decoder)
+                case .deleteTopic:
+                    topics[try decoder.readVarint()] = nil
                 case nil:
                     throw JournalDecodingError(reason: "unknown record kind \(raw)", offset: 0)
                 }
@@ -115,12 +147,18 @@ final class BrokerStore: Sendable {
             guard let id = target?.id else { continue }
             images[id]?.adopt(move)
         }
+        // A queue or topic created while a snapshot was taken can be in its images with a number past the one
+        // its header recorded.
+        for id in Array(images.keys) + Array(topics.keys) { nextQueueID = max(nextQueueID, id + 1) }
         let restored = images.values.sorted { $0.id < $1.id }
-        let report = RecoveryReport(queues: restored.count, messages: restored.reduce(0) { $0 + $1.messages.count },
+        let restoredTopics = topics.values.sorted { $0.id < $1.id }
+        var report = RecoveryReport(queues: restored.count, messages: restored.reduce(0) { $0 + $1.messages.count },
                                     records: replayed, loadedSnapshot: recovery.snapshot != nil, damage: damage)
+        report.topics = restoredTopics.count
+        report.subscriptions = restoredTopics.reduce(0) { $0 + $1.subscriptions.count }
         let store = BrokerStore(journal: journal, durability: durability, snapshotThreshold: snapshotThreshold,
                                 nextQueueID: nextQueueID)
-        return (store, restored, report)
+        return (store, restored, restoredTopics, report)
     }
 
     /// Tells the store how to find every queue, for snapshots.
@@ -128,6 +166,12 @@ final class BrokerStore: Sendable {
         counters.withLock { $0.queues = queues }
     }
 
+    /// Tells the store how to find every topic, for snapshots.
+    func setTopicSource(_ topics: @escaping @Sendable () -> [TopicCore]) {
+        counters.withLock { $0.topics = topics }
+    }
+
+    /// The next queue or topic number (one counter for both).
     func makeQueueID() -> UInt64 {
         counters.withLock { counters in
             defer { counters.nextQueueID += 1 }
@@ -172,6 +216,31 @@ final class BrokerStore: Sendable {
         }
     }
 
+    /// Queues a topic record (called under the topic's lock, except a FIFO publish's entry).
+    func append(topic id: UInt64, entries: [UInt8]) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.topic.rawValue)
+            encoder.write(varint: id)
+            encoder.bytes.append(contentsOf: entries)
+        }
+    }
+
+    /// Queues the record of a created topic: its whole image, which has no subscriptions yet.
+    func appendCreation(of image: RestoredTopic) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.createTopic.rawValue)
+            image.encode(into: &encoder)
+        }
+    }
+
+    /// Queues the record of a deleted topic (its subscriptions go with it).
+    func appendTopicDeletion(id: UInt64) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.deleteTopic.rawValue)
+            encoder.write(varint: id)
+        }
+    }
+
     private func write(_ body: (inout JournalEncoder) -> Void) -> Result<JournalTicket, BrokerError> {
         var batch = JournalBatch(capacity: 128)
         do throws(BrokerError) {
@@ -190,7 +259,11 @@ final class BrokerStore: Sendable {
         }
     }
 
+    /// Waits for a record; inside ``Broker/awaitingDurability(_:)`` the wait is handed to the task instead.
     func wait(for ticket: JournalTicket) throws(BrokerError) {
+        if let deferral = DurableDeferral.current, deferral.add(.init(store: self, ticket: ticket, finish: { _ in })) {
+            return
+        }
         try journal.wait(for: ticket)
     }
 
@@ -205,7 +278,7 @@ final class BrokerStore: Sendable {
                 $0.bytesSinceSnapshot = 0
             }
         }
-        let (source, nextQueueID) = counters.withLock { ($0.queues, $0.nextQueueID) }
+        let (source, topicSource, nextQueueID) = counters.withLock { ($0.queues, $0.topics, $0.nextQueueID) }
         guard let source else { return }
         // The segment being written goes too once the snapshot covers it, so that after compaction the directory
         // holds the snapshot and the records after it, not up to a segment's worth of records it already covers.
@@ -218,6 +291,12 @@ final class BrokerStore: Sendable {
             guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
             encoder.write(byte: 1)
             encoder.bytes.append(contentsOf: image)
+        }
+        encoder.write(byte: 0)
+        for core in topicSource?() ?? [] {
+            guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
+            encoder.write(byte: 1)
+            image.encode(into: &encoder)
         }
         encoder.write(byte: 0)
         try journal.writeSnapshot(upTo: upTo, bytes: encoder.bytes)

@@ -179,14 +179,14 @@ public struct Topic: Sendable, Hashable {
     public func setAttribute(_ name: String, _ value: String) throws(BrokerError) {
         var attributes = TopicAttributes()
         try attributes.set(name, value)
-        try core.withLiveState { (state) throws(BrokerError) in try state.settings.apply(attributes, creating: false) }
+        try core.changeSettings { (state) throws(BrokerError) in try state.settings.apply(attributes, creating: false) }
     }
 
     /// TagResource: keys of 1–128 and values of up to 256 characters, in AWS's tag alphabet (letters, numbers,
     /// spaces and `_ . : / = + - @`).
     public func tag(_ tags: [String: String]) throws(BrokerError) {
         try Self.validate(tags)
-        try core.withLiveState { (state) throws(BrokerError) in
+        try core.changeSettings { (state) throws(BrokerError) in
             let merged = state.tags.merging(tags) { $1 }
             guard merged.count <= 50 else { throw BrokerError(.tagLimitExceeded, "Could not complete request: tag quota of per resource exceeded") }
             state.tags = merged
@@ -219,7 +219,7 @@ public struct Topic: Sendable, Hashable {
 
     /// UntagResource.
     public func untag(_ keys: [String]) throws(BrokerError) {
-        try core.withLiveState { state in for key in keys { state.tags[key] = nil } }
+        try core.changeSettings { state in for key in keys { state.tags[key] = nil } }
     }
 
     /// ListTagsForResource.
@@ -252,7 +252,7 @@ public struct Topic: Sendable, Hashable {
         while true {
             let current = try core.withLiveState { state in state.settings.policy ?? defaultPolicy }
             guard let edited = try edit(current) else { return }
-            let stored = try core.withLiveState { state -> Bool in
+            let stored = try core.changeSettings { state -> Bool in
                 guard (state.settings.policy ?? defaultPolicy) == current else { return false }
                 state.settings.policy = edited
                 return true
@@ -267,7 +267,7 @@ public struct Topic: Sendable, Hashable {
         guard JSONValue.policyObject(policy) != nil else {
             throw BrokerError(.invalidParameter, "Invalid parameter: DataProtectionPolicy Reason: Policy is not valid JSON")
         }
-        try core.withLiveState { state in state.dataProtectionPolicy = policy }
+        try core.changeSettings { state in state.dataProtectionPolicy = policy }
     }
 
     /// GetDataProtectionPolicy: the policy last put, or nil.

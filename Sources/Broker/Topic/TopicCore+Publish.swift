@@ -42,8 +42,9 @@ extension TopicCore {
         let structured = try validate(request, attributeSize: attributeSize)
         let contentId = isFifo && request.messageDeduplicationId == nil ? SHA256.hash(request.message).hexString : nil
         let now = broker.clock.now
-        let accepted = try withLiveState { (state) throws(BrokerError) -> (PublishedMessage?, PublishResult, [SubscriptionRecord]) in
+        let accepted = try withLiveState { (state) throws(BrokerError) -> (PublishedMessage?, PublishResult, [SubscriptionRecord], RestoredQueue.Deduplication?) in
             var deduplicationId: String?
+            var taken: RestoredQueue.Deduplication?
             var sequence: UInt64?
             let id = state.ids.messageID()
             if isFifo {
@@ -59,9 +60,15 @@ extension TopicCore {
                 case .duplicate(let original):
                     // Accepted, not delivered again: AWS's five-minute deduplication.
                     return (nil, PublishResult(messageId: original.messageId.string,
-                                               sequenceNumber: String(original.sequenceNumber)), [])
+                                               sequenceNumber: String(original.sequenceNumber)), [], nil)
                 case .accepted(let next):
                     sequence = next
+                    if durable != nil {
+                        taken = RestoredQueue.Deduplication(
+                            id: deduplication, group: scope == .messageGroup ? request.messageGroupId ?? "" : nil,
+                            record: DeduplicationRecord(expiresAt: now.addingTimeInterval(FifoSequencer.deduplicationWindow),
+                                                        messageId: id, sequenceNumber: next))
+                    }
                 }
             }
             let messageId = id.string
@@ -69,11 +76,13 @@ extension TopicCore {
                                            formattedTimestamp: state.timestamps.format(now), request: request,
                                            structuredBodies: structured, sequenceNumber: sequence,
                                            deduplicationId: deduplicationId)
-            return (message, PublishResult(messageId: messageId, sequenceNumber: sequence.map { String($0) }), state.subscriptions)
+            return (message, PublishResult(messageId: messageId, sequenceNumber: sequence.map { String($0) }),
+                    state.subscriptions, taken)
         }
         if let message = accepted.0 {
             deliver(message, to: accepted.2)
         }
+        if let taken = accepted.3, let durable { try journalPublish(taken, durable: durable) }
         return accepted.1
     }
 

@@ -24,8 +24,12 @@ final class TopicCore: Sendable {
     let envelopeFragments: EnvelopeFragments
     /// Recent publishes and delivery outcomes; nil when the broker keeps none.
     let history: TopicHistory?
+    /// A durable broker's journal; nil in memory.
+    let durable: DurableTopic?
 
-    init(name: String, arn: String, settings: TopicSettings, tags: [String: String], seed: UInt64, broker: BrokerContext) {
+    init(name: String, arn: String, settings: TopicSettings, tags: [String: String], seed: UInt64, broker: BrokerContext,
+         durable: DurableTopic? = nil) {
+        self.durable = durable
         self.name = name
         self.arn = arn
         self.isFifo = settings.fifoTopic
@@ -56,7 +60,7 @@ final class TopicCore: Sendable {
         }
         let now = broker.clock.now
         // The confirmation is made after the lock: signing it takes about a millisecond and reads the topic's state.
-        let (arn, confirmation) = try withLiveState { (state) throws(BrokerError) -> (String, (() -> SNSOutboxMessage)?) in
+        let (arn, confirmation) = try change { (state, log) throws(BrokerError) -> (String, (() -> SNSOutboxMessage)?) in
             Self.dropExpired(&state, now: now)
             // Subscribing the same endpoint again returns the same subscription, unless attributes differ.
             if handler == nil, let existing = state.subscriptions.first(where: { $0.protocol == `protocol` && $0.endpoint == endpoint }) {
@@ -81,10 +85,11 @@ final class TopicCore: Sendable {
                                         messageId: messageId, now: now, timestamp: timestamp)
                 }
             }
-            state.subscriptions.append(SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint,
-                                                          settings: settings, handler: handler,
-                                                          statistics: LockedState(DeliveryStatistics()),
-                                                          confirmation: pending, authenticated: pending == nil))
+            let record = SubscriptionRecord(arn: arn, protocol: `protocol`, endpoint: endpoint, settings: settings,
+                                            handler: handler, statistics: LockedState(DeliveryStatistics()),
+                                            confirmation: pending, authenticated: pending == nil)
+            state.subscriptions.append(record)
+            log.subscribed(record)
             return (arn, confirmation)
         }
         if let confirmation { send(confirmation()) }
@@ -112,13 +117,14 @@ final class TopicCore: Sendable {
     /// ConfirmSubscription: the subscription whose token this is, confirmed (again: the same answer).
     func confirm(token: String, authenticateOnUnsubscribe: Bool) throws(BrokerError) -> String {
         let now = broker.clock.now
-        return try withLiveState { (state) throws(BrokerError) -> String in
+        return try change { (state, log) throws(BrokerError) -> String in
             Self.dropExpired(&state, now: now)
             guard let index = state.subscriptions.firstIndex(where: { $0.confirmation?.token == token }) else {
                 throw BrokerError(.invalidParameter, "Invalid parameter: Token")
             }
             if state.subscriptions[index].pending != nil {
                 state.subscriptions[index] = state.subscriptions[index].confirmed(authenticated: authenticateOnUnsubscribe)
+                log.confirmed(arn: state.subscriptions[index].arn, authenticated: authenticateOnUnsubscribe)
             }
             return state.subscriptions[index].arn
         }
@@ -129,12 +135,19 @@ final class TopicCore: Sendable {
         "\(broker.snsEndpoint)/?Action=ConfirmSubscription&TopicArn=\(arn)&Token=\(token)"
     }
 
-    func unsubscribe(_ arn: String) -> Bool {
-        state.withLock { state in
-            guard let index = state.subscriptions.firstIndex(where: { $0.arn == arn }) else { return false }
-            state.subscriptions.remove(at: index)
-            state.subscriptionsDeleted += 1
-            return true
+    /// False when there is no such subscription (or topic); throws only when a durable broker could not journal it.
+    @discardableResult
+    func unsubscribe(_ arn: String) throws(BrokerError) -> Bool {
+        do throws(BrokerError) {
+            return try change { state, log in
+                guard let index = state.subscriptions.firstIndex(where: { $0.arn == arn }) else { return false }
+                state.subscriptions.remove(at: index)
+                state.subscriptionsDeleted += 1
+                log.unsubscribed(arn: arn)
+                return true
+            }
+        } catch where error.code == .notFound {
+            return false
         }
     }
 
@@ -150,7 +163,7 @@ final class TopicCore: Sendable {
     }
 
     func updateSubscription(_ arn: String, _ attributes: SubscriptionAttributes) throws(BrokerError) {
-        try withLiveState { (state) throws(BrokerError) in
+        try change { (state, log) throws(BrokerError) in
             guard let index = state.subscriptions.firstIndex(where: { $0.arn == arn }) else {
                 throw BrokerError.subscriptionNotFound()
             }
@@ -161,6 +174,7 @@ final class TopicCore: Sendable {
                                fifoSubscription: isFifo && record.endpoint.hasSuffix(".fifo"))
             if settings.filterPolicy != nil, !hadPolicy { try Self.checkFilterPolicyLimit(state, adding: 1) }
             state.subscriptions[index] = state.subscriptions[index].with(settings: settings)
+            log.subscriptionSettings(arn: arn, settings)
         }
     }
 

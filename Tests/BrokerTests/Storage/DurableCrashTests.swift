@@ -9,7 +9,9 @@ import Glibc
 /// A durable broker under `kill -9`: a child process (`broker-bench durable-crash-child`) runs producers, consumers
 /// and admin calls at `acknowledged` and prints every acknowledgment; the test kills it at a random moment (seeded),
 /// recovers a copy of the directory and checks the child's promises against the recovered state; then it starts the
-/// next child on the same directory. `BROKER_DURABLE_CRASH_ITERATIONS` (default 200) and `BROKER_CRASH_SEED`.
+/// next child on the same directory. The child also publishes through a topic whose filtered subscription feeds a
+/// queue: the subscription must keep its ARN across every kill, and every acknowledged publish that matches the
+/// filter must be in that queue or have been received from it, and none that does not. `BROKER_DURABLE_CRASH_ITERATIONS` (default 200) and `BROKER_CRASH_SEED`.
 struct DurableCrashTests {
     private static var childExecutable: String {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -28,6 +30,9 @@ struct DurableCrashTests {
         var fifoSent: [String: String] = [:]  // body → group
         var fifoDeleted = Set<String>()
         var fifoReceived = Set<String>()
+        var subscriptionArns = Set<String>()
+        var published: [String: Bool] = [:]  // body → matches the filter
+        var copiesReceived = Set<String>()
 
         mutating func read(_ line: Substring) {
             let fields = line.split(separator: " ")
@@ -39,6 +44,9 @@ struct DurableCrashTests {
             case ("F", 3): fifoSent[String(fields[2])] = String(fields[1])
             case ("E", 3): fifoDeleted.insert(String(fields[2]))
             case ("Q", 3): fifoReceived.insert(String(fields[2]))
+            case ("A", 2): subscriptionArns.insert(String(fields[1]))
+            case ("P", 3): published[String(fields[1])] = fields[2] == "yes"
+            case ("H", 2): copiesReceived.insert(String(fields[1]))
             default: break
             }
         }
@@ -60,6 +68,7 @@ struct DurableCrashTests {
         var ledger = Ledger()
         var kills = 0
         var problems: [String] = []
+        var publishedTotal = 0
 
         for run in 0..<iterations where problems.isEmpty {
             let killAfter = 1 + Int(random.next() % 200)
@@ -123,19 +132,34 @@ struct DurableCrashTests {
                     if index > 0, !(Self.rank(bodies[index - 1]) < Self.rank(body)) { outOfOrder.append("\(group): \(bodies[index - 1]) before \(body)") }
                 }
             }
+            let copies: Set<String> = try broker.queue(named: "crash-sub").core.state.withLock { state in
+                Set(state.messages.values.map(\.body))
+            }
+            let topic = try broker.topic(arn: "arn:aws:sns:us-east-1:000000000000:crash-topic")
+            let subscriptions = try topic.listSubscriptions().subscriptions.map(\.subscriptionArn)
+            if ledger.subscriptionArns.count != 1 || subscriptions != Array(ledger.subscriptionArns) {
+                problems.append("run \(run): subscriptions \(subscriptions), the children reported \(ledger.subscriptionArns.sorted())")
+            }
+            let publishesLost = ledger.published.filter { body, matches in
+                matches && !copies.contains(body) && !ledger.copiesReceived.contains(body)
+            }
+            let unfiltered = ledger.published.filter { body, matches in !matches && copies.contains(body) }
+            publishedTotal = ledger.published.count
             let fifoLost = ledger.fifoSent.keys.filter { fifoLive[$0] == nil && !ledger.fifoReceived.contains($0) }
             let fifoResurrected = ledger.fifoDeleted.filter { fifoLive[$0] != nil }
             for (name, found) in [("acknowledged sends lost", lost.count), ("acknowledged deletes resurrected", resurrected.count),
                                   ("receive counts lowered", lowered.count), ("FIFO sends lost", fifoLost.count),
                                   ("FIFO deletes resurrected", fifoResurrected.count), ("FIFO order broken", outOfOrder.count),
-                                  ("FIFO duplicates", duplicates.count)] where found > 0 {
+                                  ("FIFO duplicates", duplicates.count), ("matching publishes lost", publishesLost.count),
+                                  ("publishes past the filter", unfiltered.count)] where found > 0 {
                 problems.append("run \(run): \(found) \(name)")
             }
         }
         #expect(problems.isEmpty, "\(problems)")
         #expect(kills == iterations)
         #expect(ledger.sent.count >= iterations)
+        #expect(publishedTotal > 0)
         print("durable crash test: \(kills) kills, \(ledger.sent.count) sends, \(ledger.deleted.count) deletes, "
-              + "\(ledger.fifoSent.count) FIFO sends acknowledged; problems: \(problems.count)")
+              + "\(ledger.fifoSent.count) FIFO sends, \(publishedTotal) publishes acknowledged; problems: \(problems.count)")
     }
 }
