@@ -42,6 +42,7 @@ let package = Package(
         .executableTarget(
             name: "BrokerServerCLI",
             dependencies: ["BrokerServer", .product(name: "Broker", package: "Broker"),
+                           .product(name: "BrokerDemoPipeline", package: "Broker"),
                            .product(name: "BrokerSigning", package: "BrokerSigning"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings),
