@@ -29,7 +29,7 @@ public struct DemoOptions: Sendable {
           --failure-rate R  share of orders with bad payment data (0–1, default 0.1)
           --fifo            use a FIFO topic and FIFO queues (ordered per order, deduplicated)
           --speed X         broker seconds per real second (1–1000, default 20)
-          --data-dir PATH   keep the queues, the orders placed and the charges in PATH (an existing directory):
+          --data-dir PATH   keep the queues, the orders placed and the charges in PATH (created if missing):
                             a run killed at any point and started again finishes with every order charged once
         """
 
