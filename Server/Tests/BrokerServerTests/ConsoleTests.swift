@@ -3,6 +3,8 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -145,6 +147,47 @@ struct ConsoleTests {
         first = nil
         #expect(await Self.request(service, "GET", "/_broker/events").status == 200)
         #expect(await Self.request(service, "POST", "/_broker/events").status == 405)
+    }
+
+    @Test("A stream whose reader stops reading is skipped, not buffered, and closed after 30 ticks without room")
+    func aStalledStreamIsSkippedThenClosed() throws {
+        let events = ConsoleEvents(clock: ManualClock(), maximumStreams: 2) { Array(#"{"queues":[]}"#.utf8) }
+        defer { events.close() }
+        let slow = EmbeddedChannel()
+        let reader = EmbeddedChannel()
+        for channel in [slow, reader] { try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait() }
+        try #require(events.reserve()).attach(slow)
+        try #require(events.reserve()).attach(reader)
+        #expect(events.streamCount == 2)
+        func frames(_ channel: EmbeddedChannel) throws -> Int {
+            var count = 0
+            while try channel.readOutbound(as: HTTPServerResponsePart.self) != nil { count += 1 }
+            return count
+        }
+        #expect(try frames(slow) == 1 && frames(reader) == 1)  // the first, at once
+        slow.isWritable = false
+        for _ in 0..<29 { #expect(events.tickOnce()) }
+        #expect(try frames(slow) == 0)
+        #expect(try frames(reader) == 29)
+        #expect(slow.isActive)
+        // Room again resets the count: a reader that only lags is never dropped.
+        slow.isWritable = true
+        #expect(events.tickOnce())
+        #expect(try frames(slow) == 1)
+        slow.isWritable = false
+        for _ in 0..<29 { #expect(events.tickOnce()) }
+        #expect(slow.isActive)
+        #expect(events.tickOnce())
+        slow.embeddedEventLoop.run()  // the close's callbacks, which a real event loop runs by itself
+        #expect(!slow.isActive)
+        #expect(events.streamCount == 1)
+        #expect(reader.isActive)
+        #expect(try frames(reader) == 31)
+        // With no stream left the ticker stops.
+        _ = try reader.close().wait()
+        reader.embeddedEventLoop.run()
+        #expect(events.streamCount == 0)
+        #expect(!events.tickOnce())
     }
 
     @Test("The event stream sends the counts at once and at every second of the broker's clock, and ends at stop")

@@ -41,7 +41,8 @@ final class ConsoleEvents: Sendable {
         /// Places taken by reservations not yet attached.
         var reserved = 0
         var tickerRunning = false
-        var ticker: Task<Void, Never>?
+        /// The next tick, on the broker's clock.
+        var nextTick: ScheduledWakeUp?
         var closed = false
         /// Views of accounts and regions that started move tasks, one per account and region.
         var views: [String: Broker] = [:]
@@ -100,14 +101,11 @@ final class ConsoleEvents: Sendable {
         channel.closeFuture.whenComplete { [self] _ in
             state.withLockedValue { _ = $0.streams.removeValue(forKey: id) }
         }
+        // The next tick is on the clock before the first frame leaves, so whoever has read that frame can move
+        // the clock and get the next.
+        if startTicker { scheduleTick() }
         // The first frame at once, so a page shows counts without waiting for the next tick.
         write(Self.frame(snapshot(), retry: true), to: channel)
-        if startTicker {
-            let task = Task { [self] in await tick() }
-            state.withLockedValue { state in
-                if state.tickerRunning, state.ticker == nil { state.ticker = task }
-            }
-        }
     }
 
     /// The view of `view`'s account and region kept as long as the server (`view` itself the first time), so the
@@ -123,55 +121,63 @@ final class ConsoleEvents: Sendable {
 
     /// Ends every stream and refuses new ones.
     func close() {
-        let (channels, ticker) = state.withLockedValue { state -> ([any Channel], Task<Void, Never>?) in
+        let (channels, tick) = state.withLockedValue { state -> ([any Channel], ScheduledWakeUp?) in
             state.closed = true
-            defer { state.ticker = nil }
-            return (state.streams.values.map(\.channel), state.ticker)
+            defer { state.nextTick = nil }
+            return (state.streams.values.map(\.channel), state.nextTick)
         }
-        ticker?.cancel()
+        tick?.cancel()
         for channel in channels { channel.close(promise: nil) }
     }
 
-    private func tick() async {
-        while !Task.isCancelled {
-            do { try await clock.sleep(for: interval) } catch { break }
-            let targets = state.withLockedValue { state -> [any Channel]? in
-                guard !state.streams.isEmpty, !state.closed else {
-                    state.tickerRunning = false
-                    state.ticker = nil
-                    return nil
-                }
-                return state.streams.values.map(\.channel)
-            }
-            guard let targets else { return }
-            let frame = Self.frame(snapshot(), retry: false)
-            var stalled: [any Channel] = []
-            for channel in targets {
-                if channel.isWritable {
-                    write(frame, to: channel)
-                } else {
-                    stalled.append(channel)
-                }
-            }
-            let overdue = state.withLockedValue { state -> [any Channel] in
-                var overdue: [any Channel] = []
-                for key in Array(state.streams.keys) {
-                    guard let stream = state.streams[key] else { continue }
-                    if stalled.contains(where: { ObjectIdentifier($0) == key }) {
-                        state.streams[key]?.stalledTicks += 1
-                        if stream.stalledTicks + 1 >= maximumStalledTicks { overdue.append(stream.channel) }
-                    } else {
-                        state.streams[key]?.stalledTicks = 0
-                    }
-                }
-                return overdue
-            }
-            for channel in overdue { channel.close(promise: nil) }
+    private func scheduleTick() {
+        let deadline = clock.now.addingTimeInterval(Double(interval.components.seconds)
+            + Double(interval.components.attoseconds) / 1e18)
+        let wakeUp = clock.schedule(at: deadline) { [weak self] in
+            guard let self, self.tickOnce() else { return }
+            self.scheduleTick()
         }
-        state.withLockedValue { state in
-            state.tickerRunning = false
-            state.ticker = nil
+        let stale = state.withLockedValue { state -> Bool in
+            guard !state.closed else { return true }
+            state.nextTick = wakeUp
+            return false
         }
+        if stale { wakeUp.cancel() }
+    }
+
+    /// One tick: a snapshot to every stream with room for it, and the streams stalled too long closed. False when
+    /// no stream is left (the ticker stops; the next stream starts another).
+    func tickOnce() -> Bool {
+        let targets = state.withLockedValue { state -> [any Channel]? in
+            guard !state.streams.isEmpty, !state.closed else {
+                state.tickerRunning = false
+                state.nextTick = nil
+                return nil
+            }
+            return state.streams.values.map(\.channel)
+        }
+        guard let targets else { return false }
+        let frame = Self.frame(snapshot(), retry: false)
+        var stalled = Set<ObjectIdentifier>()
+        for channel in targets {
+            if channel.isWritable {
+                write(frame, to: channel)
+            } else {
+                stalled.insert(ObjectIdentifier(channel))
+            }
+        }
+        let overdue = state.withLockedValue { state -> [any Channel] in
+            var overdue: [any Channel] = []
+            for key in Array(state.streams.keys) {
+                guard var stream = state.streams[key] else { continue }
+                stream.stalledTicks = stalled.contains(key) ? stream.stalledTicks + 1 : 0
+                if stream.stalledTicks >= maximumStalledTicks { overdue.append(stream.channel) }
+                state.streams[key] = stream
+            }
+            return overdue
+        }
+        for channel in overdue { channel.close(promise: nil) }
+        return true
     }
 
     private func write(_ frame: ByteBuffer, to channel: any Channel) {
