@@ -22,7 +22,12 @@ final class ConsoleEvents: Sendable {
 
         /// Makes `channel`, whose answer's head was just written, a stream of these events.
         func attach(_ channel: any Channel) {
-            attached.withLockedValue { $0 = true }
+            // One place, one stream: a second attach would give back a place it never took.
+            let first = attached.withLockedValue { attached in
+                defer { attached = true }
+                return !attached
+            }
+            guard first else { return }
             events.attach(channel)
         }
 
