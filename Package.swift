@@ -15,12 +15,14 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "BrokerDemoPipeline", targets: ["BrokerDemoPipeline"]),
         .executable(name: "broker-demo", targets: ["BrokerDemo"]),
         .executable(name: "broker-bench", targets: ["BrokerBench"]),
     ],
     targets: [
         .target(name: "Broker", swiftSettings: settings),
-        .executableTarget(name: "BrokerDemo", dependencies: ["Broker"], swiftSettings: settings),
+        .target(name: "BrokerDemoPipeline", dependencies: ["Broker"], swiftSettings: settings),
+        .executableTarget(name: "BrokerDemo", dependencies: ["Broker", "BrokerDemoPipeline"], swiftSettings: settings),
         .executableTarget(name: "BrokerBench", dependencies: ["Broker"], swiftSettings: settings),
         .testTarget(name: "BrokerTests", dependencies: ["Broker"], resources: [.copy("Resources")], swiftSettings: settings),
     ]

@@ -42,6 +42,7 @@ let package = Package(
         .executableTarget(
             name: "BrokerServerCLI",
             dependencies: ["BrokerServer", .product(name: "Broker", package: "Broker"),
+                           .product(name: "BrokerDemoPipeline", package: "Broker"),
                            .product(name: "BrokerSigning", package: "BrokerSigning"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings),
@@ -54,6 +55,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("Golden")],

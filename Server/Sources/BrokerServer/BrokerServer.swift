@@ -85,6 +85,7 @@ public final class BrokerServer: Sendable {
         let channel: any Channel
         let port: Int
         let connections: ConnectionRegistry
+        let events: ConsoleEvents
     }
 
     // Mutex suits this cold path (start, stop, port reads, never per request); the library's hot cores use LockedState.
@@ -118,8 +119,12 @@ public final class BrokerServer: Sendable {
         guard port == nil else { throw BrokerServerError.alreadyStarted }
         // A group of its own, so stop() closes every connection, long polls included, by shutting it down.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, System.coreCount))
+        let routes = BrokerRoutes(broker: broker, metrics: metrics, started: .now)
+        let events = ConsoleEvents(clock: broker.clock) {
+            routes.consoleSnapshot()
+        }
         let service = WireService(broker: broker, access: access, metrics: metrics, logger: configuration.logger,
-                                  started: .now)
+                                  started: routes.started, events: events)
         let connections = ConnectionRegistry(limits: limits)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -142,10 +147,11 @@ public final class BrokerServer: Sendable {
         let port = channel.localAddress?.port ?? requestedPort
         let stored = state.withLock { running -> Bool in
             guard running == nil else { return false }
-            running = Running(group: group, channel: channel, port: port, connections: connections)
+            running = Running(group: group, channel: channel, port: port, connections: connections, events: events)
             return true
         }
         guard stored else {
+            events.close()
             try? await channel.close()
             try? await group.shutdownGracefully()
             throw BrokerServerError.alreadyStarted
@@ -163,6 +169,7 @@ public final class BrokerServer: Sendable {
             return running
         }) else { return }
         try? await running.channel.close()
+        running.events.close()
         await running.connections.closeAll()
         try await running.group.shutdownGracefully()
         configuration.logger.notice("stopped", metadata: ["port": "\(running.port)"])

@@ -1,4 +1,5 @@
 import Broker
+import BrokerDemoPipeline
 import BrokerServer
 import Dispatch
 import Foundation
@@ -10,7 +11,7 @@ struct BrokerServerCommand {
     static let usage = """
         usage: broker-server [--port N] [--host ADDRESS] [--config FILE] [--region REGION] [--account-id ID]
                              [--allow-host NAME]... [--allow-unsigned] [--signing-key FILE --signing-cert FILE]
-                             [--log-level LEVEL]
+                             [--log-level LEVEL] [--demo]
           --port N          port to listen on (0-65535, default 4566; 0 picks a free port)
           --host ADDRESS    address to listen on (default 127.0.0.1)
           --config FILE     JSON file of queues, topics and subscriptions to create (see Server/README.md)
@@ -27,6 +28,8 @@ struct BrokerServerCommand {
           --data-dir PATH      keep queues and messages in a journal in PATH (an existing directory) and recover them at start
           --durability LEVEL   with --data-dir: acknowledged (default), interval:MS or none (see Docs/Durability.md)
           --no-signing         write SNS's placeholder signature instead of signing (about 1 ms less per publish)
+          --demo               run the demo's order pipeline on the served broker, in real time, and print the
+                               web console's URL; the server keeps serving after the pipeline finishes
           --log-level LEVEL    trace|debug|info|notice|warning|error|critical, to stderr (default notice: start,
                                stop, resets and the server's own failures; info adds requests answered with a
                                client error; debug every request; trace adds method, path and user agent)
@@ -49,6 +52,8 @@ struct BrokerServerCommand {
         var dataDirectory: String?
         /// `--durability`.
         var durability: Durability = .acknowledged
+        /// `--demo`: the order pipeline runs against the served broker.
+        var demo = false
     }
 
     static func main() async {
@@ -127,6 +132,22 @@ struct BrokerServerCommand {
         fflush(nil)
 
         let serving = Task { try await server.run() }
+        if options.demo, let url = server.baseURL {
+            // On the system clock, so visibility timeouts and the slow consumer take real seconds: long enough to
+            // watch in the console, a minute or two in all.
+            print("broker-server: the order pipeline is running; watch it at \(url)/_broker/console")
+            fflush(nil)
+            Task {
+                let pipeline = OrderPipeline(broker: broker, options: DemoOptions(), output: .phases, speed: 1)
+                do {
+                    let finished = try await pipeline.run()
+                    print("broker-server: the order pipeline \(finished ? "finished" : "did not finish"); still serving")
+                } catch {
+                    print("broker-server: the order pipeline stopped: \(error)")
+                }
+                fflush(nil)
+            }
+        }
         let sources = cancelOnSignals(serving)
         do {
             try await serving.value
@@ -162,6 +183,10 @@ struct BrokerServerCommand {
             }
             if flag == "--no-signing" {
                 options.signing = false
+                continue
+            }
+            if flag == "--demo" {
+                options.demo = true
                 continue
             }
             guard let value = rest.popFirst() else { return nil }

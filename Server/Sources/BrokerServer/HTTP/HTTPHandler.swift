@@ -210,6 +210,17 @@ final class HTTPHandler: ChannelInboundHandler {
     }
 
     private func write(_ response: WireResponse, for pending: Pending, context: ChannelHandlerContext) {
+        if let stream = response.stream {
+            // No length: the body is chunked until either side closes; the connection serves nothing else.
+            closed = true
+            cancelTimer()
+            var headers = HTTPHeaders(response.headers.map { ($0.name, $0.value) })
+            headers.add(name: "Connection", value: "close")
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: pending.version, status: .ok, headers: headers))),
+                                  promise: nil)
+            stream.attach(context.channel)
+            return
+        }
         var headers = HTTPHeaders(response.headers.map { ($0.name, $0.value) })
         headers.add(name: "Content-Length", value: String(response.body.count))
         headers.add(name: "Connection", value: pending.keepAlive ? "keep-alive" : "close")

@@ -35,6 +35,9 @@ struct WireResponse: Sendable {
     var status: Int
     var headers: [(name: String, value: String)]
     var body: [UInt8]
+    /// Set for a stream of server-sent events: the connection writes the head, then hands itself to the stream
+    /// instead of writing `body` and reading the next request.
+    var stream: ConsoleEvents.Reservation? = nil
 
     func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value

@@ -14,6 +14,8 @@ struct WireService: Sendable {
     var logger = Logger(label: "broker-server", factory: { _ in SwiftLogNoOpLogHandler() })
     /// When the service was made, for `/_broker/health`'s uptime.
     var started = ContinuousClock.now
+    /// The console's live feed; nil answers `/_broker/events` with 503.
+    var events: ConsoleEvents?
 
     /// The protocol of a request, decided before anything can fail, so every error answers in the caller's protocol.
     enum WireProtocol {
@@ -65,6 +67,9 @@ struct WireService: Sendable {
             broker.reset()
             logger.notice("reset", metadata: ["path": "\(request.path)"])
             return WireResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
+        }
+        if request.path.hasPrefix("/_broker/"), let answer = ConsoleRoutes(broker: broker, events: events).response(to: request) {
+            return answer
         }
         if request.path.hasPrefix("/_broker/"),
            let answer = BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request) {
