@@ -95,7 +95,9 @@ extension Broker {
     }
 
     private func scheduleMoveStep(_ handle: String, at deadline: Date) {
-        let wakeUp = clock.schedule(at: deadline) { [weak self] in self?.runMoveStep(handle) }
+        // Strong: a view from `scoped(accountId:region:)` is often dropped right after it starts a task, and the task
+        // must still run. It holds the view only until the task ends (completed, cancelled or failed).
+        let wakeUp = clock.schedule(at: deadline) { self.runMoveStep(handle) }
         moveTasks.withLock { tasks in
             if let index = tasks.records.firstIndex(where: { $0.handle == handle }) { tasks.records[index].wakeUp = wakeUp }
         }

@@ -604,6 +604,21 @@ struct DeadLetterQueueTests {
         #expect(Set(try await receive(replay).map(\.body)) == ["a", "b"])
     }
 
+    @Test func aMoveTaskStartedFromAnAccountViewRunsAfterTheViewIsDropped() async throws {
+        let (broker, clock) = makeBroker()
+        let (dlqArn, sourceArn): (String, String) = try {
+            let view = try broker.scoped(accountId: "210987654321", region: "eu-west-1")
+            let (source, dlq) = try makePair(view, maxReceiveCount: 1)
+            try dlq.sendMessage("stranded")
+            try view.startMessageMoveTask(sourceArn: dlq.arn, destinationArn: source.arn)
+            return (dlq.arn, source.arn)
+        }()
+        clock.advance(by: .zero)
+        let view = try broker.scoped(accountId: "210987654321", region: "eu-west-1")
+        #expect(try view.listMessageMoveTasks(sourceArn: dlqArn).first?.status == .completed)
+        #expect(try view.queue(arn: sourceArn).statistics().approximateNumberOfMessages == 1)
+    }
+
     @Test func fifoMoveTaskReturnsMessagesToTheSourceInGroupOrder() async throws {
         let (broker, clock) = makeBroker()
         let (source, dlq) = try makePair(broker, maxReceiveCount: 1, fifo: true)
