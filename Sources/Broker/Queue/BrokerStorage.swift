@@ -51,6 +51,9 @@ final class BrokerStore: Sendable {
     struct Counters {
         var nextQueueID: UInt64 = 1
         var bytesSinceSnapshot = 0
+        /// The size of the last snapshot: the next is due only after as many bytes of records, so that rewriting a
+        /// large resident state costs at most one more byte written per byte journaled.
+        var lastSnapshotBytes = 0
         var snapshotRunning = false
         var queues: (@Sendable () -> [QueueCore])?
         var topics: (@Sendable () -> [TopicCore])?
@@ -248,7 +251,8 @@ final class BrokerStore: Sendable {
             let ticket = try journal.enqueue(batch)
             let due = counters.withLock { counters -> Bool in
                 counters.bytesSinceSnapshot += batch.bytes.count
-                guard counters.bytesSinceSnapshot >= snapshotThreshold, !counters.snapshotRunning else { return false }
+                guard counters.bytesSinceSnapshot >= max(snapshotThreshold, counters.lastSnapshotBytes),
+                      !counters.snapshotRunning else { return false }
                 counters.snapshotRunning = true
                 return true
             }
@@ -269,8 +273,9 @@ final class BrokerStore: Sendable {
 
     // MARK: Snapshots
 
-    /// Writes every queue's state and lets the journal drop the segments it covers. Each queue is locked only
-    /// while its image is copied; the encoding and the file are written outside every queue lock.
+    /// Writes every queue's and topic's state and lets the journal drop the segments it covers. Each queue is
+    /// locked only while its messages are sorted and their receive state copied; the encoding and the file are
+    /// written outside every queue lock.
     func takeSnapshot() throws(BrokerError) {
         defer {
             counters.withLock {
@@ -300,6 +305,7 @@ final class BrokerStore: Sendable {
         }
         encoder.write(byte: 0)
         try journal.writeSnapshot(upTo: upTo, bytes: encoder.bytes)
+        counters.withLock { $0.lastSnapshotBytes = encoder.bytes.count }
     }
 
     static func encodeImage(_ image: RestoredQueue, into encoder: inout JournalEncoder) {
@@ -332,6 +338,11 @@ final class BrokerStore: Sendable {
             encoder.write(fixed: entry.record.messageId.high)
             encoder.write(fixed: entry.record.messageId.low)
             encoder.write(fixed: entry.record.sequenceNumber)
+        }
+        if let live = image.live, let states = image.liveStates, live.count == states.count {
+            encoder.write(count: live.count)
+            for index in live.indices { QueueLog.encode(live[index], state: states[index], into: &encoder) }
+            return
         }
         let messages = image.orderedMessages
         encoder.write(count: messages.count)

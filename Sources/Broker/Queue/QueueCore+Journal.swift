@@ -65,7 +65,10 @@ extension QueueCore {
         let arnParts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard let durable, arnParts.count == 6 else { return nil }
         let (region, accountId) = (String(arnParts[3]), String(arnParts[4]))
-        return state.withLock { state -> [UInt8]? in
+        // Under the lock: the queue's fields, its messages in order and a copy of each one's receive state (which
+        // the lock guards). The encoding, a hundred bytes and more per message, is done after, so that a sender
+        // waits for a sort and a copy of the queue, not for its whole image.
+        let copied: RestoredQueue? = state.withLock { state -> RestoredQueue? in
             guard !state.deleted else { return nil }
             let now = clock.now
             var image = RestoredQueue(id: durable.id, accountId: accountId, region: region, name: name,
@@ -86,12 +89,14 @@ extension QueueCore {
             } else {
                 live.sort { $0.enqueuedAt < $1.enqueuedAt }
             }
-            // In order already: the encoder takes the list as it is, with no table of the messages to build first.
+            image.liveStates = live.map(QueueLog.MessageState.init)
             image.live = live
-            var encoder = JournalEncoder(capacity: 256 + live.count * 160)
-            BrokerStore.encodeImage(image, into: &encoder)
-            return encoder.bytes
+            return image
         }
+        guard let image = copied else { return nil }
+        var encoder = JournalEncoder(capacity: 256 + (image.live?.count ?? 0) * 160)
+        BrokerStore.encodeImage(image, into: &encoder)
+        return encoder.bytes
     }
 
     static func settingsMap(_ settings: QueueSettings) -> [String: String] {
@@ -120,6 +125,8 @@ struct RestoredQueue {
     /// A snapshot's messages in queue order, when the image was made from a live queue (``orderedMessages`` then
     /// returns them as they are); nil for an image being rebuilt from records.
     var live: [StoredMessage]?
+    /// The receive state of each message of ``live``, copied under the queue's lock, for encoding outside it.
+    var liveStates: [QueueLog.MessageState]?
     /// Records of this queue before this LSN are already in the image (a snapshot's).
     var asOfLSN: Journal.LSN = 0
     var settings: [String: String] = [:]

@@ -78,7 +78,31 @@ struct QueueLog {
 
     // MARK: Encoding
 
+    /// The fields of a message that change after it is stored (guarded by its queue's lock), copied.
+    struct MessageState {
+        let state: StoredMessage.State
+        let visibleAt: Date
+        let receiveCount: Int
+        let firstReceivedAt: Date?
+        let receivedAt: Date
+        let receiptNonce: UInt64
+
+        init(_ message: StoredMessage) {
+            state = message.state
+            visibleAt = message.visibleAt
+            receiveCount = message.receiveCount
+            firstReceivedAt = message.firstReceivedAt
+            receivedAt = message.receivedAt
+            receiptNonce = message.receiptNonce
+        }
+    }
+
     static func encode(_ message: StoredMessage, into encoder: inout JournalEncoder) {
+        encode(message, state: MessageState(message), into: &encoder)
+    }
+
+    /// A message with receive state `mutable` (copied under the lock), encoded without the lock.
+    static func encode(_ message: StoredMessage, state mutable: MessageState, into encoder: inout JournalEncoder) {
         encoder.write(fixed: message.key)
         encoder.write(fixed: message.id.high)
         encoder.write(fixed: message.id.low)
@@ -92,11 +116,15 @@ struct QueueLog {
         encoder.write(optional: message.sequenceNumber) { $0.write(fixed: $1) }
         encoder.write(optional: message.deadLetterQueueSourceArn) { $0.write(string: $1) }
         encoder.write(count: message.size)
-        encodeMutable(message, into: &encoder)
+        encodeMutable(mutable, into: &encoder)
     }
 
     /// The fields a receive or a visibility change sets.
     static func encodeMutable(_ message: StoredMessage, into encoder: inout JournalEncoder) {
+        encodeMutable(MessageState(message), into: &encoder)
+    }
+
+    static func encodeMutable(_ message: MessageState, into encoder: inout JournalEncoder) {
         encoder.write(byte: message.state.rawValue)
         encoder.write(date: message.visibleAt)
         encoder.write(count: message.receiveCount)
