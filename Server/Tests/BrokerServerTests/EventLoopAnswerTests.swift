@@ -131,3 +131,24 @@ struct LoopbackNameTests {
         #expect(AccessPolicy.isLoopback(host) == loopback)
     }
 }
+
+/// Queue URLs, read from the end byte by byte.
+@Suite("Queue URLs")
+struct QueueURLParsingTests {
+    @Test("A queue URL names its account and queue in every accepted form", arguments: [
+        ("http://h:1/000000000000/q", "000000000000", "q"), ("/queue/q", nil, "q"),
+        ("http://localhost:4566/queue/us-east-1/000000000000/q", "000000000000", "q"), ("000000000000/q", "000000000000", "q"),
+        ("https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo?x=1#f", "123456789012", "orders.fifo"),
+        ("//a//b//", "a", "b"),
+    ])
+    func queueURLs(url: String, account: String?, name: String) throws {
+        let parsed = try #require(QueueURL.parse(url))
+        #expect(parsed.account == account)
+        #expect(parsed.name == name)
+    }
+
+    @Test("A URL without an account and a name names no queue", arguments: ["http://h", "q/", "/", "http://h:1/q"])
+    func notQueueURLs(url: String) {
+        #expect(QueueURL.parse(url) == nil)
+    }
+}

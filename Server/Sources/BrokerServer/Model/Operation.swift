@@ -104,9 +104,21 @@ enum QueueURL {
             path = path[(path.utf8.firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex)...]
         }
         path = path.prefix(beforeAnyOf: UInt8(ascii: "?"), UInt8(ascii: "#"))
-        let segments = path.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }
-        if segments.count == 2, segments[0] == "queue" { return (nil, String(segments[1])) }
+        // Only the last two non-empty segments matter, and whether there are more: read from the end.
+        var segments: [Substring] = []
+        var end = path.utf8.endIndex
+        var index = end
+        while segments.count < 3, index != path.utf8.startIndex {
+            path.utf8.formIndex(before: &index)
+            if path.utf8[index] == UInt8(ascii: "/") {
+                if path.utf8.index(after: index) != end { segments.append(path[path.utf8.index(after: index)..<end]) }
+                end = index
+            }
+        }
+        if segments.count < 3, index == path.utf8.startIndex, index != end { segments.append(path[index..<end]) }
+        // segments run last first
+        if segments.count == 2, segments[1] == "queue" { return (nil, String(segments[0])) }
         guard segments.count >= 2 else { return nil }
-        return (String(segments[segments.count - 2]), String(segments[segments.count - 1]))
+        return (String(segments[1]), String(segments[0]))
     }
 }

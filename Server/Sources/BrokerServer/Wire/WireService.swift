@@ -343,7 +343,8 @@ struct WireService: Sendable {
     private static func checkRequired(_ fields: [String: WireValue], _ structure: Structure, service: QueryService,
                                       path: String = "") throws(BrokerError) {
         for member in structure.members {
-            let name = path + member.name
+            // Only an error or a nested shape needs the member's full path: not built for every member of every request.
+            var name: String { path + member.name }
             guard let value = fields[member.name] else {
                 guard member.required else { continue }
                 if service == .sns {
