@@ -15,7 +15,7 @@ final class HTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private struct Pending: Sendable {
-        let request: WireRequest
+        var request: WireRequest
         let keepAlive: Bool
         let version: HTTPVersion
         /// An answer decided before the request was read, and the HTTP status to send it with.
@@ -236,6 +236,8 @@ final class HTTPHandler: ChannelInboundHandler {
                 write(response, for: next, context: context)
                 answered(context: context)
             case .later(let waiting):
+                // Decoded already: the body (a slice of a read buffer) is not kept for the length of a long poll.
+                queue[0].request.body = ByteBuffer()
                 run(context: context) { service in await service.respond(waiting: waiting) }
             }
         }

@@ -117,7 +117,10 @@ struct WireService: Sendable {
             let context = OperationContext(broker: who.broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL,
                                            accessKeyId: who.accessKeyId)
             guard let output = try operation.runWithoutWaiting(context, input) else {
-                return .later(Waiting(request: request, operation: operation, input: input, context: context,
+                // The request is kept for its log line only; its body, decoded, is let go.
+                var held = request
+                held.body = ByteBuffer()
+                return .later(Waiting(request: held, operation: operation, input: input, context: context,
                                       caller: who.broker, wire: wire, requestId: requestId, start: start))
             }
             return .now(completed(request, operation: operation, input: input, context: context, caller: who.broker,
