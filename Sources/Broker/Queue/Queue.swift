@@ -77,6 +77,35 @@ public struct Queue: Sendable, Hashable {
                                 waitTimeSeconds: Duration? = nil, messageAttributeNames: [String] = [],
                                 messageSystemAttributeNames: [MessageSystemAttributeName] = [],
                                 receiveRequestAttemptId: String? = nil) async throws -> [Message] {
+        let request = try receiveRequest(maxNumberOfMessages: maxNumberOfMessages, visibilityTimeout: visibilityTimeout,
+                                         waitTimeSeconds: waitTimeSeconds, messageAttributeNames: messageAttributeNames,
+                                         messageSystemAttributeNames: messageSystemAttributeNames,
+                                         receiveRequestAttemptId: receiveRequestAttemptId)
+        let deliveries = try await core.receive(request)
+        return core.messages(from: deliveries, selection: request.selection)
+    }
+
+    /// ReceiveMessage as far as it goes without waiting: the messages a receive with these parameters returns at
+    /// once, or nil when it would wait (a long poll that finds nothing), in which case nothing was taken and
+    /// ``receiveMessages(maxNumberOfMessages:visibilityTimeout:waitTimeSeconds:messageAttributeNames:messageSystemAttributeNames:receiveRequestAttemptId:)``
+    /// does the waiting. Lets a caller that must not suspend (an event loop) answer every receive that need not wait.
+    @_spi(BrokerServer)
+    public func receiveMessagesWithoutWaiting(maxNumberOfMessages: Int = 1, visibilityTimeout: Duration? = nil,
+                                              waitTimeSeconds: Duration? = nil, messageAttributeNames: [String] = [],
+                                              messageSystemAttributeNames: [MessageSystemAttributeName] = [],
+                                              receiveRequestAttemptId: String? = nil) throws(BrokerError) -> [Message]? {
+        let request = try receiveRequest(maxNumberOfMessages: maxNumberOfMessages, visibilityTimeout: visibilityTimeout,
+                                         waitTimeSeconds: waitTimeSeconds, messageAttributeNames: messageAttributeNames,
+                                         messageSystemAttributeNames: messageSystemAttributeNames,
+                                         receiveRequestAttemptId: receiveRequestAttemptId)
+        guard let deliveries = try core.receiveWithoutWaiting(request) else { return nil }
+        return core.messages(from: deliveries, selection: request.selection)
+    }
+
+    /// A receive's parameters, checked as AWS checks them.
+    private func receiveRequest(maxNumberOfMessages: Int, visibilityTimeout: Duration?, waitTimeSeconds: Duration?,
+                                messageAttributeNames: [String], messageSystemAttributeNames: [MessageSystemAttributeName],
+                                receiveRequestAttemptId: String?) throws(BrokerError) -> ReceiveRequest {
         guard (1...10).contains(maxNumberOfMessages) else {
             throw BrokerError.invalidParameter("MaxNumberOfMessages", value: String(maxNumberOfMessages),
                                                reason: "Must be between 1 and 10, if provided.")
@@ -92,13 +121,11 @@ public struct Queue: Sendable, Hashable {
         if let attempt = receiveRequestAttemptId {
             try FifoRules.validateIdentifier(attempt, parameter: "ReceiveRequestAttemptId")
         }
-        let request = ReceiveRequest(
+        return ReceiveRequest(
             maxNumberOfMessages: maxNumberOfMessages, visibilityTimeout: visibility, waitTimeSeconds: wait,
             selection: AttributeSelection(messageAttributeNames: messageAttributeNames,
                                           systemAttributeNames: messageSystemAttributeNames),
             receiveRequestAttemptId: isFifo ? receiveRequestAttemptId : nil)
-        let deliveries = try await core.receive(request)
-        return core.messages(from: deliveries, selection: request.selection)
     }
 
     // MARK: Deleting and visibility

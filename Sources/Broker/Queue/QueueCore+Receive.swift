@@ -29,6 +29,13 @@ extension QueueCore {
         }
     }
 
+    /// The immediate part of ``receive(_:)``: its deliveries, or nil when it would have to wait.
+    func receiveWithoutWaiting(_ request: ReceiveRequest) throws(BrokerError) -> [Delivery]? {
+        try mutate { state, now, effects throws(BrokerError) in
+            try state.beginReceive(request, now: now, effects: &effects, deadLetterTarget: deadLetterTarget)
+        }.deliveries
+    }
+
     /// Turns deliveries into `Message`s with the receive's attribute selection (outside the lock).
     func messages(from deliveries: [Delivery], selection: AttributeSelection) -> [Message] {
         deliveries.map { delivery in

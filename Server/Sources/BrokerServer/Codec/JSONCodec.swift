@@ -1,5 +1,6 @@
 @_spi(BrokerServer) import Broker
 import Foundation
+import NIOCore
 
 extension JSONParser.Options {
     /// How the wire reads a request body: Broker's strict parser, with lone surrogates reported rather than
@@ -79,6 +80,89 @@ enum JSONCodec {
         // Output is built by the operations against the same table, so a mismatch is a bug; write nothing for it.
         default: .null
         }
+    }
+
+    /// Output as compact JSON, written straight into the buffer the answer is sent in: byte for byte what
+    /// `encode(_:as:).jsonBytes` gives, without the JSON tree and the array in between.
+    static func write(_ fields: [String: WireValue], as structure: Structure, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "{"))
+        var first = true
+        for member in structure.members {
+            guard let value = fields[member.name] else { continue }
+            if !first { buffer.writeInteger(UInt8(ascii: ",")) }
+            first = false
+            writeQuoted(member.name, into: &buffer)
+            buffer.writeInteger(UInt8(ascii: ":"))
+            write(value, as: member.shape, into: &buffer)
+        }
+        buffer.writeInteger(UInt8(ascii: "}"))
+    }
+
+    private static func write(_ value: WireValue, as shape: Shape, into buffer: inout ByteBuffer) {
+        switch (value, shape) {
+        case (.string(let text), _): writeQuoted(text, into: &buffer)
+        case (.integer(let number), _): buffer.writeString(String(number))
+        case (.boolean(let flag), _): buffer.writeStaticString(flag ? "true" : "false")
+        case (.blob(let data), _): writeQuoted(data.base64EncodedString(), into: &buffer)
+        case (.list(let items), .list(let element)):
+            buffer.writeInteger(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                write(item, as: element, into: &buffer)
+            }
+            buffer.writeInteger(UInt8(ascii: "]"))
+        case (.map(let entries), .map(let valueShape, _, _)):
+            buffer.writeInteger(UInt8(ascii: "{"))
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+                writeQuoted(entry.key, into: &buffer)
+                buffer.writeInteger(UInt8(ascii: ":"))
+                write(entry.value, as: valueShape, into: &buffer)
+            }
+            buffer.writeInteger(UInt8(ascii: "}"))
+        case (.structure(let fields), .structure(let structure)): write(fields, as: structure, into: &buffer)
+        // As in `encode`: a mismatch is a bug in an operation; write nothing for it.
+        default: buffer.writeStaticString("null")
+        }
+    }
+
+    /// `text` as a JSON string literal, escaped as Broker's JSON writer escapes it: a quote and a backslash get a
+    /// backslash, control characters their letter escape or `\u00xx`. Most strings on the wire (ids, handles, digests,
+    /// URLs) need no escape and are copied whole.
+    static func writeQuoted(_ text: String, into buffer: inout ByteBuffer) {
+        var text = text  // `withUTF8` is mutating; a native string is not copied by it
+        text.withUTF8 { utf8 in
+            buffer.writeInteger(UInt8(ascii: "\""))
+            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                buffer.writeBytes(utf8)
+                buffer.writeInteger(UInt8(ascii: "\""))
+                return
+            }
+            var run = 0
+            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                buffer.writeBytes(UnsafeBufferPointer(rebasing: utf8[run..<index]))
+                run = index + 1
+                buffer.writeInteger(UInt8(ascii: "\\"))
+                switch byte {
+                case 0x08: buffer.writeInteger(UInt8(ascii: "b"))
+                case 0x09: buffer.writeInteger(UInt8(ascii: "t"))
+                case 0x0A: buffer.writeInteger(UInt8(ascii: "n"))
+                case 0x0C: buffer.writeInteger(UInt8(ascii: "f"))
+                case 0x0D: buffer.writeInteger(UInt8(ascii: "r"))
+                case 0x20...: buffer.writeInteger(byte)
+                default:
+                    buffer.writeStaticString("u00")
+                    buffer.writeInteger(hexDigit(byte >> 4))
+                    buffer.writeInteger(hexDigit(byte & 0xF))
+                }
+            }
+            buffer.writeBytes(UnsafeBufferPointer(rebasing: utf8[run...]))
+            buffer.writeInteger(UInt8(ascii: "\""))
+        }
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 
     /// Lists and maps far beyond AWS's limits are refused before their elements are decoded, as in Query.

@@ -7,7 +7,9 @@ struct Operation: Sendable {
     /// out of async code also keeps clear of a Swift 6.3 optimizer crash in async functions that call them.
     enum Body: Sendable {
         case sync(@Sendable (OperationContext, Input) throws -> [String: WireValue])
-        case async(@Sendable (OperationContext, Input) async throws -> [String: WireValue])
+        /// `now` answers without waiting, or returns nil when the operation must wait; then `wait` runs it on a task.
+        case async(now: @Sendable (OperationContext, Input) throws -> [String: WireValue]?,
+                   wait: @Sendable (OperationContext, Input) async throws -> [String: WireValue])
     }
 
     let name: String
@@ -25,17 +27,26 @@ struct Operation: Sendable {
     }
 
     init(_ name: String, input: [Member], output: [Member]?,
-         async body: @escaping @Sendable (OperationContext, Input) async throws -> [String: WireValue]) {
+         now: @escaping @Sendable (OperationContext, Input) throws -> [String: WireValue]?,
+         wait: @escaping @Sendable (OperationContext, Input) async throws -> [String: WireValue]) {
         self.name = name
         self.input = Structure(input)
         self.output = output.map(Structure.init)
-        self.body = .async(body)
+        self.body = .async(now: now, wait: wait)
+    }
+
+    /// The operation's output if it can be had without waiting, else nil (nothing was done): an event loop runs this.
+    func runWithoutWaiting(_ context: OperationContext, _ input: Input) throws -> [String: WireValue]? {
+        switch body {
+        case .sync(let body): try body(context, input)
+        case .async(let now, _): try now(context, input)
+        }
     }
 
     func run(_ context: OperationContext, _ input: Input) async throws -> [String: WireValue] {
         switch body {
         case .sync(let body): try body(context, input)
-        case .async(let body): try await body(context, input)
+        case .async(_, let wait): try await wait(context, input)
         }
     }
 }
@@ -59,7 +70,7 @@ struct OperationContext: Sendable {
         guard let url = input.string("QueueUrl") ?? pathQueueURL else {
             throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
         }
-        if !url.contains("/") { return try broker.queue(named: url) }
+        if !url.utf8.contains(UInt8(ascii: "/")) { return try broker.queue(named: url) }
         guard let reference = QueueURL.parse(url) else { throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.") }
         guard let account = reference.account, account != broker.configuration.accountId else {
             return try broker.queue(named: reference.name)
@@ -86,12 +97,28 @@ enum QueueURL {
     /// Reads `…/<account>/<name>`, `/queue/<name>` (ElasticMQ's legacy form, the broker's own account) and
     /// `/queue/<region>/<account>/<name>` (LocalStack's path form), ignoring scheme, host, port and query.
     static func parse(_ url: String) -> (account: String?, name: String)? {
+        // Byte by byte: this runs twice for every queue operation on the wire.
         var path = Substring(url)
-        if let scheme = path.range(of: "://") { path = path[scheme.upperBound...].drop { $0 != "/" } }
-        path = path.prefix { $0 != "?" && $0 != "#" }
-        let segments = path.split(separator: "/")
-        if segments.count == 2, segments[0] == "queue" { return (nil, String(segments[1])) }
+        if let scheme = path.byteRange(of: "://") {
+            path = path[scheme.upperBound...]
+            path = path[(path.utf8.firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex)...]
+        }
+        path = path.prefix(beforeAnyOf: UInt8(ascii: "?"), UInt8(ascii: "#"))
+        // Only the last two non-empty segments matter, and whether there are more: read from the end.
+        var segments: [Substring] = []
+        var end = path.utf8.endIndex
+        var index = end
+        while segments.count < 3, index != path.utf8.startIndex {
+            path.utf8.formIndex(before: &index)
+            if path.utf8[index] == UInt8(ascii: "/") {
+                if path.utf8.index(after: index) != end { segments.append(path[path.utf8.index(after: index)..<end]) }
+                end = index
+            }
+        }
+        if segments.count < 3, index == path.utf8.startIndex, index != end { segments.append(path[index..<end]) }
+        // segments run last first
+        if segments.count == 2, segments[1] == "queue" { return (nil, String(segments[0])) }
         guard segments.count >= 2 else { return nil }
-        return (String(segments[segments.count - 2]), String(segments[segments.count - 1]))
+        return (String(segments[1]), String(segments[0]))
     }
 }

@@ -55,7 +55,7 @@ struct ConsoleRoutes: Sendable {
         if let refusal = Self.refusal(of: request) { return refusal }
         let document: JSONValue
         do {
-            document = request.body.isEmpty ? .object([]) : try JSONParser.parse(request.body)
+            document = request.body.readableBytes == 0 ? .object([]) : try JSONParser.parse(Array(request.body.readableBytesView))
         } catch {
             return BrokerRoutes.json(status: 400, Self.error("The body is not valid JSON."))
         }

@@ -1,4 +1,4 @@
-import Broker
+@_spi(BrokerServer) import Broker
 import Foundation
 
 /// SQS's operations (API version 2012-11-05) over Broker. Member names are the JSON model's; `query:` gives the
@@ -150,21 +150,41 @@ enum SQSOperations {
                 Member("MessageAttributeNames", .list(.string), query: "MessageAttributeName"),
                 Member("MaxNumberOfMessages", .integer), Member("VisibilityTimeout", .integer),
                 Member("WaitTimeSeconds", .integer), Member("ReceiveRequestAttemptId", .string)],
-        output: [Member("Messages", .list(message), query: "Message")]
-    ) { context, input async throws in
-        let queue = try context.queue(input)
+        output: [Member("Messages", .list(message), query: "Message")],
+        now: { context, input in
+            let queue = try context.queue(input)
+            let parameters = receiveParameters(input)
+            let messages = try queue.receiveMessagesWithoutWaiting(
+                maxNumberOfMessages: parameters.maxNumberOfMessages, visibilityTimeout: parameters.visibilityTimeout,
+                waitTimeSeconds: parameters.waitTimeSeconds, messageAttributeNames: parameters.messageAttributeNames,
+                messageSystemAttributeNames: parameters.system, receiveRequestAttemptId: parameters.attemptId)
+            return messages.map(receiveOutput)
+        },
+        wait: { context, input async throws in
+            let queue = try context.queue(input)
+            let parameters = receiveParameters(input)
+            let messages = try await queue.receiveMessages(
+                maxNumberOfMessages: parameters.maxNumberOfMessages, visibilityTimeout: parameters.visibilityTimeout,
+                waitTimeSeconds: parameters.waitTimeSeconds, messageAttributeNames: parameters.messageAttributeNames,
+                messageSystemAttributeNames: parameters.system, receiveRequestAttemptId: parameters.attemptId)
+            return receiveOutput(messages)
+        })
+
+    /// ReceiveMessage's input, read once for both of its paths.
+    private static func receiveParameters(_ input: Input)
+        -> (maxNumberOfMessages: Int, visibilityTimeout: Duration?, waitTimeSeconds: Duration?,
+            messageAttributeNames: [String], system: [MessageSystemAttributeName], attemptId: String?) {
         // Queue attribute names are allowed in AttributeNames too (a legacy of the API); only system ones select.
         let system = (input.strings("AttributeNames") + input.strings("MessageSystemAttributeNames"))
             .compactMap(MessageSystemAttributeName.init(rawValue:))
-        let messages = try await queue.receiveMessages(
-            maxNumberOfMessages: input.integer("MaxNumberOfMessages") ?? 1,
-            visibilityTimeout: input.integer("VisibilityTimeout").map { .seconds($0) },
-            waitTimeSeconds: input.integer("WaitTimeSeconds").map { .seconds($0) },
-            messageAttributeNames: input.strings("MessageAttributeNames"),
-            messageSystemAttributeNames: system,
-            receiveRequestAttemptId: input.string("ReceiveRequestAttemptId"))
-        // No messages: no Messages member at all, as AWS answers (the .NET SDK fails on an empty list).
-        return messages.isEmpty ? [:] : ["Messages": .list(messages.map(fields(of:)))]
+        return (input.integer("MaxNumberOfMessages") ?? 1, input.integer("VisibilityTimeout").map { .seconds($0) },
+                input.integer("WaitTimeSeconds").map { .seconds($0) }, input.strings("MessageAttributeNames"), system,
+                input.string("ReceiveRequestAttemptId"))
+    }
+
+    /// No messages: no Messages member at all, as AWS answers (the .NET SDK fails on an empty list).
+    private static func receiveOutput(_ messages: [Message]) -> [String: WireValue] {
+        messages.isEmpty ? [:] : ["Messages": .list(messages.map(fields(of:)))]
     }
 
     static let deleteMessage = Operation(

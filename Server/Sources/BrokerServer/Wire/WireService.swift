@@ -1,6 +1,8 @@
 @_spi(BrokerServer) import Broker
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 
 /// Routes a request to an operation, decodes its input, runs it and encodes the answer, all in the protocol the
 /// request came in: SQS over AWS JSON 1.0, SQS over AWS Query, or SNS over AWS Query.
@@ -55,33 +57,56 @@ struct WireService: Sendable {
     /// Paths that empty every account and region: Broker's own, and moto's (its server-mode tests call it).
     static let resetPaths: Set<Substring> = ["/_broker/reset", "/moto-api/reset"]
 
-    func respond(to request: WireRequest) async -> WireResponse {
+    /// Whether requests are answered on the event loop that read them. A broker that journals to disk waits for it
+    /// in every call that changes state, so its requests keep running on tasks.
+    var answersOnEventLoop: Bool { broker.recoveryReport == nil }
+
+    /// An operation decoded and admitted that must wait to be answered: a long poll that found nothing to receive.
+    struct Waiting: Sendable {
+        let request: WireRequest
+        let operation: Operation
+        let input: Input
+        let context: OperationContext
+        let caller: Broker
+        let wire: WireProtocol
+        let requestId: String
+        let start: ContinuousClock.Instant
+    }
+
+    /// What ``answer(_:)`` decided: the answer, or an operation to run where it may wait.
+    enum Answer: Sendable {
+        case now(WireResponse)
+        case later(Waiting)
+    }
+
+    /// Answers every request that need not wait, without suspending: every route, every error, every operation but a
+    /// long poll that finds nothing, which comes back as ``Answer/later(_:)`` with nothing done yet.
+    func answer(_ request: WireRequest) -> Answer {
         if let refusal = access.refusal(of: request) {
-            let response = Self.failure(refusal, Self.wireProtocol(of: request), UUID().uuidString.lowercased())
+            let response = Self.failure(refusal, Self.wireProtocol(of: request), Self.requestId())
             log(request, operation: nil, caller: nil, status: response.status, error: refusal, duration: nil)
-            return response
+            return .now(response)
         }
-        if let certificate = signingCertificate(for: request) { return certificate }
-        if let outbox = SNSOutboxRoute.response(to: request, broker: broker) { return outbox }
+        if let certificate = signingCertificate(for: request) { return .now(certificate) }
+        if let outbox = SNSOutboxRoute.response(to: request, broker: broker) { return .now(outbox) }
         if request.method == "POST", Self.resetPaths.contains(request.path) {
             broker.reset()
             logger.notice("reset", metadata: ["path": "\(request.path)"])
-            return WireResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(#"{"status":"ok"}"#.utf8))
+            return .now(WireResponse(status: 200, headers: [("Content-Type", "application/json")],
+                                     body: Array(#"{"status":"ok"}"#.utf8)))
         }
         if request.path.hasPrefix("/_broker/"), let answer = ConsoleRoutes(broker: broker, events: events).response(to: request) {
-            return answer
+            return .now(answer)
         }
         if request.path.hasPrefix("/_broker/"),
            let answer = BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request) {
-            return answer
+            return .now(answer)
         }
         let start = ContinuousClock.now
-        let requestId = UUID().uuidString.lowercased()
+        let requestId = Self.requestId()
         let wire = Self.wireProtocol(of: request)
         var operationName: String?
-        var caller: Caller?
-        let response: WireResponse
-        var failure: BrokerError?
+        var caller: Broker?
         do {
             let (operation, input) = try decode(request, as: wire)
             operationName = operation.name
@@ -93,24 +118,67 @@ struct WireService: Sendable {
             var pathQueueURL: String?
             if case .query(.sqs, _, _) = wire, !request.path.split(separator: "/").isEmpty { pathQueueURL = String(request.path) }
             let who = Caller(of: request, host: host, default: broker)
-            caller = who
+            caller = who.broker
             let context = OperationContext(broker: who.broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL,
                                            accessKeyId: who.accessKeyId)
-            let output = try await operation.run(context, input)
-            count(operation.name, input: input, pathQueueURL: pathQueueURL, caller: who.broker, output: output)
-            response = Self.success(output, of: operation, wire, requestId)
-        } catch let error as BrokerError {
-            failure = error
-            response = Self.failure(error, wire, requestId)
+            guard let output = try operation.runWithoutWaiting(context, input) else {
+                // The request is kept for its log line only; its body, decoded, is let go.
+                var held = request
+                held.body = ByteBuffer()
+                return .later(Waiting(request: held, operation: operation, input: input, context: context,
+                                      caller: who.broker, wire: wire, requestId: requestId, start: start))
+            }
+            return .now(completed(request, operation: operation, input: input, context: context, caller: who.broker,
+                                  output: output, wire: wire, requestId: requestId, start: start))
         } catch {
-            // Cancellation only happens when the client has gone, so this answer is never read.
-            let error = BrokerError(.internalFailure, "\(error)")
-            failure = error
-            response = Self.failure(error, wire, requestId)
+            return .now(completed(request, operationName: operationName, caller: caller, error: error, wire: wire,
+                                  requestId: requestId, start: start))
         }
+    }
+
+    /// Runs an operation ``answer(_:)`` left waiting, and answers it.
+    func respond(waiting: Waiting) async -> WireResponse {
+        do {
+            let output = try await waiting.operation.run(waiting.context, waiting.input)
+            return completed(waiting.request, operation: waiting.operation, input: waiting.input, context: waiting.context,
+                             caller: waiting.caller, output: output, wire: waiting.wire,
+                             requestId: waiting.requestId, start: waiting.start)
+        } catch {
+            return completed(waiting.request, operationName: waiting.operation.name, caller: waiting.caller, error: error,
+                             wire: waiting.wire, requestId: waiting.requestId, start: waiting.start)
+        }
+    }
+
+    /// Answers a request, waiting when it must.
+    func respond(to request: WireRequest) async -> WireResponse {
+        switch answer(request) {
+        case .now(let response): response
+        case .later(let waiting): await respond(waiting: waiting)
+        }
+    }
+
+    /// A successful operation's answer, counted and logged.
+    private func completed(_ request: WireRequest, operation: Operation, input: Input, context: OperationContext,
+                           caller: Broker, output: [String: WireValue], wire: WireProtocol,
+                           requestId: String, start: ContinuousClock.Instant) -> WireResponse {
+        count(operation.name, input: input, pathQueueURL: context.pathQueueURL, caller: caller, output: output)
+        let response = Self.success(output, of: operation, wire, requestId)
         let duration = ContinuousClock.now - start
-        metrics.recordRequest(operation: operationName ?? "Unknown", errorCode: failure?.code.name, duration: duration)
-        log(request, operation: operationName, caller: caller?.broker, status: response.status, error: failure,
+        metrics.recordRequest(operation: operation.name, errorCode: nil, duration: duration)
+        log(request, operation: operation.name, caller: caller, status: response.status, error: nil,
+            duration: duration, requestId: requestId)
+        return response
+    }
+
+    /// A failed request's answer, counted and logged.
+    private func completed(_ request: WireRequest, operationName: String?, caller: Broker?, error: any Error,
+                           wire: WireProtocol, requestId: String, start: ContinuousClock.Instant) -> WireResponse {
+        // Cancellation only happens when the client has gone, so an answer to it is never read.
+        let failure = error as? BrokerError ?? BrokerError(.internalFailure, "\(error)")
+        let response = Self.failure(failure, wire, requestId)
+        let duration = ContinuousClock.now - start
+        metrics.recordRequest(operation: operationName ?? "Unknown", errorCode: failure.code.name, duration: duration)
+        log(request, operation: operationName, caller: caller, status: response.status, error: failure,
             duration: duration, requestId: requestId)
         return response
     }
@@ -126,7 +194,7 @@ struct WireService: Sendable {
         let account = caller.configuration.accountId, region = caller.configuration.region
         if Self.countedQueueOperations.contains(operation) {
             guard let url = input.string("QueueUrl") ?? pathQueueURL else { return }
-            let reference = url.contains("/") ? QueueURL.parse(url) : (account: nil, name: url)
+            let reference = url.utf8.contains(UInt8(ascii: "/")) ? QueueURL.parse(url) : (account: nil, name: url)
             guard let reference else { return }
             metrics.recordQueueOperation(operation, queue: (reference.account ?? account, region, reference.name),
                                          output: output)
@@ -168,8 +236,9 @@ struct WireService: Sendable {
     /// An error answer in the request's protocol for a request that was never decoded (too large to read), with the
     /// status the connection chose (417 rather than 413 when the client waits for `100 Continue`).
     static func reject(_ request: WireRequest, with error: BrokerError, status: Int) -> WireResponse {
-        failure(error, wireProtocol(of: WireRequest(method: request.method, uri: request.uri, headers: request.headers)),
-                UUID().uuidString.lowercased(), status: status)
+        failure(error, wireProtocol(of: WireRequest(method: request.method, uri: request.uri, headers: request.headers,
+                                                    body: ByteBuffer(), defaultHost: request.defaultHost)),
+                requestId(), status: status)
     }
 
     // MARK: Routing (wire.md §5.1)
@@ -177,14 +246,14 @@ struct WireService: Sendable {
     /// `X-Amz-Target` first; then a form's `Action` with `Version` (2012-11-05 SQS, 2010-03-31 SNS); then the service
     /// of the SigV4 credential scope; then the action's name, as only AddPermission and RemovePermission are shared.
     static func wireProtocol(of request: WireRequest) -> WireProtocol {
-        let contentType = request.header("content-type")?.lowercased() ?? ""
         if let target = request.header("x-amz-target") {
-            return .json(operation: target.hasPrefix("AmazonSQS.") ? String(target.dropFirst("AmazonSQS.".count)) : nil)
+            return .json(operation: target.hasPrefix("AmazonSQS.") ? String(target[target.utf8.index(target.startIndex, offsetBy: "AmazonSQS.".utf8.count)...]) : nil)
         }
+        let contentType = request.header("content-type")?.lowercased() ?? ""
         if contentType.hasPrefix("application/x-amz-json") { return .json(operation: nil) }
         var parameters = request.queryString.map { QueryCodec.parseForm($0.utf8) } ?? [:]
-        if contentType.contains("x-www-form-urlencoded") || (contentType.isEmpty && !request.body.isEmpty) {
-            let form = QueryCodec.parseForm(request.body)
+        if contentType.contains("x-www-form-urlencoded") || (contentType.isEmpty && request.body.readableBytes > 0) {
+            let form = QueryCodec.parseForm(request.body.readableBytesView)
             parameters = form.flatMap { form in parameters?.merging(form) { $1 } }
         }
         let action = parameters?["Action"]
@@ -206,8 +275,8 @@ struct WireService: Sendable {
     static func credentialScope(_ request: WireRequest, _ parameters: [String: String]?)
         -> (accessKeyId: String, region: String, service: String)? {
         let credential: Substring? = if let authorization = request.header("authorization"),
-                                        let range = authorization.range(of: "Credential=") {
-            authorization[range.upperBound...].prefix { $0 != "," && $0 != " " }
+                                        let range = Substring(authorization).byteRange(of: "Credential=") {
+            authorization[range.upperBound...].prefix(beforeAnyOf: UInt8(ascii: ","), UInt8(ascii: " "))
         } else if let presigned = parameters?["X-Amz-Credential"] {
             Substring(presigned)
         } else if let query = request.queryString, let presigned = QueryCodec.parseForm(query.utf8)?["X-Amz-Credential"] {
@@ -215,9 +284,21 @@ struct WireService: Sendable {
         } else {
             nil
         }
-        guard let parts = credential?.split(separator: "/", omittingEmptySubsequences: false), parts.count >= 5 else { return nil }
-        return (String(parts[0...(parts.count - 5)].joined(separator: "/")), String(parts[parts.count - 3]),
-                String(parts[parts.count - 2]))
+        // <key>/<date>/<region>/<service>/aws4_request, the key itself possibly holding slashes: the last four
+        // slashes divide it.
+        guard let credential else { return nil }
+        var slashes: [String.Index] = []
+        slashes.reserveCapacity(4)
+        var index = credential.utf8.endIndex
+        while slashes.count < 4, index != credential.utf8.startIndex {
+            credential.utf8.formIndex(before: &index)
+            if credential.utf8[index] == UInt8(ascii: "/") { slashes.append(index) }
+        }
+        guard slashes.count == 4 else { return nil }
+        let utf8 = credential.utf8
+        return (String(credential[..<slashes[3]]),
+                String(credential[utf8.index(after: slashes[2])..<slashes[1]]),
+                String(credential[utf8.index(after: slashes[1])..<slashes[0]]))
     }
 
     private func decode(_ request: WireRequest, as wire: WireProtocol) throws -> (Operation, Input) {
@@ -229,7 +310,7 @@ struct WireService: Sendable {
             }
             let document: JSONValue
             do {
-                document = request.body.isEmpty ? .object([]) : try JSONParser.parse(request.body, options: .wire)
+                document = try request.body.readableBytes == 0 ? .object([]) : Self.parseJSON(request.body)
             } catch {
                 throw BrokerError(.serialization, "The request body is not valid JSON: \(error.reason) at byte \(error.offset).")
             }
@@ -270,7 +351,8 @@ struct WireService: Sendable {
     private static func checkRequired(_ fields: [String: WireValue], _ structure: Structure, service: QueryService,
                                       path: String = "") throws(BrokerError) {
         for member in structure.members {
-            let name = path + member.name
+            // Only an error or a nested shape needs the member's full path: not built for every member of every request.
+            var name: String { path + member.name }
             guard let value = fields[member.name] else {
                 guard member.required else { continue }
                 if service == .sns {
@@ -296,15 +378,45 @@ struct WireService: Sendable {
         }
     }
 
+    /// The body parsed where it lies in the buffer it arrived in.
+    private static func parseJSON(_ body: ByteBuffer) throws(JSONParseError) -> JSONValue {
+        let result = body.withUnsafeReadableBytes { bytes -> Result<JSONValue, JSONParseError> in
+            do throws(JSONParseError) {
+                return .success(try JSONParser.parse(bytes, options: .wire))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    private static let requestIds = RequestIDs()
+
+    /// A request id as AWS writes them: a random UUID in lower case.
+    static func requestId() -> String {
+        requestIds.next()
+    }
+
     // MARK: Answers
+
+    /// Answers are encoded into buffers of this allocator and handed to NIO as they are.
+    private static let allocator = ByteBufferAllocator()
 
     private static func success(_ output: [String: WireValue], of operation: Operation, _ wire: WireProtocol,
                                 _ requestId: String) -> WireResponse {
         switch wire {
         case .json:
-            let body = operation.output.map { JSONCodec.encode(output, as: $0) } ?? .object([])
-            return WireResponse(status: 200, headers: [("Content-Type", jsonContentType), ("x-amzn-RequestId", requestId)],
-                                body: body.jsonBytes)
+            var payload = allocator.buffer(capacity: 256)
+            if let shape = operation.output {
+                JSONCodec.write(output, as: shape, into: &payload)
+            } else {
+                payload.writeStaticString("{}")
+            }
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(4)
+            headers.add(name: "Content-Type", value: jsonContentType)
+            headers.add(name: "x-amzn-RequestId", value: requestId)
+            return WireResponse(status: 200, headers: headers, payload: payload)
         case .query(_, _, json: true):
             // {"<Op>Response": {"<Op>Result": {…}, "ResponseMetadata": {"RequestId": …}}}
             var response: [(key: String, value: JSONValue)] = []

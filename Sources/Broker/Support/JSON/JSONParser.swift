@@ -62,6 +62,13 @@
         return try result.get()
     }
 
+    /// Parses one JSON value from bytes the caller lends (a network buffer), checked as the `[UInt8]` overload checks
+    /// them: a request body is read where it arrived instead of being copied into an array first.
+    @_spi(BrokerServer)
+    public static func parse(_ bytes: UnsafeRawBufferPointer, options: Options = Options()) throws(JSONParseError) -> JSONValue {
+        try parse(bytes.assumingMemoryBound(to: UInt8.self), options: options, validatesUTF8: true).get()
+    }
+
     private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, options: Options,
                               validatesUTF8: Bool) -> Result<JSONValue, JSONParseError> {
         var parser = JSONParser(bytes: buffer, options: options, validatesUTF8: validatesUTF8)
