@@ -3,13 +3,10 @@ import Foundation
 extension QueueCore {
     /// ReceiveMessage: an immediate pick, or a long poll that waits for messages, its deadline or cancellation.
     func receive(_ request: ReceiveRequest) async throws -> [Delivery] {
-        let begin = { () throws(BrokerError) in
-            try self.mutate { state, now, effects throws(BrokerError) in
-                try state.beginReceive(request, now: now, effects: &effects, deadLetterTarget: self.deadLetterTarget)
-            }
-        }
-        // A durable receive suspends for the disk rather than block one of the pool's few threads.
-        let begun = durable == nil ? try begin() : try await DurableDeferral.run(begin)
+        // A durable receive suspends for the disk rather than block one of the pool's few threads. In memory no
+        // closure is made: it cost an allocation per receive.
+        let begun = durable == nil ? try beginReceive(request)
+                                   : try await DurableDeferral.run { () throws(BrokerError) in try self.beginReceive(request) }
         if let immediate = begun.deliveries { return immediate }
         let visibility = begun.visibilityTimeout
         let deadline = clock.now.addingTimeInterval(TimeInterval(begun.waitSeconds))
@@ -31,9 +28,14 @@ extension QueueCore {
 
     /// The immediate part of ``receive(_:)``: its deliveries, or nil when it would have to wait.
     func receiveWithoutWaiting(_ request: ReceiveRequest) throws(BrokerError) -> [Delivery]? {
+        try beginReceive(request).deliveries
+    }
+
+    private func beginReceive(_ request: ReceiveRequest) throws(BrokerError)
+        -> (deliveries: [Delivery]?, visibilityTimeout: Int, waitSeconds: Int) {
         try mutate { state, now, effects throws(BrokerError) in
             try state.beginReceive(request, now: now, effects: &effects, deadLetterTarget: deadLetterTarget)
-        }.deliveries
+        }
     }
 
     /// Turns deliveries into `Message`s with the receive's attribute selection (outside the lock).
