@@ -92,7 +92,6 @@ struct WireService: Sendable {
             let context = OperationContext(broker: who.broker, baseURL: "http://\(host)", pathQueueURL: pathQueueURL,
                                            accessKeyId: who.accessKeyId)
             let output = try await operation.run(context, input)
-            count(operation.name, input: input, pathQueueURL: pathQueueURL, caller: who.broker, output: output)
             response = Self.success(output, of: operation, wire, requestId)
         } catch let error as BrokerError {
             failure = error
@@ -108,30 +107,6 @@ struct WireService: Sendable {
         log(request, operation: operationName, caller: caller?.broker, status: response.status, error: failure,
             duration: duration, requestId: requestId)
         return response
-    }
-
-    /// SQS operations whose successes CloudWatch counts per queue.
-    static let countedQueueOperations: Set<String> = [
-        "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
-    ]
-
-    /// CloudWatch's per-queue and per-topic counters for a successful request.
-    private func count(_ operation: String, input: Input, pathQueueURL: String?, caller: Broker,
-                       output: [String: WireValue]) {
-        let account = caller.configuration.accountId, region = caller.configuration.region
-        if Self.countedQueueOperations.contains(operation) {
-            guard let url = input.string("QueueUrl") ?? pathQueueURL else { return }
-            let reference = url.contains("/") ? QueueURL.parse(url) : (account: nil, name: url)
-            guard let reference else { return }
-            metrics.recordQueueOperation(operation, queue: (reference.account ?? account, region, reference.name),
-                                         output: output)
-        } else if operation == "Publish" || operation == "PublishBatch" {
-            // arn:aws:sns:<region>:<account>:<name>; a Publish to a phone number or an endpoint names no topic.
-            guard let arn = input.string("TopicArn") else { return }
-            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 6 else { return }
-            metrics.recordPublish(operation, topic: (String(parts[4]), String(parts[3]), String(parts[5])), output: output)
-        }
     }
 
     /// One line per request: debug for a success, info for a client's error, error for the server's own failure.
