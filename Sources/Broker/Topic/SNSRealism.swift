@@ -24,7 +24,8 @@ import Foundation
 /// Every choice for a publish is drawn when it is published, in subscription order, from a generator seeded from
 /// the topic (itself seeded from ``BrokerConfiguration/seed``): a seeded broker that publishes the same messages
 /// fails and duplicates the same deliveries at the same times, run after run, however its tasks interleave. Off by
-/// default: a topic without realism delivers exactly as before, at the same speed.
+/// default: a topic without realism delivers exactly as before, at the same speed. A FIFO topic, whose copies must
+/// keep their order within a message group, never takes a profile.
 public struct SNSRealism: Sendable, Hashable {
     /// The chance that one delivery attempt fails; each retry fails again at the same rate, so a copy is retried
     /// about `failureRate / (1 - failureRate)` times on average, and at 1 every attempt the policy allows fails.
@@ -95,8 +96,10 @@ extension DeliveryPolicy {
 }
 
 extension TopicCore {
-    /// Sets the realism profile, seeded from the topic's own generator (itself drawn from the broker's seed).
+    /// Sets the realism profile, seeded from the topic's own generator (itself drawn from the broker's seed); FIFO
+    /// topics keep none.
     func setRealism(_ profile: SNSRealism?) {
+        guard !isFifo else { return }
         state.withLock { state in
             var ids = state.ids  // a copy: drawing the seed leaves the topic's message ids as they would have been
             state.realism = profile.map { TopicRealism(profile: $0, seed: ids.next() ^ 0x5EA1_15A1_0000_0002) }
@@ -106,7 +109,8 @@ extension TopicCore {
 
 extension Topic {
     /// Turns AWS's delivery failures, retries and duplicates on for this topic's deliveries (nil turns them off);
-    /// see ``SNSRealism``. ``BrokerConfiguration/snsRealism`` sets it for every topic a broker creates.
+    /// see ``SNSRealism``. A FIFO topic ignores it. ``BrokerConfiguration/snsRealism`` sets it for every topic a
+    /// broker creates.
     public func setRealism(_ realism: SNSRealism?) throws(BrokerError) {
         try core.withLiveState { _ in }
         core.setRealism(realism)

@@ -8,7 +8,7 @@ import Testing
 /// `ManualClock`: retries run when the test advances it, never in real time.
 @Suite("SNS realism")
 struct SNSRealismTests {
-    private func makeBroker(_ realism: SNSRealism?, seed: UInt64 = 1, historyLimit: Int = 4_096,
+    func makeBroker(_ realism: SNSRealism?, seed: UInt64 = 1, historyLimit: Int = 4_096,
                             transport: (any SNSHTTPTransport)? = nil, clock: ManualClock = ManualClock()) -> (Broker, ManualClock) {
         let configuration = BrokerConfiguration(seed: seed, httpTransport: transport, topicHistoryLimit: historyLimit,
                                                 snsRealism: realism)
@@ -197,5 +197,16 @@ struct SNSRealismTests {
         await drive(clock, Task { await broker.waitForDeliveries() })
         #expect(transport.posts.count == 2)
         #expect(try subscription.statistics().delivered == 1)
+    }
+}
+
+extension SNSRealismTests {
+    @Test func aFIFOTopicKeepsNoRealismSoItsOrderHolds() throws {
+        let (broker, _) = makeBroker(SNSRealism(failureRate: 1, duplicateRate: 1))
+        let topic = try broker.createTopic(named: "orders.fifo", attributes: TopicAttributes(fifoTopic: true))
+        #expect(try topic.realism() == nil)
+        try topic.setRealism(.typical)
+        #expect(try topic.realism() == nil)
+        #expect(try broker.createTopic(named: "standard").realism() == SNSRealism(failureRate: 1, duplicateRate: 1))
     }
 }
