@@ -241,7 +241,8 @@ extension Broker {
                       resolveQueue: resolveQueue, deliveries: deliveries, sns: snsSpace,
                       httpTransport: configuration.httpTransport,
                       snsEndpoint: snsEndpoint ?? "https://sns.\(configuration.region).amazonaws.com",
-                      signer: configuration.messageSigner, topicHistoryLimit: configuration.topicHistoryLimit)
+                      signer: configuration.messageSigner, topicHistoryLimit: configuration.topicHistoryLimit,
+                      snsRealism: configuration.snsRealism)
     }
 
     var topicSeed: UInt64 { seedValue ^ 0x7090_1C5E_ED00_0000 }

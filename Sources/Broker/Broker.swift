@@ -28,14 +28,18 @@ public struct BrokerConfiguration: Sendable {
     /// AWS's standard-queue behaviours (duplicates, disorder, sampling short polls) for every standard queue this
     /// broker creates; nil (the default) for none. See ``SQSRealism``; ``Queue/setRealism(_:)`` sets it per queue.
     public var sqsRealism: SQSRealism?
+    /// AWS's SNS delivery failures, retries and duplicates for every topic this broker creates; nil (the default)
+    /// for none. See ``SNSRealism``; ``Topic/setRealism(_:)`` sets it per topic.
+    public var snsRealism: SNSRealism?
 
     /// Creates a configuration; every parameter defaults to AWS's value or Broker's convention.
     public init(region: String = "us-east-1", accountId: String = "000000000000", queueURLHost: String? = nil,
                 seed: UInt64? = nil, maximumInFlightMessages: Int = 120_000, httpTransport: (any SNSHTTPTransport)? = nil,
                 messageSigner: (any SNSMessageSigner)? = nil, topicHistoryLimit: Int = 256,
-                sqsRealism: SQSRealism? = nil) {
+                sqsRealism: SQSRealism? = nil, snsRealism: SNSRealism? = nil) {
         self.topicHistoryLimit = topicHistoryLimit
         self.sqsRealism = sqsRealism
+        self.snsRealism = snsRealism
         self.region = region
         self.accountId = accountId
         self.queueURLHost = queueURLHost

@@ -261,4 +261,16 @@ public struct QueueStatistics: Sendable, Hashable {
     public let approximateNumberOfMessagesDelayed: Int
     /// Age of the oldest message in the queue, if any.
     public let oldestMessageAge: Duration?
+    /// CloudWatch's `NumberOfMessagesSent`, cumulative since the queue was created or the broker recovered it:
+    /// messages added by a send or an SNS subscription; not those moved in as dead letters or by a redrive task.
+    public internal(set) var numberOfMessagesSent = 0
+    /// CloudWatch's `NumberOfMessagesReceived`, cumulative: messages ReceiveMessage returned, each receive of the
+    /// same message counted.
+    public internal(set) var numberOfMessagesReceived = 0
+    /// CloudWatch's `NumberOfMessagesDeleted`, cumulative: successful deletes with a valid receipt handle, a second
+    /// delete of the same message included; purges and expiry are not deletes.
+    public internal(set) var numberOfMessagesDeleted = 0
+    /// CloudWatch's `NumberOfEmptyReceives`, cumulative: ReceiveMessage calls that returned no message (a long
+    /// poll counted once, when it times out).
+    public internal(set) var numberOfEmptyReceives = 0
 }

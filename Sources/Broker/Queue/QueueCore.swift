@@ -181,7 +181,10 @@ final class QueueCore: Sendable, DeadLetterSink {
             let deliveries = state.select(request: request, visibilityTimeout: visibilityTimeout, now: now,
                                           effects: &effects, deadLetterTarget: deadLetterTarget)
             if !state.watchers.isEmpty { wakes = checkWatchers(&state) }
-            if !deliveries.isEmpty || deadline <= now { return .success(deliveries) }
+            if !deliveries.isEmpty || deadline <= now {
+                state.counters.countReceive(deliveries.count)
+                return .success(deliveries)
+            }
             state.waiters.append(Waiter(id: id, request: request, visibilityTimeout: visibilityTimeout,
                                         deadline: deadline, continuation: continuation))
             rescheduleTimer(&state)

@@ -71,6 +71,8 @@ extension QueueStateMachine {
             approximateNumberOfMessages: visibleCount,
             approximateNumberOfMessagesNotVisible: inFlightCount,
             approximateNumberOfMessagesDelayed: delayedCount,
-            oldestMessageAge: retention.min.map { .seconds(now.timeIntervalSince($0.enqueuedAt)) })
+            oldestMessageAge: retention.min.map { .seconds(now.timeIntervalSince($0.enqueuedAt)) },
+            numberOfMessagesSent: counters.sent, numberOfMessagesReceived: counters.received,
+            numberOfMessagesDeleted: counters.deleted, numberOfEmptyReceives: counters.emptyReceives)
     }
 }

@@ -134,7 +134,9 @@ extension QueueStateMachine {
                                   effects: &effects, deadLetterTarget: deadLetterTarget)
             : select(request: request, visibilityTimeout: visibility, now: now, effects: &effects,
                      deadLetterTarget: deadLetterTarget)
-        return (deliveries.isEmpty && waitSeconds > 0 ? nil : deliveries, visibility, waitSeconds)
+        if deliveries.isEmpty && waitSeconds > 0 { return (nil, visibility, waitSeconds) }
+        counters.countReceive(deliveries.count)
+        return (deliveries, visibility, waitSeconds)
     }
 
     // MARK: Waiters
@@ -151,6 +153,7 @@ extension QueueStateMachine {
                                     now: now, effects: &effects, deadLetterTarget: deadLetterTarget)
             if !deliveries.isEmpty || waiter.deadline <= now {
                 waiters.remove(at: index)
+                counters.countReceive(deliveries.count)
                 effects.resumes.append((waiter.continuation, deliveries))
             } else {
                 index += 1

@@ -56,6 +56,7 @@ extension QueueStateMachine {
             sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
             receiveCount: 0, firstReceivedAt: nil)
         insert(message, delay: delay, now: now)
+        counters.sent += 1
         log?.sent(message, deduplicates: isFifo,
                   deduplicationGroup: settings.deduplicationScope == .messageGroup ? request.messageGroupId ?? "" : nil)
         return StoredSend(id: messageId, sequence: sequenceNumber)

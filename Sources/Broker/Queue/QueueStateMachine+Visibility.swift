@@ -5,7 +5,10 @@ extension QueueStateMachine {
 
     /// DeleteMessage. A handle whose message is already gone succeeds, as on AWS.
     mutating func delete(_ handle: ReceiptHandle, text: String) throws(BrokerError) {
-        guard let message = messages[handle.key] else { return }  // already deleted: AWS answers success
+        guard let message = messages[handle.key] else {  // already deleted: AWS answers success, and counts it
+            counters.deleted += 1
+            return
+        }
         if isFifo {
             guard message.receiptNonce == handle.nonce, message.state == .inFlight else {
                 throw BrokerError.invalidParameter("ReceiptHandle", value: text, reason: "The receipt handle has expired.")
@@ -14,6 +17,7 @@ extension QueueStateMachine {
         // On a standard queue any handle the message was received with deletes it, even one a later receive
         // superseded (recorded against AWS).
         remove(message)
+        counters.deleted += 1
         log?.removed(message)
     }
 

@@ -110,6 +110,8 @@ struct QueueStateMachine {
     var watchers = ConditionWaiters<QueueStateMachine>()
     /// Standard queues: AWS's duplicates, disorder and sampling short polls, when turned on (`SQSRealism.swift`).
     var realism: RealismState?
+    /// CloudWatch's cumulative message counters (`QueueCounters.swift`).
+    var counters = QueueCounters()
     /// The core's one armed wake-up. Kept here because it lives under the same lock; no transition touches it.
     var timer: (deadline: Date, wakeUp: ScheduledWakeUp)?
     /// A durable queue's journal entries of the current critical section (``QueueLog``); nil in memory.

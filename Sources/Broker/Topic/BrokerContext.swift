@@ -17,6 +17,8 @@ struct BrokerContext: Sendable {
     var signer: (any SNSMessageSigner)? = nil
     /// ``BrokerConfiguration/topicHistoryLimit``.
     var topicHistoryLimit = 0
+    /// ``BrokerConfiguration/snsRealism``: every new topic's realism profile.
+    var snsRealism: SNSRealism? = nil
 }
 
 /// Counts handler deliveries that have not finished, so a test can wait for them.

@@ -3,6 +3,9 @@ import Foundation
 /// Posts SNS messages to HTTP/S endpoints: AWS's headers, the delivery policy's retries and throttle, all on the
 /// broker's clock, so a test advances a ``ManualClock`` through an hour of retries at once.
 enum HTTPDelivery {
+    /// What an attempt that ``SNSRealism`` made fail reports, in place of the endpoint's answer.
+    static let simulatedFailure = "simulated by SNSRealism"
+
     /// How long SNS waits for an endpoint's answer before counting the attempt as failed (AWS: 15 s).
     static let timeout: Duration = .seconds(15)
 
@@ -39,14 +42,18 @@ enum HTTPDelivery {
         let attempts: Int
         /// False when the task was cancelled (the broker's clock was torn down) before an answer.
         let finished: Bool
+        /// The outcomes of the attempts that failed and were retried, oldest first.
+        var failures: [SNSHTTPOutcome] = []
     }
 
     /// Posts `request`, retrying failures under `policy` (its four phases) and spacing attempts by `throttle`;
     /// every wait is on `clock`.
+    /// The first `simulatedFailures` attempts fail without reaching the endpoint (``SNSRealism``).
     static func post(_ request: SNSHTTPRequest, policy: DeliveryPolicy, throttle: DeliveryThrottle?,
-                     clock: any BrokerClock, transport: any SNSHTTPTransport) async -> Result {
+                     clock: any BrokerClock, transport: any SNSHTTPTransport, simulatedFailures: Int = 0) async -> Result {
         var attempts = 0
         var retry = 0
+        var failures: [SNSHTTPOutcome] = []
         while true {
             if let throttle, let rate = policy.maxReceivesPerSecond {
                 let wait = throttle.reserve(now: clock.now, maxReceivesPerSecond: rate)
@@ -57,12 +64,16 @@ enum HTTPDelivery {
                 }
             }
             attempts += 1
-            let outcome = await transport.post(request, timeout: timeout)
-            if outcome.isSuccess { return Result(outcome: outcome, attempts: attempts, finished: true) }
+            let outcome = attempts <= simulatedFailures
+                ? .failed(simulatedFailure) : await transport.post(request, timeout: timeout)
+            if outcome.isSuccess {
+                return Result(outcome: outcome, attempts: attempts, finished: true, failures: failures)
+            }
             retry += 1
             guard let delay = policy.delay(beforeRetry: retry) else {
-                return Result(outcome: outcome, attempts: attempts, finished: true)
+                return Result(outcome: outcome, attempts: attempts, finished: true, failures: failures)
             }
+            failures.append(outcome)
             if delay > 0 {
                 do { try await clock.sleep(for: .seconds(delay)) } catch {
                     return Result(outcome: outcome, attempts: attempts, finished: false)

@@ -2,8 +2,9 @@ import Foundation
 
 extension TopicCore {
     /// Sends a copy to every subscription whose filter policy matches. The body is parsed for body-scope policies
-    /// at most once, however many subscriptions use one; the envelope's common part is built at most once.
-    func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord]) {
+    /// at most once, however many subscriptions use one; the envelope's common part is built at most once. With
+    /// `realism`, each copy's failures and duplicates are drawn here, in subscription order (`SNSRealism.swift`).
+    func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord], realism: TopicRealism? = nil) {
         // What this call decides goes to the history in one entry with the publish, after the loop.
         var outcomes = PublishOutcomes()
         defer { history?.recordPublish(message, subscriptions: subscriptions, outcomes: outcomes) }
@@ -16,6 +17,10 @@ extension TopicCore {
                 if history != nil, !outcomes.set(index, .filteredOut) {
                     note(subscription, messageId: message.messageId, .filteredOut)
                 }
+                continue
+            }
+            if let realism {
+                deliverRealistically(message, parts: &parts, subscription: subscription, realism: realism)
                 continue
             }
             switch subscription.protocol {
@@ -58,7 +63,7 @@ extension TopicCore {
     }
 
     /// True when the queue took the copy; a failure is counted and noted here.
-    private func deliverToQueue(_ message: PublishedMessage, parts: inout CopyParts,
+    func deliverToQueue(_ message: PublishedMessage, parts: inout CopyParts,
                                 subscription: SubscriptionRecord) -> Bool {
         var queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue)
         for attempt in 0..<2 {
@@ -85,7 +90,7 @@ extension TopicCore {
         return false
     }
 
-    private func deliverToHandler(_ message: PublishedMessage, subscription: SubscriptionRecord) {
+    func deliverToHandler(_ message: PublishedMessage, subscription: SubscriptionRecord, realism: TopicRealism? = nil) {
         guard let handler = subscription.handler else { return }
         let notification = SNSNotification(
             messageId: message.messageId, topicArn: arn, subject: message.request.subject,
@@ -93,33 +98,43 @@ extension TopicCore {
             messageAttributes: message.request.messageAttributes, subscriptionArn: subscription.arn,
             sequenceNumber: message.sequenceNumber.map { String($0) }, messageGroupId: message.request.messageGroupId)
         let policy = subscription.settings.deliveryPolicy ?? state.withLock { $0.settings.deliveryPolicy } ?? .awsManaged
+        // Drawn now, on the publisher's call: drawn on the task, the order of draws would follow the scheduler.
+        let fate = realism?.fate(attempts: policy.attempts) ?? .clean
         let clock = broker.clock
         let tracker = broker.deliveries
         tracker.begin()
         // Off the publisher's task: a slow handler slows neither the publish nor other subscriptions.
         Task { [self] in
             defer { tracker.end() }
-            var retry = 0
-            while true {
-                do {
-                    try await handler(notification)
-                    subscription.count { $0.delivered += 1 }
-                    note(subscription, messageId: message.messageId, .delivered)
-                    return
-                } catch {
-                    retry += 1
-                    guard let delay = policy.delay(beforeRetry: retry) else {
-                        var parts = copyParts(for: message)
-                        return fail(message, parts: &parts, subscription: subscription,
-                                    error: BrokerError(BrokerError.Code(name: "HandlerError"), String(describing: error)))
-                    }
-                    subscription.count { $0.retried += 1 }
-                    note(subscription, messageId: message.messageId, .retried, reason: String(describing: error))
-                    if delay > 0 {
-                        do { try await clock.sleep(for: .seconds(delay)) } catch { return }
+            /// One copy through the policy's retries; true once the handler took it.
+            func attempt(simulatedFailures: Int, duplicate: Bool) async -> Bool {
+                var retry = 0
+                while true {
+                    do {
+                        if retry < simulatedFailures { throw SimulatedDeliveryFailure() }
+                        try await handler(notification)
+                        subscription.count { $0.delivered += 1 }
+                        note(subscription, messageId: message.messageId, .delivered,
+                             reason: duplicate ? DeliveryFate.duplicateReason : nil)
+                        return true
+                    } catch {
+                        retry += 1
+                        guard let delay = policy.delay(beforeRetry: retry) else {
+                            var parts = copyParts(for: message)
+                            fail(message, parts: &parts, subscription: subscription,
+                                 error: BrokerError(BrokerError.Code(name: "HandlerError"), String(describing: error)))
+                            return false
+                        }
+                        subscription.count { $0.retried += 1 }
+                        note(subscription, messageId: message.messageId, .retried, reason: String(describing: error))
+                        if delay > 0 {
+                            do { try await clock.sleep(for: .seconds(delay)) } catch { return false }
+                        }
                     }
                 }
             }
+            guard await attempt(simulatedFailures: fate.failures, duplicate: false), fate.duplicate else { return }
+            _ = await attempt(simulatedFailures: 0, duplicate: true)
         }
     }
 

@@ -56,7 +56,9 @@ enum OutboundEndpoint {
 extension TopicCore {
     /// A copy for a subscription whose endpoint is outside the broker: built as AWS would send it, then handed to
     /// ``send(_:)``. Pending subscriptions get nothing, as on AWS.
-    func deliverOutbound(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord) {
+    /// With `realism`, HTTP/S posts fail and come twice as it draws; other protocols ignore it.
+    func deliverOutbound(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord,
+                         realism: TopicRealism? = nil) {
         guard subscription.pending == nil else { return }
         let kind = subscription.protocol
         var subject: String?
@@ -95,7 +97,7 @@ extension TopicCore {
                                         timestamp: message.timestamp, subject: subject, body: body, attributes: attributes)
         if kind == .http || kind == .https, let transport = broker.httpTransport {
             // Counted when the endpoint answers 2xx; a copy that fails every retry goes to the dead-letter queue.
-            return post(delivery, subscription: subscription, transport: transport) { [self] error in
+            return post(delivery, subscription: subscription, transport: transport, realism: realism) { [self] error in
                 var parts = copyParts(for: message)
                 fail(message, parts: &parts, subscription: subscription, error: error)
             }

@@ -42,7 +42,8 @@ extension TopicCore {
         let structured = try validate(request, attributeSize: attributeSize)
         let contentId = isFifo && request.messageDeduplicationId == nil ? SHA256.hash(request.message).hexString : nil
         let now = broker.clock.now
-        let accepted = try withLiveState { (state) throws(BrokerError) -> (PublishedMessage?, PublishResult, [SubscriptionRecord], RestoredQueue.Deduplication?) in
+        let accepted = try withLiveState { (state) throws(BrokerError)
+            -> (PublishedMessage?, PublishResult, [SubscriptionRecord], RestoredQueue.Deduplication?, TopicRealism?) in
             var deduplicationId: String?
             var taken: RestoredQueue.Deduplication?
             var sequence: UInt64?
@@ -60,7 +61,7 @@ extension TopicCore {
                 case .duplicate(let original):
                     // Accepted, not delivered again: AWS's five-minute deduplication.
                     return (nil, PublishResult(messageId: original.messageId.string,
-                                               sequenceNumber: String(original.sequenceNumber)), [], nil)
+                                               sequenceNumber: String(original.sequenceNumber)), [], nil, nil)
                 case .accepted(let next):
                     sequence = next
                     if durable != nil {
@@ -76,11 +77,12 @@ extension TopicCore {
                                            formattedTimestamp: state.timestamps.format(now), request: request,
                                            structuredBodies: structured, sequenceNumber: sequence,
                                            deduplicationId: deduplicationId)
+            state.published += 1
             return (message, PublishResult(messageId: messageId, sequenceNumber: sequence.map { String($0) }),
-                    state.subscriptions, taken)
+                    state.subscriptions, taken, state.realism)
         }
         if let message = accepted.0 {
-            deliver(message, to: accepted.2)
+            deliver(message, to: accepted.2, realism: accepted.4)
         }
         if let taken = accepted.3, let durable { try journalPublish(taken, durable: durable) }
         return accepted.1

@@ -12,6 +12,12 @@ struct TopicState {
     /// FIFO topics: sequence numbers and deduplication, by the same rules as a FIFO queue's.
     var sequencer: FifoSequencer
     var timestamps = SNSTimestampCache()
+    /// AWS's delivery failures, retries and duplicates, when turned on (`SNSRealism.swift`).
+    var realism: TopicRealism?
+    /// `NumberOfMessagesPublished`: publishes accepted, counted under the lock the publish takes anyway.
+    var published = 0
+    /// The outcomes of subscriptions since deleted, so the topic's counters stay cumulative.
+    var unsubscribedCounts = NotificationCounts()
 }
 
 /// The shared core of one topic.
@@ -39,6 +45,7 @@ final class TopicCore: Sendable {
         var ids = IDGenerator(seed: seed)
         let first = 10_000_000_000_000_000_000 + ids.next() % 1_000_000_000_000_000
         state = LockedState(TopicState(settings: settings, tags: tags, ids: ids, sequencer: FifoSequencer(lastSequenceNumber: first)))
+        if let realism = broker.snsRealism { setRealism(realism) }
     }
 
     func withLiveState<R>(_ body: (inout TopicState) throws(BrokerError) -> R) throws(BrokerError) -> R {
@@ -141,7 +148,7 @@ final class TopicCore: Sendable {
         do throws(BrokerError) {
             return try change { state, log in
                 guard let index = state.subscriptions.firstIndex(where: { $0.arn == arn }) else { return false }
-                state.subscriptions.remove(at: index)
+                state.unsubscribedCounts.add(state.subscriptions.remove(at: index))
                 state.subscriptionsDeleted += 1
                 log.unsubscribed(arn: arn)
                 return true

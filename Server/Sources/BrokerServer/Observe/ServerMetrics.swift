@@ -9,10 +9,11 @@ import Prometheus
 /// Two kinds of series, kept apart so a deleted queue or a reset leaves no stale gauge behind:
 /// - counted as requests are answered, in a registry that lives as long as the server, through swift-metrics'
 ///   `Counter` and `Timer` on a `PrometheusMetricsFactory` of the server's own (the process-wide `MetricsSystem` is
-///   left to the application): requests, errors and latency per operation, and CloudWatch's SQS and SNS counters for
-///   the messages sent, received, deleted and published over the wire;
-/// - read from the broker at scrape time, in a registry made for that scrape: queue depths and ages, and each
-///   topic's delivery outcomes (cumulative in the library, summed over the topic's subscriptions).
+///   left to the application): requests, errors and latency per operation;
+/// - read from the broker at scrape time, in a registry made for that scrape: queue depths and ages, and CloudWatch's
+///   SQS and SNS counters, which the library keeps per queue (``QueueStatistics``) and per topic
+///   (``TopicStatistics``), so that messages sent, received, deleted and published in process count as well as those
+///   that came over the wire.
 ///
 /// Names are CloudWatch's where CloudWatch has one, labelled `account`, `region` and `queue` or `topic`.
 public final class ServerMetrics: Sendable {
@@ -27,18 +28,10 @@ public final class ServerMetrics: Sendable {
         var errors: [String: Counter] = [:]
     }
 
-    /// Handles made once per operation or series and reused: making one validates and sanitises its name and labels
-    /// and looks it up in the registry, which per request cost more than the counting itself.
+    /// Handles made once per operation and reused: making one validates and sanitises its name and labels and looks
+    /// it up in the registry, which per request cost more than the counting itself.
     private struct Handles {
         var operations: [String: OperationMetrics] = [:]
-        var series: [SeriesKey: Counter] = [:]
-    }
-
-    private struct SeriesKey: Hashable {
-        let name: String
-        let account: String
-        let region: String
-        let resource: String
     }
 
     private let handles = NIOLockedValueBox(Handles())
@@ -86,53 +79,6 @@ public final class ServerMetrics: Sendable {
         timer.record(duration: duration)
     }
 
-    /// The counter `name` of one queue or topic, made on first use.
-    private func counter(_ name: String, account: String, region: String, kind: String, resource: String) -> Counter {
-        let key = SeriesKey(name: name, account: account, region: region, resource: resource)
-        return handles.withLockedValue { handles in
-            if let counter = handles.series[key] { return counter }
-            let counter = Counter(label: name, dimensions: [("account", account), ("region", region), (kind, resource)],
-                                  factory: factory)
-            handles.series[key] = counter
-            return counter
-        }
-    }
-
-    /// CloudWatch's per-queue counters for one successful SQS message operation: `NumberOfMessagesSent`,
-    /// `NumberOfMessagesReceived` (and `NumberOfEmptyReceives`), `NumberOfMessagesDeleted`.
-    func recordQueueOperation(_ operation: String, queue: (account: String, region: String, name: String),
-                              output: [String: WireValue]) {
-        let name: String
-        let count: Int
-        switch operation {
-        case "SendMessage": (name, count) = ("NumberOfMessagesSent", 1)
-        case "SendMessageBatch": (name, count) = ("NumberOfMessagesSent", Self.count(output["Successful"]))
-        case "DeleteMessage": (name, count) = ("NumberOfMessagesDeleted", 1)
-        case "DeleteMessageBatch": (name, count) = ("NumberOfMessagesDeleted", Self.count(output["Successful"]))
-        case "ReceiveMessage":
-            let received = Self.count(output["Messages"])
-            (name, count) = received == 0 ? ("NumberOfEmptyReceives", 1) : ("NumberOfMessagesReceived", received)
-        default: return
-        }
-        guard count > 0 else { return }
-        counter(name, account: queue.account, region: queue.region, kind: "queue", resource: queue.name)
-            .increment(by: count)
-    }
-
-    /// `NumberOfMessagesPublished` for a successful Publish or PublishBatch to a topic.
-    func recordPublish(_ operation: String, topic: (account: String, region: String, name: String),
-                       output: [String: WireValue]) {
-        let count = operation == "PublishBatch" ? Self.count(output["Successful"]) : 1
-        guard count > 0 else { return }
-        counter("NumberOfMessagesPublished", account: topic.account, region: topic.region, kind: "topic",
-                resource: topic.name).increment(by: count)
-    }
-
-    private static func count(_ value: WireValue?) -> Int {
-        if case .list(let items) = value { return items.count }
-        return 0
-    }
-
     // MARK: Scrape
 
     /// Every series as Prometheus text: the broker's queues and topics read now, then the counters kept between
@@ -161,21 +107,29 @@ public final class ServerMetrics: Sendable {
                       statistics.approximateNumberOfMessagesDelayed)
                 gauge("ApproximateAgeOfOldestMessage", "Age in seconds of the oldest message in the queue; 0 when empty.",
                       labels, Int(statistics.oldestMessageAge?.components.seconds ?? 0))
+                counter("NumberOfMessagesSent", "Messages added to the queue by a send or an SNS subscription.", labels,
+                        statistics.numberOfMessagesSent)
+                counter("NumberOfMessagesReceived", "Messages ReceiveMessage returned.", labels,
+                        statistics.numberOfMessagesReceived)
+                counter("NumberOfMessagesDeleted", "Successful deletes with a valid receipt handle.", labels,
+                        statistics.numberOfMessagesDeleted)
+                counter("NumberOfEmptyReceives", "ReceiveMessage calls that returned no message.", labels,
+                        statistics.numberOfEmptyReceives)
             }
             for topic in TopicListing.topics(of: scoped) {
                 let labels = [("account", accountId), ("region", region), ("topic", topic.name)]
-                var delivered = 0, failed = 0, filteredOut = 0
-                for statistics in topic.subscriptions.compactMap(\.statistics) {
-                    delivered += statistics.delivered
-                    failed += statistics.deadLettered + statistics.dropped
-                    filteredOut += statistics.filteredOut
-                }
-                counter("NumberOfNotificationsDelivered", "Notifications delivered to the topic's current subscriptions.",
-                        labels, delivered)
+                guard let statistics = try? topic.topic.statistics() else { continue }
+                counter("NumberOfMessagesPublished", "Messages published to the topic.", labels,
+                        statistics.numberOfMessagesPublished)
+                counter("NumberOfNotificationsDelivered", "Notifications an endpoint took.", labels,
+                        statistics.numberOfNotificationsDelivered)
                 counter("NumberOfNotificationsFailed",
-                        "Notifications given up on: dead-lettered or dropped after their retries.", labels, failed)
+                        "HTTP/S: every failed attempt; other protocols: notifications given up on after their retries.",
+                        labels, statistics.numberOfNotificationsFailed)
                 counter("NumberOfNotificationsFilteredOut", "Notifications a subscription's filter policy turned away.",
-                        labels, filteredOut)
+                        labels, statistics.numberOfNotificationsFilteredOut)
+                counter("NumberOfNotificationsRedrivenToDlq", "Notifications moved to a subscription's dead-letter queue.",
+                        labels, statistics.numberOfNotificationsRedrivenToDlq)
             }
         }
         var bytes = scrape.emitToBuffer()

@@ -161,7 +161,6 @@ struct WireService: Sendable {
     private func completed(_ request: WireRequest, operation: Operation, input: Input, context: OperationContext,
                            caller: Broker, output: [String: WireValue], wire: WireProtocol,
                            requestId: String, start: ContinuousClock.Instant) -> WireResponse {
-        count(operation.name, input: input, pathQueueURL: context.pathQueueURL, caller: caller, output: output)
         let response = Self.success(output, of: operation, wire, requestId)
         let duration = ContinuousClock.now - start
         metrics.recordRequest(operation: operation.name, errorCode: nil, duration: duration)
@@ -181,30 +180,6 @@ struct WireService: Sendable {
         log(request, operation: operationName, caller: caller, status: response.status, error: failure,
             duration: duration, requestId: requestId)
         return response
-    }
-
-    /// SQS operations whose successes CloudWatch counts per queue.
-    static let countedQueueOperations: Set<String> = [
-        "SendMessage", "SendMessageBatch", "ReceiveMessage", "DeleteMessage", "DeleteMessageBatch",
-    ]
-
-    /// CloudWatch's per-queue and per-topic counters for a successful request.
-    private func count(_ operation: String, input: Input, pathQueueURL: String?, caller: Broker,
-                       output: [String: WireValue]) {
-        let account = caller.configuration.accountId, region = caller.configuration.region
-        if Self.countedQueueOperations.contains(operation) {
-            guard let url = input.string("QueueUrl") ?? pathQueueURL else { return }
-            let reference = url.utf8.contains(UInt8(ascii: "/")) ? QueueURL.parse(url) : (account: nil, name: url)
-            guard let reference else { return }
-            metrics.recordQueueOperation(operation, queue: (reference.account ?? account, region, reference.name),
-                                         output: output)
-        } else if operation == "Publish" || operation == "PublishBatch" {
-            // arn:aws:sns:<region>:<account>:<name>; a Publish to a phone number or an endpoint names no topic.
-            guard let arn = input.string("TopicArn") else { return }
-            let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 6 else { return }
-            metrics.recordPublish(operation, topic: (String(parts[4]), String(parts[3]), String(parts[5])), output: output)
-        }
     }
 
     /// One line per request: debug for a success, info for a client's error, error for the server's own failure.
