@@ -76,6 +76,10 @@ struct Report: Codable {
         var ratio: Double?
         /// The floor measured beside the scenario, in its own unit.
         var floor: String?
+        /// The same ratio in process CPU time (single-thread throughput goals), not judged: what the ratio would
+        /// be if no other process took the core, so a loaded host's MISS can be told from the code's.
+        var cpuRatio: Double?
+        var cpuFloor: String?
     }
     var tool = "broker-bench"
     var scenario: String
@@ -143,6 +147,9 @@ func renderTable(_ report: Report) -> String {
             let ratio = goal.ratio.map { Format.pad(String(format: "%.2f×", $0), 8, right: true) } ?? Format.pad("—", 8, right: true)
             var line = "  \(goal.pass ? "PASS" : "MISS")  \(Format.pad(goal.goal, goalWidth))  \(ratio)  target \(Format.pad(goal.target, 34))  \(goal.measured)"
             if let floor = goal.floor { line += ", floor \(floor)" }
+            if let cpuRatio = goal.cpuRatio, let cpuFloor = goal.cpuFloor {
+                line += String(format: "; in CPU time %.2f×", cpuRatio) + " (floor \(cpuFloor))"
+            }
             lines.append(line)
         }
     }
