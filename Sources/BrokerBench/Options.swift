@@ -9,6 +9,7 @@ enum Scenario: String, CaseIterable {
     case consumer
     case depthSweep = "depth-sweep"
     case goals
+    case floors
     case journal
     case durable
 
@@ -21,7 +22,8 @@ enum Scenario: String, CaseIterable {
         case .longPollLatency: "each round's receive was parked before the send and returned exactly that message"
         case .consumer: "the handler saw every message exactly once, the worker counted each processed, no failure, the queues empty"
         case .depthSweep: "every message received at most once, as many received as sent, the depth unchanged at the end"
-        case .goals: "each scenario's own checks (exactly once, order per group, fan-out counts, parked long polls)"
+        case .goals: "each scenario's own checks (exactly once, order per group, fan-out counts, parked long polls) and the floors' own"
+        case .floors: "the ring returned every message once and in order; each continuation was resumed after its task had parked"
         case .journal: "after each row the journal is reopened: every record appended comes back intact, in each thread's order, with no damage"
         case .durable: "every message received exactly once, the queue empty at the end"
         }
@@ -35,7 +37,8 @@ enum Scenario: String, CaseIterable {
         case .longPollLatency: "a receive parked in a 20 s long poll (SystemClock), a send: time until the receive returns"
         case .consumer: "QueueWorker with --concurrency K and an empty handler draining N messages, beside raw receive+delete"
         case .depthSweep: "send+receive+delete with 1k → 1M messages resident, and heap bytes per resident message"
-        case .goals: "every performance goal of issue 6, each measured as above, with PASS/MISS"
+        case .goals: "every goal of issue 22 as a multiple of its floor, with PASS/MISS and the absolute figure"
+        case .floors: "the floors alone: a locked ring, push+pop 1 and 10 at a time (ns/msg); a continuation resumed from a thread"
         case .journal: "the storage journal alone: batches of 10 records from 1, 8, 64 threads at each durability level"
         case .durable: "durable send+receive+delete, batches of 10, at each level, then acknowledged at 1–64 producers and consumers"
         }
@@ -111,8 +114,8 @@ struct Options {
           --concurrency K      consumer: QueueWorker concurrency (default 10)
           --depths LIST        depth-sweep: resident messages, comma-separated (default 1000,10000,100000,1000000)
           --resident N         durable: resident messages of the recovery row (default 1000000)
-          --duration SECONDS   time budget of each run (default 1)
-          --messages N         message budget of each run instead of --duration; long-poll-latency: rounds
+          --duration SECONDS   time budget of each run (default 1; floors: of each ring run, default 0.3)
+          --messages N         message budget of each run instead of --duration; long-poll-latency, floors: rounds
                                (default 2000); consumer: messages drained (default 100000)
           --warmup SECONDS     the same scenario on a throw-away broker before each run (default 0.3; 0 skips)
           --runs N             runs; figures are the median over runs (default 5)
@@ -120,7 +123,7 @@ struct Options {
                                standing still makes them deterministic). consumer always uses SystemClock, and
                                long-poll-latency does by default (--clock manual there is a diagnostic: no Dispatch
                                timer is set for the 20 s deadline)
-          --gap MICROSECONDS   long-poll-latency: how long the receive is parked before the send (default 500)
+          --gap MICROSECONDS   long-poll-latency, floors: how long the receive is parked before the send (default 500)
           --json               print JSON instead of the table
           --quiet              no progress line on stderr
           -h, --help           this text
@@ -131,6 +134,7 @@ struct Options {
           swift run -c release broker-bench fanout --body-scope
           swift run -c release broker-bench depth-sweep --depths 1000,1000000 --json
           swift run -c release broker-bench goals --runs 5
+          swift run -c release broker-bench floors --runs 5
         """
     }()
 

@@ -37,6 +37,20 @@ enum Format {
         }
     }
 
+    /// A throughput with the time per item it means: "1,234,567 msgs/s (810 ns/msg)".
+    static func perMessage(_ throughput: Double, unit: String) -> String {
+        let item = unit.hasPrefix("publishes") ? "publish" : "msg"
+        let nanoseconds = throughput > 0 ? 1e9 / throughput : .infinity
+        return "\(grouped(Int(throughput.rounded()))) \(unit) (\(number(nanoseconds, digits: 0)) ns/\(item))"
+    }
+
+    /// A floor's figure: nanoseconds for the rings, microseconds for the continuation, a throughput otherwise.
+    static func floor(_ value: Double, label: String) -> String {
+        if label.contains("ring") { return String(format: "%.1f ns/msg", value) }
+        if label.contains("continuation") { return micros(value) }
+        return "\(grouped(Int(value.rounded()))) msgs/s"
+    }
+
     static func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
         let count = text.count
         guard count < width else { return text }
@@ -54,9 +68,18 @@ struct Report: Codable {
     }
     struct Goal: Codable {
         var goal: String
+        /// The absolute figure.
         var measured: String
         var target: String
         var pass: Bool
+        /// The figure as a multiple of its floor; nil for a goal stated in absolute terms (memory).
+        var ratio: Double?
+        /// The floor measured beside the scenario, in its own unit.
+        var floor: String?
+        /// The same ratio in process CPU time (single-thread throughput goals), not judged: what the ratio would
+        /// be if no other process took the core, so a loaded host's MISS can be told from the code's.
+        var cpuRatio: Double?
+        var cpuFloor: String?
     }
     var tool = "broker-bench"
     var scenario: String
@@ -69,6 +92,8 @@ struct Report: Codable {
     var machine: Machine
     var results: [AggregatedRow]
     var goals: [Goal]?
+    /// Figures reported beside the goals and not judged.
+    var notes: [String]?
     /// What verification checked.
     var checks: String
     var verified: Bool
@@ -116,10 +141,22 @@ func renderTable(_ report: Report) -> String {
     if let method = report.memoryMethod { lines.append("memory: \(method)") }
     if let goals = report.goals {
         lines.append("")
-        lines.append("GOALS (issue 6)")
+        lines.append("GOALS (issue 22: each a multiple of its floor, measured beside it in this run)")
+        let goalWidth = goals.map(\.goal.count).max() ?? 0
         for goal in goals {
-            lines.append("  \(goal.pass ? "PASS" : "MISS")  \(Format.pad(goal.goal, 58)) measured \(Format.pad(goal.measured, 16)) target \(goal.target)")
+            let ratio = goal.ratio.map { Format.pad(String(format: "%.2f×", $0), 8, right: true) } ?? Format.pad("—", 8, right: true)
+            var line = "  \(goal.pass ? "PASS" : "MISS")  \(Format.pad(goal.goal, goalWidth))  \(ratio)  target \(Format.pad(goal.target, 34))  \(goal.measured)"
+            if let floor = goal.floor { line += ", floor \(floor)" }
+            if let cpuRatio = goal.cpuRatio, let cpuFloor = goal.cpuFloor {
+                line += String(format: "; in CPU time %.2f×", cpuRatio) + " (floor \(cpuFloor))"
+            }
+            lines.append(line)
         }
+    }
+    if let notes = report.notes, !notes.isEmpty {
+        lines.append("")
+        lines.append("NOT JUDGED")
+        for note in notes { lines.append("  \(note)") }
     }
     lines.append("")
     if report.verified {
