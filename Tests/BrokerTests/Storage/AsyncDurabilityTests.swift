@@ -36,16 +36,7 @@ struct AsyncDurabilityTests {
         // sync; suspended, most of the tasks do.
         let ratio = runningUnderThreadSanitizer ? 1 : 8
         #expect(statistics.syncs * ratio < statistics.appends, "\(statistics.syncs) syncs for \(statistics.appends) appends")
-        let (_, recovery) = try openJournal(directory)
-        var next = [Int](repeating: 0, count: tasks)
-        for record in recovery.records {
-            var decoder = JournalDecoder(record.payload)
-            let task = try decoder.readCount()
-            let sequence = try decoder.readCount()
-            #expect(sequence == next[task], "task \(task)")
-            next[task] = sequence + 1
-        }
-        #expect(next == [Int](repeating: perTask, count: tasks))
+        try expectEachWritersOrder(in: directory, writers: tasks, perWriter: perTask)
     }
 
     @Test func anAsynchronousWaiterOfAFailedWriteGetsTheErrorAndLaterAppendsSucceed() async throws {

@@ -483,16 +483,8 @@ struct JournalTests {
         let ratio = runningUnderThreadSanitizer ? 1 : 4
         #expect(statistics.syncs * ratio < statistics.appends, "\(statistics.syncs) syncs for \(statistics.appends) appends")
 
-        let (_, recovery) = try openJournal(directory)
-        var next = [Int](repeating: 0, count: threads)
-        for record in recovery.records {
-            var decoder = JournalDecoder(record.payload)
-            let thread = try decoder.readCount()
-            let sequence = try decoder.readCount()
+        try expectEachWritersOrder(in: directory, writers: threads, perWriter: perThread) { decoder, thread, sequence in
             #expect(Array(try decoder.readBytes()) == testPayload(thread * 1_000 + sequence))
-            #expect(sequence == next[thread], "thread \(thread)")
-            next[thread] = sequence + 1
         }
-        #expect(next == [Int](repeating: perThread, count: threads))
     }
 }

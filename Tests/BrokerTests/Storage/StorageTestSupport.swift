@@ -76,3 +76,21 @@ let runningUnderThreadSanitizer: Bool = {
     return dlsym(UnsafeMutableRawPointer(bitPattern: -2), "__tsan_init") != nil
     #endif
 }()
+
+/// Checks that the records recovered are, for each of `writers` writers, its records 0..<`perWriter` in the order it
+/// appended them; each payload starts with the writer's number and the record's. `rest` checks what follows.
+func expectEachWritersOrder(in directory: TemporaryDirectory, writers: Int, perWriter: Int,
+                            rest: (inout JournalDecoder, _ writer: Int, _ sequence: Int) throws -> Void = { _, _, _ in },
+                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let (_, recovery) = try openJournal(directory)
+    var next = [Int](repeating: 0, count: writers)
+    for record in recovery.records {
+        var decoder = JournalDecoder(record.payload)
+        let writer = try decoder.readCount()
+        let sequence = try decoder.readCount()
+        try rest(&decoder, writer, sequence)
+        #expect(sequence == next[writer], "writer \(writer)", sourceLocation: sourceLocation)
+        next[writer] = sequence + 1
+    }
+    #expect(next == [Int](repeating: perWriter, count: writers), sourceLocation: sourceLocation)
+}
