@@ -79,25 +79,29 @@ final class QueueCore: Sendable, DeadLetterSink {
         if let ticket {
             if case .success(let journaled) = ticket, let deferral = DurableDeferral.current,
                let durable, deferral.add(.init(store: durable.store, ticket: journaled, finish: { [effects, wakes] _ in
-                   self.apply(effects)
-                   if let wakes { for wake in wakes { wake() } }
+                   self.finish(effects, wakes)
                })) {
                 return try result.get()
             }
             if let failure = awaitDurable(ticket) {
-                apply(effects)
-                if let wakes { for wake in wakes { wake() } }
+                finish(effects, wakes)
                 throw failure
             }
         }
-        apply(effects)
-        if let wakes { for wake in wakes { wake() } }
+        finish(effects, wakes)
         return try result.get()
     }
 
     /// Reads the settled state.
     func read<R>(_ body: (inout QueueStateMachine, Date) throws(BrokerError) -> R) throws(BrokerError) -> R {
         try mutate { state, now, _ throws(BrokerError) in try body(&state, now) }
+    }
+
+    /// What a critical section leaves for after its lock (and its record): its effects, then its watchers' wakes.
+    @inline(__always)
+    func finish(_ effects: QueueEffects, _ wakes: [@Sendable () -> Void]?) {
+        apply(effects)
+        if let wakes { for wake in wakes { wake() } }
     }
 
     func apply(_ effects: QueueEffects) {
@@ -157,13 +161,11 @@ final class QueueCore: Sendable, DeadLetterSink {
         // thread does not wait for the disk: the journal applies the effects when it has decided the record.
         if let durable, case .success(let journaled)? = ticket {
             durable.store.journal.whenDecided(journaled) { [effects, wakes] _ in
-                self.apply(effects)
-                if let wakes { for wake in wakes { wake() } }
+                self.finish(effects, wakes)
             }
             return
         }
-        apply(effects)
-        if let wakes { for wake in wakes { wake() } }
+        finish(effects, wakes)
     }
 
     /// Registers a long poll; returns nil when it was registered, or what to resume with at once.
@@ -194,15 +196,13 @@ final class QueueCore: Sendable, DeadLetterSink {
             // The poll runs in a task: rather than block its thread for the disk, the journal resumes it (with the
             // messages it took, or the storage error) once the record is decided.
             durable.store.journal.whenDecided(journaled) { [effects, wakes, outcome] failure in
-                self.apply(effects)
-                if let wakes { for wake in wakes { wake() } }
+                self.finish(effects, wakes)
                 if let outcome { continuation.resume(with: failure.map { .failure($0) } ?? outcome) }
             }
             return nil
         }
         if let ticket, let failure = awaitDurable(ticket), outcome != nil { outcome = .failure(failure) }
-        apply(effects)
-        if let wakes { for wake in wakes { wake() } }
+        finish(effects, wakes)
         return outcome
     }
 
