@@ -99,7 +99,7 @@ final class BrokerStore: Sendable {
                 }
                 nextQueueID = try decoder.readFixed()
                 while try decoder.readPresence() {
-                    let image = try decodeImage(&decoder)
+                    let image = try decodeImage(&decoder, snapshotVersion: version)
                     images[image.id] = image
                 }
                 if version >= 2 {
@@ -365,7 +365,8 @@ final class BrokerStore: Sendable {
         counters.withLock { $0.lastSnapshotBytes = encoder.bytes.count }
     }
 
-    static func encodeImage(_ image: RestoredQueue, into encoder: inout JournalEncoder) {
+    static func encodeImage(_ image: RestoredQueue, snapshotVersion version: UInt8 = snapshotVersion,
+                            into encoder: inout JournalEncoder) {
         encoder.write(varint: image.id)
         encoder.write(string: image.accountId)
         encoder.write(string: image.region)
@@ -399,14 +400,23 @@ final class BrokerStore: Sendable {
         if let live = image.live, let states = image.liveStates, live.count == states.count {
             encoder.write(count: live.count)
             for index in live.indices { QueueLog.encode(live[index], state: states[index], into: &encoder) }
+            if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
             return
         }
         let messages = image.orderedMessages
         encoder.write(count: messages.count)
         for message in messages { QueueLog.encode(message, into: &encoder) }
+        if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
     }
 
-    static func decodeImage(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> RestoredQueue {
+    /// The FIFO receive attempts after a queue image's messages (snapshot version 3 on).
+    private static func encodeReceiveAttempts(_ image: RestoredQueue, into encoder: inout JournalEncoder) {
+        encoder.write(count: image.receiveAttempts.count)
+        for attempt in image.receiveAttempts.values { QueueLog.encode(attempt, into: &encoder) }
+    }
+
+    static func decodeImage(_ decoder: inout JournalDecoder,
+                            snapshotVersion version: UInt8 = snapshotVersion) throws(JournalDecodingError) -> RestoredQueue {
         var image = RestoredQueue(id: try decoder.readVarint(), accountId: try decoder.readString(),
                                   region: try decoder.readString(), name: try decoder.readString(),
                                   incarnation: try decoder.readFixed(), createdAt: try decoder.readDate())
@@ -435,6 +445,12 @@ final class BrokerStore: Sendable {
             let message = try QueueLog.decodeMessage(&decoder)
             image.messages[message.key] = message
             image.order.append(message.key)
+        }
+        if version >= 3 {
+            for _ in 0..<(try decoder.readCount()) {
+                let attempt = try QueueLog.decodeReceiveAttempt(&decoder)
+                image.receiveAttempts[attempt.id] = attempt
+            }
         }
         return image
     }
