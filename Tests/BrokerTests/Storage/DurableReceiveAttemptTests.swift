@@ -84,4 +84,34 @@ struct DurableReceiveAttemptTests {
             #expect(retry.map(\.receiptHandle) == first.map(\.receiptHandle))
         }
     }
+
+    @Test("A version 2 snapshot, written before move tasks and attempts were durable, still restores its queues")
+    func versionTwoSnapshotIsRead() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let (journal, _) = try openJournal(directory)
+        var encoder = JournalEncoder(capacity: 256)
+        encoder.write(byte: 2)
+        encoder.write(fixed: 2)
+        encoder.write(byte: 1)
+        var image = RestoredQueue(id: 1, accountId: "000000000000", region: "us-east-1", name: "old.fifo",
+                                  incarnation: 9, createdAt: Date(timeIntervalSinceReferenceDate: 0))
+        image.settings = ["FifoQueue": "true"]
+        BrokerStore.encodeImage(image, snapshotVersion: 2, into: &encoder)
+        encoder.write(byte: 0)
+        encoder.write(byte: 0)
+        let created = try journal.append([2])
+        try journal.writeSnapshot(upTo: created, bytes: encoder.bytes)
+        journal.close()
+        var broker = try durableBroker(directory, clock: clock)
+        #expect(broker.recoveryReport?.loadedSnapshot == true)
+        #expect(broker.recoveryReport?.damage == [])
+        let queue = try broker.queue(named: "old.fifo")
+        try queue.sendMessage("a", messageGroupId: "g", messageDeduplicationId: "1")
+        let first = try await queue.receiveMessages(receiveRequestAttemptId: "attempt-1")
+        try broker.snapshot()
+        broker = try restart(broker, directory, clock: clock)
+        let retry = try await broker.queue(named: "old.fifo").receiveMessages(receiveRequestAttemptId: "attempt-1")
+        #expect(retry.map(\.receiptHandle) == first.map(\.receiptHandle))
+    }
 }
