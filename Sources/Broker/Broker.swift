@@ -103,6 +103,7 @@ public final class Broker: Sendable {
             self.init(configuration: configuration, clock: clock, store: store, report: report)
             restore(restored)
             restore(topics)
+            restoreMoveTasks()
         }
     }
 
@@ -122,6 +123,7 @@ public final class Broker: Sendable {
                 guard let directory else { return [] }
                 return directory.allSpaces.flatMap { space in space.topicRegistry.withLock { Array($0.topics.values) } }
             }
+            attachMoveTasks(to: store)
         }
     }
 
@@ -253,6 +255,7 @@ public final class Broker: Sendable {
                 return tasks.records
             }
             for task in tasks { task.wakeUp?.cancel() }
+            journalForgotten(tasks)
         }
         resetSNSState()
     }

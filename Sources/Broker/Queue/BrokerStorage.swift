@@ -33,8 +33,8 @@ public struct RecoveryReport: Sendable, Hashable {
 ///
 /// Record kinds (the first payload byte): 1 a queue's entries (queue number, then ``QueueLog`` entries), 2 a created
 /// queue, 3 a deleted queue, 4 a created topic (its whole image), 5 a topic's entries (topic number, then
-/// ``TopicLog`` entries), 6 a deleted topic. A snapshot holds every queue's and topic's image with the LSN it was
-/// taken at.
+/// ``TopicLog`` entries), 6 a deleted topic, 7 a message move task's start, progress or end. A snapshot holds every
+/// queue's and topic's image and every move task, each with the LSN it was taken at.
 final class BrokerStore: Sendable {
     enum Kind: UInt8 {
         case queue = 1
@@ -43,10 +43,11 @@ final class BrokerStore: Sendable {
         case createTopic = 4
         case topic = 5
         case deleteTopic = 6
+        case moveTask = 7
     }
 
-    /// 2 added topics after the queues; a version 1 snapshot (queues only) is still read.
-    static let snapshotVersion: UInt8 = 2
+    /// 2 added topics after the queues, 3 move tasks after the topics; versions 1 (queues only) and 2 are still read.
+    static let snapshotVersion: UInt8 = 3
 
     struct Counters {
         var nextQueueID: UInt64 = 1
@@ -57,16 +58,22 @@ final class BrokerStore: Sendable {
         var snapshotRunning = false
         var queues: (@Sendable () -> [QueueCore])?
         var topics: (@Sendable () -> [TopicCore])?
+        /// Every move task, each copied under its registry's lock with the journal's next LSN read there.
+        var moveTasks: (@Sendable (_ nextLSN: () -> Journal.LSN) -> [RestoredMoveTask])?
     }
 
     let journal: Journal
     let durability: Durability
     /// Journal bytes after which a snapshot is taken and older segments deleted.
     let snapshotThreshold: Int
+    /// The message move tasks recovery found, oldest first, for the broker to put back and resume.
+    let restoredMoveTasks: [RestoredMoveTask]
     private let counters: LockedState<Counters>
 
-    private init(journal: Journal, durability: Durability, snapshotThreshold: Int, nextQueueID: UInt64) {
+    private init(journal: Journal, durability: Durability, snapshotThreshold: Int, nextQueueID: UInt64,
+                 restoredMoveTasks: [RestoredMoveTask]) {
         self.journal = journal
+        self.restoredMoveTasks = restoredMoveTasks
         self.durability = durability
         self.snapshotThreshold = snapshotThreshold
         var counters = Counters()
@@ -80,18 +87,19 @@ final class BrokerStore: Sendable {
         let (journal, recovery) = try Journal.open(directory: path, durability: durability)
         var images: [UInt64: RestoredQueue] = [:]
         var topics: [UInt64: RestoredTopic] = [:]
+        var moveTasks = RestoredMoveTasks()
         var nextQueueID: UInt64 = 1
         var damage = recovery.damage.map(\.description)
         if let snapshot = recovery.snapshot {
             do throws(JournalDecodingError) {
                 var decoder = JournalDecoder(snapshot.bytes)
                 let version = try decoder.readByte()
-                guard version == 1 || version == snapshotVersion else {
+                guard (1...snapshotVersion).contains(version) else {
                     throw JournalDecodingError(reason: "unknown snapshot version", offset: 0)
                 }
                 nextQueueID = try decoder.readFixed()
                 while try decoder.readPresence() {
-                    let image = try decodeImage(&decoder)
+                    let image = try decodeImage(&decoder, snapshotVersion: version)
                     images[image.id] = image
                 }
                 if version >= 2 {
@@ -99,6 +107,9 @@ final class BrokerStore: Sendable {
                         let image = try RestoredTopic.decode(&decoder)
                         topics[image.id] = image
                     }
+                }
+                if version >= 3 {
+                    while try decoder.readPresence() { moveTasks.add(try RestoredMoveTask.decodeImage(&decoder)) }
                 }
             } catch {
                 journal.close()
@@ -136,6 +147,8 @@ final class BrokerStore: Sendable {
                     try image.apply(&decoder)
                 case .deleteTopic:
                     topics[try decoder.readVarint()] = nil
+                case .moveTask:
+                    try moveTasks.apply(&decoder, lsn: record.lsn)
                 case nil:
                     throw JournalDecodingError(reason: "unknown record kind \(raw)", offset: 0)
                 }
@@ -159,8 +172,11 @@ final class BrokerStore: Sendable {
                                     records: replayed, loadedSnapshot: recovery.snapshot != nil, damage: damage)
         report.topics = restoredTopics.count
         report.subscriptions = restoredTopics.reduce(0) { $0 + $1.subscriptions.count }
+        // A task whose source queue is gone cannot be listed (ListMessageMoveTasks needs the queue) nor resumed.
+        let queueArns = Set(restored.map(\.arn))
+        let restoredTasks = moveTasks.tasks.compactMap { $0 }.filter { queueArns.contains($0.sourceArn) }
         let store = BrokerStore(journal: journal, durability: durability, snapshotThreshold: snapshotThreshold,
-                                nextQueueID: nextQueueID)
+                                nextQueueID: nextQueueID, restoredMoveTasks: restoredTasks)
         return (store, restored, restoredTopics, report)
     }
 
@@ -172,6 +188,11 @@ final class BrokerStore: Sendable {
     /// Tells the store how to find every topic, for snapshots.
     func setTopicSource(_ topics: @escaping @Sendable () -> [TopicCore]) {
         counters.withLock { $0.topics = topics }
+    }
+
+    /// Tells the store how to copy every move task, for snapshots.
+    func setMoveTaskSource(_ tasks: @escaping @Sendable (_ nextLSN: () -> Journal.LSN) -> [RestoredMoveTask]) {
+        counters.withLock { $0.moveTasks = tasks }
     }
 
     /// The next queue or topic number (one counter for both).
@@ -244,6 +265,35 @@ final class BrokerStore: Sendable {
         }
     }
 
+    /// Queues the record of a started move task (called under its registry's lock, as are the next two).
+    func appendMoveTaskStart(_ task: RestoredMoveTask) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.moveTask.rawValue)
+            encoder.write(byte: RestoredMoveTask.Operation.started.rawValue)
+            task.encodeStart(into: &encoder)
+        }
+    }
+
+    /// Queues the record of a move task's status and messages moved so far (a step, a cancel, its end).
+    func appendMoveTaskState(handle: String, status: MessageMoveTask.Status, moved: Int,
+                             failureReason: String?) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.moveTask.rawValue)
+            encoder.write(byte: RestoredMoveTask.Operation.state.rawValue)
+            encoder.write(string: handle)
+            RestoredMoveTask.encodeState(status: status, moved: moved, failureReason: failureReason, into: &encoder)
+        }
+    }
+
+    /// Queues the record of a move task `reset()` dropped.
+    func appendMoveTaskForgotten(handle: String) -> Result<JournalTicket, BrokerError> {
+        write { encoder in
+            encoder.write(byte: Kind.moveTask.rawValue)
+            encoder.write(byte: RestoredMoveTask.Operation.forgotten.rawValue)
+            encoder.write(string: handle)
+        }
+    }
+
     private func write(_ body: (inout JournalEncoder) -> Void) -> Result<JournalTicket, BrokerError> {
         var batch = JournalBatch(capacity: 128)
         do throws(BrokerError) {
@@ -283,7 +333,9 @@ final class BrokerStore: Sendable {
                 $0.bytesSinceSnapshot = 0
             }
         }
-        let (source, topicSource, nextQueueID) = counters.withLock { ($0.queues, $0.topics, $0.nextQueueID) }
+        let (source, topicSource, taskSource, nextQueueID) = counters.withLock {
+            ($0.queues, $0.topics, $0.moveTasks, $0.nextQueueID)
+        }
         guard let source else { return }
         // The segment being written goes too once the snapshot covers it, so that after compaction the directory
         // holds the snapshot and the records after it, not up to a segment's worth of records it already covers.
@@ -304,11 +356,17 @@ final class BrokerStore: Sendable {
             image.encode(into: &encoder)
         }
         encoder.write(byte: 0)
+        for task in taskSource?({ journal.nextLSN }) ?? [] {
+            encoder.write(byte: 1)
+            task.encodeImage(into: &encoder)
+        }
+        encoder.write(byte: 0)
         try journal.writeSnapshot(upTo: upTo, bytes: encoder.bytes)
         counters.withLock { $0.lastSnapshotBytes = encoder.bytes.count }
     }
 
-    static func encodeImage(_ image: RestoredQueue, into encoder: inout JournalEncoder) {
+    static func encodeImage(_ image: RestoredQueue, snapshotVersion version: UInt8 = snapshotVersion,
+                            into encoder: inout JournalEncoder) {
         encoder.write(varint: image.id)
         encoder.write(string: image.accountId)
         encoder.write(string: image.region)
@@ -342,14 +400,23 @@ final class BrokerStore: Sendable {
         if let live = image.live, let states = image.liveStates, live.count == states.count {
             encoder.write(count: live.count)
             for index in live.indices { QueueLog.encode(live[index], state: states[index], into: &encoder) }
+            if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
             return
         }
         let messages = image.orderedMessages
         encoder.write(count: messages.count)
         for message in messages { QueueLog.encode(message, into: &encoder) }
+        if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
     }
 
-    static func decodeImage(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> RestoredQueue {
+    /// The FIFO receive attempts after a queue image's messages (snapshot version 3 on).
+    private static func encodeReceiveAttempts(_ image: RestoredQueue, into encoder: inout JournalEncoder) {
+        encoder.write(count: image.receiveAttempts.count)
+        for attempt in image.receiveAttempts.values { QueueLog.encode(attempt, into: &encoder) }
+    }
+
+    static func decodeImage(_ decoder: inout JournalDecoder,
+                            snapshotVersion version: UInt8 = snapshotVersion) throws(JournalDecodingError) -> RestoredQueue {
         var image = RestoredQueue(id: try decoder.readVarint(), accountId: try decoder.readString(),
                                   region: try decoder.readString(), name: try decoder.readString(),
                                   incarnation: try decoder.readFixed(), createdAt: try decoder.readDate())
@@ -378,6 +445,12 @@ final class BrokerStore: Sendable {
             let message = try QueueLog.decodeMessage(&decoder)
             image.messages[message.key] = message
             image.order.append(message.key)
+        }
+        if version >= 3 {
+            for _ in 0..<(try decoder.readCount()) {
+                let attempt = try QueueLog.decodeReceiveAttempt(&decoder)
+                image.receiveAttempts[attempt.id] = attempt
+            }
         }
         return image
     }

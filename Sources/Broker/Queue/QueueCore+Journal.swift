@@ -90,6 +90,10 @@ extension QueueCore {
                 live.sort { $0.enqueuedAt < $1.enqueuedAt }
             }
             image.liveStates = live.map(QueueLog.MessageState.init)
+            for (id, attempt) in state.receiveAttempts where attempt.expiresAt > now {
+                image.receiveAttempts[id] = QueueLog.ReceiveAttempt(id, expiresAt: attempt.expiresAt,
+                                                                    deliveries: attempt.deliveries)
+            }
             image.live = live
             return image
         }
@@ -136,6 +140,8 @@ struct RestoredQueue {
     var lastSequenceNumber: UInt64 = 0
     var lastGeneration: UInt32 = 0
     var deduplication: [Deduplication] = []
+    /// FIFO receive attempts a retry may still replay, by attempt id.
+    var receiveAttempts: [String: QueueLog.ReceiveAttempt] = [:]
     /// Live messages by key, their receive state in their fields.
     var messages: [UInt64: StoredMessage] = [:]
     /// Keys in the order the messages entered (stale keys skipped).
@@ -178,6 +184,9 @@ struct RestoredQueue {
                 let message = try QueueLog.decodeMessage(&decoder)
                 messages[message.key] = nil
                 moves.append(PendingMove(source: arn, target: target, message: message))
+            case .receiveAttempt:
+                let attempt = try QueueLog.decodeReceiveAttempt(&decoder)
+                receiveAttempts[attempt.id] = attempt
             case .update:
                 let key = try decoder.readFixed()
                 let target = messages[key] ?? StoredMessage(
@@ -192,6 +201,7 @@ struct RestoredQueue {
                 messages.removeAll()
                 order.removeAll()
                 deduplication.removeAll()
+                receiveAttempts.removeAll()
             case .settings:
                 try decodeSettings(&decoder)
             case nil:

@@ -15,6 +15,7 @@ struct QueueLog {
         case purge = 4
         case settings = 5
         case deadLettered = 6
+        case receiveAttempt = 7
     }
 
     var encoder = JournalEncoder(capacity: 0)
@@ -63,6 +64,13 @@ struct QueueLog {
         QueueLog.encode(message, into: &encoder)
     }
 
+    /// A FIFO receive with a `ReceiveRequestAttemptId`: what a retry within the window must get again.
+    mutating func receiveAttempt(_ attempt: String, expiresAt: Date, deliveries: [Delivery]) {
+        count += 1
+        encoder.write(byte: Operation.receiveAttempt.rawValue)
+        QueueLog.encode(ReceiveAttempt(attempt, expiresAt: expiresAt, deliveries: deliveries), into: &encoder)
+    }
+
     /// PurgeQueue at `now`.
     mutating func purged(at now: Date) {
         count += 1
@@ -77,6 +85,63 @@ struct QueueLog {
     }
 
     // MARK: Encoding
+
+    /// A FIFO receive attempt as the journal holds it: its id, expiry, and each message's key with the receipt
+    /// nonce, receive count and first receive the receive handed out.
+    struct ReceiveAttempt {
+        struct Picked {
+            let key: UInt64
+            let receiptNonce: UInt64
+            let receiveCount: Int
+            let firstReceivedAt: Date?
+        }
+
+        let id: String
+        let expiresAt: Date
+        let picked: [Picked]
+
+        init(id: String, expiresAt: Date, picked: [Picked]) {
+            self.id = id
+            self.expiresAt = expiresAt
+            self.picked = picked
+        }
+
+        init(_ id: String, expiresAt: Date, deliveries: [Delivery]) {
+            self.init(id: id, expiresAt: expiresAt, picked: deliveries.map {
+                Picked(key: $0.message.key, receiptNonce: $0.receiptNonce, receiveCount: $0.receiveCount,
+                       firstReceivedAt: $0.firstReceivedAt)
+            })
+        }
+    }
+
+    static func encode(_ attempt: ReceiveAttempt, into encoder: inout JournalEncoder) {
+        encoder.write(string: attempt.id)
+        encoder.write(date: attempt.expiresAt)
+        encoder.write(count: attempt.picked.count)
+        for picked in attempt.picked {
+            encoder.write(fixed: picked.key)
+            encoder.write(fixed: picked.receiptNonce)
+            encoder.write(count: picked.receiveCount)
+            encoder.write(optional: picked.firstReceivedAt) { $0.write(date: $1) }
+        }
+    }
+
+    static func decodeReceiveAttempt(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> ReceiveAttempt {
+        let id = try decoder.readString()
+        let expiresAt = try decoder.readDate()
+        let count = try decoder.readCount()
+        guard count <= decoder.remaining else {
+            throw JournalDecodingError(reason: "\(count) messages cannot fit in \(decoder.remaining) bytes", offset: 0)
+        }
+        var picked: [ReceiveAttempt.Picked] = []
+        picked.reserveCapacity(count)
+        for _ in 0..<count {
+            picked.append(.init(key: try decoder.readFixed(), receiptNonce: try decoder.readFixed(),
+                                receiveCount: try decoder.readCount(),
+                                firstReceivedAt: try decoder.readPresence() ? try decoder.readDate() : nil))
+        }
+        return ReceiveAttempt(id: id, expiresAt: expiresAt, picked: picked)
+    }
 
     /// The fields of a message that change after it is stored (guarded by its queue's lock), copied.
     struct MessageState {

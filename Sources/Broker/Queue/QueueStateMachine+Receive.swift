@@ -80,7 +80,9 @@ extension QueueStateMachine {
             served.removeAll(keepingCapacity: true)
             servedGroups = served
             if let attempt = request.receiveRequestAttemptId, !picked.isEmpty {
-                receiveAttempts[attempt] = (now.addingTimeInterval(Self.receiveAttemptWindow), picked)
+                let expiresAt = now.addingTimeInterval(Self.receiveAttemptWindow)
+                receiveAttempts[attempt] = (expiresAt, picked)
+                log?.receiveAttempt(attempt, expiresAt: expiresAt, deliveries: picked)
             }
         } else {
             var stillVisible: [StoredMessage] = []

@@ -29,5 +29,18 @@ extension QueueStateMachine {
             case .new, .visible, .gone: makeVisible(message)
             }
         }
+        // A retry's check (each message still in flight with the same nonce) decides, as before the restart,
+        // whether an attempt replays; one whose messages are gone cannot.
+        for attempt in restored.receiveAttempts.values {
+            var deliveries: [Delivery] = []
+            for picked in attempt.picked {
+                guard let message = messages[picked.key] else { break }
+                deliveries.append(Delivery(message: message, receiptNonce: picked.receiptNonce,
+                                           receiveCount: picked.receiveCount, firstReceivedAt: picked.firstReceivedAt))
+            }
+            if deliveries.count == attempt.picked.count, !deliveries.isEmpty {
+                receiveAttempts[attempt.id] = (attempt.expiresAt, deliveries)
+            }
+        }
     }
 }

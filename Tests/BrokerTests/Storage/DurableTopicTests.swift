@@ -250,7 +250,7 @@ struct DurableTopicSnapshotVersionTests {
         encoder.write(byte: 1)
         BrokerStore.encodeImage(RestoredQueue(id: 1, accountId: "000000000000", region: "us-east-1", name: "old",
                                               incarnation: 9, createdAt: Date(timeIntervalSinceReferenceDate: 0)),
-                                into: &encoder)
+                                snapshotVersion: 1, into: &encoder)
         encoder.write(byte: 0)
         // The queue's creation record, which the snapshot then covers.
         let created = try journal.append([2])
