@@ -149,16 +149,19 @@ extension Broker {
             return finish(.failed, reason: "AWS.SimpleQueueService.NonExistentQueue")
         }
         let budget = record.rate ?? Self.unpacedMovesPerStep
-        let taken = source.takeForMove(max: min(budget, record.toMove - record.moved))
+        // Copy, then remove: a crash between the two leaves a message in both queues, never in neither.
+        let picked = source.pickForMove(max: min(budget, record.toMove - record.moved))
         var moved = 0
-        for (index, message) in taken.enumerated() {
-            let destination = (record.destinationArn ?? message.deadLetterQueueSourceArn).flatMap(resolveQueue)
-            guard let destination, destination.acceptRedriven(message) else {
-                source.putBack(Array(taken[index...]))
+        for delivery in picked {
+            let destination = (record.destinationArn ?? delivery.message.deadLetterQueueSourceArn).flatMap(resolveQueue)
+            guard let destination, destination.acceptRedriven(delivery.message) else {
+                source.finishMove(picked[..<moved])
+                source.releaseMove(picked[moved...])
                 return finish(.failed, reason: "AWS.SimpleQueueService.NonExistentQueue", moved: moved)
             }
             moved += 1
         }
+        source.finishMove(picked)
         let remaining = (try? source.read { state, _ in state.liveCount }) ?? 0
         if record.moved + moved >= record.toMove || remaining == 0 {
             return finish(.completed, moved: moved)

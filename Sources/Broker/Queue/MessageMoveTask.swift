@@ -64,21 +64,44 @@ struct MoveTaskRegistry {
 }
 
 extension QueueCore {
-    /// Takes up to `max` receivable messages out of the queue, oldest first (by group on FIFO queues).
-    func takeForMove(max: Int) -> [StoredMessage] {
+    /// Picks up to `max` receivable messages for a move, oldest first (by group on FIFO queues), and holds them in
+    /// flight without taking them out: the move copies each to its destination first and only then removes it here
+    /// (``finishMove(_:)``), so that a crash between the two leaves the message in both queues (at least once, as
+    /// SQS promises), never in neither.
+    func pickForMove(max: Int) -> [Delivery] {
         guard max > 0 else { return [] }
         return (try? mutate { state, now, effects in
             let request = ReceiveRequest(maxNumberOfMessages: max, visibilityTimeout: nil, waitTimeSeconds: nil,
                                          selection: AttributeSelection(messageAttributeNames: [], systemAttributeNames: []),
                                          receiveRequestAttemptId: nil)
-            let picked = state.select(request: request, visibilityTimeout: 1, now: now, effects: &effects,
-                                      deadLetterTarget: { _ in nil }, redrive: false)
-            for delivery in picked {
-                state.remove(delivery.message)
-                state.log?.removed(delivery.message)
-            }
-            return picked.map(\.message)
+            return state.select(request: request, visibilityTimeout: 1, now: now, effects: &effects,
+                                deadLetterTarget: { _ in nil }, redrive: false)
         }) ?? []
+    }
+
+    /// Removes messages ``pickForMove(max:)`` held, once their copies are stored: each that is still held by that
+    /// pick (same receipt), in one critical section.
+    func finishMove(_ moved: some Collection<Delivery>) {
+        guard !moved.isEmpty else { return }
+        _ = try? mutate { state, _, _ in
+            for delivery in moved {
+                guard let message = state.messages[delivery.message.key], message.receiptNonce == delivery.receiptNonce,
+                      message.state == .inFlight else { continue }
+                state.remove(message)
+                state.log?.removed(message)
+            }
+        }
+    }
+
+    /// Makes messages ``pickForMove(max:)`` held visible again, when their move cannot go on.
+    func releaseMove(_ held: some Collection<Delivery>) {
+        guard !held.isEmpty else { return }
+        _ = try? mutate { state, now, _ in
+            for delivery in held {
+                let handle = ReceiptHandle(incarnation: incarnation, key: delivery.message.key, nonce: delivery.receiptNonce)
+                try? state.changeVisibility(handle, text: "", timeout: 0, now: now)
+            }
+        }
     }
 
     /// Takes a redriven message as a new send: new message id, enqueue time and receive history.
