@@ -283,6 +283,11 @@ struct WireService: Sendable {
                 let target = request.header("x-amz-target") ?? ""
                 throw BrokerError(.unknownOperation, target.isEmpty ? "Missing X-Amz-Target header." : "Unknown operation \(target).")
             }
+            // What SDKs send is read straight into the fields; anything else (and every error) goes the general way.
+            if let fields = request.body.withUnsafeReadableBytes({ JSONDirectDecoder.decode($0, as: operation.input) }) {
+                try Self.checkRequired(fields, operation.input, service: .sqs)
+                return (operation, Input(fields))
+            }
             let document: JSONValue
             do {
                 document = try request.body.readableBytes == 0 ? .object([]) : Self.parseJSON(request.body)
