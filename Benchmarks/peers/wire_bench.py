@@ -154,6 +154,18 @@ def resolved_nio(package):
         return None
 
 
+def package_of(binary, default):
+    """The package a prebuilt binary came from (the nearest folder above it with a Package.swift), so that a floor
+    or server built in another checkout is compared by the versions it was built with; else `default`."""
+    if binary:
+        folder = os.path.dirname(os.path.abspath(binary))
+        while folder != os.path.dirname(folder):
+            if os.path.exists(os.path.join(folder, "Package.swift")):
+                return folder
+            folder = os.path.dirname(folder)
+    return default
+
+
 # --- one run -----------------------------------------------------------------------------------------------------
 
 
@@ -440,8 +452,8 @@ def main():
         "tool": "wire_bench.py", "command": " ".join(["wire_bench.py"] + sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
         "cores": os.cpu_count(), "runs": args.runs, "duration": args.duration, "connections": args.connections,
-        "nio": {"server": resolved_nio(os.path.join(ROOT, "Server")),
-                "floor": resolved_nio(os.path.join(ROOT, "Benchmarks", "WireFloor"))},
+        "nio": {"server": resolved_nio(package_of(args.broker_bin, os.path.join(ROOT, "Server"))),
+                "floor": resolved_nio(package_of(args.floor_bin, os.path.join(ROOT, "Benchmarks", "WireFloor")))},
         "loadBefore": load_before, "loadAfter": load_after, "targets": targets,
         "goals": GOALS,
         "rows": [{"scenario": s, "target": t, **row} for (s, t), row in rows.items()],

@@ -16,6 +16,16 @@ indirect enum Shape: Sendable {
     case structure(Structure)
 }
 
+extension Shape {
+    /// Whether a value of this shape can hold structures, whose required members are checked in turn.
+    var nestsStructures: Bool {
+        switch self {
+        case .structure, .list(.structure), .map(.structure, _, _): true
+        default: false
+        }
+    }
+}
+
 /// A structure's members, in the model's order (which is the order of XML elements).
 struct Structure: Sendable {
     let members: [Member]

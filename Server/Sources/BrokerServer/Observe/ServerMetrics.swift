@@ -61,6 +61,8 @@ public final class ServerMetrics: Sendable {
     /// its error code if it failed, and how long it took.
     func recordRequest(operation: String, errorCode: String?, duration: Duration) {
         let (requests, timer, errors) = handles.withLockedValue { handles -> (Counter, Timer, Counter?) in
+            // A success of an operation seen before, nearly every request: one lookup, nothing written back.
+            if errorCode == nil, let metrics = handles.operations[operation] { return (metrics.requests, metrics.duration, nil) }
             var metrics = handles.operations[operation] ?? OperationMetrics(
                 requests: Counter(label: "broker_requests_total", dimensions: [("operation", operation)], factory: factory),
                 duration: Timer(label: "broker_request_duration_seconds", dimensions: [("operation", operation)],

@@ -89,7 +89,7 @@ struct WireService: Sendable {
         }
         if let certificate = signingCertificate(for: request) { return .now(certificate) }
         if let outbox = SNSOutboxRoute.response(to: request, broker: broker) { return .now(outbox) }
-        if request.method == "POST", Self.resetPaths.contains(request.path) {
+        if request.method == "POST", request.path.utf8.count > 1, Self.resetPaths.contains(request.path) {
             broker.reset()
             logger.notice("reset", metadata: ["path": "\(request.path)"])
             return .now(WireResponse(status: 200, headers: [("Content-Type", "application/json")],
@@ -283,6 +283,11 @@ struct WireService: Sendable {
                 let target = request.header("x-amz-target") ?? ""
                 throw BrokerError(.unknownOperation, target.isEmpty ? "Missing X-Amz-Target header." : "Unknown operation \(target).")
             }
+            // What SDKs send is read straight into the fields; anything else (and every error) goes the general way.
+            if let fields = request.body.withUnsafeReadableBytes({ JSONDirectDecoder.decode($0, as: operation.input) }) {
+                try Self.checkRequired(fields, operation.input, service: .sqs)
+                return (operation, Input(fields))
+            }
             let document: JSONValue
             do {
                 document = try request.body.readableBytes == 0 ? .object([]) : Self.parseJSON(request.body)
@@ -326,6 +331,8 @@ struct WireService: Sendable {
     private static func checkRequired(_ fields: [String: WireValue], _ structure: Structure, service: QueryService,
                                       path: String = "") throws(BrokerError) {
         for member in structure.members {
+            // Only a required member or a nested shape has anything to check: the others are not even looked up.
+            guard member.required || member.shape.nestsStructures else { continue }
             // Only an error or a nested shape needs the member's full path: not built for every member of every request.
             var name: String { path + member.name }
             guard let value = fields[member.name] else {
