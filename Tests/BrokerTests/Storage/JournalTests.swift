@@ -483,8 +483,9 @@ struct JournalTests {
         let ratio = runningUnderThreadSanitizer ? 1 : 4
         #expect(statistics.syncs * ratio < statistics.appends, "\(statistics.syncs) syncs for \(statistics.appends) appends")
 
-        try expectEachWritersOrder(in: directory, writers: threads, perWriter: perThread) { decoder, thread, sequence in
-            #expect(Array(try decoder.readBytes()) == testPayload(thread * 1_000 + sequence))
+        try expectEachWritersOrder(in: directory, writers: threads, perWriter: perThread) { decoder, thread, sequence throws in
+            let payload = Array(try decoder.readBytes())
+            #expect(payload == testPayload(thread * 1_000 + sequence))
         }
     }
 }
