@@ -116,9 +116,15 @@ struct ServerLimitsTests {
             await idle.waitUntilClosed()
             await stalled.waitUntilClosed()
             #expect(!idle.isOpen && !stalled.isOpen)
-            let fresh = try await TestClient.connect(port: port)
-            #expect(try await fresh.sqs("ListQueues", "{}").status == 200)
-            await fresh.close()
+            // The server still serves. A fresh connection is itself idle until its request: on a loaded machine the
+            // 100 ms timeout can close it before the request is sent, so a few attempts are allowed.
+            var status: Int?
+            for _ in 0..<5 where status == nil {
+                guard let fresh = try? await TestClient.connect(port: port) else { continue }
+                status = try? await fresh.sqs("ListQueues", "{}").status
+                await fresh.close()
+            }
+            #expect(status == 200)
             _ = server
         }
     }
