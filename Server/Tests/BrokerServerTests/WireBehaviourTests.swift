@@ -1,4 +1,4 @@
-@_spi(BrokerServer) import Broker
+@_spi(BrokerServer) @testable import Broker
 @testable import BrokerServer
 import Foundation
 import Testing
@@ -377,6 +377,14 @@ struct WireBehaviourTests {
             try await Task.sleep(for: .milliseconds(200))
             await leaver.close()
             _ = await abandoned.result
+            // The server sees the hang-up on its own loop, a moment after the client has closed: the poll is gone
+            // once it has (a poll that outlived the hang-up would stay registered for its 20 seconds).
+            let queue = try server.broker.queue(named: "orders")
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try queue.core.read({ state, _ in state.waiters.count }) > 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(try queue.core.read { state, _ in state.waiters.count } == 0)
             // Had the abandoned receive survived, it would take this message and hide it for 30 seconds.
             _ = try await client.sqs("SendMessage", #"{"QueueUrl": "/000000000000/orders", "MessageBody": "kept"}"#)
             let response = try await client.sqs("ReceiveMessage", #"{"QueueUrl": "/000000000000/orders"}"#)
