@@ -184,11 +184,9 @@ struct DurableBrokerTests {
         #expect(try restored.statistics().approximateNumberOfMessages == 2)
     }
 
-    @Test("A dead-letter move survives a restart on both sides")
-    func deadLetterSurvives() async throws {
-        let directory = TemporaryDirectory()
-        let clock = ManualClock()
-        var broker = try durableBroker(directory, clock: clock)
+    /// Queue `q` with dead-letter queue `dlq` after one receive; its one message, "poison", received once and, on the
+    /// next receive, moved.
+    private func deadLetterOnePoisonMessage(_ broker: Broker, clock: ManualClock) async throws -> Queue {
         let dlq = try broker.createQueue(named: "dlq")
         let queue = try broker.createQueue(named: "q", awsAttributes: [
             "RedrivePolicy": "{\"deadLetterTargetArn\":\"\(dlq.arn)\",\"maxReceiveCount\":\"1\"}"])
@@ -196,6 +194,15 @@ struct DurableBrokerTests {
         _ = try await queue.receiveMessages(visibilityTimeout: .seconds(1))
         clock.advance(by: .seconds(1))
         #expect(try await queue.receiveMessages().isEmpty)
+        return queue
+    }
+
+    @Test("A dead-letter move survives a restart on both sides")
+    func deadLetterSurvives() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock)
+        let queue = try await deadLetterOnePoisonMessage(broker, clock: clock)
         broker = try restart(broker, directory, clock: clock)
         #expect(try await broker.queue(named: "q").receiveMessages().isEmpty)
         let moved = try await broker.queue(named: "dlq").receiveMessages(messageSystemAttributeNames: [.all])
@@ -208,13 +215,7 @@ struct DurableBrokerTests {
         let directory = TemporaryDirectory()
         let clock = ManualClock()
         let broker = try durableBroker(directory, clock: clock)
-        let dlq = try broker.createQueue(named: "dlq")
-        let queue = try broker.createQueue(named: "q", awsAttributes: [
-            "RedrivePolicy": "{\"deadLetterTargetArn\":\"\(dlq.arn)\",\"maxReceiveCount\":\"1\"}"])
-        try queue.sendMessage("poison")
-        _ = try await queue.receiveMessages(visibilityTimeout: .seconds(1))
-        clock.advance(by: .seconds(1))
-        #expect(try await queue.receiveMessages().isEmpty)
+        let queue = try await deadLetterOnePoisonMessage(broker, clock: clock)
         broker.closeStorage()
         // The last record is the dead-letter queue's copy: drop it, as a crash between the two halves would.
         let segment = try #require(directory.segmentNames.last)
