@@ -57,6 +57,8 @@ final class JournalCore: @unchecked Sendable {
         var asyncWaiters: [AsyncWaiter] = []
         /// The committer thread that writes for asynchronous waiters when no appender thread leads runs.
         var committerRunning = false
+        /// Threads telling asynchronous waiters their outcome, outside the lock; `close` waits for them.
+        var resuming = 0
         /// First LSNs of the segment files, oldest first; the last is the one being written.
         var segments: [LSN]
         var statistics = Journal.Statistics()
@@ -426,9 +428,16 @@ final class JournalCore: @unchecked Sendable {
         }
         if !state.pointee.asyncWaiters.isEmpty { monitor.signal(.work) }
         guard !ready.isEmpty else { return }
+        state.pointee.resuming += 1
         monitor.unlock()
-        for (done, failure) in ready { done(failure) }
-        monitor.lock()
+        // The callbacks (and what they hold, which may be the last reference to the journal, whose release closes
+        // it) live until this thread is no longer counted, so that a close they cause does not wait for itself.
+        withExtendedLifetime(ready) {
+            for (done, failure) in ready { done(failure) }
+            monitor.lock()
+            state.pointee.resuming -= 1
+            if state.pointee.resuming == 0 { monitor.broadcast(.done) }
+        }
     }
 
     /// The first LSN of the active segment (writer role only).
@@ -601,6 +610,8 @@ final class JournalCore: @unchecked Sendable {
                     writePending(sync: true, keepOnFailure: false)
                 }
             }
+            // Every asynchronous waiter has been told when close returns, also those another thread was telling.
+            while state.pointee.resuming > 0 { monitor.wait(.done) }
             monitor.unlock()
             if active.descriptor >= 0 {
                 closeDescriptor(active.descriptor)
