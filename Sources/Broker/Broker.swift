@@ -95,11 +95,18 @@ public final class Broker: Sendable {
     /// the directory is missing, not writable, locked by another broker, or holds a corrupt snapshot.
     public convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
                             storage: BrokerStorage) throws(BrokerError) {
+        try self.init(configuration: configuration, clock: clock, storage: storage, snapshotThreshold: 64 << 20)
+    }
+
+    /// As the public initializer, with the journal bytes after which the first snapshot is due (tests set it low).
+    convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
+                     storage: BrokerStorage, snapshotThreshold: Int) throws(BrokerError) {
         switch storage {
         case .memory:
             self.init(configuration: configuration, clock: clock, store: nil, report: nil)
         case .directory(let path, let durability):
-            let (store, restored, topics, report) = try BrokerStore.open(path: path, durability: durability)
+            let (store, restored, topics, report) = try BrokerStore.open(path: path, durability: durability,
+                                                                         snapshotThreshold: snapshotThreshold)
             self.init(configuration: configuration, clock: clock, store: store, report: report)
             restore(restored)
             restore(topics)

@@ -46,9 +46,9 @@ func runDurableRuns(_ options: Options) async throws -> [RunResult] {
     }
 
     // 64 and 64 unless the command line chose otherwise.
-    let chosen = options.producers > 1 || options.consumers > 1
-    let producers = chosen ? options.producers : 64
-    let consumers = chosen ? options.consumers : 64
+    let shapeChosen = options.producers > 1 || options.consumers > 1
+    let producers = shapeChosen ? options.producers : 64
+    let consumers = shapeChosen ? options.consumers : 64
     var results: [RunResult] = []
     for run in 1...options.runs {
         if options.runs > 1 { note("run \(run)/\(options.runs)", quiet: options.quiet) }
@@ -57,13 +57,18 @@ func runDurableRuns(_ options: Options) async throws -> [RunResult] {
             combined.rows += result.rows
             combined.failures += result.failures
         }
-        for (name, durability) in durableLevels {
+        func chosen(_ row: String) -> Bool { options.levels?.contains(row) ?? true }
+        for (name, durability) in durableLevels where chosen(String(name.prefix { $0 != " " })) {
             add(try await once(name, durability, producers: producers, consumers: consumers))
         }
-        for concurrency in sweepConcurrency where concurrency != producers || concurrency != consumers {
+        for concurrency in sweepConcurrency where chosen("sweep") && (concurrency != producers || concurrency != consumers) {
             add(try await once("acknowledged", .acknowledged, producers: concurrency, consumers: concurrency))
         }
         let resident = options.resident
+        guard chosen("recovery") else {
+            results.append(combined)
+            continue
+        }
         note("durable: recovery of \(resident) resident messages", quiet: options.quiet)
         add(try runDurableRecovery(resident: resident, bodySize: options.bodySize, root: root))
         results.append(combined)

@@ -78,6 +78,8 @@ struct Options {
     var depths = [1_000, 10_000, 100_000, 1_000_000]
     /// durable: resident messages of the recovery row.
     var resident = 1_000_000
+    /// durable: the levels of the first rows, and whether the acknowledged sweep and the recovery row run (all when nil).
+    var levels: [String]?
     var duration: Double?
     var messages: Int?
     var warmup = 0.3
@@ -114,6 +116,8 @@ struct Options {
           --concurrency K      consumer: QueueWorker concurrency (default 10)
           --depths LIST        depth-sweep: resident messages, comma-separated (default 1000,10000,100000,1000000)
           --resident N         durable: resident messages of the recovery row (default 1000000)
+          --levels LIST        durable: rows to run, comma-separated, of memory, acknowledged, interval, none, sweep,
+                               recovery (default all)
           --duration SECONDS   time budget of each run (default 1; floors: of each ring run, default 0.3)
           --messages N         message budget of each run instead of --duration; long-poll-latency, floors: rounds
                                (default 2000); consumer: messages drained (default 100000)
@@ -178,6 +182,14 @@ struct Options {
             case "--publish-batch": options.publishBatch = true
             case "--concurrency": options.concurrency = try integer(argument, 1...1_000)
             case "--resident": options.resident = try integer(argument, 1...100_000_000)
+            case "--levels":
+                let text = try value(argument)
+                let known = ["memory", "acknowledged", "interval", "none", "sweep", "recovery"]
+                let levels = text.split(separator: ",").map(String.init)
+                guard !levels.isEmpty, levels.allSatisfy(known.contains) else {
+                    throw UsageError("--levels takes \(known.joined(separator: ", ")) separated by commas, not '\(text)'")
+                }
+                options.levels = levels
             case "--depths":
                 let text = try value(argument)
                 let depths = text.split(separator: ",").compactMap { Int($0.replacingOccurrences(of: "_", with: "")) }

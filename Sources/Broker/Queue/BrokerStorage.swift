@@ -51,11 +51,12 @@ final class BrokerStore: Sendable {
 
     struct Counters {
         var nextQueueID: UInt64 = 1
-        var bytesSinceSnapshot = 0
-        /// The size of the last snapshot: the next is due only after as many bytes of records, so that rewriting a
-        /// large resident state costs at most one more byte written per byte journaled.
+        /// The size of the last snapshot: the next is due only after as many bytes of records.
         var lastSnapshotBytes = 0
-        var snapshotRunning = false
+        /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose).
+        var scheduleSnapshot: @Sendable (@escaping @Sendable () -> Void) -> Void = {
+            DispatchQueue.global(qos: .utility).async(execute: $0)
+        }
         var queues: (@Sendable () -> [QueueCore])?
         var topics: (@Sendable () -> [TopicCore])?
         /// Every move task, each copied under its registry's lock with the journal's next LSN read there.
@@ -79,10 +80,11 @@ final class BrokerStore: Sendable {
         var counters = Counters()
         counters.nextQueueID = nextQueueID
         self.counters = LockedState(counters)
+        journal.setMark(afterBytes: snapshotThreshold)
     }
 
     /// Opens the journal in `path` and rebuilds every queue it holds.
-    static func open(path: String, durability: Durability, snapshotThreshold: Int = 64 << 20)
+    static func open(path: String, durability: Durability, snapshotThreshold: Int)
         throws(BrokerError) -> (BrokerStore, [RestoredQueue], [RestoredTopic], RecoveryReport) {
         let (journal, recovery) = try Journal.open(directory: path, durability: durability)
         var images: [UInt64: RestoredQueue] = [:]
@@ -184,6 +186,14 @@ final class BrokerStore: Sendable {
     func setQueueSource(_ queues: @escaping @Sendable () -> [QueueCore]) {
         counters.withLock { $0.queues = queues }
     }
+
+    /// Replaces how a snapshot that came due is run (tests).
+    func setSnapshotScheduler(_ schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+        counters.withLock { $0.scheduleSnapshot = schedule }
+    }
+
+    /// The size of the last snapshot taken since the store opened (0 before the first).
+    var lastSnapshotBytes: Int { counters.withLock { $0.lastSnapshotBytes } }
 
     /// Tells the store how to find every topic, for snapshots.
     func setTopicSource(_ topics: @escaping @Sendable () -> [TopicCore]) {
@@ -294,19 +304,12 @@ final class BrokerStore: Sendable {
         }
     }
 
+    /// Queues one record, which `body` encodes straight into the journal's buffer (under the journal's lock: it
+    /// must only encode). The append that reaches the snapshot mark starts a snapshot in the background.
     private func write(_ body: (inout JournalEncoder) -> Void) -> Result<JournalTicket, BrokerError> {
-        var batch = JournalBatch(capacity: 128)
         do throws(BrokerError) {
-            try batch.append { (encoder: inout JournalEncoder) throws(BrokerError) in body(&encoder) }
-            let ticket = try journal.enqueue(batch)
-            let due = counters.withLock { counters -> Bool in
-                counters.bytesSinceSnapshot += batch.bytes.count
-                guard counters.bytesSinceSnapshot >= max(snapshotThreshold, counters.lastSnapshotBytes),
-                      !counters.snapshotRunning else { return false }
-                counters.snapshotRunning = true
-                return true
-            }
-            if due { DispatchQueue.global(qos: .utility).async { [self] in try? takeSnapshot() } }
+            let ticket = try journal.enqueueRecord(body)
+            if ticket.marked { counters.withLock { $0.scheduleSnapshot }({ [self] in try? takeSnapshot() }) }
             return .success(ticket)
         } catch {
             return .failure(error)
@@ -324,15 +327,12 @@ final class BrokerStore: Sendable {
     // MARK: Snapshots
 
     /// Writes every queue's and topic's state and lets the journal drop the segments it covers. Each queue is
-    /// locked only while its messages are sorted and their receive state copied; the encoding and the file are
+    /// locked only while its messages and their receive state are copied; the sort, the encoding and the file are
     /// written outside every queue lock.
     func takeSnapshot() throws(BrokerError) {
-        defer {
-            counters.withLock {
-                $0.snapshotRunning = false
-                $0.bytesSinceSnapshot = 0
-            }
-        }
+        // The next one is due after as many bytes of records as this one took (at least the threshold), so that
+        // rewriting a large resident state costs at most one more byte written per byte journaled.
+        defer { journal.setMark(afterBytes: max(snapshotThreshold, counters.withLock { $0.lastSnapshotBytes })) }
         let (source, topicSource, taskSource, nextQueueID) = counters.withLock {
             ($0.queues, $0.topics, $0.moveTasks, $0.nextQueueID)
         }
@@ -347,7 +347,7 @@ final class BrokerStore: Sendable {
         for core in source() {
             guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
             encoder.write(byte: 1)
-            encoder.bytes.append(contentsOf: image)
+            Self.encodeImage(image, into: &encoder)
         }
         encoder.write(byte: 0)
         for core in topicSource?() ?? [] {

@@ -58,16 +58,16 @@ extension QueueCore {
         encoder.write(date: lastModified)
     }
 
-    /// The queue's whole state for a snapshot, encoded under its lock (message fields belong to the lock); nil once
-    /// deleted.
-    func snapshotImage(journalNextLSN: () -> Journal.LSN) -> [UInt8]? {
+    /// The queue's whole state for a snapshot, ready to encode; nil once deleted. Only the copy is made under the
+    /// queue's lock (the receive state of each message belongs to it); the sort comes after, and the encoding.
+    func snapshotImage(journalNextLSN: () -> Journal.LSN) -> RestoredQueue? {
         // The queue's own ARN, arn:aws:sqs:REGION:ACCOUNT:NAME, names its account and region.
         let arnParts = arn.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
         guard let durable, arnParts.count == 6 else { return nil }
         let (region, accountId) = (String(arnParts[3]), String(arnParts[4]))
-        // Under the lock: the queue's fields, its messages in order and a copy of each one's receive state (which
-        // the lock guards). The encoding, a hundred bytes and more per message, is done after, so that a sender
-        // waits for a sort and a copy of the queue, not for its whole image.
+        // Under the lock: the queue's fields, its messages and a copy of each one's receive state. The encoding, a
+        // hundred bytes and more per message, is done after, so that a sender waits for a copy of the queue, not for
+        // its whole image.
         let copied: RestoredQueue? = state.withLock { state -> RestoredQueue? in
             guard !state.deleted else { return nil }
             let now = clock.now
@@ -83,24 +83,34 @@ extension QueueCore {
             image.deduplication = state.sequencer.history.liveEntries(now: now).map {
                 RestoredQueue.Deduplication(id: $0.id, group: $0.group, record: $0.record)
             }
-            var live = Array(state.messages.values)
-            if isFifo {
-                live.sort { ($0.sequenceNumber ?? 0) < ($1.sequenceNumber ?? 0) }
-            } else {
-                live.sort { $0.enqueuedAt < $1.enqueuedAt }
+            var live: [StoredMessage] = []
+            var states: [QueueLog.MessageState] = []
+            live.reserveCapacity(state.messages.count)
+            states.reserveCapacity(state.messages.count)
+            for message in state.messages.values {
+                live.append(message)
+                states.append(QueueLog.MessageState(message))
             }
-            image.liveStates = live.map(QueueLog.MessageState.init)
             for (id, attempt) in state.receiveAttempts where attempt.expiresAt > now {
                 image.receiveAttempts[id] = QueueLog.ReceiveAttempt(id, expiresAt: attempt.expiresAt,
                                                                     deliveries: attempt.deliveries)
             }
             image.live = live
+            image.liveStates = states
             return image
         }
-        guard let image = copied else { return nil }
-        var encoder = JournalEncoder(capacity: 256 + (image.live?.count ?? 0) * 160)
-        BrokerStore.encodeImage(image, into: &encoder)
-        return encoder.bytes
+        guard var image = copied, let live = image.live, let states = image.liveStates else { return nil }
+        // Queue order is sorted out here, not under the lock: the keys it sorts by (enqueue time, sequence number)
+        // never change once a message is stored, and a sort of a million messages would hold up every sender.
+        var order = Array(live.indices)
+        if isFifo {
+            order.sort { (live[$0].sequenceNumber ?? 0) < (live[$1].sequenceNumber ?? 0) }
+        } else {
+            order.sort { live[$0].enqueuedAt < live[$1].enqueuedAt }
+        }
+        image.live = order.map { live[$0] }
+        image.liveStates = order.map { states[$0] }
+        return image
     }
 
     static func settingsMap(_ settings: QueueSettings) -> [String: String] {

@@ -97,6 +97,22 @@ package final class Journal: @unchecked Sendable {
         try core.enqueue(batch)
     }
 
+    /// As ``enqueue(_:)`` for one record, which `body` encodes straight into the journal's buffer (under its lock,
+    /// so `body` must only encode).
+    package func enqueueRecord(_ body: (inout JournalEncoder) -> Void) throws(BrokerError) -> JournalTicket {
+        try core.enqueueRecord(body)
+    }
+
+    /// Sets a mark `bytes` of appended records from now: the append that reaches it gets a ticket whose
+    /// ``JournalTicket/marked`` is true, once; nil clears it. A broker sets it to the bytes after which a snapshot
+    /// is due, so its appenders learn that without a lock of their own.
+    package func setMark(afterBytes bytes: Int?) {
+        core.setMark(afterBytes: bytes)
+    }
+
+    /// The bytes of records still to append before the mark is reached; nil when no mark is set.
+    package var bytesUntilMark: Int? { core.withState { $0.bytesUntilMark } }
+
     /// Returns once the records of `ticket` meet the level's promise; throws if they could not be stored.
     package func wait(for ticket: JournalTicket) throws(BrokerError) {
         try core.wait(for: ticket)
@@ -163,6 +179,8 @@ package struct JournalTicket: Sendable {
     package let lsns: Range<Journal.LSN>
     /// The pending batch they joined; nil when there is nothing to wait for (`interval`, or no records).
     let batch: UInt64?
+    /// This append reached the mark set by ``Journal/setMark(afterBytes:)``.
+    package var marked = false
 }
 
 /// What opening a journal recovered.

@@ -1,8 +1,9 @@
 /// Records framed for the journal, ready to append together: each is length · CRC-32C · payload.
 ///
-/// The framing and checksum are computed here, by the caller's thread and outside the journal's lock; an append
-/// then costs one copy of these bytes under the lock. A batch is reusable: ``removeAll()`` keeps its capacity, so a
-/// caller that appends in a loop allocates nothing per record.
+/// The framing is done here, by the caller's thread and outside the journal's lock; an append then costs one copy
+/// of these bytes under the lock. The checksum is left zero: the journal's writer fills it in
+/// (``JournalFormat/seal(_:)``) just before the write, so no appender spends its time, or a lock's, on it. A batch is
+/// reusable: ``removeAll()`` keeps its capacity, so a caller that appends in a loop allocates nothing per record.
 package struct JournalBatch: Sendable {
     /// The framed records.
     package private(set) var bytes: [UInt8]
@@ -31,6 +32,14 @@ package struct JournalBatch: Sendable {
 
     /// Adds a record whose payload `body` encodes; the encoder writes straight into the batch.
     package mutating func append(_ body: (inout JournalEncoder) throws(BrokerError) -> Void) throws(BrokerError) {
+        try Self.appendFrame(to: &bytes, body)
+        count += 1
+    }
+
+    /// Frames one record at the end of `bytes` (length filled in, checksum left for the writer); on a throw `bytes`
+    /// is as it was.
+    static func appendFrame(to bytes: inout [UInt8], _ body: (inout JournalEncoder) throws(BrokerError) -> Void)
+        throws(BrokerError) {
         let start = bytes.count
         var encoder = JournalEncoder(capacity: 0)
         swap(&encoder.bytes, &bytes)
@@ -49,12 +58,8 @@ package struct JournalBatch: Sendable {
             throw .storageRecordTooLarge(length, limit: JournalFormat.maximumRecordSize)
         }
         encoder.bytes.withUnsafeMutableBytes { raw in
-            let payload = UnsafeRawBufferPointer(rebasing: raw[(start + JournalFormat.frameHeaderSize)...])
-            let checksum = JournalFormat.frameChecksum(length: UInt32(length), payload: payload)
             raw.storeBytes(of: UInt32(length).littleEndian, toByteOffset: start, as: UInt32.self)
-            raw.storeBytes(of: checksum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
         }
-        count += 1
     }
 
     /// Empties the batch, keeping its memory for the next one.

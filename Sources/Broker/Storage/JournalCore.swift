@@ -46,6 +46,9 @@ final class JournalCore: @unchecked Sendable {
         var stickyError: BrokerError?
         /// At `interval`: a batch that failed to write, kept to retry before anything newer.
         var retry: Batch?
+        /// Bytes to append before the next append is told it reached the mark (``setMark(afterBytes:)``); nil: no
+        /// mark set.
+        var bytesUntilMark: Int?
         var closed = false
         /// Someone asked the flusher thread to write and sync now.
         var flushRequested = false
@@ -145,6 +148,21 @@ final class JournalCore: @unchecked Sendable {
     /// must pass the ticket to ``wait(for:)`` (at `interval` that returns at once). Throws only when the journal is
     /// closed or an earlier background write failed.
     func enqueue(_ batch: JournalBatch) throws(BrokerError) -> JournalTicket {
+        try enqueue(records: batch.count) { (pending: inout [UInt8]) throws(BrokerError) in
+            pending.append(contentsOf: batch.bytes)
+        }
+    }
+
+    /// As ``enqueue(_:)`` for one record that `body` encodes straight into the pending buffer, under the lock: no
+    /// batch to allocate and copy on the way, which is what a durable queue's every change would otherwise pay.
+    func enqueueRecord(_ body: (inout JournalEncoder) -> Void) throws(BrokerError) -> JournalTicket {
+        try enqueue(records: 1) { (pending: inout [UInt8]) throws(BrokerError) in
+            try JournalBatch.appendFrame(to: &pending, body)
+        }
+    }
+
+    private func enqueue(records: Int, _ fill: (inout [UInt8]) throws(BrokerError) -> Void)
+        throws(BrokerError) -> JournalTicket {
         let state = monitor.state
         monitor.lock()
         if state.pointee.closed {
@@ -156,17 +174,29 @@ final class JournalCore: @unchecked Sendable {
             throw error
         }
         let first = state.pointee.nextLSN
-        guard !batch.isEmpty else {
+        guard records > 0 else {
             monitor.unlock()
             return JournalTicket(lsns: first..<first, batch: nil)
         }
-        state.pointee.pending.append(contentsOf: batch.bytes)
-        state.pointee.pendingRecords += batch.count
-        state.pointee.nextLSN += LSN(batch.count)
+        let before = state.pointee.pending.count
+        do throws(BrokerError) {
+            try fill(&state.pointee.pending)
+        } catch {
+            monitor.unlock()
+            throw error
+        }
+        let added = state.pointee.pending.count - before
+        state.pointee.pendingRecords += records
+        state.pointee.nextLSN += LSN(records)
         let lsns = first..<state.pointee.nextLSN
         state.pointee.statistics.appends += 1
-        state.pointee.statistics.records += batch.count
-        state.pointee.statistics.bytes += batch.bytes.count
+        state.pointee.statistics.records += records
+        state.pointee.statistics.bytes += added
+        var marked = false
+        if let remaining = state.pointee.bytesUntilMark {
+            marked = remaining <= added
+            state.pointee.bytesUntilMark = marked ? nil : remaining - added
+        }
 
         if case .interval = durability {
             if state.pointee.pending.count >= options.intervalBufferLimit {
@@ -178,14 +208,22 @@ final class JournalCore: @unchecked Sendable {
                 }
             }
             monitor.unlock()
-            return JournalTicket(lsns: lsns, batch: nil)
+            return JournalTicket(lsns: lsns, batch: nil, marked: marked)
         }
 
         let myBatch = state.pointee.batchID
         state.pointee.pendingWaiters += 1
         if usesFlusherThread { monitor.signal(.work) }
         monitor.unlock()
-        return JournalTicket(lsns: lsns, batch: myBatch)
+        return JournalTicket(lsns: lsns, batch: myBatch, marked: marked)
+    }
+
+    /// Sets the mark ``JournalTicket/marked`` reports: the append that brings the bytes appended from now to
+    /// `bytes` or more is told so, once (nil clears the mark).
+    func setMark(afterBytes bytes: Int?) {
+        monitor.lock()
+        monitor.state.pointee.bytesUntilMark = bytes.map { max(1, $0) }
+        monitor.unlock()
     }
 
     /// Waits until the records of `ticket` meet the level's promise (on disk, or handed to the kernel), writing and
@@ -323,6 +361,9 @@ final class JournalCore: @unchecked Sendable {
         state.pointee.rollRequested = false
         let nextAfterRound = state.pointee.nextLSN
         monitor.unlock()
+
+        // Appenders framed their records and left the checksums to this thread, outside every lock.
+        for index in batches.indices { batches[index].bytes.withUnsafeMutableBytes { JournalFormat.seal($0) } }
 
         // Where this round began, to cut the segment back to if any part of it fails.
         let roundStart = (segment: segmentFirstLSN, size: active.size, nextLSN: active.nextLSN)

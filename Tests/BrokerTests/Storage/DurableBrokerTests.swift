@@ -257,6 +257,47 @@ struct DurableBrokerTests {
         #expect(!duplicate.messageId.isEmpty)
     }
 
+    @Test("A snapshot comes due once at the threshold, and the next only after as many bytes as the last snapshot")
+    func snapshotSchedule() async throws {
+        let directory = TemporaryDirectory()
+        let threshold = 16 << 10
+        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
+                                storage: .directory(directory.path, durability: .none), snapshotThreshold: threshold)
+        defer { broker.closeStorage() }
+        let store = try #require(broker.directory.store)
+        // Snapshots that come due are held here and run when the test says, so that none runs behind its back.
+        let due = LockedState<[@Sendable () -> Void]>([])
+        store.setSnapshotScheduler { job in due.withLock { $0.append(job) } }
+        #expect(store.journal.bytesUntilMark == threshold)
+
+        // 64 KiB of bodies resident, four times the threshold: the mark is passed once, and one snapshot is due.
+        let queue = try broker.createQueue(named: "resident")
+        let body = String(repeating: "r", count: 1_024)
+        for _ in 0..<64 { try queue.sendMessage(body) }
+        #expect(due.withLock { $0.count } == 1)
+        #expect(store.journal.bytesUntilMark == nil)
+
+        // It snapshots the whole queue, larger than the threshold: the next mark is its size, not the threshold.
+        due.withLock { $0.removeFirst() }()
+        let size = store.lastSnapshotBytes
+        #expect(size > 64 * 1_024 && size > threshold)
+        #expect(store.journal.bytesUntilMark == size)
+        #expect(directory.snapshotNames.count == 1)
+
+        // Records up to just short of that size bring no snapshot; the one that reaches it does.
+        let small = String(repeating: "s", count: 100)
+        var sent = 0
+        while let remaining = store.journal.bytesUntilMark {
+            #expect(due.withLock { $0.isEmpty }, "due with \(remaining) bytes to go")
+            try queue.sendMessage(small)
+            sent += 1
+        }
+        #expect(due.withLock { $0.count } == 1)
+        // Each such record is a few hundred bytes, so it took many of them: at the threshold it would have taken a
+        // quarter as many.
+        #expect(sent * 400 > size)
+    }
+
     @Test("A journal cut at every byte of its last records recovers a consistent prefix of the sends")
     func tornTail() async throws {
         let directory = TemporaryDirectory()

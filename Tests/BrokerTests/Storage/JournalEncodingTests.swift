@@ -139,18 +139,39 @@ struct JournalEncodingTests {
         #expect(failures > 500)
     }
 
-    @Test func aBatchFramesEachRecordWithItsLengthAndChecksum() throws {
+    @Test func aBatchFramesEachRecordWithItsLengthAndLeavesTheChecksumToTheWriter() throws {
         var batch = JournalBatch()
         try batch.append([1, 2, 3] as [UInt8])
         try batch.append { $0.write(string: "hi") }
         #expect(batch.count == 2)
         #expect(batch.bytes.count == 8 + 3 + 8 + 3)
         #expect(Array(batch.bytes[0..<4]) == [3, 0, 0, 0])
-        let payload = [UInt8]([1, 2, 3])
-        let checksum = payload.withUnsafeBytes { JournalFormat.frameChecksum(length: 3, payload: $0) }
-        #expect(JournalFormat.load32(batch.bytes[...], 4) == checksum)
+        #expect(JournalFormat.load32(batch.bytes[...], 4) == 0)
         #expect(Array(batch.bytes[19...]) == [2, UInt8(ascii: "h"), UInt8(ascii: "i")])
+
+        // Sealing stores each frame's checksum, over its length bytes and payload, and changes nothing else.
+        var sealed = batch.bytes
+        sealed.withUnsafeMutableBytes { JournalFormat.seal($0) }
+        let first = [UInt8]([1, 2, 3]).withUnsafeBytes { JournalFormat.frameChecksum(length: 3, payload: $0) }
+        let second = [UInt8]([2, UInt8(ascii: "h"), UInt8(ascii: "i")]).withUnsafeBytes {
+            JournalFormat.frameChecksum(length: 3, payload: $0)
+        }
+        #expect(JournalFormat.load32(sealed[...], 4) == first)
+        #expect(JournalFormat.load32(sealed[...], 15) == second)
+        #expect(Array(sealed[0..<4]) == Array(batch.bytes[0..<4]) && Array(sealed[8..<15]) == Array(batch.bytes[8..<15]))
+        var again = sealed
+        again.withUnsafeMutableBytes { JournalFormat.seal($0) }
+        #expect(again == sealed)
+
         batch.removeAll()
         #expect(batch.isEmpty && batch.bytes.isEmpty)
+    }
+
+    @Test func sealingStopsAtAFrameWhoseLengthRunsPastTheEnd() {
+        // [length 3][checksum][1 2 3] then a header that claims 100 bytes with 2 present.
+        var bytes: [UInt8] = [3, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 100, 0, 0, 0, 0, 0, 0, 0, 9, 9]
+        bytes.withUnsafeMutableBytes { JournalFormat.seal($0) }
+        #expect(JournalFormat.load32(bytes[...], 4) != 0)
+        #expect(Array(bytes[11...]) == [100, 0, 0, 0, 0, 0, 0, 0, 9, 9])
     }
 }

@@ -32,6 +32,49 @@ struct JournalTests {
         #expect(last.payloads.count == 31 && last.payloads.last == testPayload(30))
     }
 
+    @Test func recordsEncodedStraightIntoTheBufferComeBackSealedAfterAReopen() throws {
+        let directory = TemporaryDirectory()
+        let (journal, _) = try openJournal(directory)
+        var tickets: [JournalTicket] = []
+        for index in 0..<10 {
+            tickets.append(try journal.enqueueRecord { $0.bytes.append(contentsOf: testPayload(index)) })
+        }
+        for ticket in tickets { try journal.wait(for: ticket) }
+        #expect(tickets.map(\.lsns) == (1...10).map { $0..<($0 + 1) })
+        journal.close()
+        // Recovery checks every record's checksum: a record the writer had not sealed would end the log at once.
+        let (_, recovery) = try openJournal(directory)
+        #expect(recovery.payloads == (0..<10).map { testPayload($0) })
+        #expect(recovery.damage.isEmpty)
+    }
+
+    @Test(arguments: [Durability.acknowledged, .interval(.milliseconds(5)), .none])
+    func theMarkIsReportedOnceByTheAppendThatReachesItAndAgainOnlyOnceReset(durability: Durability) throws {
+        let directory = TemporaryDirectory()
+        let (journal, _) = try openJournal(directory, durability: durability)
+        defer { journal.close() }
+        #expect(journal.bytesUntilMark == nil)
+        // Each record: an 8-byte frame header and a 92-byte payload.
+        let payload = [UInt8](repeating: 7, count: 92)
+        func append() throws -> Bool {
+            let ticket = try journal.enqueueRecord { $0.bytes.append(contentsOf: payload) }
+            try journal.wait(for: ticket)
+            return ticket.marked
+        }
+        #expect(try append() == false)
+        journal.setMark(afterBytes: 250)
+        #expect(try append() == false && journal.bytesUntilMark == 150)
+        #expect(try append() == false && journal.bytesUntilMark == 50)
+        #expect(try append() == true && journal.bytesUntilMark == nil)
+        // Past the mark, nothing more is reported until it is set again.
+        for _ in 0..<10 { #expect(try append() == false) }
+        journal.setMark(afterBytes: 100)
+        #expect(try append() == true)
+        journal.setMark(afterBytes: 100)
+        journal.setMark(afterBytes: nil)
+        #expect(try append() == false && journal.bytesUntilMark == nil)
+    }
+
     @Test func appendingAfterCloseThrows() throws {
         let directory = TemporaryDirectory()
         let (journal, _) = try openJournal(directory)
