@@ -341,32 +341,44 @@ final class BrokerStore: Sendable {
         // holds the snapshot and the records after it, not up to a segment's worth of records it already covers.
         try journal.startNewSegment()
         let upTo = journal.nextLSN - 1
-        var encoder = JournalEncoder(capacity: 1 << 16)
-        encoder.write(byte: Self.snapshotVersion)
-        encoder.write(fixed: nextQueueID)
-        for core in source() {
-            guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
-            encoder.write(byte: 1)
-            Self.encodeImage(image, into: &encoder)
+        var encoder = JournalEncoder(capacity: SnapshotOutput.pieceSize + (64 << 10))
+        var written = 0
+        try journal.writeSnapshot(upTo: upTo) { (output: SnapshotOutput) throws(BrokerError) in
+            // Written out a piece at a time as the encoding goes, so no buffer grows to the size of the state.
+            let drain = { (encoder: inout JournalEncoder) throws(BrokerError) in
+                try output.drain(&encoder, ifAtLeast: SnapshotOutput.pieceSize)
+            }
+            encoder.write(byte: Self.snapshotVersion)
+            encoder.write(fixed: nextQueueID)
+            for core in source() {
+                guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
+                encoder.write(byte: 1)
+                try Self.encodeImage(image, into: &encoder, drain: drain)
+            }
+            encoder.write(byte: 0)
+            for core in topicSource?() ?? [] {
+                guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
+                encoder.write(byte: 1)
+                image.encode(into: &encoder)
+                try drain(&encoder)
+            }
+            encoder.write(byte: 0)
+            for task in taskSource?({ journal.nextLSN }) ?? [] {
+                encoder.write(byte: 1)
+                task.encodeImage(into: &encoder)
+                try drain(&encoder)
+            }
+            encoder.write(byte: 0)
+            try output.drain(&encoder)
+            written = output.length
         }
-        encoder.write(byte: 0)
-        for core in topicSource?() ?? [] {
-            guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
-            encoder.write(byte: 1)
-            image.encode(into: &encoder)
-        }
-        encoder.write(byte: 0)
-        for task in taskSource?({ journal.nextLSN }) ?? [] {
-            encoder.write(byte: 1)
-            task.encodeImage(into: &encoder)
-        }
-        encoder.write(byte: 0)
-        try journal.writeSnapshot(upTo: upTo, bytes: encoder.bytes)
-        counters.withLock { $0.lastSnapshotBytes = encoder.bytes.count }
+        counters.withLock { $0.lastSnapshotBytes = written }
     }
 
+    /// Encodes a queue's image; `drain` is called every so many messages, to write out what is encoded so far.
     static func encodeImage(_ image: RestoredQueue, snapshotVersion version: UInt8 = snapshotVersion,
-                            into encoder: inout JournalEncoder) {
+                            into encoder: inout JournalEncoder,
+                            drain: (inout JournalEncoder) throws(BrokerError) -> Void = { _ in }) throws(BrokerError) {
         encoder.write(varint: image.id)
         encoder.write(string: image.accountId)
         encoder.write(string: image.region)
@@ -399,13 +411,19 @@ final class BrokerStore: Sendable {
         }
         if let live = image.live, let states = image.liveStates, live.count == states.count {
             encoder.write(count: live.count)
-            for index in live.indices { QueueLog.encode(live[index], state: states[index], into: &encoder) }
+            for index in live.indices {
+                QueueLog.encode(live[index], state: states[index], into: &encoder)
+                if index & 1023 == 1023 { try drain(&encoder) }
+            }
             if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
             return
         }
         let messages = image.orderedMessages
         encoder.write(count: messages.count)
-        for message in messages { QueueLog.encode(message, into: &encoder) }
+        for (index, message) in messages.enumerated() {
+            QueueLog.encode(message, into: &encoder)
+            if index & 1023 == 1023 { try drain(&encoder) }
+        }
         if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
     }
 

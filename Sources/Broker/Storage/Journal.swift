@@ -155,7 +155,17 @@ package final class Journal: @unchecked Sendable {
     /// up to `lsn` and older snapshots. Appends go on meanwhile; they wait only for the short moment in which the
     /// list of segments is updated.
     package func writeSnapshot(upTo lsn: LSN, bytes: [UInt8]) throws(BrokerError) {
-        try core.writeSnapshot(upTo: lsn, bytes: bytes)
+        try core.writeSnapshot(upTo: lsn) { (output: SnapshotOutput) throws(BrokerError) in
+            var encoder = JournalEncoder(capacity: 0)
+            encoder.bytes = bytes
+            try output.drain(&encoder)
+        }
+    }
+
+    /// As ``writeSnapshot(upTo:bytes:)``, with the bytes handed to the `SnapshotOutput` as `produce` encodes them,
+    /// so a large state is never held whole. Snapshots are taken one at a time; `produce` runs in that turn.
+    package func writeSnapshot(upTo lsn: LSN, produce: (SnapshotOutput) throws(BrokerError) -> Void) throws(BrokerError) {
+        try core.writeSnapshot(upTo: lsn, produce: produce)
     }
 
     /// Flushes what is pending, closes the files and releases the directory's lock. Later appends throw.

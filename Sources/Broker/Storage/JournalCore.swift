@@ -668,7 +668,7 @@ final class JournalCore: @unchecked Sendable {
 
     // MARK: Snapshots
 
-    func writeSnapshot(upTo lsn: LSN, bytes: [UInt8]) throws(BrokerError) {
+    func writeSnapshot(upTo lsn: LSN, produce: (SnapshotOutput) throws(BrokerError) -> Void) throws(BrokerError) {
         try snapshotLock.withLock { (_) throws(BrokerError) in
             let (closed, next) = withState { ($0.closed, $0.nextLSN) }
             if closed { throw .storageClosed() }
@@ -683,9 +683,14 @@ final class JournalCore: @unchecked Sendable {
             let final = directory + "/" + JournalFormat.snapshotName(lsn: lsn)
             let descriptor = try files.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
             do throws(BrokerError) {
-                let header = JournalFormat.snapshotHeader(lsn: lsn, payload: bytes)
+                // The payload streams out behind the header's place; the header, which holds its length and
+                // checksum, goes in last.
+                let output = SnapshotOutput(files: files, descriptor: descriptor, path: temporary,
+                                            offset: JournalFormat.snapshotHeaderSize)
+                try produce(output)
+                let header = JournalFormat.snapshotHeader(lsn: lsn, payloadLength: output.length,
+                                                          payloadChecksum: output.checksum)
                 try files.write(descriptor, header, at: 0, path: temporary)
-                try files.write(descriptor, bytes, at: header.count, path: temporary)
                 try files.syncAll(descriptor, path: temporary)
                 closeDescriptor(descriptor)
             } catch {
@@ -718,5 +723,50 @@ final class JournalCore: @unchecked Sendable {
             covered.append(segments[index])
         }
         return covered
+    }
+}
+
+/// Where a snapshot's payload goes while it is being encoded: written out piece by piece, so that a snapshot of a
+/// large state needs no buffer of its size (a million resident messages would take 175 MB, and the pages of a fresh
+/// buffer that large cost the kernel more to hand out than the encoding costs).
+package final class SnapshotOutput {
+    /// A payload is written out whenever this much of it is buffered.
+    package static let pieceSize = 1 << 20
+
+    private let files: JournalFiles
+    private let descriptor: Int32
+    private let path: String
+    private var offset: Int
+    private var state: UInt32 = ~0
+    /// Payload bytes written so far.
+    private(set) var length = 0
+    /// The CRC-32C of the payload written so far.
+    var checksum: UInt32 { ~state }
+
+    init(files: JournalFiles, descriptor: Int32, path: String, offset: Int) {
+        self.files = files
+        self.descriptor = descriptor
+        self.path = path
+        self.offset = offset
+    }
+
+    /// Writes `encoder`'s bytes as the next part of the payload and empties it, keeping its memory, if at least
+    /// `minimum` bytes are buffered.
+    package func drain(_ encoder: inout JournalEncoder, ifAtLeast minimum: Int = 0) throws(BrokerError) {
+        let count = encoder.bytes.count
+        guard count > 0, count >= minimum else { return }
+        let failure: BrokerError? = encoder.bytes.withUnsafeBytes { raw in
+            state = CRC32C.update(state, raw)
+            do throws(BrokerError) {
+                try files.write(descriptor, raw, at: offset, path: path)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+        offset += count
+        length += count
+        encoder.bytes.removeAll(keepingCapacity: true)
     }
 }

@@ -70,12 +70,16 @@ enum JournalFormat {
     }
 
     static func snapshotHeader(lsn: UInt64, payload: [UInt8]) -> [UInt8] {
+        snapshotHeader(lsn: lsn, payloadLength: payload.count, payloadChecksum: CRC32C.checksum(payload))
+    }
+
+    static func snapshotHeader(lsn: UInt64, payloadLength: Int, payloadChecksum: UInt32) -> [UInt8] {
         var bytes = snapshotMagic
         append(version, to: &bytes)
         append(UInt32(0), to: &bytes)
         append(lsn, to: &bytes)
-        append(UInt64(payload.count), to: &bytes)
-        append(CRC32C.checksum(payload), to: &bytes)
+        append(UInt64(payloadLength), to: &bytes)
+        append(payloadChecksum, to: &bytes)
         append(CRC32C.checksum(bytes), to: &bytes)
         return bytes
     }

@@ -298,6 +298,31 @@ struct DurableBrokerTests {
         #expect(sent * 400 > size)
     }
 
+    @Test("A snapshot larger than the pieces it is written in restores every message")
+    func snapshotInPieces() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        var broker = try durableBroker(directory, clock: clock, durability: .none)
+        let queue = try broker.createQueue(named: "large")
+        // Some 3 MB of state, so the snapshot is written in several pieces with messages cut across them.
+        let count = 3 * SnapshotOutput.pieceSize / 1_000
+        for index in 0..<count { try queue.sendMessage("\(index)-" + String(repeating: "x", count: 1_000)) }
+        try broker.snapshot()
+        let size = try #require(broker.directory.store?.lastSnapshotBytes)
+        #expect(size > 3 * SnapshotOutput.pieceSize)
+        broker = try restart(broker, directory, clock: clock, durability: .none)
+        #expect(broker.recoveryReport?.loadedSnapshot == true && broker.recoveryReport?.damage.isEmpty == true)
+        #expect(broker.recoveryReport?.records == 0)
+        let restored = try broker.queue(named: "large")
+        var seen = Set<String>()
+        while true {
+            let batch = try await restored.receiveMessages(maxNumberOfMessages: 10)
+            if batch.isEmpty { break }
+            for message in batch { seen.insert(String(message.body.prefix { $0 != "-" })) }
+        }
+        #expect(seen == Set((0..<count).map(String.init)))
+    }
+
     @Test("A journal cut at every byte of its last records recovers a consistent prefix of the sends")
     func tornTail() async throws {
         let directory = TemporaryDirectory()

@@ -97,7 +97,7 @@ struct DurableReceiveAttemptTests {
         var image = RestoredQueue(id: 1, accountId: "000000000000", region: "us-east-1", name: "old.fifo",
                                   incarnation: 9, createdAt: Date(timeIntervalSinceReferenceDate: 0))
         image.settings = ["FifoQueue": "true"]
-        BrokerStore.encodeImage(image, snapshotVersion: 2, into: &encoder)
+        try BrokerStore.encodeImage(image, snapshotVersion: 2, into: &encoder)
         encoder.write(byte: 0)
         encoder.write(byte: 0)
         let created = try journal.append([2])

@@ -248,7 +248,7 @@ struct DurableTopicSnapshotVersionTests {
         encoder.write(byte: 1)
         encoder.write(fixed: 2)
         encoder.write(byte: 1)
-        BrokerStore.encodeImage(RestoredQueue(id: 1, accountId: "000000000000", region: "us-east-1", name: "old",
+        try BrokerStore.encodeImage(RestoredQueue(id: 1, accountId: "000000000000", region: "us-east-1", name: "old",
                                               incarnation: 9, createdAt: Date(timeIntervalSinceReferenceDate: 0)),
                                 snapshotVersion: 1, into: &encoder)
         encoder.write(byte: 0)
