@@ -654,6 +654,9 @@ final class JournalCore: @unchecked Sendable {
             // Every asynchronous waiter has been told when close returns, also those another thread was telling.
             while state.pointee.resuming > 0 { monitor.wait(.done) }
             monitor.unlock()
+            // A snapshot being written gives up at its next piece (it sees `closed`); none touches the directory
+            // once its lock is released below, when another broker may open it.
+            snapshotLock.withLock { _ in }
             if active.descriptor >= 0 {
                 closeDescriptor(active.descriptor)
                 active.descriptor = -1
@@ -686,7 +689,8 @@ final class JournalCore: @unchecked Sendable {
                 // The payload streams out behind the header's place; the header, which holds its length and
                 // checksum, goes in last.
                 let output = SnapshotOutput(files: files, descriptor: descriptor, path: temporary,
-                                            offset: JournalFormat.snapshotHeaderSize)
+                                            offset: JournalFormat.snapshotHeaderSize,
+                                            closed: { [unowned self] in withState { $0.closed } })
                 try produce(output)
                 let header = JournalFormat.snapshotHeader(lsn: lsn, payloadLength: output.length,
                                                           payloadChecksum: output.checksum)
@@ -743,11 +747,14 @@ package final class SnapshotOutput {
     /// The CRC-32C of the payload written so far.
     var checksum: UInt32 { ~state }
 
-    init(files: JournalFiles, descriptor: Int32, path: String, offset: Int) {
+    private let closed: () -> Bool
+
+    init(files: JournalFiles, descriptor: Int32, path: String, offset: Int, closed: @escaping () -> Bool) {
         self.files = files
         self.descriptor = descriptor
         self.path = path
         self.offset = offset
+        self.closed = closed
     }
 
     /// Writes `encoder`'s bytes as the next part of the payload and empties it, keeping its memory, if at least
@@ -755,6 +762,8 @@ package final class SnapshotOutput {
     package func drain(_ encoder: inout JournalEncoder, ifAtLeast minimum: Int = 0) throws(BrokerError) {
         let count = encoder.bytes.count
         guard count > 0, count >= minimum else { return }
+        // A journal closing meanwhile waits for this snapshot: give up rather than make it wait for the rest.
+        if closed() { throw .storageClosed() }
         let failure: BrokerError? = encoder.bytes.withUnsafeBytes { raw in
             state = CRC32C.update(state, raw)
             do throws(BrokerError) {

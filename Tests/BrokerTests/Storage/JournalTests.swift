@@ -300,6 +300,36 @@ struct JournalTests {
         #expect(again.records.map(\.lsn) == [11])
     }
 
+    @Test func closingDuringASnapshotWaitsForItToGiveUpAndLeavesNoSnapshotFile() throws {
+        let directory = TemporaryDirectory()
+        let (journal, _) = try openJournal(directory)
+        try journal.append(testPayload(0))
+        let closed = DispatchSemaphore(value: 0)
+        let closeReturned = LockedState(false)
+        var encoder = JournalEncoder(capacity: 16)
+        #expect(throws: BrokerError.self) {
+            try journal.writeSnapshot(upTo: 1) { (output: SnapshotOutput) throws(BrokerError) in
+                encoder.bytes = [1, 2, 3]
+                try output.drain(&encoder)
+                Thread {
+                    journal.close()
+                    closeReturned.withLock { $0 = true }
+                    closed.signal()
+                }.start()
+                // Until close has marked the journal closed (an empty enqueue then throws); close itself cannot
+                // return while this snapshot runs.
+                while (try? journal.enqueue(JournalBatch())) != nil { sched_yield() }
+                #expect(closeReturned.withLock { $0 } == false)
+                encoder.bytes = [4, 5, 6]
+                try output.drain(&encoder)
+            }
+        }
+        closed.wait()
+        #expect(directory.snapshotNames.isEmpty)
+        let (_, recovery) = try openJournal(directory)
+        #expect(recovery.snapshot == nil && recovery.payloads == [testPayload(0)])
+    }
+
     @Test func aCorruptSnapshotIsAClearError() throws {
         let directory = TemporaryDirectory()
         let (journal, _) = try openJournal(directory)
