@@ -67,7 +67,13 @@ struct OperationContext: Sendable {
     /// a bare queue name is resolved in the caller's account, as SQS does.
     @inline(never)
     func queue(_ input: Input) throws -> Queue {
-        guard let url = input.string("QueueUrl") ?? pathQueueURL else {
+        try Self.queue(input.string("QueueUrl") ?? pathQueueURL, of: broker)
+    }
+
+    /// The queue `url` names, as ``queue(_:)`` finds it for `broker`, the caller's view; shared with the typed
+    /// operations, which have no ``Input``.
+    static func queue(_ url: String?, of broker: Broker) throws(BrokerError) -> Queue {
+        guard let url else {
             throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
         }
         if !url.utf8.contains(UInt8(ascii: "/")) { return try broker.queue(named: url) }

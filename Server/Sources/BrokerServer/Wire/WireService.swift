@@ -18,6 +18,9 @@ struct WireService: Sendable {
     var started = ContinuousClock.now
     /// The console's live feed; nil answers `/_broker/events` with 503.
     var events: ConsoleEvents?
+    /// Whether the hottest SQS operations over AWS JSON 1.0 take their typed path (``TypedInput``) when the body
+    /// allows it; off, every request goes the general way, which is how tests compare the two.
+    var typedOperations = true
 
     /// The protocol of a request, decided before anything can fail, so every error answers in the caller's protocol.
     enum WireProtocol {
@@ -105,6 +108,10 @@ struct WireService: Sendable {
         let start = ContinuousClock.now
         let requestId = Self.requestId()
         let wire = Self.wireProtocol(of: request)
+        if typedOperations, case .json(let name?) = wire,
+           let response = typedAnswer(request, operation: name, requestId: requestId, start: start) {
+            return .now(response)
+        }
         var operationName: String?
         var caller: Broker?
         do {
@@ -170,7 +177,7 @@ struct WireService: Sendable {
     }
 
     /// A failed request's answer, counted and logged.
-    private func completed(_ request: WireRequest, operationName: String?, caller: Broker?, error: any Error,
+    func completed(_ request: WireRequest, operationName: String?, caller: Broker?, error: any Error,
                            wire: WireProtocol, requestId: String, start: ContinuousClock.Instant) -> WireResponse {
         // Cancellation only happens when the client has gone, so an answer to it is never read.
         let failure = error as? BrokerError ?? BrokerError(.internalFailure, "\(error)")
@@ -183,7 +190,7 @@ struct WireService: Sendable {
     }
 
     /// One line per request: debug for a success, info for a client's error, error for the server's own failure.
-    private func log(_ request: WireRequest, operation: String?, caller: Broker?, status: Int, error: BrokerError?,
+    func log(_ request: WireRequest, operation: String?, caller: Broker?, status: Int, error: BrokerError?,
                      duration: Duration?, requestId: String? = nil) {
         let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .info : .debug
         guard logger.logLevel <= level else { return }
@@ -382,7 +389,7 @@ struct WireService: Sendable {
     // MARK: Answers
 
     /// Answers are encoded into buffers of this allocator and handed to NIO as they are.
-    private static let allocator = ByteBufferAllocator()
+    static let allocator = ByteBufferAllocator()
 
     private static func success(_ output: [String: WireValue], of operation: Operation, _ wire: WireProtocol,
                                 _ requestId: String) -> WireResponse {
