@@ -117,4 +117,17 @@ struct AccessPolicyTests {
         #expect(BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: "127.0.0.1")).access.loopbackOnly)
         #expect(BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: "::1")).access.loopbackOnly)
     }
+
+    static let hostHeaders: [(host: String, quick: Bool)] = [
+        ("127.0.0.1:4566", true), ("127.0.0.1", true), ("127.8.9.10:1", true), ("localhost:4566", true),
+        ("LocalHost", true), ("localhost", true), ("sqs.us-east-1.localhost:4566", false), ("[::1]:4566", false),
+        ("127.0.0.256:1", false), ("128.0.0.1:1", false), ("localhosts:1", false), ("evil.example:4566", false),
+        ("127.0.0.1.evil.example", false), ("localhost.evil.example:1", false), (":4566", false),
+    ]
+
+    @Test("A loopback Host is recognised without copies only where the full check accepts it", arguments: hostHeaders)
+    func quickHostCheckAgreesWithTheFullOne(_ host: String, quick: Bool) {
+        #expect(AccessPolicy.isLoopbackHostHeader(host) == quick)
+        if quick { #expect(AccessPolicy.isLoopback(AccessPolicy.stripPort(host).lowercased())) }
+    }
 }

@@ -268,19 +268,27 @@ struct WireService: Sendable {
         }
         // <key>/<date>/<region>/<service>/aws4_request, the key itself possibly holding slashes: the last four
         // slashes divide it.
+        // The four slashes, last first, kept in locals: an array of them cost every request an allocation.
         guard let credential else { return nil }
-        var slashes: [String.Index] = []
-        slashes.reserveCapacity(4)
-        var index = credential.utf8.endIndex
-        while slashes.count < 4, index != credential.utf8.startIndex {
-            credential.utf8.formIndex(before: &index)
-            if credential.utf8[index] == UInt8(ascii: "/") { slashes.append(index) }
-        }
-        guard slashes.count == 4 else { return nil }
         let utf8 = credential.utf8
-        return (String(credential[..<slashes[3]]),
-                String(credential[utf8.index(after: slashes[2])..<slashes[1]]),
-                String(credential[utf8.index(after: slashes[1])..<slashes[0]]))
+        var slashes = (utf8.endIndex, utf8.endIndex, utf8.endIndex, utf8.endIndex)
+        var found = 0
+        var index = utf8.endIndex
+        while found < 4, index != utf8.startIndex {
+            utf8.formIndex(before: &index)
+            guard utf8[index] == UInt8(ascii: "/") else { continue }
+            switch found {
+            case 0: slashes.0 = index
+            case 1: slashes.1 = index
+            case 2: slashes.2 = index
+            default: slashes.3 = index
+            }
+            found += 1
+        }
+        guard found == 4 else { return nil }
+        return (String(credential[..<slashes.3]),
+                String(credential[utf8.index(after: slashes.2)..<slashes.1]),
+                String(credential[utf8.index(after: slashes.1)..<slashes.0]))
     }
 
     private func decode(_ request: WireRequest, as wire: WireProtocol) throws -> (Operation, Input) {
