@@ -130,4 +130,15 @@ struct AccessPolicyTests {
         #expect(AccessPolicy.isLoopbackHostHeader(host) == quick)
         if quick { #expect(AccessPolicy.isLoopback(AccessPolicy.stripPort(host).lowercased())) }
     }
+
+    static let prefixed = [
+        "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request", "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA25", "aws4-hmac-sha256 x",
+        "AWS4-HMAC-SHA256\u{301} Credential=a", "AWS4-HMAC-SHA256é", "AWS4-HMAC-SHA256\r\n", "", "AWS", "\u{FEFF}AWS4-HMAC-SHA256",
+    ]
+
+    @Test("The byte-level prefix check agrees with hasPrefix, combining marks after the prefix included", arguments: prefixed)
+    func plainPrefixAgreesWithHasPrefix(_ text: String) {
+        #expect(text.hasPlainPrefix("AWS4-HMAC-SHA256") == text.hasPrefix("AWS4-HMAC-SHA256"))
+        #expect(Substring(text).hasPlainPrefix("AWS") == text.hasPrefix("AWS"))
+    }
 }

@@ -46,9 +46,9 @@ public struct AccessPolicy: Sendable {
     func refusal(of request: WireRequest, operation: String, parameters: [String: String]?) -> BrokerError? {
         // SNS's SubscribeURL and UnsubscribeURL are bearer links an endpoint's owner opens without credentials: the
         // token or the subscription ARN is the proof, as on AWS.
-        guard requireSignature, !operation.hasPrefix("Get"), !operation.hasPrefix("List"),
+        guard requireSignature, !operation.hasPlainPrefix("Get"), !operation.hasPlainPrefix("List"),
               operation != "ConfirmSubscription", operation != "Unsubscribe" else { return nil }
-        if let authorization = request.header("authorization"), authorization.hasPrefix("AWS4-HMAC-SHA256"),
+        if let authorization = request.header("authorization"), authorization.hasPlainPrefix("AWS4-HMAC-SHA256"),
            Substring(authorization).byteRange(of: "Credential=") != nil {
             return nil
         }

@@ -98,10 +98,10 @@ struct WireService: Sendable {
             return .now(WireResponse(status: 200, headers: [("Content-Type", "application/json")],
                                      body: Array(#"{"status":"ok"}"#.utf8)))
         }
-        if request.path.hasPrefix("/_broker/"), let answer = ConsoleRoutes(broker: broker, events: events).response(to: request) {
+        if request.path.hasPlainPrefix("/_broker/"), let answer = ConsoleRoutes(broker: broker, events: events).response(to: request) {
             return .now(answer)
         }
-        if request.path.hasPrefix("/_broker/"),
+        if request.path.hasPlainPrefix("/_broker/"),
            let answer = BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request) {
             return .now(answer)
         }
@@ -229,7 +229,9 @@ struct WireService: Sendable {
     /// of the SigV4 credential scope; then the action's name, as only AddPermission and RemovePermission are shared.
     static func wireProtocol(of request: WireRequest) -> WireProtocol {
         if let target = request.header("x-amz-target") {
-            return .json(operation: target.hasPrefix("AmazonSQS.") ? String(target[target.utf8.index(target.startIndex, offsetBy: "AmazonSQS.".utf8.count)...]) : nil)
+            // The name after the prefix, cut at its byte offset: the prefix is ASCII, so that is a scalar boundary.
+            guard target.hasPlainPrefix("AmazonSQS.") else { return .json(operation: nil) }
+            return .json(operation: String(Substring(target.utf8.dropFirst("AmazonSQS.".utf8.count))))
         }
         let contentType = request.header("content-type")?.lowercased() ?? ""
         if contentType.hasPrefix("application/x-amz-json") { return .json(operation: nil) }
