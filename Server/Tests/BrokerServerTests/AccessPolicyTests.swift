@@ -117,4 +117,28 @@ struct AccessPolicyTests {
         #expect(BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: "127.0.0.1")).access.loopbackOnly)
         #expect(BrokerServer(broker: Broker(), configuration: BrokerServer.Configuration(host: "::1")).access.loopbackOnly)
     }
+
+    static let hostHeaders: [(host: String, quick: Bool)] = [
+        ("127.0.0.1:4566", true), ("127.0.0.1", true), ("127.8.9.10:1", true), ("localhost:4566", true),
+        ("LocalHost", true), ("localhost", true), ("sqs.us-east-1.localhost:4566", false), ("[::1]:4566", false),
+        ("127.0.0.256:1", false), ("128.0.0.1:1", false), ("localhosts:1", false), ("evil.example:4566", false),
+        ("127.0.0.1.evil.example", false), ("localhost.evil.example:1", false), (":4566", false),
+    ]
+
+    @Test("A loopback Host is recognised without copies only where the full check accepts it", arguments: hostHeaders)
+    func quickHostCheckAgreesWithTheFullOne(_ host: String, quick: Bool) {
+        #expect(AccessPolicy.isLoopbackHostHeader(host) == quick)
+        if quick { #expect(AccessPolicy.isLoopback(AccessPolicy.stripPort(host).lowercased())) }
+    }
+
+    static let prefixed = [
+        "AWS4-HMAC-SHA256 Credential=a/b/c/d/aws4_request", "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA25", "aws4-hmac-sha256 x",
+        "AWS4-HMAC-SHA256\u{301} Credential=a", "AWS4-HMAC-SHA256é", "AWS4-HMAC-SHA256\r\n", "", "AWS", "\u{FEFF}AWS4-HMAC-SHA256",
+    ]
+
+    @Test("The byte-level prefix check agrees with hasPrefix, combining marks after the prefix included", arguments: prefixed)
+    func plainPrefixAgreesWithHasPrefix(_ text: String) {
+        #expect(text.hasPlainPrefix("AWS4-HMAC-SHA256") == text.hasPrefix("AWS4-HMAC-SHA256"))
+        #expect(Substring(text).hasPlainPrefix("AWS") == text.hasPrefix("AWS"))
+    }
 }

@@ -98,7 +98,8 @@ enum JSONCodec {
         buffer.writeInteger(UInt8(ascii: "}"))
     }
 
-    private static func write(_ value: WireValue, as shape: Shape, into buffer: inout ByteBuffer) {
+    /// One value as compact JSON, as ``write(_:as:into:)`` writes a member's value.
+    static func write(_ value: WireValue, as shape: Shape, into buffer: inout ByteBuffer) {
         switch (value, shape) {
         case (.string(let text), _): writeQuoted(text, into: &buffer)
         case (.integer(let number), _): buffer.writeString(String(number))

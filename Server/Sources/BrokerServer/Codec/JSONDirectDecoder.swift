@@ -10,12 +10,12 @@ import Foundation
 /// exactly as before. So whatever it accepts, the general way accepts too, to the same fields; it only has to be
 /// right about what it takes, never about how to refuse.
 struct JSONDirectDecoder {
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
     /// Reused by strings with escapes, the only ones not copied from the body in one piece.
     private var scratch: [UInt8] = []
 
-    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     /// The fields of a request body of the shape `structure`, or nil when the general decoder must read it.
     static func decode(_ body: UnsafeRawBufferPointer, as structure: Structure) -> [String: WireValue]? {
@@ -28,7 +28,7 @@ struct JSONDirectDecoder {
     }
 
     @inline(__always)
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x09, 0x0A, 0x0D: index += 1
@@ -38,7 +38,7 @@ struct JSONDirectDecoder {
     }
 
     @inline(__always)
-    private mutating func consume(_ byte: UInt8) -> Bool {
+    mutating func consume(_ byte: UInt8) -> Bool {
         guard index < bytes.count, bytes[index] == byte else { return false }
         index += 1
         return true
@@ -46,7 +46,7 @@ struct JSONDirectDecoder {
 
     /// After a value in a container: true for `,` (another follows), false for `closing`, nil for anything else.
     @inline(__always)
-    private mutating func separator(closing: UInt8) -> Bool? {
+    mutating func separator(closing: UInt8) -> Bool? {
         skipWhitespace()
         if consume(UInt8(ascii: ",")) {
             skipWhitespace()
@@ -145,7 +145,7 @@ struct JSONDirectDecoder {
         }
     }
 
-    private mutating func literal(_ text: StaticString) -> Bool {
+    mutating func literal(_ text: StaticString) -> Bool {
         let count = text.utf8CodeUnitCount
         guard bytes.count - index >= count else { return false }
         let matches = text.withUTF8Buffer { expected in
@@ -157,7 +157,7 @@ struct JSONDirectDecoder {
     }
 
     /// `-?(0|[1-9][0-9]*)` that fits an `Int`; a fraction, an exponent or an overflow is left to the general decoder.
-    private mutating func integer() -> Int? {
+    mutating func integer() -> Int? {
         let negative = consume(UInt8(ascii: "-"))
         let digitsStart = index
         var value = 0
@@ -181,7 +181,7 @@ struct JSONDirectDecoder {
 
     /// A string starting at its opening quote: copied in one piece when it has no escape, checked as UTF-8 when it
     /// is not ASCII (as the general decoder checks it).
-    private mutating func string() -> String? {
+    mutating func string() -> String? {
         guard consume(UInt8(ascii: "\"")) else { return nil }
         let start = index
         var bits: UInt8 = 0

@@ -71,7 +71,9 @@ final class HTTPHandler: ChannelInboundHandler {
             // Its body is read (and timed) only once the connection reads again.
             if running == nil { arm(limits.requestTimeout, context: context) }
             let declared = requestHead.headers.first(name: "content-length").flatMap(Int.init) ?? 0
-            let expectsContinue = requestHead.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
+            // The canonical form splits and copies the values: only read when there is an Expect header at all.
+            let expectsContinue = requestHead.headers.contains(name: "expect")
+                && requestHead.headers[canonicalForm: "expect"].contains { $0.lowercased() == "100-continue" }
             if declared > limits.maximumRequestBodySize {
                 // Refused on the head alone: the body is never read.
                 refuse(requestHead, status: expectsContinue ? 417 : 413, context: context, error: BrokerError(.requestTooLarge,
@@ -287,7 +289,7 @@ final class HTTPHandler: ChannelInboundHandler {
         arm(head == nil ? limits.idleTimeout : limits.requestTimeout, context: context)
     }
 
-    private func write(_ response: WireResponse, for pending: Pending, context: ChannelHandlerContext) {
+    private func write(_ response: consuming WireResponse, for pending: Pending, context: ChannelHandlerContext) {
         if let stream = response.stream {
             // No length: the body is chunked until either side closes; the connection serves nothing else.
             closed = true
@@ -299,7 +301,9 @@ final class HTTPHandler: ChannelInboundHandler {
             stream.attach(context.channel)
             return
         }
+        // Taken out of the response, so adding to them does not copy them.
         var headers = response.headers
+        response.headers = HTTPHeaders()
         headers.add(name: "Content-Length", value: String(response.payload.readableBytes))
         headers.add(name: "Connection", value: pending.keepAlive ? "keep-alive" : "close")
         let head = HTTPResponseHead(version: pending.version, status: HTTPResponseStatus(statusCode: response.status),

@@ -67,7 +67,13 @@ struct OperationContext: Sendable {
     /// a bare queue name is resolved in the caller's account, as SQS does.
     @inline(never)
     func queue(_ input: Input) throws -> Queue {
-        guard let url = input.string("QueueUrl") ?? pathQueueURL else {
+        try Self.queue(input.string("QueueUrl") ?? pathQueueURL, of: broker)
+    }
+
+    /// The queue `url` names, as ``queue(_:)`` finds it for `broker`, the caller's view; shared with the typed
+    /// operations, which have no ``Input``.
+    static func queue(_ url: String?, of broker: Broker) throws(BrokerError) -> Queue {
+        guard let url else {
             throw BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
         }
         if !url.utf8.contains(UInt8(ascii: "/")) { return try broker.queue(named: url) }
@@ -104,21 +110,26 @@ enum QueueURL {
             path = path[(path.utf8.firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex)...]
         }
         path = path.prefix(beforeAnyOf: UInt8(ascii: "?"), UInt8(ascii: "#"))
-        // Only the last two non-empty segments matter, and whether there are more: read from the end.
-        var segments: [Substring] = []
+        // Only the last two non-empty segments matter, and whether there are more: read from the end, into locals
+        // (an array of them cost every request an allocation).
+        var last: Substring = "", beforeLast: Substring = ""
+        var count = 0
+        func found(_ segment: Substring) {
+            if count == 0 { last = segment } else if count == 1 { beforeLast = segment }
+            count += 1
+        }
         var end = path.utf8.endIndex
         var index = end
-        while segments.count < 3, index != path.utf8.startIndex {
+        while count < 3, index != path.utf8.startIndex {
             path.utf8.formIndex(before: &index)
             if path.utf8[index] == UInt8(ascii: "/") {
-                if path.utf8.index(after: index) != end { segments.append(path[path.utf8.index(after: index)..<end]) }
+                if path.utf8.index(after: index) != end { found(path[path.utf8.index(after: index)..<end]) }
                 end = index
             }
         }
-        if segments.count < 3, index == path.utf8.startIndex, index != end { segments.append(path[index..<end]) }
-        // segments run last first
-        if segments.count == 2, segments[1] == "queue" { return (nil, String(segments[0])) }
-        guard segments.count >= 2 else { return nil }
-        return (String(segments[1]), String(segments[0]))
+        if count < 3, index == path.utf8.startIndex, index != end { found(path[index..<end]) }
+        if count == 2, beforeLast == "queue" { return (nil, String(last)) }
+        guard count >= 2 else { return nil }
+        return (String(beforeLast), String(last))
     }
 }

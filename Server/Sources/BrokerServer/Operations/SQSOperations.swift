@@ -41,7 +41,8 @@ enum SQSOperations {
         Member("MD5OfMessageBody", .string), Member("MD5OfMessageAttributes", .string),
         Member("MD5OfMessageSystemAttributes", .string), Member("MessageId", .string), Member("SequenceNumber", .string),
     ]
-    private static let message = Shape.structure(Structure([
+    /// A received message, as ReceiveMessage's output lists it.
+    static let message = Shape.structure(Structure([
         Member("MessageId", .string), Member("ReceiptHandle", .string), Member("MD5OfBody", .string),
         Member("Body", .string), Member("Attributes", attributeMap, query: "Attribute"),
         Member("MD5OfMessageAttributes", .string), Member("MessageAttributes", messageAttributes, query: "MessageAttribute"),
@@ -384,7 +385,8 @@ enum SQSOperations {
         return fields
     }
 
-    private static func fields(of message: Message) -> WireValue {
+    /// A received message's output fields.
+    static func fields(of message: Message) -> WireValue {
         var fields: [String: WireValue] = [
             "MessageId": .string(message.messageId), "ReceiptHandle": .string(message.receiptHandle),
             "MD5OfBody": .string(message.md5OfBody), "Body": .string(message.body),

@@ -34,7 +34,8 @@ public struct AccessPolicy: Sendable {
         } else if request.header("sec-fetch-site")?.lowercased() == "cross-site" || request.header("origin") == "null" {
             return BrokerError(.accessDenied, "Cross-site requests are refused.")
         }
-        if loopbackOnly, let host = request.header("host"), !host.isEmpty, !isTrusted(host: Self.stripPort(host)) {
+        if loopbackOnly, let host = request.header("host"), !host.isEmpty, !Self.isLoopbackHostHeader(host),
+           !isTrusted(host: Self.stripPort(host)) {
             return BrokerError(.accessDenied,
                 "The Host \(host) is not served: this server answers loopback names (add others with --allow-host).")
         }
@@ -45,9 +46,9 @@ public struct AccessPolicy: Sendable {
     func refusal(of request: WireRequest, operation: String, parameters: [String: String]?) -> BrokerError? {
         // SNS's SubscribeURL and UnsubscribeURL are bearer links an endpoint's owner opens without credentials: the
         // token or the subscription ARN is the proof, as on AWS.
-        guard requireSignature, !operation.hasPrefix("Get"), !operation.hasPrefix("List"),
+        guard requireSignature, !operation.hasPlainPrefix("Get"), !operation.hasPlainPrefix("List"),
               operation != "ConfirmSubscription", operation != "Unsubscribe" else { return nil }
-        if let authorization = request.header("authorization"), authorization.hasPrefix("AWS4-HMAC-SHA256"),
+        if let authorization = request.header("authorization"), authorization.hasPlainPrefix("AWS4-HMAC-SHA256"),
            Substring(authorization).byteRange(of: "Credential=") != nil {
             return nil
         }
@@ -65,9 +66,20 @@ public struct AccessPolicy: Sendable {
         return isLoopbackAddress(host.utf8)
     }
 
+    /// Whether a `Host` header names `127.a.b.c` or `localhost` (any case), with or without a port: what nearly every
+    /// request sends, recognised without the copies ``stripPort(_:)`` and lower-casing make. False leaves the host to
+    /// the full check, so it only ever accepts what that check accepts.
+    static func isLoopbackHostHeader(_ host: String) -> Bool {
+        let utf8 = host.utf8
+        let name = utf8[..<(utf8.firstIndex(of: UInt8(ascii: ":")) ?? utf8.endIndex)]
+        if isLoopbackAddress(name) { return true }
+        // ASCII letters lower-cased by setting their 0x20 bit; "localhost" has no other kind of byte.
+        return name.count == 9 && zip(name, "localhost".utf8).allSatisfy { $0 | 0x20 == $1 }
+    }
+
     /// `127.a.b.c`, each part a decimal number up to 255, read byte by byte: every request's `Host` goes through
     /// this, and splitting it into strings was a twentieth of a request.
-    private static func isLoopbackAddress(_ bytes: String.UTF8View) -> Bool {
+    private static func isLoopbackAddress(_ bytes: some Sequence<UInt8>) -> Bool {
         var parts = 0, value = 0, digits = 0
         var firstIs127 = false
         for byte in bytes {

@@ -73,3 +73,25 @@ final class RequestIDs: Sendable {
         return z ^ (z >> 31)
     }
 }
+
+extension StringProtocol {
+    /// `hasPrefix(prefix)`, decided from the bytes. `hasPrefix` compares `Character`s (grapheme breaking and
+    /// canonical equivalence), several times on every request. For a prefix of ASCII characters that no other
+    /// scalar is canonically equivalent to (not `K`, `;` or a backquote, which have singleton equivalents) bytes
+    /// that differ mean no prefix, and equal bytes followed by an ASCII byte or nothing mean a prefix; only equal
+    /// bytes followed by a non-ASCII one (which may combine with the prefix's last character) are left to `hasPrefix`.
+    func hasPlainPrefix(_ prefix: StaticString) -> Bool {
+        let bytes = utf8
+        var index = bytes.startIndex
+        let matched = prefix.withUTF8Buffer { expected -> Bool in
+            for byte in expected {
+                guard index != bytes.endIndex, bytes[index] == byte else { return false }
+                bytes.formIndex(after: &index)
+            }
+            return true
+        }
+        guard matched else { return false }
+        if index == bytes.endIndex || bytes[index] < 0x80 { return true }
+        return hasPrefix(prefix.description)
+    }
+}

@@ -18,6 +18,9 @@ struct WireService: Sendable {
     var started = ContinuousClock.now
     /// The console's live feed; nil answers `/_broker/events` with 503.
     var events: ConsoleEvents?
+    /// Whether the hottest SQS operations over AWS JSON 1.0 take their typed path (``TypedInput``) when the body
+    /// allows it; off, every request goes the general way, which is how tests compare the two.
+    var typedOperations = true
 
     /// The protocol of a request, decided before anything can fail, so every error answers in the caller's protocol.
     enum WireProtocol {
@@ -95,16 +98,20 @@ struct WireService: Sendable {
             return .now(WireResponse(status: 200, headers: [("Content-Type", "application/json")],
                                      body: Array(#"{"status":"ok"}"#.utf8)))
         }
-        if request.path.hasPrefix("/_broker/"), let answer = ConsoleRoutes(broker: broker, events: events).response(to: request) {
+        if request.path.hasPlainPrefix("/_broker/"), let answer = ConsoleRoutes(broker: broker, events: events).response(to: request) {
             return .now(answer)
         }
-        if request.path.hasPrefix("/_broker/"),
+        if request.path.hasPlainPrefix("/_broker/"),
            let answer = BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request) {
             return .now(answer)
         }
         let start = ContinuousClock.now
         let requestId = Self.requestId()
         let wire = Self.wireProtocol(of: request)
+        if typedOperations, case .json(let name?) = wire,
+           let response = typedAnswer(request, operation: name, requestId: requestId, start: start) {
+            return .now(response)
+        }
         var operationName: String?
         var caller: Broker?
         do {
@@ -170,7 +177,7 @@ struct WireService: Sendable {
     }
 
     /// A failed request's answer, counted and logged.
-    private func completed(_ request: WireRequest, operationName: String?, caller: Broker?, error: any Error,
+    func completed(_ request: WireRequest, operationName: String?, caller: Broker?, error: any Error,
                            wire: WireProtocol, requestId: String, start: ContinuousClock.Instant) -> WireResponse {
         // Cancellation only happens when the client has gone, so an answer to it is never read.
         let failure = error as? BrokerError ?? BrokerError(.internalFailure, "\(error)")
@@ -183,7 +190,7 @@ struct WireService: Sendable {
     }
 
     /// One line per request: debug for a success, info for a client's error, error for the server's own failure.
-    private func log(_ request: WireRequest, operation: String?, caller: Broker?, status: Int, error: BrokerError?,
+    func log(_ request: WireRequest, operation: String?, caller: Broker?, status: Int, error: BrokerError?,
                      duration: Duration?, requestId: String? = nil) {
         let level: Logger.Level = status >= 500 ? .error : status >= 400 ? .info : .debug
         guard logger.logLevel <= level else { return }
@@ -222,7 +229,9 @@ struct WireService: Sendable {
     /// of the SigV4 credential scope; then the action's name, as only AddPermission and RemovePermission are shared.
     static func wireProtocol(of request: WireRequest) -> WireProtocol {
         if let target = request.header("x-amz-target") {
-            return .json(operation: target.hasPrefix("AmazonSQS.") ? String(target[target.utf8.index(target.startIndex, offsetBy: "AmazonSQS.".utf8.count)...]) : nil)
+            // The name after the prefix, cut at its byte offset: the prefix is ASCII, so that is a scalar boundary.
+            guard target.hasPlainPrefix("AmazonSQS.") else { return .json(operation: nil) }
+            return .json(operation: String(Substring(target.utf8.dropFirst("AmazonSQS.".utf8.count))))
         }
         let contentType = request.header("content-type")?.lowercased() ?? ""
         if contentType.hasPrefix("application/x-amz-json") { return .json(operation: nil) }
@@ -261,19 +270,27 @@ struct WireService: Sendable {
         }
         // <key>/<date>/<region>/<service>/aws4_request, the key itself possibly holding slashes: the last four
         // slashes divide it.
+        // The four slashes, last first, kept in locals: an array of them cost every request an allocation.
         guard let credential else { return nil }
-        var slashes: [String.Index] = []
-        slashes.reserveCapacity(4)
-        var index = credential.utf8.endIndex
-        while slashes.count < 4, index != credential.utf8.startIndex {
-            credential.utf8.formIndex(before: &index)
-            if credential.utf8[index] == UInt8(ascii: "/") { slashes.append(index) }
-        }
-        guard slashes.count == 4 else { return nil }
         let utf8 = credential.utf8
-        return (String(credential[..<slashes[3]]),
-                String(credential[utf8.index(after: slashes[2])..<slashes[1]]),
-                String(credential[utf8.index(after: slashes[1])..<slashes[0]]))
+        var slashes = (utf8.endIndex, utf8.endIndex, utf8.endIndex, utf8.endIndex)
+        var found = 0
+        var index = utf8.endIndex
+        while found < 4, index != utf8.startIndex {
+            utf8.formIndex(before: &index)
+            guard utf8[index] == UInt8(ascii: "/") else { continue }
+            switch found {
+            case 0: slashes.0 = index
+            case 1: slashes.1 = index
+            case 2: slashes.2 = index
+            default: slashes.3 = index
+            }
+            found += 1
+        }
+        guard found == 4 else { return nil }
+        return (String(credential[..<slashes.3]),
+                String(credential[utf8.index(after: slashes.2)..<slashes.1]),
+                String(credential[utf8.index(after: slashes.1)..<slashes.0]))
     }
 
     private func decode(_ request: WireRequest, as wire: WireProtocol) throws -> (Operation, Input) {
@@ -382,7 +399,7 @@ struct WireService: Sendable {
     // MARK: Answers
 
     /// Answers are encoded into buffers of this allocator and handed to NIO as they are.
-    private static let allocator = ByteBufferAllocator()
+    static let allocator = ByteBufferAllocator()
 
     private static func success(_ output: [String: WireValue], of operation: Operation, _ wire: WireProtocol,
                                 _ requestId: String) -> WireResponse {

@@ -1,0 +1,184 @@
+@_spi(BrokerServer) import Broker
+import NIOCore
+import NIOHTTP1
+
+/// The typed path of the hottest SQS operations over AWS JSON 1.0: the body read into a ``TypedInput`` struct, the
+/// library called with it, and the answer written from the library's result into the buffer NIO sends, with no
+/// dictionary of fields on either side. It does what the general path does, in the same order (the signature check,
+/// the caller's account and region, the queue, the call), so an accepted request gets the same answer, error or not;
+/// what it does not take, it leaves to the general path before doing anything.
+extension WireService {
+    /// The answer of the typed path, or nil when the request is to go the general way: a body the typed reader does
+    /// not take, an operation without a typed path, or a receive that would wait (nothing has been done then).
+    func typedAnswer(_ request: WireRequest, operation name: String, requestId: String,
+                     start: ContinuousClock.Instant) -> WireResponse? {
+        switch name {
+        case "SendMessage":
+            guard let input = TypedInput.sendMessage(request.body) else { return nil }
+            return typed(request, "SendMessage", requestId, start) { broker, payload in
+                let result = try OperationContext.queue(input.queueUrl, of: broker).sendMessage(input.message.request)
+                Self.write(result, into: &payload)
+                return true
+            }
+        case "ReceiveMessage":
+            guard let input = TypedInput.receiveMessage(request.body) else { return nil }
+            return typed(request, "ReceiveMessage", requestId, start) { broker, payload in
+                let queue = try OperationContext.queue(input.queueUrl, of: broker)
+                // Queue attribute names are allowed in AttributeNames too (a legacy of the API); only system ones select.
+                let system = (input.attributeNames + input.messageSystemAttributeNames)
+                    .compactMap(MessageSystemAttributeName.init(rawValue:))
+                guard let messages = try queue.receiveMessagesWithoutWaiting(
+                    maxNumberOfMessages: input.maxNumberOfMessages ?? 1,
+                    visibilityTimeout: input.visibilityTimeout.map { .seconds($0) },
+                    waitTimeSeconds: input.waitTimeSeconds.map { .seconds($0) },
+                    messageAttributeNames: input.messageAttributeNames, messageSystemAttributeNames: system,
+                    receiveRequestAttemptId: input.receiveRequestAttemptId) else { return false }
+                Self.write(messages, into: &payload)
+                return true
+            }
+        case "DeleteMessageBatch":
+            guard let input = TypedInput.deleteMessageBatch(request.body) else { return nil }
+            return typed(request, "DeleteMessageBatch", requestId, start) { broker, payload in
+                let entries = input.entries.map { DeleteMessageBatchRequestEntry(id: $0.id, receiptHandle: $0.receiptHandle) }
+                let result = try OperationContext.queue(input.queueUrl, of: broker).deleteMessageBatch(entries)
+                Self.writeBatch(result, omittingEmptyFailed: false, into: &payload) { _, _, _ in }
+                return true
+            }
+        case "SendMessageBatch":
+            guard let input = TypedInput.sendMessageBatch(request.body) else { return nil }
+            return typed(request, "SendMessageBatch", requestId, start) { broker, payload in
+                let queue = try OperationContext.queue(input.queueUrl, of: broker)
+                let entries = input.entries.map { SendMessageBatchRequestEntry(id: $0.id, message: $0.message.request) }
+                // AWS leaves `Failed` out of a SendMessageBatch reply in which nothing failed.
+                Self.writeBatch(try queue.sendMessageBatch(entries), omittingEmptyFailed: true, into: &payload) { _, sent, buffer in
+                    Self.writeSentFields(sent, first: false, into: &buffer)
+                }
+                return true
+            }
+        case "DeleteMessage":
+            guard let input = TypedInput.deleteMessage(request.body) else { return nil }
+            return typed(request, "DeleteMessage", requestId, start) { broker, payload in
+                try OperationContext.queue(input.queueUrl, of: broker).deleteMessage(receiptHandle: input.receiptHandle)
+                payload.writeStaticString("{}")
+                return true
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// Runs `body` for the caller the request names, after the checks the general path makes first, and answers with
+    /// what it wrote, counted and logged; nil when `body` returns false (it must have done nothing then).
+    private func typed(_ request: WireRequest, _ name: String, _ requestId: String, _ start: ContinuousClock.Instant,
+                       _ body: (Broker, inout ByteBuffer) throws -> Bool) -> WireResponse? {
+        var caller: Broker?
+        do {
+            if let refusal = access.refusal(of: request, operation: name, parameters: nil) { throw refusal }
+            let host = request.header("host").flatMap { $0.isEmpty ? nil : $0 } ?? request.defaultHost
+            let who = Caller(of: request, host: host, default: broker)
+            caller = who.broker
+            var payload = Self.allocator.buffer(capacity: 256)
+            guard try body(who.broker, &payload) else { return nil }
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(4)
+            headers.add(name: "Content-Type", value: Self.jsonContentType)
+            headers.add(name: "x-amzn-RequestId", value: requestId)
+            let duration = ContinuousClock.now - start
+            metrics.recordRequest(operation: name, errorCode: nil, duration: duration)
+            log(request, operation: name, caller: who.broker, status: 200, error: nil, duration: duration,
+                requestId: requestId)
+            return WireResponse(status: 200, headers: headers, payload: payload)
+        } catch {
+            return completed(request, operationName: name, caller: caller, error: error, wire: .json(operation: name),
+                             requestId: requestId, start: start)
+        }
+    }
+
+    // MARK: Output, in the members' order of the output shapes (SQSOperations)
+
+    /// SendMessage's output: `{"MD5OfMessageBody":…,"MessageId":…}` and the optional members that are set.
+    private static func write(_ result: SendMessageResult, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "{"))
+        writeSentFields(result, first: true, into: &buffer)
+        buffer.writeInteger(UInt8(ascii: "}"))
+    }
+
+    /// The members of a sent message's result, each after a comma unless it is the object's `first`.
+    private static func writeSentFields(_ result: SendMessageResult, first: Bool, into buffer: inout ByteBuffer) {
+        member("MD5OfMessageBody", result.md5OfMessageBody, first: first, into: &buffer)
+        if let digest = result.md5OfMessageAttributes { member("MD5OfMessageAttributes", digest, into: &buffer) }
+        if let digest = result.md5OfMessageSystemAttributes { member("MD5OfMessageSystemAttributes", digest, into: &buffer) }
+        member("MessageId", result.messageId, into: &buffer)
+        if let sequence = result.sequenceNumber { member("SequenceNumber", sequence, into: &buffer) }
+    }
+
+    /// ReceiveMessage's output; no messages write no `Messages` member, as AWS answers.
+    private static func write(_ messages: [Message], into buffer: inout ByteBuffer) {
+        guard !messages.isEmpty else {
+            buffer.writeStaticString("{}")
+            return
+        }
+        buffer.writeStaticString(#"{"Messages":["#)
+        for (index, message) in messages.enumerated() {
+            if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            // A message with attributes of either kind goes through the shape's writer, which sorts and digests them
+            // as the general path does; a plain one is four strings.
+            guard message.messageAttributes.isEmpty, message.attributes.isEmpty else {
+                JSONCodec.write(SQSOperations.fields(of: message), as: SQSOperations.message, into: &buffer)
+                continue
+            }
+            buffer.writeInteger(UInt8(ascii: "{"))
+            member("MessageId", message.messageId, first: true, into: &buffer)
+            member("ReceiptHandle", message.receiptHandle, into: &buffer)
+            member("MD5OfBody", message.md5OfBody, into: &buffer)
+            member("Body", message.body, into: &buffer)
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+        buffer.writeStaticString("]}")
+    }
+
+    /// A batch's `Successful` entries (`Id` and what `success` writes after it) and its `Failed` ones, which are
+    /// left out when there are none and `omittingEmptyFailed`.
+    private static func writeBatch<Success>(_ result: BatchResult<Success>, omittingEmptyFailed: Bool,
+                                            into buffer: inout ByteBuffer,
+                                            _ success: (String, Success, inout ByteBuffer) -> Void) {
+        buffer.writeStaticString(#"{"Successful":["#)
+        for (index, entry) in result.successful.enumerated() {
+            buffer.writeStaticString(index > 0 ? #",{"Id":"# : #"{"Id":"#)
+            JSONCodec.writeQuoted(entry.id, into: &buffer)
+            success(entry.id, entry.result, &buffer)
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+        if !omittingEmptyFailed || !result.failed.isEmpty {
+            buffer.writeStaticString(#","Failed":["#)
+            for (index, failure) in result.failed.enumerated() {
+                buffer.writeStaticString(index > 0 ? #",{"Id":"# : #"{"Id":"#)
+                JSONCodec.writeQuoted(failure.id, into: &buffer)
+                buffer.writeStaticString(failure.senderFault ? #","SenderFault":true"# : #","SenderFault":false"#)
+                member("Code", failure.code, into: &buffer)
+                member("Message", failure.message, into: &buffer)
+                buffer.writeInteger(UInt8(ascii: "}"))
+            }
+            buffer.writeInteger(UInt8(ascii: "]"))
+        }
+        buffer.writeInteger(UInt8(ascii: "}"))
+    }
+
+    /// `"name":"value"`, after a comma unless `first`.
+    @inline(__always)
+    private static func member(_ name: StaticString, _ value: String, first: Bool = false, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(first ? "\"" : ",\"")
+        buffer.writeStaticString(name)
+        buffer.writeStaticString("\":")
+        JSONCodec.writeQuoted(value, into: &buffer)
+    }
+}
+
+extension TypedInput.Message {
+    /// The library's request for this message: no attributes of either kind, as the typed reader takes none.
+    var request: SendMessageRequest {
+        SendMessageRequest(body: body, delaySeconds: delaySeconds.map { .seconds($0) }, messageGroupId: messageGroupId,
+                           messageDeduplicationId: messageDeduplicationId)
+    }
+}
