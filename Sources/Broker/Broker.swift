@@ -221,6 +221,13 @@ public final class Broker: Sendable {
     /// memory. For the benchmark harness.
     package var journalStatistics: Journal.Statistics? { directory.store?.journal.statistics }
 
+    /// The journal's appends, records and syncs since the broker opened its directory; nil in memory. For the
+    /// wire server's tests and metrics.
+    @_spi(BrokerServer)
+    public var journalCounters: (appends: Int, records: Int, syncs: Int)? {
+        journalStatistics.map { ($0.appends, $0.records, $0.syncs) }
+    }
+
     /// Writes what is pending, closes a durable broker's journal and releases its directory, so another broker can
     /// open it; later changes fail. Nothing for an in-memory broker.
     public func closeStorage() {

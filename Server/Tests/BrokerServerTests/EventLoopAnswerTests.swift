@@ -87,6 +87,39 @@ struct EventLoopAnswerTests {
         #expect(!WireService(broker: broker).answersOnEventLoop)
     }
 
+    @Test("On a durable broker concurrent requests share the disk's syncs, and every send they acknowledged survives a restart",
+          .timeLimit(.minutes(1)))
+    func durableRequestsShareSyncs() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wire-sync-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let broker = try Broker(storage: .directory(directory.path, durability: .acknowledged))
+        let service = WireService(broker: broker)
+        #expect(await service.respond(to: Self.request("CreateQueue", #"{"QueueName": "q"}"#)).status == 200)
+        let before = try #require(broker.journalCounters)
+        let requests = 64
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for index in 0..<requests {
+                group.addTask {
+                    await service.respond(to: Self.request("SendMessage",
+                        #"{"QueueUrl": "/000000000000/q", "MessageBody": "m\#(index)"}"#)).status
+                }
+            }
+            return await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: requests))
+        let after = try #require(broker.journalCounters)
+        #expect(after.records - before.records == requests)
+        // A request that blocked its thread for the disk would share a sync with at most the pool's other threads
+        // (two here): about one sync per request. Suspended, they queue up behind each sync.
+        #expect((after.syncs - before.syncs) * 2 < requests, "\(after.syncs - before.syncs) syncs")
+        broker.closeStorage()
+
+        let reopened = try Broker(storage: .directory(directory.path, durability: .acknowledged))
+        defer { reopened.closeStorage() }
+        #expect(try reopened.queue(named: "q").statistics().approximateNumberOfMessages == requests)
+    }
+
     @Test("Output written into a buffer is byte for byte the JSON writer's", arguments: [
         "plain", "quote\" backslash\\ slash/", "controls \u{1}\u{8}\t\n\u{c}\r\u{1f} end", "é😀 and \u{7f}", "",
     ])

@@ -157,10 +157,27 @@ struct WireService: Sendable {
     }
 
     /// Answers a request, waiting when it must.
+    ///
+    /// A broker that journals to disk answers inside ``Broker/awaitingDurability(_:)``: the request's changes hand
+    /// their wait for the disk to this task, which suspends, so that the requests of many connections share one
+    /// sync instead of each holding one of the pool's few threads until its own.
     func respond(to request: WireRequest) async -> WireResponse {
-        switch answer(request) {
-        case .now(let response): response
-        case .later(let waiting): await respond(waiting: waiting)
+        let decided: Answer
+        if answersOnEventLoop {
+            decided = answer(request)
+        } else {
+            let start = ContinuousClock.now
+            do {
+                decided = try await broker.awaitingDurability { answer(request) }
+            } catch {
+                // The answer was made, but a change it reports could not be stored: the client hears that instead.
+                return completed(request, operationName: nil, caller: nil, error: error,
+                                 wire: Self.wireProtocol(of: request), requestId: Self.requestId(), start: start)
+            }
+        }
+        switch decided {
+        case .now(let response): return response
+        case .later(let waiting): return await respond(waiting: waiting)
         }
     }
 
