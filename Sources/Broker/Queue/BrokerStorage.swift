@@ -51,8 +51,13 @@ final class BrokerStore: Sendable {
 
     struct Counters {
         var nextQueueID: UInt64 = 1
-        /// The size of the last snapshot: the next is due only after as many bytes of records.
+        /// The size of the last snapshot, the messages it held, and the journal's byte count when it was taken:
+        /// what ``considerSnapshot()`` weighs the journal's growth against.
         var lastSnapshotBytes = 0
+        var lastSnapshotMessages = 0
+        /// The sizes (body and attributes) of the last snapshot's messages, summed.
+        var lastSnapshotMessageBytes = 0
+        var journalBytesAtSnapshot = 0
         /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose).
         var scheduleSnapshot: @Sendable (@escaping @Sendable () -> Void) -> Void = {
             DispatchQueue.global(qos: .utility).async(execute: $0)
@@ -195,6 +200,9 @@ final class BrokerStore: Sendable {
     /// The size of the last snapshot taken since the store opened (0 before the first).
     var lastSnapshotBytes: Int { counters.withLock { $0.lastSnapshotBytes } }
 
+    /// The messages the last snapshot held.
+    var lastSnapshotMessages: Int { counters.withLock { $0.lastSnapshotMessages } }
+
     /// Tells the store how to find every topic, for snapshots.
     func setTopicSource(_ topics: @escaping @Sendable () -> [TopicCore]) {
         counters.withLock { $0.topics = topics }
@@ -309,7 +317,7 @@ final class BrokerStore: Sendable {
     private func write(_ body: (inout JournalEncoder) -> Void) -> Result<JournalTicket, BrokerError> {
         do throws(BrokerError) {
             let ticket = try journal.enqueueRecord(body)
-            if ticket.marked { counters.withLock { $0.scheduleSnapshot }({ [self] in try? takeSnapshot() }) }
+            if ticket.marked { counters.withLock { $0.scheduleSnapshot }({ [self] in try? considerSnapshot() }) }
             return .success(ticket)
         } catch {
             return .failure(error)
@@ -326,12 +334,35 @@ final class BrokerStore: Sendable {
 
     // MARK: Snapshots
 
+    /// Takes a snapshot if the journal holds at least as many bytes of dead records as of live state; otherwise sets
+    /// the mark where that could first be so.
+    ///
+    /// A snapshot pays for rewriting everything live, and wins back what is dead: the records of messages deleted
+    /// since, of receives superseded. Counting the bytes since the last snapshot alone (as the first snapshot has to,
+    /// knowing nothing of the state yet) would rewrite a growing backlog every time it grew by its own size, winning
+    /// nothing back. The live state is estimated from the messages resident now (their sizes, which every queue
+    /// keeps summed, and the last snapshot's bytes per message beyond them), so a snapshot's cost stays at most one
+    /// byte written per dead byte it removes, and the directory at about twice the live state plus the threshold.
+    func considerSnapshot() throws(BrokerError) {
+        let (last, source) = counters.withLock { ($0, $0.queues) }
+        guard last.lastSnapshotMessages > 0, let source else { return try takeSnapshot() }
+        let overhead = max(0, last.lastSnapshotBytes - last.lastSnapshotMessageBytes) / last.lastSnapshotMessages
+        var live = 0
+        for core in source() {
+            let resident = core.resident
+            live += resident.bytes + resident.messages * overhead
+        }
+        let onDisk = last.lastSnapshotBytes + max(0, journal.statistics.bytes - last.journalBytesAtSnapshot)
+        if onDisk - live >= live { return try takeSnapshot() }
+        journal.setMark(afterBytes: max(snapshotThreshold, 2 * live - onDisk))
+    }
+
     /// Writes every queue's and topic's state and lets the journal drop the segments it covers. Each queue is
     /// locked only while its messages and their receive state are copied; the sort, the encoding and the file are
     /// written outside every queue lock.
     func takeSnapshot() throws(BrokerError) {
-        // The next one is due after as many bytes of records as this one took (at least the threshold), so that
-        // rewriting a large resident state costs at most one more byte written per byte journaled.
+        // Dead records can outweigh the live state only once as many bytes as this snapshot took have been
+        // journaled: the next look is no sooner (nor before the threshold).
         defer { journal.setMark(afterBytes: max(snapshotThreshold, counters.withLock { $0.lastSnapshotBytes })) }
         let (source, topicSource, taskSource, nextQueueID) = counters.withLock {
             ($0.queues, $0.topics, $0.moveTasks, $0.nextQueueID)
@@ -341,8 +372,11 @@ final class BrokerStore: Sendable {
         // holds the snapshot and the records after it, not up to a segment's worth of records it already covers.
         try journal.startNewSegment()
         let upTo = journal.nextLSN - 1
+        let bytesAtSnapshot = journal.statistics.bytes
         var encoder = JournalEncoder(capacity: SnapshotOutput.pieceSize + (64 << 10))
         var written = 0
+        var messages = 0
+        var messageBytes = 0
         try journal.writeSnapshot(upTo: upTo) { (output: SnapshotOutput) throws(BrokerError) in
             // Written out a piece at a time as the encoding goes, so no buffer grows to the size of the state.
             let drain = { (encoder: inout JournalEncoder) throws(BrokerError) in
@@ -352,6 +386,8 @@ final class BrokerStore: Sendable {
             encoder.write(fixed: nextQueueID)
             for core in source() {
                 guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
+                for message in image.live ?? [] { messageBytes += message.size }
+                messages += image.live?.count ?? 0
                 encoder.write(byte: 1)
                 try Self.encodeImage(image, into: &encoder, drain: drain)
             }
@@ -372,7 +408,12 @@ final class BrokerStore: Sendable {
             try output.drain(&encoder)
             written = output.length
         }
-        counters.withLock { $0.lastSnapshotBytes = written }
+        counters.withLock {
+            $0.lastSnapshotBytes = written
+            $0.lastSnapshotMessages = messages
+            $0.lastSnapshotMessageBytes = messageBytes
+            $0.journalBytesAtSnapshot = bytesAtSnapshot
+        }
     }
 
     /// Encodes a queue's image; `drain` is called every so many messages, to write out what is encoded so far.

@@ -10,6 +10,9 @@ struct MessageTable {
     private var free: [UInt32] = []
     private var generation: UInt32 = 0
     private(set) var count = 0
+    /// The messages' sizes as SQS counts them (body and attributes), summed: what a durable queue's snapshot
+    /// schedule weighs its journal against.
+    private(set) var bytes = 0
 
     /// A key with a free slot, for the message the caller creates and then `insert`s, before asking for another.
     mutating func makeKey() -> UInt64 {
@@ -27,6 +30,7 @@ struct MessageTable {
     mutating func insert(_ message: StoredMessage) {
         slots[Self.slot(of: message.key)] = message
         count += 1
+        bytes += message.size
     }
 
     /// The message with exactly this key: nil for a deleted message, or a foreign or made-up key.
@@ -41,6 +45,7 @@ struct MessageTable {
         guard slot < slots.count, slots[slot] === message else { return }
         slots[slot] = nil
         count -= 1
+        bytes -= message.size
         if count == 0 {
             // An emptied queue gives back what its deepest moment took.
             let keep = slots.count <= 1_024
@@ -65,6 +70,7 @@ struct MessageTable {
             if slot >= slots.count { slots.append(contentsOf: repeatElement(nil, count: slot + 1 - slots.count)) }
             slots[slot] = message
             count += 1
+            bytes += message.size
             generation = max(generation, UInt32(truncatingIfNeeded: message.key >> 32))
         }
         for slot in slots.indices.reversed() where slots[slot] == nil { free.append(UInt32(slot)) }
@@ -74,6 +80,7 @@ struct MessageTable {
         slots = []
         free = []
         count = 0
+        bytes = 0
     }
 
     /// The live messages, in no particular order.

@@ -24,6 +24,10 @@ extension QueueCore {
         return ticket
     }
 
+    /// The messages the queue holds (visible, in flight and delayed) and their sizes summed, for the snapshot
+    /// schedule's estimate.
+    var resident: (messages: Int, bytes: Int) { state.withLock { ($0.messages.count, $0.messages.bytes) } }
+
     /// Waits for a record written by ``journal(_:)``; returns the error when it could not be stored.
     func awaitDurable(_ ticket: Result<JournalTicket, BrokerError>) -> BrokerError? {
         guard let durable else { return nil }

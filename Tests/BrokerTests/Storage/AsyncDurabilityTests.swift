@@ -32,9 +32,10 @@ struct AsyncDurabilityTests {
         let statistics = journal.statistics
         journal.close()
         #expect(statistics.appends == tasks * perTask)
-        // 200 tasks on a pool of a few threads: with a blocking wait at most one append per thread could share a
-        // sync; suspended, most of the tasks do.
-        let ratio = runningUnderThreadSanitizer ? 1 : 8
+        // 200 tasks on a pool of a few threads: with a blocking wait at most one append per thread (two here) could
+        // share a sync; suspended, many do. Four per sync, not more: when the whole suite runs at once the tasks get
+        // the pool's threads seldom, and the flusher takes what has arrived (7 per sync was seen then).
+        let ratio = runningUnderThreadSanitizer ? 1 : 4
         #expect(statistics.syncs * ratio < statistics.appends, "\(statistics.syncs) syncs for \(statistics.appends) appends")
         try expectEachWritersOrder(in: directory, writers: tasks, perWriter: perTask)
     }

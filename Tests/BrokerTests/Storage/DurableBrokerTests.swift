@@ -257,7 +257,7 @@ struct DurableBrokerTests {
         #expect(!duplicate.messageId.isEmpty)
     }
 
-    @Test("A snapshot comes due once at the threshold, and the next only after as many bytes as the last snapshot")
+    @Test("A snapshot comes due at the threshold; later ones only once the journal holds as much dead as live")
     func snapshotSchedule() async throws {
         let directory = TemporaryDirectory()
         let threshold = 16 << 10
@@ -268,34 +268,57 @@ struct DurableBrokerTests {
         // Snapshots that come due are held here and run when the test says, so that none runs behind its back.
         let due = LockedState<[@Sendable () -> Void]>([])
         store.setSnapshotScheduler { job in due.withLock { $0.append(job) } }
+        func runDue() throws {
+            let jobs = due.withLock { jobs in
+                defer { jobs.removeAll() }
+                return jobs
+            }
+            try #require(jobs.count == 1, "\(jobs.count) snapshots due")
+            jobs[0]()
+        }
         #expect(store.journal.bytesUntilMark == threshold)
 
-        // 64 KiB of bodies resident, four times the threshold: the mark is passed once, and one snapshot is due.
+        // 64 KiB of bodies resident, four times the threshold: the mark is passed once, and the first snapshot,
+        // which has nothing to weigh yet, is taken.
         let queue = try broker.createQueue(named: "resident")
         let body = String(repeating: "r", count: 1_024)
         for _ in 0..<64 { try queue.sendMessage(body) }
-        #expect(due.withLock { $0.count } == 1)
         #expect(store.journal.bytesUntilMark == nil)
+        try runDue()
+        let first = store.lastSnapshotBytes
+        #expect(first > 64 * 1_024 && directory.snapshotNames.count == 1)
+        // The next look comes after as many bytes as that snapshot: not at the threshold.
+        #expect(store.journal.bytesUntilMark == first)
 
-        // It snapshots the whole queue, larger than the threshold: the next mark is its size, not the threshold.
-        due.withLock { $0.removeFirst() }()
-        let size = store.lastSnapshotBytes
-        #expect(size > 64 * 1_024 && size > threshold)
-        #expect(store.journal.bytesUntilMark == size)
-        #expect(directory.snapshotNames.count == 1)
+        // As much again, all of it live: a snapshot would rewrite it and win nothing back, so none is taken, and the
+        // next look is put off.
+        for _ in 0..<64 { try queue.sendMessage(body) }
+        try runDue()
+        #expect(store.lastSnapshotBytes == first && directory.snapshotNames.count == 1)
+        let putOff = try #require(store.journal.bytesUntilMark)
+        #expect(putOff >= threshold)
 
-        // Records up to just short of that size bring no snapshot; the one that reaches it does.
-        let small = String(repeating: "s", count: 100)
-        var sent = 0
-        while let remaining = store.journal.bytesUntilMark {
-            #expect(due.withLock { $0.isEmpty }, "due with \(remaining) bytes to go")
-            try queue.sendMessage(small)
-            sent += 1
+        // Every message deleted, and more sent and deleted until the next look: the journal is now all dead
+        // records, and the snapshot taken is of an empty queue.
+        func drain() async throws {
+            while true {
+                let received = try await queue.receiveMessages(maxNumberOfMessages: 10)
+                if received.isEmpty { return }
+                _ = try queue.deleteMessageBatch(received.enumerated().map {
+                    DeleteMessageBatchRequestEntry(id: "e\($0.offset)", receiptHandle: $0.element.receiptHandle)
+                })
+            }
         }
-        #expect(due.withLock { $0.count } == 1)
-        // Each such record is a few hundred bytes, so it took many of them: at the threshold it would have taken a
-        // quarter as many.
-        #expect(sent * 400 > size)
+        try await drain()
+        #expect(due.withLock { $0.isEmpty })
+        let small = String(repeating: "s", count: 100)
+        while store.journal.bytesUntilMark != nil {
+            for _ in 0..<10 { try queue.sendMessage(small) }
+            try await drain()
+        }
+        try runDue()
+        #expect(directory.snapshotNames.count == 1)
+        #expect(store.lastSnapshotMessages == 0 && store.lastSnapshotBytes < 1_024)
     }
 
     @Test("A snapshot larger than the pieces it is written in restores every message")
