@@ -98,8 +98,9 @@ public final class Broker: Sendable {
         try self.init(configuration: configuration, clock: clock, storage: storage, snapshotThreshold: 64 << 20)
     }
 
-    /// As the public initializer, with the journal bytes after which the first snapshot is due (tests set it low).
-    convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
+    /// As the public initializer, with the journal bytes after which the first snapshot is due (tests and the
+    /// crash test's child set it low, so that snapshots happen often).
+    package convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
                      storage: BrokerStorage, snapshotThreshold: Int) throws(BrokerError) {
         switch storage {
         case .memory:

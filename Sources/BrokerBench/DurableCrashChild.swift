@@ -6,7 +6,8 @@ import Glibc
 
 // MARK: The durable broker's crash-test child
 
-/// `broker-bench durable-crash-child DIRECTORY RUN`: a durable broker at `acknowledged` on DIRECTORY, with producers,
+/// `broker-bench durable-crash-child DIRECTORY RUN [SNAPSHOT_BYTES]`: a durable broker at `acknowledged` on
+/// DIRECTORY (its first snapshot due after SNAPSHOT_BYTES of records, 64 MiB by default), with producers,
 /// consumers and admin calls running until killed. After each call returns it prints what was acknowledged, one
 /// line per message, each line one `write(2)` (so it reaches the parent whole or not at all):
 ///
@@ -22,8 +23,9 @@ import Glibc
 ///
 /// Bodies are `RUN.THREAD.SEQUENCE`, so the parent can order a group's bodies. Not listed in `--help`: a test fixture.
 func runDurableCrashChild(_ arguments: [String]) -> Int32 {
-    guard arguments.count == 2, let run = Int(arguments[1]) else {
-        FileHandle.standardError.write(Data("usage: broker-bench durable-crash-child DIRECTORY RUN\n".utf8))
+    guard arguments.count == 2 || arguments.count == 3, let run = Int(arguments[1]),
+          let snapshotBytes = arguments.count == 3 ? Int(arguments[2]) : 64 << 20, snapshotBytes > 0 else {
+        FileHandle.standardError.write(Data("usage: broker-bench durable-crash-child DIRECTORY RUN [SNAPSHOT_BYTES]\n".utf8))
         return 2
     }
     let broker: Broker
@@ -32,7 +34,7 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
     let topic: Topic
     let subscribed: Queue
     do {
-        broker = try Broker(storage: .directory(arguments[0], durability: .acknowledged))
+        broker = try Broker(storage: .directory(arguments[0], durability: .acknowledged), snapshotThreshold: snapshotBytes)
         queue = try broker.createQueue(named: "crash", awsAttributes: ["VisibilityTimeout": "30"])
         fifo = try broker.createQueue(named: "crash.fifo", awsAttributes: ["FifoQueue": "true", "VisibilityTimeout": "30"])
         topic = try broker.createTopic(named: "crash-topic")

@@ -69,12 +69,15 @@ struct DurableCrashTests {
         var kills = 0
         var problems: [String] = []
         var publishedTotal = 0
+        var recoveredFromSnapshots = 0
 
         for run in 0..<iterations where problems.isEmpty {
             let killAfter = 1 + Int(random.next() % 200)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["durable-crash-child", directory.path, String(run)]
+            // Every other child snapshots after 4 KiB of records (a score of acknowledgments), so kills also
+            // land while a snapshot is written or compacts, and recoveries start from snapshots.
+            process.arguments = ["durable-crash-child", directory.path, String(run)] + (run % 2 == 1 ? [String(4 << 10)] : [])
             let output = Pipe()
             process.standardOutput = output
             try process.run()
@@ -102,6 +105,7 @@ struct DurableCrashTests {
             }
             let broker = try Broker(clock: ManualClock(now: Date().addingTimeInterval(3_600)), storage: .directory(copy.path, durability: .none))
             defer { broker.closeStorage() }
+            if broker.recoveryReport?.loadedSnapshot == true { recoveredFromSnapshots += 1 }
             let live: [String: Int] = try broker.queue(named: "crash").core.state.withLock { state in
                 var bodies: [String: Int] = [:]
                 for message in state.messages.values { bodies[message.body] = message.receiveCount }
@@ -159,7 +163,10 @@ struct DurableCrashTests {
         #expect(kills == iterations)
         #expect(ledger.sent.count >= iterations)
         #expect(publishedTotal > 0)
+        // The snapshotting children made snapshots that recoveries started from.
+        #expect(iterations < 4 || recoveredFromSnapshots > 0)
         print("durable crash test: \(kills) kills, \(ledger.sent.count) sends, \(ledger.deleted.count) deletes, "
-              + "\(ledger.fifoSent.count) FIFO sends, \(publishedTotal) publishes acknowledged; problems: \(problems.count)")
+              + "\(ledger.fifoSent.count) FIFO sends, \(publishedTotal) publishes acknowledged; "
+              + "\(recoveredFromSnapshots) recoveries from a snapshot; problems: \(problems.count)")
     }
 }
