@@ -344,8 +344,8 @@ final class BrokerStore: Sendable {
     /// keeps summed, and the last snapshot's bytes per message beyond them), so a snapshot's cost stays at most one
     /// byte written per dead byte it removes, and the directory at about twice the live state plus the threshold.
     func considerSnapshot() throws(BrokerError) {
-        let (last, source) = counters.withLock { ($0, $0.queues) }
-        guard last.lastSnapshotMessages > 0, let source else { return try takeSnapshot() }
+        let last = counters.withLock { $0 }
+        guard last.lastSnapshotMessages > 0, let source = last.queues else { return try takeSnapshot() }
         let overhead = max(0, last.lastSnapshotBytes - last.lastSnapshotMessageBytes) / last.lastSnapshotMessages
         var live = 0
         for core in source() {

@@ -69,10 +69,6 @@ enum JournalFormat {
         case damaged(String)
     }
 
-    static func snapshotHeader(lsn: UInt64, payload: [UInt8]) -> [UInt8] {
-        snapshotHeader(lsn: lsn, payloadLength: payload.count, payloadChecksum: CRC32C.checksum(payload))
-    }
-
     static func snapshotHeader(lsn: UInt64, payloadLength: Int, payloadChecksum: UInt32) -> [UInt8] {
         var bytes = snapshotMagic
         append(version, to: &bytes)
