@@ -226,14 +226,30 @@ func runQueueSingleThread(_ shape: QueueRunShape, budget: Budget, resident: Int 
 
 // MARK: Producers and consumers
 
-/// State shared by producer threads and consumer tasks.
+/// State shared by producer threads and consumer tasks. Taken rarely: producers add what they sent when they finish,
+/// consumers add their deletes when the queue looks empty or every `Tally.flushEvery` batches, and only a FIFO run's
+/// order check takes it per batch. A harness lock taken by four threads on every batch would contend with the queue's
+/// own lock and measure the harness.
 private struct Exchange {
     var producersRunning: Int
     var sent = 0
     var deleted = 0
-    var seen: SeenSet
     var order: GroupOrder
     var failures = Verifier()
+    var lastDelete: UInt64 = 0
+}
+
+/// What one consumer saw, kept to itself and merged when the run ends.
+private struct Tally: Sendable {
+    static let flushEvery = 64
+
+    var histogram = Histogram()
+    /// Every sequence number received, in order of receipt: duplicates are found when the tallies merge.
+    var seen: [Int] = []
+    var failures = Verifier()
+    /// Deletes not yet added to the exchange, and the latest delete's time.
+    var unflushed = 0
+    var batches = 0
     var lastDelete: UInt64 = 0
 }
 
@@ -249,8 +265,7 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
     let queue = try broker.createQueue(named: shape.fifo ? "bench.fifo" : "bench", attributes: benchQueueAttributes(fifo: shape.fifo))
     let run = RunBudget(budget)
     let limit = run.messageLimit
-    let exchange = Shared(Exchange(producersRunning: shape.producers, seen: SeenSet(capacity: limit ?? 1 << 22),
-                                   order: GroupOrder(groups: shape.groups)))
+    let exchange = Shared(Exchange(producersRunning: shape.producers, order: GroupOrder(groups: shape.groups)))
     let groupIds = Names.groupIds(shape.groups)
     let progress = Progress("\(shape.scenarioName) \(shape.variant)", enabled: !shape.quiet)
     let batch = shape.batch
@@ -281,9 +296,10 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
         let result = try queue.sendMessageBatch(entries)
         return result.failed.first.map { "SendMessageBatch failed: \($0.code) \($0.message)" }
     }
-    @Sendable func producerFinished(_ failure: String?) {
+    @Sendable func producerFinished(_ failure: String?, sent: Int) {
         exchange.withLock { state in
             state.producersRunning -= 1
+            state.sent += sent
             if let failure { state.failures.fail(failure) }
         }
     }
@@ -308,9 +324,8 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
                         failure = "send failed: \(error)"
                     }
                     k += count
-                    exchange.withLock { $0.sent += count }
                 }
-                producerFinished(failure)
+                producerFinished(failure, sent: k)
             })
             continue
         }
@@ -327,32 +342,40 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
                     failure = "send failed: \(error)"
                 }
                 k += count
-                exchange.withLock { $0.sent += count }
             }
-            producerFinished(failure)
+            producerFinished(failure, sent: k)
         }
         thread.stackSize = 1 << 20
         threads.append(thread)
     }
     for thread in threads { thread.start() }
 
-    @Sendable func recordDeletes(_ result: BatchResult<BatchEntryAcknowledged>, count: Int) {
-        if let first = result.failed.first {
-            exchange.withLock { $0.failures.fail("DeleteMessageBatch failed: \(first.code) \(first.message)") }
-        }
+    /// A durable delete finishes in a task of its own, so it reports to the exchange directly (once per batch).
+    @Sendable func recordDurableDeletes(_ result: BatchResult<BatchEntryAcknowledged>, count: Int) {
         let now = nanosecondsNow()
-        let deleted = exchange.withLock { state -> Int in
+        exchange.withLock { state in
+            if let first = result.failed.first { state.failures.fail("DeleteMessageBatch failed: \(first.code) \(first.message)") }
             state.deleted += count
             state.lastDelete = max(state.lastDelete, now)
-            return state.deleted
         }
-        progress.tick(deleted, now: now)
+    }
+    /// Adds a consumer's unreported deletes to the exchange; true when every message sent has been deleted.
+    @Sendable func flush(_ tally: inout Tally) -> Bool {
+        let unflushed = tally.unflushed, lastDelete = tally.lastDelete
+        tally.unflushed = 0
+        let (deleted, finished) = exchange.withLock { state -> (Int, Bool) in
+            state.deleted += unflushed
+            state.lastDelete = max(state.lastDelete, lastDelete)
+            return (state.deleted, state.producersRunning == 0 && state.deleted >= state.sent)
+        }
+        progress.tick(deleted, now: lastDelete)
+        return finished
     }
 
-    let histograms = try await withThrowingTaskGroup(of: Histogram.self) { group in
+    let tallies = try await withThrowingTaskGroup(of: Tally.self) { group in
         for _ in 0..<shape.consumers {
             group.addTask {
-                var histogram = Histogram()
+                var tally = Tally()
                 var deleteEntries: [DeleteMessageBatchRequestEntry] = []
                 var pendingDelete: Task<Void, any Error>?
                 while true {
@@ -363,27 +386,25 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
                             try await previous.value
                             pendingDelete = nil
                         }
-                        let finished = exchange.withLock { $0.producersRunning == 0 && $0.deleted >= $0.sent }
-                        if finished { return histogram }
+                        if flush(&tally) { return tally }
                         await Task.yield()
                         continue
                     }
                     var parsed: [(seq: Int, group: Int)] = []
                     parsed.reserveCapacity(messages.count)
                     for message in messages {
-                        if let body = Payload.parse(message.body) {
-                            histogram.record(received &- body.sentAt)
-                            parsed.append((body.seq, body.group))
-                        } else {
-                            parsed.append((-1, -1))
+                        guard let body = Payload.parse(message.body) else {
+                            tally.failures.fail("received a body that was never sent")
+                            continue
                         }
+                        tally.histogram.record(received &- body.sentAt)
+                        tally.seen.append(body.seq)
+                        parsed.append((body.seq, body.group))
                     }
-                    // Check before deleting: on a FIFO queue the group's next messages are handed out only after.
-                    exchange.withLock { state in
-                        for (seq, group) in parsed {
-                            if seq < 0 { state.failures.fail("received a body that was never sent"); continue }
-                            if !state.seen.insert(seq) { state.failures.fail("message \(seq) delivered twice") }
-                            if shape.fifo, !state.order.accept(seq: seq, group: group) {
+                    if shape.fifo {
+                        // Checked before deleting: the group's next messages are handed out only after.
+                        exchange.withLock { state in
+                            for (seq, group) in parsed where !state.order.accept(seq: seq, group: group) {
                                 state.failures.fail("FIFO order broken in group \(group) at message \(seq)")
                             }
                         }
@@ -402,25 +423,22 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
                             if let previous = pendingDelete { try await previous.value }
                             pendingDelete = Task {
                                 let result = try await broker.awaitingDurability { () throws(BrokerError) in try queue.deleteMessageBatch(entries) }
-                                recordDeletes(result, count: entries.count)
+                                recordDurableDeletes(result, count: entries.count)
                             }
                             continue
                         }
-                        recordDeletes(try queue.deleteMessageBatch(entries), count: entries.count)
-                        continue
+                        let result = try queue.deleteMessageBatch(entries)
+                        if let first = result.failed.first { tally.failures.fail("DeleteMessageBatch failed: \(first.code) \(first.message)") }
                     }
-                    let now = nanosecondsNow()
-                    let deleted = exchange.withLock { state -> Int in
-                        state.deleted += messages.count
-                        state.lastDelete = max(state.lastDelete, now)
-                        return state.deleted
-                    }
-                    progress.tick(deleted, now: now)
+                    tally.unflushed += messages.count
+                    tally.lastDelete = nanosecondsNow()
+                    tally.batches += 1
+                    if tally.batches % Tally.flushEvery == 0 { _ = flush(&tally) }
                 }
             }
         }
-        var all: [Histogram] = []
-        for try await histogram in group { all.append(histogram) }
+        var all: [Tally] = []
+        for try await tally in group { all.append(tally) }
         return all
     }
     producersDone.wait()
@@ -428,10 +446,16 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
     progress.finish()
 
     var histogram = Histogram()
-    for part in histograms { histogram.merge(part) }
+    var seen = SeenSet(capacity: limit ?? 1 << 22)
+    var verifier = exchange.withLock { $0.failures }
+    for tally in tallies {
+        histogram.merge(tally.histogram)
+        verifier.absorb(tally.failures.all)
+        for seq in tally.seen where !seen.insert(seq) { verifier.fail("message \(seq) delivered twice") }
+    }
     let statistics = try queue.statistics()
-    let (sent, deleted, distinct, lastDelete, failures) = exchange.withLock { ($0.sent, $0.deleted, $0.seen.count, $0.lastDelete, $0.failures) }
-    var verifier = failures
+    let (sent, deleted, lastDelete) = exchange.withLock { ($0.sent, $0.deleted, $0.lastDelete) }
+    let distinct = seen.count
     verifier.check(distinct == sent, "\(sent) messages sent, \(distinct) distinct received")
     verifier.check(statistics.approximateNumberOfMessages == 0 && statistics.approximateNumberOfMessagesNotVisible == 0,
                    "queue not empty at the end")
