@@ -83,24 +83,39 @@ extension QueueCore {
 
     /// Runs `operation` per entry in one critical section, collecting AWS's `Successful` and `Failed` lists.
     /// Entries are reached by index, not copied into a list of (id, handle) pairs first: that list cost an
-    /// allocation and a retain and release of both strings per entry.
+    /// allocation and a retain and release of both strings per entry. Handles are parsed before the lock is taken
+    /// (a third of a batched delete's time under it), into a buffer on the stack.
     func batch<Entry: ReceiptHandleEntry>(
         _ entries: [Entry],
         _ operation: (borrowing Entry, ReceiptHandle, inout QueueStateMachine, Date) throws(BrokerError) -> Void
     ) throws(BrokerError) -> BatchResult<BatchEntryAcknowledged> {
-        try mutate { state, now, _ throws(BrokerError) in
-            var successful: [BatchResult<BatchEntryAcknowledged>.Entry] = []
-            successful.reserveCapacity(entries.count)
-            var failed: [BatchResultErrorEntry] = []
+        try withUnsafeTemporaryAllocation(of: ReceiptHandle?.self, capacity: entries.count) { handles throws(BrokerError) in
+            var failed: [(index: Int, entry: BatchResultErrorEntry)] = []
             for index in entries.indices {
                 do throws(BrokerError) {
-                    try operation(entries[index], try parseHandle(entries[index].receiptHandle), &state, now)
-                    successful.append(.init(id: entries[index].id, result: BatchEntryAcknowledged()))
+                    handles.initializeElement(at: index, to: try parseHandle(entries[index].receiptHandle))
                 } catch {
-                    failed.append(BatchResultErrorEntry(id: entries[index].id, error: error))
+                    handles.initializeElement(at: index, to: nil)
+                    failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
                 }
             }
-            return BatchResult(failed: failed, successfulEntries: successful)
+            let successful = try mutate { state, now, _ throws(BrokerError) in
+                var successful: [BatchResult<BatchEntryAcknowledged>.Entry] = []
+                successful.reserveCapacity(entries.count)
+                for index in entries.indices {
+                    guard let handle = handles[index] else { continue }
+                    do throws(BrokerError) {
+                        try operation(entries[index], handle, &state, now)
+                        successful.append(.init(id: entries[index].id, result: BatchEntryAcknowledged()))
+                    } catch {
+                        failed.append((index, BatchResultErrorEntry(id: entries[index].id, error: error)))
+                    }
+                }
+                return successful
+            }
+            // In entry order: the handles refused before the lock were listed first.
+            if failed.count > 1 { failed.sort { $0.index < $1.index } }
+            return BatchResult(failed: failed.map(\.entry), successfulEntries: successful)
         }
     }
 }

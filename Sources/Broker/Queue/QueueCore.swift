@@ -61,10 +61,12 @@ final class QueueCore: Sendable, DeadLetterSink {
         var ticket: Result<JournalTicket, BrokerError>?
         // `waitUntil` resumes ride beside the effects, not in them: a field more in the effects slowed every call.
         var wakes: [@Sendable () -> Void]?
+        var released: [TimedEntry] = []
         let result: Result<R, BrokerError> = state.withLock { state in
             guard !state.deleted else { return .failure(BrokerError.queueDoesNotExist()) }
             let now = clock.now
             state.settle(now: now)
+            if !state.released.isEmpty { swap(&released, &state.released) }
             defer { if durable != nil { ticket = journal(&state) } }
             do throws(BrokerError) {
                 let value = try body(&state, now, &effects)
@@ -89,6 +91,8 @@ final class QueueCore: Sendable, DeadLetterSink {
             }
         }
         finish(effects, wakes)
+        // Here, after the lock, and explicitly: a value's lifetime may otherwise end at its last use, inside it.
+        if !released.isEmpty { released = [] }
         return try result.get()
     }
 

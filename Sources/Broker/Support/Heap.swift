@@ -37,6 +37,21 @@ struct Heap<Element> {
     /// Keeps the elements that satisfy `isIncluded` and restores the heap order in O(n).
     mutating func retain(where isIncluded: (Element) -> Bool) {
         elements.removeAll { !isIncluded($0) }
+        heapify()
+    }
+
+    /// Like ``retain(where:)``, but the dropped elements are not destroyed here: the previous storage, every element
+    /// still in it, is returned for the caller to drop where destroying them costs less (outside a lock).
+    mutating func retainReturningPrevious(where isIncluded: (Element) -> Bool) -> [Element] {
+        var kept: [Element] = []
+        kept.reserveCapacity(elements.capacity)
+        for element in elements where isIncluded(element) { kept.append(element) }
+        swap(&kept, &elements)
+        heapify()
+        return kept
+    }
+
+    private mutating func heapify() {
         var index = elements.count / 2
         while index > 0 {
             index -= 1

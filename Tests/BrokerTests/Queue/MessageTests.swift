@@ -315,6 +315,34 @@ struct MessageTests {
         #expect(batch.failed.map(\.code) == ["InvalidParameterValue"])
     }
 
+    /// Handles are parsed before the queue's lock and the other checks run under it; the failures still come back
+    /// in the order of the entries, each with its own error.
+    @Test func batchFailuresFoundBeforeAndUnderTheLockAreListedInEntryOrder() async throws {
+        let (queue, _, _) = try makeQueue()
+        _ = try queue.sendMessageBatch((0..<3).map { SendMessageBatchRequestEntry(id: "s\($0)", body: "m\($0)") })
+        let messages = try await receiveNow(queue, max: 3)
+        #expect(messages.count == 3)
+        try queue.deleteMessage(receiptHandle: messages[2].receiptHandle)
+        let batch = try queue.changeMessageVisibilityBatch([
+            ChangeMessageVisibilityBatchRequestEntry(id: "deleted", receiptHandle: messages[2].receiptHandle, visibilityTimeout: .zero),
+            ChangeMessageVisibilityBatchRequestEntry(id: "malformed", receiptHandle: "not-a-handle", visibilityTimeout: .zero),
+            ChangeMessageVisibilityBatchRequestEntry(id: "ok", receiptHandle: messages[0].receiptHandle, visibilityTimeout: .zero),
+            ChangeMessageVisibilityBatchRequestEntry(id: "too-long", receiptHandle: messages[1].receiptHandle, visibilityTimeout: .seconds(43_201)),
+            ChangeMessageVisibilityBatchRequestEntry(id: "empty", receiptHandle: "", visibilityTimeout: .zero),
+        ])
+        #expect(batch.failed.map(\.id) == ["deleted", "malformed", "too-long", "empty"])
+        #expect(batch.failed.map(\.code) == ["InvalidParameterValue", "ReceiptHandleIsInvalid", "InvalidParameterValue", "ReceiptHandleIsInvalid"])
+        #expect(batch.successful.map(\.id) == ["ok"])
+        let deletes = try queue.deleteMessageBatch([
+            DeleteMessageBatchRequestEntry(id: "bad", receiptHandle: "x"),
+            DeleteMessageBatchRequestEntry(id: "first", receiptHandle: messages[0].receiptHandle),
+            DeleteMessageBatchRequestEntry(id: "second", receiptHandle: messages[1].receiptHandle),
+        ])
+        #expect(deletes.failed.map(\.id) == ["bad"])
+        #expect(deletes.successful.map(\.id) == ["first", "second"])
+        #expect(try MessageTestKit.total(queue) == 0)
+    }
+
     @Test func changeMessageVisibilityBeyondTwelveHoursFromTheReceiveIsInvalidParameterValue() async throws {
         let (queue, clock, _) = try makeQueue()
         try queue.sendMessage("m")

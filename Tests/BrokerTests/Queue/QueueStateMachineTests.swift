@@ -419,4 +419,35 @@ struct QueueStateMachineTests {
             #expect(state.tags == ["keep": "1", "replace": "old"])
         }
     }
+
+    /// Compaction drops the in-flight index's stale entries, which often hold a deleted message's last reference;
+    /// they are handed over in `released` for the core to free after its lock, and nothing else keeps them alive.
+    @Test func compactionHandsDeletedMessagesOverForReleaseOutsideTheLock() throws {
+        final class Watched {
+            weak var message: StoredMessage?
+            init(_ message: StoredMessage) { self.message = message }
+        }
+        var state = try Self.machine()
+        var watched: [Watched] = []
+        for round in 0..<30 {
+            for index in 0..<10 { try Self.send("m\(round)-\(index)", to: &state) }
+            let deliveries = Self.receive(&state)
+            #expect(deliveries.count == 10)
+            for delivery in deliveries {
+                watched.append(Watched(delivery.message))
+                try state.delete(Self.handle(delivery), text: "h")
+            }
+        }
+        state.settle(now: Self.at(1))
+        #expect(!state.released.isEmpty)
+        #expect(state.hidden.count < 100, "compaction kept the in-flight index near its live entries")
+        #expect(Self.counts(state) == [0, 0, 0])
+        let survivors = { watched.filter { $0.message != nil }.count }
+        #expect(survivors() > 0, "the released entries still hold messages")
+        state.released = []
+        state.settle(now: Self.at(2))
+        state.released = []
+        #expect(state.hidden.count <= 64)
+        #expect(survivors() <= state.hidden.count, "only entries still in the index keep a deleted message")
+    }
 }
