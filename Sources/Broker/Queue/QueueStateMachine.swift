@@ -84,7 +84,7 @@ struct QueueStateMachine {
     /// Delayed and in-flight messages by the time they become visible.
     var hidden = Heap<TimedEntry>(by: { $0.deadline < $1.deadline })
     /// What compacting `hidden` dropped, for the core to release once the lock is free: its entries often hold the
-    /// last reference to a deleted message, and freeing a batch of messages and their bodies was a tenth of a
+    /// last reference to a deleted message, and freeing those messages and their bodies was about a sixth of a
     /// batched send's time under the lock.
     var released: [TimedEntry] = []
     /// Live messages by enqueue time, for retention.
