@@ -58,9 +58,12 @@ final class BrokerStore: Sendable {
         /// The sizes (body and attributes) of the last snapshot's messages, summed.
         var lastSnapshotMessageBytes = 0
         var journalBytesAtSnapshot = 0
-        /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose).
-        var scheduleSnapshot: @Sendable (@escaping @Sendable () -> Void) -> Void = {
-            DispatchQueue.global(qos: .utility).async(execute: $0)
+        /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose). On a
+        /// thread of its own, not a Dispatch queue: when every worker thread of the global pool is blocked waiting for
+        /// the disk, a queued snapshot waited with them, and under load a process could go on journaling for its whole
+        /// life without one. Snapshots are rare, so a thread each costs nothing that matters.
+        var scheduleSnapshot: @Sendable (@escaping @Sendable () -> Void) -> Void = { work in
+            Thread { work() }.start()
         }
         var queues: (@Sendable () -> [QueueCore])?
         var topics: (@Sendable () -> [TopicCore])?
