@@ -11,7 +11,7 @@ import Glibc
 /// recovers a copy of the directory and checks the child's promises against the recovered state; then it starts the
 /// next child on the same directory. The child also publishes through a topic whose filtered subscription feeds a
 /// queue: the subscription must keep its ARN across every kill, and every acknowledged publish that matches the
-/// filter must be in that queue or have been received from it, and none that does not. `BROKER_DURABLE_CRASH_ITERATIONS` (default 200) and `BROKER_CRASH_SEED`.
+/// filter must be in that queue or have been received from it, and none that does not. `BROKER_DURABLE_CRASH_ITERATIONS` (default 200), `BROKER_CRASH_SEED`, and `BROKER_CRASH_SNAPSHOTS_REQUIRED=0` to drop the check that some recovery started from a snapshot.
 struct DurableCrashTests {
     private static var childExecutable: String {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -163,8 +163,10 @@ struct DurableCrashTests {
         #expect(kills == iterations)
         #expect(ledger.sent.count >= iterations)
         #expect(publishedTotal > 0)
-        // The snapshotting children made snapshots that recoveries started from.
-        #expect(iterations < 4 || recoveredFromSnapshots > 0)
+        // The snapshotting children made snapshots that recoveries started from (unless the environment says a run is
+        // too slow for a child to finish a snapshot before its kill: CI's ThreadSanitizer run).
+        let snapshotsRequired = environment["BROKER_CRASH_SNAPSHOTS_REQUIRED"] != "0"
+        #expect(iterations < 4 || !snapshotsRequired || recoveredFromSnapshots > 0)
         print("durable crash test: \(kills) kills, \(ledger.sent.count) sends, \(ledger.deleted.count) deletes, "
               + "\(ledger.fifoSent.count) FIFO sends, \(publishedTotal) publishes acknowledged; "
               + "\(recoveredFromSnapshots) recoveries from a snapshot; problems: \(problems.count)")
