@@ -59,9 +59,9 @@ final class BrokerStore: Sendable {
         var lastSnapshotMessageBytes = 0
         var journalBytesAtSnapshot = 0
         /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose). On a
-        /// thread of its own, not a Dispatch queue: when every worker thread of the global pool is blocked waiting for
-        /// the disk, a queued snapshot waited with them, and under load a process could go on journaling for its whole
-        /// life without one. Snapshots are rare, so a thread each costs nothing that matters.
+        /// thread of its own, not a Dispatch queue: a queued snapshot waits while every worker thread of the global
+        /// pool is blocked waiting for the disk or busy, and under sustained load could wait for as long as the load
+        /// lasts. Snapshots are rare, so a thread each costs nothing that matters.
         var scheduleSnapshot: @Sendable (@escaping @Sendable () -> Void) -> Void = { work in
             Thread { work() }.start()
         }
