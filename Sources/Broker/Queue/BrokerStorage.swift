@@ -57,6 +57,9 @@ final class BrokerStore: Sendable {
         var lastSnapshotMessages = 0
         /// The sizes (body and attributes) of the last snapshot's messages, summed.
         var lastSnapshotMessageBytes = 0
+        /// The bytes the last snapshot's messages took in it, their receipt state included: the rest of it
+        /// (queues' settings and tags, deduplication records, topics, move tasks) does not grow with the messages.
+        var lastSnapshotMessageRecordBytes = 0
         var journalBytesAtSnapshot = 0
         /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose). On a
         /// thread of its own, not a Dispatch queue: a queued snapshot waits while every worker thread of the global
@@ -344,13 +347,17 @@ final class BrokerStore: Sendable {
     /// since, of receives superseded. Counting the bytes since the last snapshot alone (as the first snapshot has to,
     /// knowing nothing of the state yet) would rewrite a growing backlog every time it grew by its own size, winning
     /// nothing back. The live state is estimated from the messages resident now (their sizes, which every queue
-    /// keeps summed, and the last snapshot's bytes per message beyond them), so a snapshot's cost stays at most one
+    /// keeps summed, and the bytes per message the last snapshot's messages took beyond them) and the rest of the
+    /// last snapshot, so a snapshot's cost stays at most one
     /// byte written per dead byte it removes, and the directory at about twice the live state plus the threshold.
     func considerSnapshot() throws(BrokerError) {
         let last = counters.withLock { $0 }
         guard last.lastSnapshotMessages > 0, let source = last.queues else { return try takeSnapshot() }
-        let overhead = max(0, last.lastSnapshotBytes - last.lastSnapshotMessageBytes) / last.lastSnapshotMessages
-        var live = 0
+        // Per message, only what the messages' own encoding added beyond their sizes: spreading the fixed part over
+        // them would count it once per message, and a first snapshot of few messages beside large settings would
+        // put every later one off by as many times.
+        let overhead = max(0, last.lastSnapshotMessageRecordBytes - last.lastSnapshotMessageBytes) / last.lastSnapshotMessages
+        var live = max(0, last.lastSnapshotBytes - last.lastSnapshotMessageRecordBytes)
         for core in source() {
             let resident = core.resident
             live += resident.bytes + resident.messages * overhead
@@ -380,6 +387,7 @@ final class BrokerStore: Sendable {
         var written = 0
         var messages = 0
         var messageBytes = 0
+        var messageRecordBytes = 0
         try journal.writeSnapshot(upTo: upTo) { (output: SnapshotOutput) throws(BrokerError) in
             // Written out a piece at a time as the encoding goes, so no buffer grows to the size of the state.
             let drain = { (encoder: inout JournalEncoder) throws(BrokerError) in
@@ -392,7 +400,7 @@ final class BrokerStore: Sendable {
                 for message in image.live ?? [] { messageBytes += message.size }
                 messages += image.live?.count ?? 0
                 encoder.write(byte: 1)
-                try Self.encodeImage(image, into: &encoder, drain: drain)
+                messageRecordBytes += try Self.encodeImage(image, into: &encoder, drain: drain)
             }
             encoder.write(byte: 0)
             for core in topicSource?() ?? [] {
@@ -415,14 +423,17 @@ final class BrokerStore: Sendable {
             $0.lastSnapshotBytes = written
             $0.lastSnapshotMessages = messages
             $0.lastSnapshotMessageBytes = messageBytes
+            $0.lastSnapshotMessageRecordBytes = messageRecordBytes
             $0.journalBytesAtSnapshot = bytesAtSnapshot
         }
     }
 
     /// Encodes a queue's image; `drain` is called every so many messages, to write out what is encoded so far.
+    /// Returns the bytes its messages took.
+    @discardableResult
     static func encodeImage(_ image: RestoredQueue, snapshotVersion version: UInt8 = snapshotVersion,
                             into encoder: inout JournalEncoder,
-                            drain: (inout JournalEncoder) throws(BrokerError) -> Void = { _ in }) throws(BrokerError) {
+                            drain: (inout JournalEncoder) throws(BrokerError) -> Void = { _ in }) throws(BrokerError) -> Int {
         encoder.write(varint: image.id)
         encoder.write(string: image.accountId)
         encoder.write(string: image.region)
@@ -455,20 +466,27 @@ final class BrokerStore: Sendable {
         }
         if let live = image.live, let states = image.liveStates, live.count == states.count {
             encoder.write(count: live.count)
+            var bytes = 0
             for index in live.indices {
+                let before = encoder.bytes.count
                 QueueLog.encode(live[index], state: states[index], into: &encoder)
+                bytes += encoder.bytes.count - before
                 if index & 1023 == 1023 { try drain(&encoder) }
             }
             if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
-            return
+            return bytes
         }
         let messages = image.orderedMessages
         encoder.write(count: messages.count)
+        var bytes = 0
         for (index, message) in messages.enumerated() {
+            let before = encoder.bytes.count
             QueueLog.encode(message, into: &encoder)
+            bytes += encoder.bytes.count - before
             if index & 1023 == 1023 { try drain(&encoder) }
         }
         if version >= 3 { encodeReceiveAttempts(image, into: &encoder) }
+        return bytes
     }
 
     /// The FIFO receive attempts after a queue image's messages (snapshot version 3 on).

@@ -321,6 +321,54 @@ struct DurableBrokerTests {
         #expect(store.lastSnapshotMessages == 0 && store.lastSnapshotBytes < 1_024)
     }
 
+    @Test("A snapshot's settings and tags are weighed once, not once per message it held")
+    func snapshotWeighsItsFixedPartOnce() async throws {
+        let directory = TemporaryDirectory()
+        let threshold = 16 << 10
+        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
+                                storage: .directory(directory.path, durability: .none), snapshotThreshold: threshold)
+        defer { broker.closeStorage() }
+        let store = try #require(broker.directory.store)
+        let due = LockedState<[@Sendable () -> Void]>([])
+        store.setSnapshotScheduler { job in due.withLock { $0.append(job) } }
+        func runDue() {
+            let jobs = due.withLock { jobs in
+                defer { jobs.removeAll() }
+                return jobs
+            }
+            for job in jobs { job() }
+        }
+        // Some 19 KiB of tags and two messages: the first snapshot is almost all fixed part.
+        let queue = try broker.createQueue(named: "tagged")
+        try queue.tag(Dictionary(uniqueKeysWithValues: (0..<50).map {
+            (String(format: "%03d", $0) + String(repeating: "k", count: 125), String(repeating: "v", count: 256))
+        }))
+        try queue.sendMessage("first")
+        try queue.sendMessage("second")
+        while store.journal.bytesUntilMark != nil { try queue.tag(["filler": String(repeating: "f", count: 256)]) }
+        runDue()
+        let first = store.lastSnapshotBytes
+        #expect(first > 19_000 && store.lastSnapshotMessages == 2)
+
+        // A hundred small messages stay resident (live: the tags and some 15 KiB), and others are sent and deleted
+        // until the journal holds well over as much dead as live. Weighing the tags once per message held would
+        // count the live state at some 1 MB and put the next snapshot off that long.
+        for index in 0..<100 { try queue.sendMessage("resident \(index) " + String(repeating: "r", count: 90)) }
+        let churn = try broker.createQueue(named: "churn")
+        let start = store.journal.statistics.bytes
+        let small = String(repeating: "s", count: 100)
+        while store.lastSnapshotBytes == first && store.journal.statistics.bytes - start < 1_000_000 {
+            for _ in 0..<10 { try churn.sendMessage(small) }
+            let received = try await churn.receiveMessages(maxNumberOfMessages: 10)
+            _ = try churn.deleteMessageBatch(received.enumerated().map {
+                DeleteMessageBatchRequestEntry(id: "e\($0.offset)", receiptHandle: $0.element.receiptHandle)
+            })
+            runDue()
+        }
+        #expect(store.lastSnapshotBytes != first)
+        #expect(store.journal.statistics.bytes - start < 150_000)
+    }
+
     @Test("A snapshot larger than the pieces it is written in restores every message")
     func snapshotInPieces() async throws {
         let directory = TemporaryDirectory()
