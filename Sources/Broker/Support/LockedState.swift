@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -17,6 +18,12 @@ import Darwin
 final class LockedState<State>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let state: UnsafeMutablePointer<State>
+    /// Whether the mutex is held, kept beside it for threads that wait by spinning (see `lockContended`). Only a hint:
+    /// the mutex alone decides who holds the lock.
+    private let held = Atomic<Bool>(false)
+    /// Threads asleep in the mutex's own wait. While there are any, nobody spins: a spinner would take the lock each
+    /// time it came free, before the woken sleeper could, and could keep a thread that fell asleep from ever getting it.
+    private let sleepers = Atomic<Int>(0)
 
     init(_ initial: State) {
         state = UnsafeMutablePointer<State>.allocate(capacity: 1)
@@ -47,8 +54,39 @@ final class LockedState<State>: @unchecked Sendable {
     /// Runs `body` with exclusive access to the state. Never call back into code that may take the same lock.
     @inline(__always)
     func withLock<R, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        if pthread_mutex_trylock(mutex) != 0 { lockContended() }
+        held.store(true, ordering: .relaxed)
+        defer {
+            held.store(false, ordering: .relaxed)
+            pthread_mutex_unlock(mutex)
+        }
         return try body(&state.pointee)
     }
+
+    /// Spins, reading `held`, before it sleeps. A batch's critical section takes a few microseconds, longer than
+    /// glibc's adaptive spin (100 rounds by default) waits, so a thread that found the lock taken went to sleep in
+    /// the kernel and was woken by a futex call: with two producers and two consumers on one queue that was a seventh
+    /// of all CPU time, and the cores stood idle while both of their threads slept. Reading the mirror writes nothing,
+    /// so the spinning thread does not slow the holder; it tries the mutex only once the mirror reads free. About as
+    /// many rounds as the longest critical sections last (a few microseconds), then the mutex's own wait; and no
+    /// spinning at all while a thread sleeps there (`sleepers`), so that the mutex's waiters are served in turn.
+    @inline(never)
+    private func lockContended() {
+        var rounds = 0
+        while rounds < Self.spinRounds, sleepers.load(ordering: .relaxed) == 0 {
+            if !held.load(ordering: .relaxed), pthread_mutex_trylock(mutex) == 0 { return }
+            rounds += 1
+        }
+        sleepers.add(1, ordering: .relaxed)
+        pthread_mutex_lock(mutex)
+        sleepers.subtract(1, ordering: .relaxed)
+    }
+
+    /// Measured at 1,500 to 20,000 (see `lockContended`): 8,000 was best for two producers and two consumers and at
+    /// the durable `interval` level.
+    private static var spinRounds: Int { lockSpinRounds }
 }
+
+/// None on a single processor, where the holder cannot run while a waiter spins. (A global: a generic class cannot
+/// store a static property.)
+private let lockSpinRounds: Int = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 ? 8_000 : 0

@@ -3,10 +3,11 @@ import Testing
 
 @testable import Broker
 
-/// The project's lock under contention.
+/// The project's lock under contention: waiters spin on its mirror flag, fall asleep in the mutex, and stop spinning
+/// while anyone sleeps there.
 struct LockedStateTests {
-    /// Four threads on two cores take the lock for short and long critical sections (long enough that waiters sleep
-    /// in the mutex); every increment lands, and no two threads are ever inside at once.
+    /// Four threads on two cores take the lock for critical sections long enough that waiters exhaust their spin and
+    /// sleep, and short ones that they do not; every increment lands, and no two threads are ever inside at once.
     @Test(arguments: [0, 50, 2_000])
     func contendedSectionsStayExclusiveAndLoseNoUpdate(workPerSection: Int) {
         struct Counter {
