@@ -165,7 +165,6 @@ struct QueueStateMachine {
         case .visible, .gone: return
         }
         message.state = .visible
-        message.stamp &+= 1
         visibleCount += 1
         if isFifo, message.groupSlot >= 0 {
             // A group becomes receivable when its head does (returned from flight, or matured).
@@ -191,8 +190,7 @@ struct QueueStateMachine {
         }
         message.state = newState
         message.visibleAt = deadline
-        message.stamp &+= 1
-        hidden.push(TimedEntry(deadline: deadline, stamp: message.stamp, message: message))
+        hidden.push(TimedEntry(deadline: deadline, message: message))
     }
 
     /// Removes a message for good (deleted, expired, purged or moved to a dead-letter queue).

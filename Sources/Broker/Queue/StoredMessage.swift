@@ -5,9 +5,12 @@ import Foundation
 ///
 /// Kept small, because a queue may hold millions: the id is 16 bytes, what a plain standard message lacks (system
 /// attributes, FIFO fields, a dead-letter source, an enqueue time other than its send time) sits in an optional
-/// side record, and the fields are ordered and sized so that the object takes 129 bytes, one 144-byte allocation
+/// side record, and the fields are ordered and sized so that the object takes 120 bytes, one 128-byte allocation
 /// (a `Date?` would add 7 bytes of padding, a lone `UInt8` between two words 7 more, each `Int` 4 more than its
-/// range needs: 160 bytes and a 176-byte allocation).
+/// range needs: 160 bytes and a 176-byte allocation). To get under 121 bytes: the state shares a word with the
+/// receive count (both change only under the lock; the size, which shares nothing, is read without it), a FIFO
+/// message's group slot sits in the side record every FIFO message has, and a stale entry of the hidden index is
+/// recognised by its deadline rather than a stamp.
 final class StoredMessage: @unchecked Sendable {
     enum State: UInt8 {
         /// Created, not yet in the queue's indexes.
@@ -19,7 +22,7 @@ final class StoredMessage: @unchecked Sendable {
     }
 
     /// The fields only some messages have.
-    private final class Extras: Sendable {
+    private final class Extras: @unchecked Sendable {
         let systemAttributes: [String: MessageAttributeValue]
         let groupId: String?
         let deduplicationId: String?
@@ -27,6 +30,8 @@ final class StoredMessage: @unchecked Sendable {
         let deadLetterQueueSourceArn: String?
         /// Nil when the message was enqueued when it was sent.
         let enqueuedAt: Date?
+        /// FIFO: the slot of its group in the queue's group table; like the message's `var`s, the queue's lock's.
+        var groupSlot: Int32 = -1
 
         init(systemAttributes: [String: MessageAttributeValue], groupId: String?,
              deduplicationId: String?, sequenceNumber: UInt64?, deadLetterQueueSourceArn: String?, enqueuedAt: Date?) {
@@ -57,12 +62,20 @@ final class StoredMessage: @unchecked Sendable {
     private var firstReceivedSeconds: Double
     /// Bytes, as SQS counts them against the maximum message size (at most 1 MiB, so 32 bits hold it).
     private let storedSize: UInt32
-    private var storedReceiveCount: UInt32
-    /// Bumped whenever `visibleAt` changes, so heap entries for an older deadline are recognised as stale.
-    var stamp: UInt32 = 0
-    /// FIFO: the slot of its group in the queue's group table (set when it joins the queue's indexes).
-    var groupSlot: Int32 = -1
-    var state: State
+    /// The receive count in the low 24 bits (it stops at 16,777,215), the state's raw value in the high 8.
+    private var countAndState: UInt32 = 0
+
+    var state: State {
+        get { State(rawValue: UInt8(truncatingIfNeeded: countAndState >> 24)) ?? .gone }
+        set { countAndState = countAndState & Self.countMask | UInt32(newValue.rawValue) << 24 }
+    }
+
+    /// FIFO: the slot of its group in the queue's group table (set when it joins the queue's indexes); -1 before,
+    /// and always for a message without a group.
+    var groupSlot: Int32 {
+        get { extras?.groupSlot ?? -1 }
+        set { extras?.groupSlot = newValue }
+    }
 
     var messageId: String { id.string }
     var systemAttributes: [String: MessageAttributeValue] { extras?.systemAttributes ?? [:] }
@@ -75,9 +88,11 @@ final class StoredMessage: @unchecked Sendable {
     var size: Int { Int(storedSize) }
 
     var receiveCount: Int {
-        get { Int(storedReceiveCount) }
-        set { storedReceiveCount = UInt32(clamping: newValue) }
+        get { Int(countAndState & Self.countMask) }
+        set { countAndState = countAndState & ~Self.countMask | UInt32(clamping: min(max(newValue, 0), Int(Self.countMask))) }
     }
+
+    private static var countMask: UInt32 { 0x00FF_FFFF }
 
     var firstReceivedAt: Date? {
         get { firstReceivedSeconds.isNaN ? nil : Date(timeIntervalSinceReferenceDate: firstReceivedSeconds) }
@@ -100,11 +115,10 @@ final class StoredMessage: @unchecked Sendable {
         self.extras = plain ? nil : Extras(
             systemAttributes: systemAttributes, groupId: groupId, deduplicationId: deduplicationId, sequenceNumber: sequenceNumber,
             deadLetterQueueSourceArn: deadLetterQueueSourceArn, enqueuedAt: separateEnqueue)
-        self.storedReceiveCount = UInt32(clamping: receiveCount)
         self.firstReceivedSeconds = firstReceivedAt?.timeIntervalSinceReferenceDate ?? .nan
-        self.state = .new
         self.visibleAt = enqueuedAt
         self.receivedAt = sentAt
+        self.receiveCount = receiveCount  // and the state `.new`: 0 in the high bits
     }
 }
 
@@ -121,14 +135,17 @@ extension StoredMessage {
     }
 }
 
-/// A heap entry: `message` becomes visible at `deadline`, if `stamp` still matches.
+/// A heap entry: `message` becomes visible at `deadline`, if that is still its deadline.
+///
+/// An entry whose message was hidden again since holds an older deadline, and one whose message became visible or
+/// went is not delayed or in flight. Two entries can hold the message's current deadline (hidden until D, made
+/// visible, hidden until D again): the first makes it visible, and the second then finds it visible.
 struct TimedEntry {
     let deadline: Date
-    let stamp: UInt32
     let message: StoredMessage
 
     var isCurrent: Bool {
-        stamp == message.stamp && (message.state == .delayed || message.state == .inFlight)
+        message.visibleAt == deadline && (message.state == .delayed || message.state == .inFlight)
     }
 }
 

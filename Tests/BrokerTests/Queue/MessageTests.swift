@@ -273,6 +273,31 @@ struct MessageTests {
         #expect(again.receiveCount == 2)
     }
 
+    /// The in-flight index recognises an old entry by its deadline: one for an instant the message is no longer
+    /// hidden until stays stale, and one for the instant it is hidden until again returns it then, once.
+    @Test func aMessageHiddenAgainReturnsAtItsNewDeadlineOnlyAndOnce() async throws {
+        let (queue, clock, _) = try makeQueue()
+        try queue.sendMessage("m")
+        let first = try #require(try await receiveNow(queue, visibility: .seconds(30)).first)
+        clock.advance(by: .seconds(10))
+        try queue.changeMessageVisibility(receiptHandle: first.receiptHandle, visibilityTimeout: .zero)
+        let second = try #require(try await receiveNow(queue, visibility: .seconds(40)).first)
+        // t = 30: the first receive's deadline, no longer the message's (it is hidden until 50).
+        clock.advance(by: .seconds(20))
+        #expect(try MessageTestKit.counts(queue) == (0, 1, 0))
+        // Hidden until 40 now; then until 30 + 20 = 50 again, the instant an older entry names as well.
+        try queue.changeMessageVisibility(receiptHandle: second.receiptHandle, visibilityTimeout: .seconds(10))
+        try queue.changeMessageVisibility(receiptHandle: second.receiptHandle, visibilityTimeout: .seconds(20))
+        clock.advance(by: .seconds(10))
+        #expect(try MessageTestKit.counts(queue) == (0, 1, 0))
+        clock.advance(by: .seconds(10))
+        #expect(try MessageTestKit.counts(queue) == (1, 0, 0))
+        let third = try await receiveNow(queue, visibility: .seconds(30), system: [.approximateReceiveCount])
+        #expect(third.map(\.messageId) == [first.messageId] && third.first?.receiveCount == 3)
+        #expect(try await receiveNow(queue).isEmpty)
+        #expect(try MessageTestKit.counts(queue) == (0, 1, 0))
+    }
+
     @Test func changeMessageVisibilityOnMessageNoLongerInFlightSucceedsAndLeavesItVisible() async throws {
         let (queue, clock, _) = try makeQueue()
         try queue.sendMessage("m")

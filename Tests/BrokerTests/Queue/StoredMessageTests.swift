@@ -27,14 +27,59 @@ struct StoredMessageTests {
         #expect(Self.message(firstReceivedAt: received).firstReceivedAt == received)
     }
 
-    @Test func theReceiveCountAndSizeReadBackAsWrittenAndACountBeyond32BitsStopsAtTheMaximum() {
+    @Test func theReceiveCountAndSizeReadBackAsWrittenAndACountBeyond24BitsStopsAtTheMaximum() {
         let message = Self.message(size: 1_048_576, receiveCount: 3)
         #expect(message.size == 1_048_576)
         #expect(message.receiveCount == 3)
         message.receiveCount += 1
         #expect(message.receiveCount == 4)
+        message.receiveCount = 16_777_215
+        #expect(message.receiveCount == 16_777_215)
+        message.receiveCount += 1
+        #expect(message.receiveCount == 16_777_215)
         message.receiveCount = Int(UInt32.max) + 10
-        #expect(message.receiveCount == Int(UInt32.max))
+        #expect(message.receiveCount == 16_777_215)
+        #expect(message.state == .new)
+    }
+
+    /// The state shares a word with the receive count: setting either leaves the other as it was.
+    @Test(arguments: [StoredMessage.State.new, .delayed, .visible, .inFlight, .gone])
+    func theStateAndTheReceiveCountDoNotDisturbEachOther(state: StoredMessage.State) {
+        let message = Self.message(receiveCount: 16_777_215)
+        message.state = state
+        #expect(message.state == state)
+        #expect(message.receiveCount == 16_777_215)
+        message.receiveCount = 5
+        #expect(message.state == state)
+        #expect(message.receiveCount == 5)
+    }
+
+    @Test func aFifoMessageKeepsItsGroupSlotAndOneWithoutAGroupHasNone() {
+        let fifo = Self.message(groupId: "g")
+        #expect(fifo.groupSlot == -1)
+        fifo.groupSlot = 41
+        #expect(fifo.groupSlot == 41)
+        let plain = Self.message()
+        plain.groupSlot = 41
+        #expect(plain.groupSlot == -1)
+    }
+
+    /// A hidden-index entry is current only while its deadline is still the message's and the message is hidden.
+    @Test func anEntryIsCurrentOnlyForTheMessagesDeadlineWhileItIsHidden() {
+        let message = Self.message()
+        let first = Self.sent.addingTimeInterval(30)
+        let second = Self.sent.addingTimeInterval(60)
+        message.state = .inFlight
+        message.visibleAt = first
+        let older = TimedEntry(deadline: first, message: message)
+        #expect(older.isCurrent)
+        message.visibleAt = second
+        #expect(!older.isCurrent)
+        #expect(TimedEntry(deadline: second, message: message).isCurrent)
+        message.state = .visible
+        #expect(!TimedEntry(deadline: second, message: message).isCurrent)
+        message.state = .gone
+        #expect(!TimedEntry(deadline: second, message: message).isCurrent)
     }
 
     @Test func anEnqueueTimeOtherThanTheSendTimeIsKeptAndTheSendTimeIsTheDefault() {
@@ -49,15 +94,15 @@ struct StoredMessageTests {
     }
 
     #if canImport(Glibc)
-    /// A queue may hold millions: the object must stay in glibc's 144-byte chunk (136 usable bytes).
+    /// A queue may hold millions: the object must stay in glibc's 128-byte chunk (120 usable bytes).
     /// `size_t malloc_usable_size(void *)`, found at run time: Swift's Glibc module does not import malloc.h.
-    @Test func aPlainStoredMessageFitsInOne144ByteAllocation() throws {
+    @Test func aPlainStoredMessageFitsInOne128ByteAllocation() throws {
         typealias UsableSize = @convention(c) (UnsafeMutableRawPointer?) -> Int
         let symbol = try #require(dlsym(nil, "malloc_usable_size"))
         let usableSize = unsafeBitCast(symbol, to: UsableSize.self)
         let message = Self.message()
         let usable = withExtendedLifetime(message) { usableSize(Unmanaged.passUnretained(message).toOpaque()) }
-        #expect(usable > 0 && usable <= 136)
+        #expect(usable > 0 && usable <= 120)
     }
     #endif
 }
