@@ -348,8 +348,8 @@ final class BrokerStore: Sendable {
     /// knowing nothing of the state yet) would rewrite a growing backlog every time it grew by its own size, winning
     /// nothing back. The live state is estimated from the messages resident now (their sizes, which every queue
     /// keeps summed, and the bytes per message the last snapshot's messages took beyond them) and the rest of the
-    /// last snapshot, so a snapshot's cost stays at most one
-    /// byte written per dead byte it removes, and the directory at about twice the live state plus the threshold.
+    /// last snapshot, so a snapshot's cost stays at most one byte written per dead byte it removes, and the
+    /// directory at about twice the live state plus the threshold.
     func considerSnapshot() throws(BrokerError) {
         let last = counters.withLock { $0 }
         guard last.lastSnapshotMessages > 0, let source = last.queues else { return try takeSnapshot() }
