@@ -261,20 +261,12 @@ struct DurableBrokerTests {
     func snapshotSchedule() async throws {
         let directory = TemporaryDirectory()
         let threshold = 16 << 10
-        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
-                                storage: .directory(directory.path, durability: .none), snapshotThreshold: threshold)
+        let held = try HeldSnapshots(directory, threshold: threshold)
+        let (broker, store) = (held.broker, held.store)
         defer { broker.closeStorage() }
-        let store = try #require(broker.directory.store)
-        // Snapshots that come due are held here and run when the test says, so that none runs behind its back.
-        let due = LockedState<[@Sendable () -> Void]>([])
-        store.setSnapshotScheduler { job in due.withLock { $0.append(job) } }
         func runDue() throws {
-            let jobs = due.withLock { jobs in
-                defer { jobs.removeAll() }
-                return jobs
-            }
-            try #require(jobs.count == 1, "\(jobs.count) snapshots due")
-            jobs[0]()
+            let ran = held.runDue()
+            try #require(ran == 1, "\(ran) snapshots due")
         }
         #expect(store.journal.bytesUntilMark == threshold)
 
@@ -310,7 +302,7 @@ struct DurableBrokerTests {
             }
         }
         try await drain()
-        #expect(due.withLock { $0.isEmpty })
+        #expect(held.due == 0)
         let small = String(repeating: "s", count: 100)
         while store.journal.bytesUntilMark != nil {
             for _ in 0..<10 { try queue.sendMessage(small) }
@@ -323,21 +315,10 @@ struct DurableBrokerTests {
 
     @Test("A snapshot's settings and tags are weighed once, not once per message it held")
     func snapshotWeighsItsFixedPartOnce() async throws {
-        let directory = TemporaryDirectory()
-        let threshold = 16 << 10
-        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
-                                storage: .directory(directory.path, durability: .none), snapshotThreshold: threshold)
+        let held = try HeldSnapshots(TemporaryDirectory(), threshold: 16 << 10)
+        let (broker, store) = (held.broker, held.store)
         defer { broker.closeStorage() }
-        let store = try #require(broker.directory.store)
-        let due = LockedState<[@Sendable () -> Void]>([])
-        store.setSnapshotScheduler { job in due.withLock { $0.append(job) } }
-        func runDue() {
-            let jobs = due.withLock { jobs in
-                defer { jobs.removeAll() }
-                return jobs
-            }
-            for job in jobs { job() }
-        }
+        func runDue() { held.runDue() }
         // Some 19 KiB of tags and two messages: the first snapshot is almost all fixed part.
         let queue = try broker.createQueue(named: "tagged")
         try queue.tag(Dictionary(uniqueKeysWithValues: (0..<50).map {
@@ -475,5 +456,37 @@ struct DurableBrokerTests {
         let queue = try broker.createQueue(named: "q")
         #expect(queue.core.durable == nil)
         #expect(broker.recoveryReport == nil)
+    }
+}
+
+/// A durable broker at `none` (seed 7, a manual clock) whose snapshots that come due are held and run when the test
+/// says, so that none runs behind its back.
+private final class HeldSnapshots {
+    let broker: Broker
+    let store: BrokerStore
+    /// Kept for as long as the broker: a temporary directory is removed when dropped.
+    let directory: TemporaryDirectory
+    private let jobs = LockedState<[@Sendable () -> Void]>([])
+
+    init(_ directory: TemporaryDirectory, threshold: Int) throws {
+        self.directory = directory
+        broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
+                            storage: .directory(directory.path, durability: .none), snapshotThreshold: threshold)
+        store = try #require(broker.directory.store)
+        store.setSnapshotScheduler { [jobs] job in jobs.withLock { $0.append(job) } }
+    }
+
+    /// Snapshots due and not yet run.
+    var due: Int { jobs.withLock { $0.count } }
+
+    /// Runs the snapshots due; returns how many there were.
+    @discardableResult
+    func runDue() -> Int {
+        let due = jobs.withLock { jobs in
+            defer { jobs.removeAll() }
+            return jobs
+        }
+        for job in due { job() }
+        return due.count
     }
 }
