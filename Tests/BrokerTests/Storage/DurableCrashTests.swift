@@ -16,7 +16,9 @@ import Glibc
 /// One snapshotting child in twenty is killed only once a snapshot it started is complete, however slow the machine,
 /// and the recovery after it must start from that snapshot; the others are killed wherever the count falls, in a
 /// snapshot or compaction too. (Not more: a child that waits for its snapshot keeps sending, the state grows, and the
-/// next snapshot takes longer; under ThreadSanitizer every fourth child waiting grew it to 30 MB by run 180.) `BROKER_DURABLE_CRASH_ITERATIONS` (default 200) and `BROKER_CRASH_SEED`.
+/// next snapshot takes longer; under ThreadSanitizer every fourth child waiting grew it to 30 MB by run 180.)
+///
+/// `BROKER_DURABLE_CRASH_ITERATIONS` (default 200) and `BROKER_CRASH_SEED`.
 struct DurableCrashTests {
     private static var childExecutable: String {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
