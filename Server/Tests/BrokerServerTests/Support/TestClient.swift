@@ -24,17 +24,17 @@ final class TestClient: Sendable {
     private let collector: NIOLoopBound<ResponseCollector>
 
     static func connect(port: Int) async throws -> TestClient {
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
+        // The collector is taken while the pipeline is built: a server that closes the connection at once (a short
+        // idle timeout, the connection cap) tears the pipeline down, and a later lookup would find no handler.
+        let (channel, collector) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector())
+                    let collector = ResponseCollector()
+                    try channel.pipeline.syncOperations.addHandler(collector)
+                    return (channel, NIOLoopBound(collector, eventLoop: channel.eventLoop))
                 }
             }
-        let channel = try await bootstrap.connect(host: "127.0.0.1", port: port).get()
-        let collector = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ResponseCollector.self), eventLoop: channel.eventLoop)
-        }.get()
         return TestClient(channel: channel, collector: collector)
     }
 
