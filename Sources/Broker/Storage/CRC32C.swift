@@ -1,9 +1,13 @@
+internal import CBrokerCRC32C
+
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every journal record and snapshot.
 ///
 /// Castagnoli rather than the zlib polynomial because it detects more error patterns in the record sizes a journal
 /// holds, and it is what other storage formats (iSCSI, ext4, LevelDB) chose, so its test vectors are well known.
-/// Software slicing-by-8: eight table lookups per eight input bytes, a few times faster than a byte at a time, and
-/// fast enough that checksumming is a small part of an append (the fsync dominates by orders of magnitude).
+/// The processor's CRC-32C instruction where it has one (SSE 4.2 on x86-64, the CRC32 extension on 64-bit ARM), in
+/// a small C target because Swift cannot name the instruction; otherwise software slicing-by-8, eight table lookups
+/// per eight input bytes. At `interval` durability the software tables were about 4% of an append's time, the
+/// instruction a ninth of that.
 enum CRC32C {
     /// The checksum of `bytes`, starting a fresh computation.
     @inline(__always)
@@ -19,7 +23,18 @@ enum CRC32C {
 
     /// Continues a computation: `state` is the complemented running value (start with `~0`, finish with `~state`),
     /// so a record's header and payload can be checksummed without copying them together.
+    @inline(__always)
     static func update(_ state: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        guard hardwareAvailable, let base = bytes.baseAddress else { return softwareUpdate(state, bytes) }
+        return broker_crc32c_update(state, base, bytes.count)
+    }
+
+    /// Whether ``update(_:_:)`` uses the processor's instruction.
+    static let hardwareAvailable = broker_crc32c_hardware_available() != 0
+
+    /// ``update(_:_:)`` in software, whatever the processor has: the fallback, and the reference tests hold the
+    /// instruction to.
+    static func softwareUpdate(_ state: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = state
         guard var pointer = bytes.baseAddress else { return crc }
         var remaining = bytes.count

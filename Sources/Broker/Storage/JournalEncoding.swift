@@ -48,7 +48,12 @@ package struct JournalEncoder: Sendable {
 
     /// Eight bytes, little-endian: for values that are usually large (hashes, bit patterns).
     package mutating func write(fixed value: UInt64) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        // A byte at a time: appending the value's raw bytes goes through the generic sequence path, half as fast.
+        var value = value
+        for _ in 0..<8 {
+            bytes.append(UInt8(truncatingIfNeeded: value))
+            value >>= 8
+        }
     }
 
     /// `true` or `false` as one byte.
