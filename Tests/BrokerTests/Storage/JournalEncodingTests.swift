@@ -21,6 +21,14 @@ struct JournalEncodingTests {
         }
     }
 
+    #if arch(x86_64)
+    /// Every x86-64 processor made since 2008 has SSE 4.2: a detection that failed would leave the library on the
+    /// tables silently, with every other checksum test still passing.
+    @Test func theProcessorsCRCInstructionIsFoundOnX86() {
+        #expect(CRC32C.hardwareAvailable)
+    }
+    #endif
+
     @Test(arguments: CRCPath.allCases)
     func crc32cMatchesTheStandardTestVectors(path: CRCPath) {
         // RFC 3720, appendix B.4, and the "123456789" check value of the Castagnoli polynomial.
