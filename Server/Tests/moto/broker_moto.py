@@ -1,8 +1,8 @@
 """pytest plugin for moto's own SQS/SNS suite run against broker-server (see run.sh).
 
 EXCLUDED leaves tests out by a listed rule: they test moto itself (its in-process server app, its internal matcher
-functions), need another AWS service (CloudFormation, Lambda, AWS Config, IAM), or need an SNS capability that
-Broker does not serve yet (real HTTP delivery). Every other test must pass.
+functions), need another AWS service (CloudFormation, Lambda, AWS Config, IAM), or mock an endpoint inside the test's own
+process. Every other test must pass.
 
 EXPECTED_FAILURES lists tests where moto's expectation differs from AWS's documentation; each is a strict xfail whose
 reason quotes the AWS page Broker follows instead.
@@ -36,8 +36,9 @@ EXCLUDED: dict[str, list[str]] = {
         "tests/test_sns/test_topics.py::test_list_config_service_resources",
         "tests/test_sns/test_topics.py::test_get_config_resource",
     ],
-    "SNS HTTP/HTTPS delivery: confirmation is captured, real delivery not served yet (issue 18)": [
-        "tests/test_sns/test_publishing.py::test_publish_to_http*",
+    "mocks its HTTP endpoint inside the test's own process (responses) and reads moto's backend; it skips itself in "
+    "server mode": [
+        "tests/test_sns/test_publishing.py::test_publish_to_http",
     ],
 }
 
