@@ -85,6 +85,12 @@ public struct Queue: Sendable, Hashable {
         return core.messages(from: deliveries, selection: request.selection)
     }
 
+    /// Whether this handle still names a queue: false once the queue was deleted (or the broker reset), after which
+    /// a queue made under the same name is another queue and needs a handle of its own. Read without the queue's
+    /// lock, so a caller that keeps handles between requests can check one for the price of an atomic load.
+    @_spi(BrokerServer)
+    public var isCurrent: Bool { !core.wasDeleted }
+
     /// ReceiveMessage as far as it goes without waiting: the messages a receive with these parameters returns at
     /// once, or nil when it would wait (a long poll that finds nothing), in which case nothing was taken and
     /// ``receiveMessages(maxNumberOfMessages:visibilityTimeout:waitTimeSeconds:messageAttributeNames:messageSystemAttributeNames:receiveRequestAttemptId:)``

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The storage of one queue: its ``QueueStateMachine`` behind one lock, the clock the transitions are given `now`
 /// from, the queue's one timer, and the effects the transitions leave, applied once the lock is released.
@@ -21,6 +22,9 @@ final class QueueCore: Sendable, DeadLetterSink {
     let cancelsIdleTimerAtOnce: Bool
     /// Where a durable queue's changes are journaled (`QueueCore+Journal.swift`); nil in memory.
     let durable: DurableQueue?
+    /// Set with the state's `deleted`, for readers that must not take the lock: a deleted core stays deleted, and a
+    /// queue made again under its name is another core.
+    private let deletedFlag = Atomic<Bool>(false)
 
     init(name: String, url: String, arn: String, settings: QueueSettings, tags: [String: String], seed: UInt64,
          clock: any BrokerClock, senderId: String, inFlightLimit: Int,
@@ -246,6 +250,7 @@ final class QueueCore: Sendable, DeadLetterSink {
         var watcherFailures: [@Sendable () -> Void] = []
         let waiters: [Waiter] = state.withLock { state in
             state.deleted = true
+            deletedFlag.store(true, ordering: .releasing)
             // Subscriptions may still hold the core until their next delivery finds it deleted; the messages go now.
             state.removeAllMessages()
             state.timer?.wakeUp.cancel()
@@ -259,6 +264,10 @@ final class QueueCore: Sendable, DeadLetterSink {
     }
 
     var isDeleted: Bool { state.withLock { $0.deleted } }
+
+    /// ``isDeleted`` without the lock: true once the deletion has taken the lock, possibly a moment before the caller
+    /// would see it there.
+    var wasDeleted: Bool { deletedFlag.load(ordering: .acquiring) }
 
     // MARK: Dead letters
 

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Broker
+@_spi(BrokerServer) @testable import Broker
 
 struct QueueManagementTests {
     static let start = ManualClock.defaultStart
@@ -871,5 +871,21 @@ struct QueueManagementTests {
     @Test func errorDescriptionIsCodeNameAndMessage() {
         let error = BrokerError(.queueDoesNotExist, "The specified queue does not exist.")
         #expect(error.description == "QueueDoesNotExist: The specified queue does not exist.")
+    }
+
+    @Test("A handle is current until its queue is deleted or the broker reset; the queue made again is another")
+    func handleIsCurrentUntilItsQueueGoes() throws {
+        let clock = ManualClock()
+        let broker = Broker(clock: clock)
+        let first = try broker.createQueue(named: "q")
+        #expect(first.isCurrent)
+        try broker.deleteQueue(first)
+        #expect(!first.isCurrent)
+        clock.advance(by: .seconds(61))
+        let second = try broker.createQueue(named: "q")
+        #expect(second.isCurrent && !first.isCurrent)
+        #expect(try broker.queue(named: "q").isCurrent)
+        broker.reset()
+        #expect(!second.isCurrent)
     }
 }

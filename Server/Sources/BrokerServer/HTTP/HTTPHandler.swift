@@ -31,6 +31,8 @@ final class HTTPHandler: ChannelInboundHandler {
     /// The body so far: the first chunk as NIO read it, later chunks (of a body split across reads) appended to it.
     private var body: ByteBuffer?
     private let answersOnEventLoop: Bool
+    /// What this connection's last request resolved, for the next (see ``ConnectionMemo``).
+    private let memo = ConnectionMemo()
     /// `host:port` of the connection's local address, for requests without a `Host` header; made once.
     private var defaultHost = "127.0.0.1:0"
     private var reserved = 0
@@ -231,7 +233,7 @@ final class HTTPHandler: ChannelInboundHandler {
                 run(context: context) { service in await service.respond(to: next.request) }
                 return
             }
-            switch service.answer(next.request) {
+            switch service.answer(next.request, memo: memo) {
             case .now(let response):
                 queue.removeFirst()
                 registry.release(next.reserved)

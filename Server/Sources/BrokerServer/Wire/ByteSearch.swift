@@ -1,4 +1,9 @@
 import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension Substring {
     /// The first occurrence of an ASCII `needle`, compared byte for byte. Foundation's `range(of:)` goes through
@@ -20,6 +25,19 @@ extension Substring {
             start = bytes.index(after: candidate)
         }
         return nil
+    }
+
+    /// Whether the two hold the same bytes: what a cache keyed by a header's text needs, without the Unicode rules of
+    /// `==`.
+    func hasSameBytes(as other: String) -> Bool {
+        var other = other
+        return other.withUTF8 { theirs in
+            utf8.withContiguousStorageIfAvailable { ours in
+                guard ours.count == theirs.count else { return false }
+                guard let mine = ours.baseAddress, let others = theirs.baseAddress else { return true }
+                return memcmp(mine, others, ours.count) == 0
+            } ?? utf8.elementsEqual(theirs)
+        }
     }
 
     /// The part before the first of `bytes` (ASCII), or all of it.
@@ -94,4 +112,9 @@ extension StringProtocol {
         if index == bytes.endIndex || bytes[index] < 0x80 { return true }
         return hasPrefix(prefix.description)
     }
+}
+
+extension String {
+    /// ``Substring/hasSameBytes(as:)`` for a whole string.
+    func hasSameBytes(as other: String) -> Bool { Substring(self).hasSameBytes(as: other) }
 }

@@ -11,19 +11,19 @@ extension WireService {
     /// The answer of the typed path, or nil when the request is to go the general way: a body the typed reader does
     /// not take, an operation without a typed path, or a receive that would wait (nothing has been done then).
     func typedAnswer(_ request: WireRequest, operation name: String, requestId: String,
-                     start: ContinuousClock.Instant) -> WireResponse? {
+                     start: ContinuousClock.Instant, memo: ConnectionMemo? = nil) -> WireResponse? {
         switch name {
         case "SendMessage":
             guard let input = TypedInput.sendMessage(request.body) else { return nil }
-            return typed(request, "SendMessage", requestId, start) { broker, payload in
-                let result = try OperationContext.queue(input.queueUrl, of: broker).sendMessage(input.message.request)
+            return typed(request, "SendMessage", requestId, start, memo) { lookUp, payload in
+                let result = try lookUp(input.queueUrl).sendMessage(input.message.request)
                 Self.write(result, into: &payload)
                 return true
             }
         case "ReceiveMessage":
             guard let input = TypedInput.receiveMessage(request.body) else { return nil }
-            return typed(request, "ReceiveMessage", requestId, start) { broker, payload in
-                let queue = try OperationContext.queue(input.queueUrl, of: broker)
+            return typed(request, "ReceiveMessage", requestId, start, memo) { lookUp, payload in
+                let queue = try lookUp(input.queueUrl)
                 // Queue attribute names are allowed in AttributeNames too (a legacy of the API); only system ones select.
                 let system = (input.attributeNames + input.messageSystemAttributeNames)
                     .compactMap(MessageSystemAttributeName.init(rawValue:))
@@ -38,16 +38,16 @@ extension WireService {
             }
         case "DeleteMessageBatch":
             guard let input = TypedInput.deleteMessageBatch(request.body) else { return nil }
-            return typed(request, "DeleteMessageBatch", requestId, start) { broker, payload in
+            return typed(request, "DeleteMessageBatch", requestId, start, memo) { lookUp, payload in
                 let entries = input.entries.map { DeleteMessageBatchRequestEntry(id: $0.id, receiptHandle: $0.receiptHandle) }
-                let result = try OperationContext.queue(input.queueUrl, of: broker).deleteMessageBatch(entries)
+                let result = try lookUp(input.queueUrl).deleteMessageBatch(entries)
                 Self.writeBatch(result, omittingEmptyFailed: false, into: &payload) { _, _, _ in }
                 return true
             }
         case "SendMessageBatch":
             guard let input = TypedInput.sendMessageBatch(request.body) else { return nil }
-            return typed(request, "SendMessageBatch", requestId, start) { broker, payload in
-                let queue = try OperationContext.queue(input.queueUrl, of: broker)
+            return typed(request, "SendMessageBatch", requestId, start, memo) { lookUp, payload in
+                let queue = try lookUp(input.queueUrl)
                 let entries = input.entries.map { SendMessageBatchRequestEntry(id: $0.id, message: $0.message.request) }
                 // AWS leaves `Failed` out of a SendMessageBatch reply in which nothing failed.
                 Self.writeBatch(try queue.sendMessageBatch(entries), omittingEmptyFailed: true, into: &payload) { _, sent, buffer in
@@ -57,8 +57,8 @@ extension WireService {
             }
         case "DeleteMessage":
             guard let input = TypedInput.deleteMessage(request.body) else { return nil }
-            return typed(request, "DeleteMessage", requestId, start) { broker, payload in
-                try OperationContext.queue(input.queueUrl, of: broker).deleteMessage(receiptHandle: input.receiptHandle)
+            return typed(request, "DeleteMessage", requestId, start, memo) { lookUp, payload in
+                try lookUp(input.queueUrl).deleteMessage(receiptHandle: input.receiptHandle)
                 payload.writeStaticString("{}")
                 return true
             }
@@ -68,30 +68,55 @@ extension WireService {
     }
 
     /// Runs `body` for the caller the request names, after the checks the general path makes first, and answers with
-    /// what it wrote, counted and logged; nil when `body` returns false (it must have done nothing then).
+    /// what it wrote, counted and logged; nil when `body` returns false (it must have done nothing then). `body` finds
+    /// its queue through the function it is given: the caller's queue a `QueueUrl` names.
     private func typed(_ request: WireRequest, _ name: String, _ requestId: String, _ start: ContinuousClock.Instant,
-                       _ body: (Broker, inout ByteBuffer) throws -> Bool) -> WireResponse? {
+                       _ memo: ConnectionMemo?,
+                       _ body: ((String?) throws(BrokerError) -> Queue, inout ByteBuffer) throws -> Bool) -> WireResponse? {
         var caller: Broker?
         do {
             if let refusal = access.refusal(of: request, operation: name, parameters: nil) { throw refusal }
             let host = request.header("host").flatMap { $0.isEmpty ? nil : $0 } ?? request.defaultHost
-            let who = Caller(of: request, host: host, default: broker)
-            caller = who.broker
+            let who = Self.caller(of: request, host: host, default: broker, memo: memo)
+            caller = who
             var payload = Self.allocator.buffer(capacity: 256)
-            guard try body(who.broker, &payload) else { return nil }
+            let queue = { (url: String?) throws(BrokerError) -> Queue in
+                guard let memo else { return try OperationContext.queue(url, of: who) }
+                return try memo.queue(url, of: who)
+            }
+            guard try body(queue, &payload) else { return nil }
             var headers = HTTPHeaders()
             headers.reserveCapacity(4)
             headers.add(name: "Content-Type", value: Self.jsonContentType)
             headers.add(name: "x-amzn-RequestId", value: requestId)
             let duration = ContinuousClock.now - start
             metrics.recordRequest(operation: name, errorCode: nil, duration: duration)
-            log(request, operation: name, caller: who.broker, status: 200, error: nil, duration: duration,
+            log(request, operation: name, caller: who, status: 200, error: nil, duration: duration,
                 requestId: requestId)
             return WireResponse(status: 200, headers: headers, payload: payload)
         } catch {
             return completed(request, operationName: name, caller: caller, error: error, wire: .json(operation: name),
                              requestId: requestId, start: start)
         }
+    }
+
+    /// The broker of the account and region a request's credential scope names (``Caller``), from `memo` when the
+    /// connection's last request had the same `Credential=` field and `Host`: the scope decides the caller, and
+    /// SDKs sign each request anew but keep its scope for the day.
+    static func caller(of request: WireRequest, host: String, default broker: Broker, memo: ConnectionMemo?) -> Broker {
+        guard let memo, let authorization = request.header("authorization"),
+              let field = Substring(authorization).byteRange(of: "Credential=") else {
+            return Caller(of: request, host: host, default: broker).broker
+        }
+        let credential = authorization[field.upperBound...].prefix(beforeAnyOf: UInt8(ascii: ","), UInt8(ascii: " "))
+        if let known = memo.caller, credential.hasSameBytes(as: memo.credential), host.hasSameBytes(as: memo.host) {
+            return known
+        }
+        let who = Caller(of: request, host: host, default: broker).broker
+        memo.credential = String(credential)
+        memo.host = host
+        memo.caller = who
+        return who
     }
 
     // MARK: Output, in the members' order of the output shapes (SQSOperations)
@@ -180,5 +205,37 @@ extension TypedInput.Message {
     var request: SendMessageRequest {
         SendMessageRequest(body: body, delaySeconds: delaySeconds.map { .seconds($0) }, messageGroupId: messageGroupId,
                            messageDeduplicationId: messageDeduplicationId)
+    }
+}
+
+/// What the last typed request of one connection resolved: the caller its credential scope named, and the queue its
+/// `QueueUrl` named. An SDK sends request after request with the same scope and `Host` to the same queue, so the
+/// next request compares a few bytes instead of parsing the scope, finding the account's broker, parsing the URL
+/// and looking the queue up under the registry's lock. A connection's handler owns one and uses it on its event loop
+/// only; a request answered on a task (a durable broker's) goes without.
+final class ConnectionMemo {
+    /// The `Credential=` field of the last signed request, its `Host`, and the caller they named.
+    fileprivate var credential = ""
+    fileprivate var host = ""
+    fileprivate var caller: Broker?
+    /// The last `QueueUrl`, the caller it was looked up for, and the queue it named then.
+    private var queueURL = ""
+    private var queueOwner: Broker?
+    private var queue: Queue?
+
+    init() {}
+
+    /// ``OperationContext/queue(_:of:)``, or the queue found for the same URL and caller before, if it still exists:
+    /// a queue deleted since (or emptied away by a reset) is looked up again, so a queue made anew under its name is
+    /// the one used.
+    func queue(_ url: String?, of caller: Broker) throws(BrokerError) -> Queue {
+        if let queue, let url, queueOwner === caller, url.hasSameBytes(as: queueURL), queue.isCurrent {
+            return queue
+        }
+        let found = try OperationContext.queue(url, of: caller)
+        queueURL = url ?? ""
+        queueOwner = caller
+        queue = found
+        return found
     }
 }

@@ -83,8 +83,9 @@ struct WireService: Sendable {
     }
 
     /// Answers every request that need not wait, without suspending: every route, every error, every operation but a
-    /// long poll that finds nothing, which comes back as ``Answer/later(_:)`` with nothing done yet.
-    func answer(_ request: WireRequest) -> Answer {
+    /// long poll that finds nothing, which comes back as ``Answer/later(_:)`` with nothing done yet. `memo` is the
+    /// connection's, when the caller answers on the connection's event loop.
+    func answer(_ request: WireRequest, memo: ConnectionMemo? = nil) -> Answer {
         if let refusal = access.refusal(of: request) {
             let response = Self.failure(refusal, Self.wireProtocol(of: request), Self.requestId())
             log(request, operation: nil, caller: nil, status: response.status, error: refusal, duration: nil)
@@ -109,7 +110,7 @@ struct WireService: Sendable {
         let requestId = Self.requestId()
         let wire = Self.wireProtocol(of: request)
         if typedOperations, case .json(let name?) = wire,
-           let response = typedAnswer(request, operation: name, requestId: requestId, start: start) {
+           let response = typedAnswer(request, operation: name, requestId: requestId, start: start, memo: memo) {
             return .now(response)
         }
         var operationName: String?
