@@ -89,6 +89,44 @@ struct AccessPolicyTests {
         #expect(await WireService(broker: broker, access: AccessPolicy(requireSignature: false)).respond(to: unsigned).status == 200)
     }
 
+    static func jsonSend(_ headers: [(String, String)]) -> WireRequest {
+        WireRequest(method: "POST", uri: "/",
+                    headers: [("Content-Type", "application/x-amz-json-1.0"), ("X-Amz-Target", "AmazonSQS.SendMessage")]
+                        + headers.map { ($0.0, $0.1) },
+                    body: Array(#"{"QueueUrl":"\#(queueUrl)","MessageBody":"hello"}"#.utf8))
+    }
+
+    static let jsonAttempts: [Attempt] = [
+        Attempt(name: "an unsigned SendMessage", request: jsonSend([("Host", "127.0.0.1:4566")]), code: "MissingAuthenticationToken"),
+        Attempt(name: "a SendMessage whose Authorization is not SigV4",
+                request: jsonSend([("Host", "127.0.0.1:4566"), ("Authorization", "Basic Credential=dGVzdA==")]),
+                code: "MissingAuthenticationToken"),
+        Attempt(name: "a cross-site SendMessage, ORIGIN in capitals",
+                request: jsonSend([("HOST", "127.0.0.1:4566"), ("ORIGIN", "https://evil.example"), signed]), code: "AccessDenied"),
+        Attempt(name: "a cross-site SendMessage, sec-fetch-SITE in mixed case",
+                request: jsonSend([("host", "127.0.0.1:4566"), ("sec-fetch-SITE", "Cross-Site"), signed]), code: "AccessDenied"),
+        Attempt(name: "a SendMessage to a rebound host, host in lower case",
+                request: jsonSend([("host", "rebind.evil.example"), signed]), code: "AccessDenied"),
+        Attempt(name: "a signed SendMessage, authorization in lower case",
+                request: jsonSend([("host", "127.0.0.1:4566"), ("authorization", signed.1)]), code: ""),
+    ]
+
+    @Test("The JSON protocol's typed path applies the same checks, header names in any case", arguments: jsonAttempts)
+    func typedPathChecksLikeTheGeneralOne(_ attempt: Attempt) async throws {
+        let broker = Broker()
+        let queue = try broker.createQueue(named: "orders")
+        let service = WireService(broker: broker, access: AccessPolicy())
+        let response = await service.respond(to: attempt.request)
+        if attempt.code.isEmpty {
+            #expect(response.status == 200, "\(response.text)")
+            #expect(try queue.statistics().approximateNumberOfMessages == 1)
+        } else {
+            #expect(response.status == 403)
+            #expect(response.text.contains(attempt.code), "\(response.text)")
+            #expect(try queue.statistics().approximateNumberOfMessages == 0)
+        }
+    }
+
     @Test("An unsigned Unsubscribe is refused for a subscription confirmed with AuthenticateOnUnsubscribe")
     func authenticatedSubscriptionNeedsASignedUnsubscribe() async throws {
         let broker = Broker()

@@ -27,14 +27,24 @@ public struct AccessPolicy: Sendable {
 
     /// Why a request may not be served at all, before it is decoded; nil when it may.
     func refusal(of request: WireRequest) -> BrokerError? {
-        if let origin = request.header("origin"), !origin.isEmpty, origin != "null" {
+        // The three headers in one pass over the request's: each lookup by name is a pass of its own.
+        var origin: String?, fetchSite: String?, host: String?
+        for (name, value) in request.headers {
+            switch name.utf8.count {
+            case 4 where host == nil && name.utf8.hasCaseInsensitiveBytes("host"): host = value
+            case 6 where origin == nil && name.utf8.hasCaseInsensitiveBytes("origin"): origin = value
+            case 14 where fetchSite == nil && name.utf8.hasCaseInsensitiveBytes("sec-fetch-site"): fetchSite = value
+            default: break
+            }
+        }
+        if let origin, !origin.isEmpty, origin != "null" {
             guard isTrusted(host: Self.host(ofOrigin: origin)) else {
                 return BrokerError(.accessDenied, "Cross-site requests are refused (Origin: \(origin)).")
             }
-        } else if request.header("sec-fetch-site")?.lowercased() == "cross-site" || request.header("origin") == "null" {
+        } else if fetchSite?.lowercased() == "cross-site" || origin == "null" {
             return BrokerError(.accessDenied, "Cross-site requests are refused.")
         }
-        if loopbackOnly, let host = request.header("host"), !host.isEmpty, !Self.isLoopbackHostHeader(host),
+        if loopbackOnly, let host, !host.isEmpty, !Self.isLoopbackHostHeader(host),
            !isTrusted(host: Self.stripPort(host)) {
             return BrokerError(.accessDenied,
                 "The Host \(host) is not served: this server answers loopback names (add others with --allow-host).")
@@ -44,16 +54,25 @@ public struct AccessPolicy: Sendable {
 
     /// Why an operation may not run unsigned; nil when it may.
     func refusal(of request: WireRequest, operation: String, parameters: [String: String]?) -> BrokerError? {
+        refusal(operation: operation, signed: Self.credentialField(of: request.header("authorization")) != nil
+                    || parameters?["X-Amz-Credential"] != nil)
+    }
+
+    /// Why an operation may not run unsigned, given whether the request is signed: a SigV4 `Authorization` header
+    /// with a credential scope (``credentialField(of:)``), or a presigned URL's `X-Amz-Credential`.
+    func refusal(operation: String, signed: Bool) -> BrokerError? {
         // SNS's SubscribeURL and UnsubscribeURL are bearer links an endpoint's owner opens without credentials: the
         // token or the subscription ARN is the proof, as on AWS.
-        guard requireSignature, !operation.hasPlainPrefix("Get"), !operation.hasPlainPrefix("List"),
+        guard requireSignature, !signed, !operation.hasPlainPrefix("Get"), !operation.hasPlainPrefix("List"),
               operation != "ConfirmSubscription", operation != "Unsubscribe" else { return nil }
-        if let authorization = request.header("authorization"), authorization.hasPlainPrefix("AWS4-HMAC-SHA256"),
-           Substring(authorization).byteRange(of: "Credential=") != nil {
-            return nil
-        }
-        if parameters?["X-Amz-Credential"] != nil { return nil }
         return BrokerError(.missingAuthenticationToken, "Request is missing Authentication Token")
+    }
+
+    /// Where `Credential=` ends in a SigV4 `Authorization` header: the credential scope follows. Nil when the header
+    /// is missing, is not SigV4, or names no credential.
+    static func credentialField(of authorization: String?) -> Range<String.Index>? {
+        guard let authorization, authorization.hasPlainPrefix("AWS4-HMAC-SHA256") else { return nil }
+        return Substring(authorization).byteRange(of: "Credential=")
     }
 
     private func isTrusted(host: String) -> Bool {

@@ -118,3 +118,15 @@ extension String {
     /// ``Substring/hasSameBytes(as:)`` for a whole string.
     func hasSameBytes(as other: String) -> Bool { Substring(self).hasSameBytes(as: other) }
 }
+
+extension String.UTF8View {
+    /// Whether these bytes are `name`'s, ASCII letters compared without case (`name` is lower-case ASCII).
+    func hasCaseInsensitiveBytes(_ name: StaticString) -> Bool {
+        guard count == name.utf8CodeUnitCount else { return false }
+        return name.withUTF8Buffer { expected in
+            zip(self, expected).allSatisfy { actual, wanted in
+                actual == wanted || (actual | 0x20 == wanted && wanted >= UInt8(ascii: "a") && wanted <= UInt8(ascii: "z"))
+            }
+        }
+    }
+}

@@ -75,9 +75,13 @@ extension WireService {
                        _ body: ((String?) throws(BrokerError) -> Queue, inout ByteBuffer) throws -> Bool) -> WireResponse? {
         var caller: Broker?
         do {
-            if let refusal = access.refusal(of: request, operation: name, parameters: nil) { throw refusal }
+            // Found once for the signature check and the caller.
+            let authorization = request.header("authorization")
+            let credential = AccessPolicy.credentialField(of: authorization)
+            if let refusal = access.refusal(operation: name, signed: credential != nil) { throw refusal }
             let host = request.header("host").flatMap { $0.isEmpty ? nil : $0 } ?? request.defaultHost
-            let who = Self.caller(of: request, host: host, default: broker, memo: memo)
+            let who = Self.caller(of: request, authorization: authorization, credential: credential, host: host,
+                                  default: broker, memo: memo)
             caller = who
             var payload = Self.allocator.buffer(capacity: 256)
             let queue = { (url: String?) throws(BrokerError) -> Queue in
@@ -102,10 +106,11 @@ extension WireService {
 
     /// The broker of the account and region a request's credential scope names (``Caller``), from `memo` when the
     /// connection's last request had the same `Credential=` field and `Host`: the scope decides the caller, and
-    /// SDKs sign each request anew but keep its scope for the day.
-    static func caller(of request: WireRequest, host: String, default broker: Broker, memo: ConnectionMemo?) -> Broker {
-        guard let memo, let authorization = request.header("authorization"),
-              let field = Substring(authorization).byteRange(of: "Credential=") else {
+    /// SDKs sign each request anew but keep its scope for the day. `authorization` is the request's header and
+    /// `field` where its `Credential=` ends (``AccessPolicy/credentialField(of:)``), found once per request.
+    static func caller(of request: WireRequest, authorization: String?, credential field: Range<String.Index>?,
+                       host: String, default broker: Broker, memo: ConnectionMemo?) -> Broker {
+        guard let memo, let authorization, let field else {
             return Caller(of: request, host: host, default: broker).broker
         }
         let credential = authorization[field.upperBound...].prefix(beforeAnyOf: UInt8(ascii: ","), UInt8(ascii: " "))

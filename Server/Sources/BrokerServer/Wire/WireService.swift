@@ -91,21 +91,8 @@ struct WireService: Sendable {
             log(request, operation: nil, caller: nil, status: response.status, error: refusal, duration: nil)
             return .now(response)
         }
-        if let certificate = signingCertificate(for: request) { return .now(certificate) }
-        if let outbox = SNSOutboxRoute.response(to: request, broker: broker) { return .now(outbox) }
-        if request.method == "POST", request.path.utf8.count > 1, Self.resetPaths.contains(request.path) {
-            broker.reset()
-            logger.notice("reset", metadata: ["path": "\(request.path)"])
-            return .now(WireResponse(status: 200, headers: [("Content-Type", "application/json")],
-                                     body: Array(#"{"status":"ok"}"#.utf8)))
-        }
-        if request.path.hasPlainPrefix("/_broker/"), let answer = ConsoleRoutes(broker: broker, events: events).response(to: request) {
-            return .now(answer)
-        }
-        if request.path.hasPlainPrefix("/_broker/"),
-           let answer = BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request) {
-            return .now(answer)
-        }
+        // SDKs post to `/` (SQS Query may name a queue by its path): only other paths can be the server's own routes.
+        if request.path.utf8.count > 1, let route = route(request) { return .now(route) }
         let start = ContinuousClock.now
         let requestId = Self.requestId()
         let wire = Self.wireProtocol(of: request)
@@ -145,6 +132,23 @@ struct WireService: Sendable {
     }
 
     /// Runs an operation ``answer(_:)`` left waiting, and answers it.
+    /// The answer of one of the server's own routes (the signing certificate, the outbox, reset, the console and
+    /// `/_broker/` endpoints), or nil when the path is none of theirs.
+    private func route(_ request: WireRequest) -> WireResponse? {
+        if let certificate = signingCertificate(for: request) { return certificate }
+        if let outbox = SNSOutboxRoute.response(to: request, broker: broker) { return outbox }
+        let path = request.path
+        if request.method == "POST", Self.resetPaths.contains(path) {
+            broker.reset()
+            logger.notice("reset", metadata: ["path": "\(path)"])
+            return WireResponse(status: 200, headers: [("Content-Type", "application/json")],
+                                body: Array(#"{"status":"ok"}"#.utf8))
+        }
+        guard path.hasPlainPrefix("/_broker/") else { return nil }
+        return ConsoleRoutes(broker: broker, events: events).response(to: request)
+            ?? BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request)
+    }
+
     func respond(waiting: Waiting) async -> WireResponse {
         do {
             let output = try await waiting.operation.run(waiting.context, waiting.input)
