@@ -209,11 +209,9 @@ struct Floors {
     var continuationP99: Double?
 }
 
-/// Measures `kinds` `runs` times each (0.3 s per ring run; `rounds` continuation rounds), returning the runs and
-/// their medians.
 /// Runs the ring in short spells until two in a row agree within 3% (at most `limit` seconds). A fixed 0.05 s was
-/// not enough: at the start of a process the batched ring read 43–47 ns per message for its first five runs and
-/// 36 ns from then on (`goals`, 2026-12-07 at `aed4827`), so the first goal's floor was a third too high and its
+/// not enough: at the start of a process the batched ring read 39–47 ns per message for its first five runs and
+/// 35–36 ns from then on (`goals`, 2026-12-07 at `aed4827`), so the first goal's floor was about 30% too high and its
 /// ratio flattered the broker.
 private func warmRing(batch: Int, spell: Double = 0.1, limit: Double = 3) {
     func figure() -> Double? {
@@ -229,6 +227,8 @@ private func warmRing(batch: Int, spell: Double = 0.1, limit: Double = 3) {
     }
 }
 
+/// Measures `kinds` `runs` times each (0.3 s per ring run; `rounds` continuation rounds), returning the runs and
+/// their medians.
 func measureFloors(_ kinds: FloorKinds, runs: Int, ringSeconds: Double = 0.3, rounds: Int = 2_000,
                    gapMicroseconds: Int = 500, quiet: Bool) async -> (results: [RunResult], floors: Floors) {
     var results: [RunResult] = []

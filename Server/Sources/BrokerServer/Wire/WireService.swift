@@ -131,7 +131,6 @@ struct WireService: Sendable {
         }
     }
 
-    /// Runs an operation ``answer(_:)`` left waiting, and answers it.
     /// The answer of one of the server's own routes (the signing certificate, the outbox, reset, the console and
     /// `/_broker/` endpoints), or nil when the path is none of theirs.
     private func route(_ request: WireRequest) -> WireResponse? {
@@ -149,6 +148,7 @@ struct WireService: Sendable {
             ?? BrokerRoutes(broker: broker, metrics: metrics, started: started).response(to: request)
     }
 
+    /// Runs an operation ``answer(_:)`` left waiting, and answers it.
     func respond(waiting: Waiting) async -> WireResponse {
         do {
             let output = try await waiting.operation.run(waiting.context, waiting.input)
