@@ -92,8 +92,7 @@ public struct AccessPolicy: Sendable {
         let utf8 = host.utf8
         let name = utf8[..<(utf8.firstIndex(of: UInt8(ascii: ":")) ?? utf8.endIndex)]
         if isLoopbackAddress(name) { return true }
-        // ASCII letters lower-cased by setting their 0x20 bit; "localhost" has no other kind of byte.
-        return name.count == 9 && zip(name, "localhost".utf8).allSatisfy { $0 | 0x20 == $1 }
+        return name.hasCaseInsensitiveBytes("localhost")
     }
 
     /// `127.a.b.c`, each part a decimal number up to 255, read byte by byte: every request's `Host` goes through

@@ -119,7 +119,7 @@ extension String {
     func hasSameBytes(as other: String) -> Bool { Substring(self).hasSameBytes(as: other) }
 }
 
-extension String.UTF8View {
+extension Collection<UInt8> {
     /// Whether these bytes are `name`'s, ASCII letters compared without case (`name` is lower-case ASCII).
     func hasCaseInsensitiveBytes(_ name: StaticString) -> Bool {
         guard count == name.utf8CodeUnitCount else { return false }
