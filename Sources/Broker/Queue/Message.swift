@@ -18,7 +18,7 @@ public struct Message: Sendable, Hashable {
     /// `Body`.
     public var body: String { stored.body }
     /// `MD5OfBody`: hex MD5 of the body's UTF-8 bytes, computed when read.
-    public var md5OfBody: String { MessageDigest.md5Hex(of: body) }
+    public var md5OfBody: String { stored.withBody { MD5.hash($0).hexString } }
     /// `MD5OfMessageAttributes` over the returned attributes, computed when read; nil when none are returned.
     public var md5OfMessageAttributes: String? { MessageDigest.md5OfAttributes(messageAttributes) }
     /// `MessageAttributes` selected by the receive's `messageAttributeNames`.

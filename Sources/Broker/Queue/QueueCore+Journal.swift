@@ -203,7 +203,7 @@ struct RestoredQueue {
                 receiveAttempts[attempt.id] = attempt
             case .update:
                 let key = try decoder.readFixed()
-                let target = messages[key] ?? StoredMessage(
+                let target = messages[key] ?? StoredMessage.make(
                     key: key, id: MessageID(high: 0, low: 0), body: "", messageAttributes: [:], systemAttributes: [:],
                     sentAt: .distantPast, enqueuedAt: .distantPast, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
                     deadLetterQueueSourceArn: nil, size: 0, receiveCount: 0, firstReceivedAt: nil)

@@ -171,7 +171,7 @@ struct QueueLog {
         encoder.write(fixed: message.key)
         encoder.write(fixed: message.id.high)
         encoder.write(fixed: message.id.low)
-        encoder.write(string: message.body)
+        message.withBody { encoder.write(bytes: $0) }
         encode(message.messageAttributes, into: &encoder)
         encode(message.systemAttributes, into: &encoder)
         encoder.write(date: message.sentAt)
@@ -223,7 +223,7 @@ struct QueueLog {
         let sequence = try decoder.readPresence() ? try decoder.readFixed() : nil
         let source = try decoder.readPresence() ? try decoder.readString() : nil
         let size = try decoder.readCount()
-        let message = StoredMessage(
+        let message = StoredMessage.make(
             key: key, id: id, body: body, messageAttributes: attributes, systemAttributes: system,
             sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
             sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size, receiveCount: 0,

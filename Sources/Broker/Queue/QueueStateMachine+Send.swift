@@ -49,7 +49,7 @@ extension QueueStateMachine {
         }
         let delay = isFifo ? settings.delaySeconds : (prepared.delaySeconds ?? settings.delaySeconds)
         let key = messages.makeKey()
-        let message = StoredMessage(
+        let message = StoredMessage.make(
             key: key, id: messageId, body: request.body,
             messageAttributes: request.messageAttributes, systemAttributes: request.messageSystemAttributes,
             sentAt: now, enqueuedAt: now, groupId: request.messageGroupId, deduplicationId: deduplicationId,
@@ -111,7 +111,7 @@ extension QueueStateMachine {
     /// Takes a redriven message as a new send: new message id, enqueue time and receive history.
     mutating func acceptRedriven(_ message: StoredMessage, now: Date) {
         let sequence = isFifo ? sequencer.nextSequenceNumber() : nil
-        let fresh = StoredMessage(
+        let fresh = StoredMessage.make(
             key: messages.makeKey(), id: ids.messageID(), body: message.body,
             messageAttributes: message.messageAttributes, systemAttributes: message.systemAttributes,
             sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,

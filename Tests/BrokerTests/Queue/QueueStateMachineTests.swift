@@ -424,8 +424,8 @@ struct QueueStateMachineTests {
     /// they are handed over in `released` for the core to free after its lock, and nothing else keeps them alive.
     @Test func compactionHandsDeletedMessagesOverForReleaseOutsideTheLock() throws {
         final class Watched {
-            weak var message: StoredMessage?
-            init(_ message: StoredMessage) { self.message = message }
+            weak var message: AnyObject?
+            init(_ message: StoredMessage) { self.message = message.object }
         }
         var state = try Self.machine()
         var watched: [Watched] = []

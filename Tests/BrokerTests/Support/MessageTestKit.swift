@@ -63,7 +63,7 @@ enum MessageTestKit {
 extension StoredMessage {
     /// A standard message with only a key and a body, for tests of the queue's indexes.
     static func plain(key: UInt64, body: String, enqueuedAt: Date = Date(timeIntervalSince1970: 0)) -> StoredMessage {
-        StoredMessage(key: key, id: MessageID(high: 0, low: key), body: body, messageAttributes: [:], systemAttributes: [:],
+        StoredMessage.make(key: key, id: MessageID(high: 0, low: key), body: body, messageAttributes: [:], systemAttributes: [:],
                              sentAt: enqueuedAt, enqueuedAt: enqueuedAt, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
                              deadLetterQueueSourceArn: nil, size: body.utf8.count, receiveCount: 0, firstReceivedAt: nil)
     }
