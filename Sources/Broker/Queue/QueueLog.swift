@@ -213,7 +213,7 @@ struct QueueLog {
     static func decodeMessage(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> StoredMessage {
         let key = try decoder.readFixed()
         let id = MessageID(high: try decoder.readFixed(), low: try decoder.readFixed())
-        let body = try decoder.readString()
+        let body = try decoder.readUTF8()
         let attributes = try decodeAttributes(&decoder)
         let system = try decodeAttributes(&decoder)
         let sentAt = try decoder.readDate()
@@ -223,11 +223,13 @@ struct QueueLog {
         let sequence = try decoder.readPresence() ? try decoder.readFixed() : nil
         let source = try decoder.readPresence() ? try decoder.readString() : nil
         let size = try decoder.readCount()
-        let message = StoredMessage.make(
-            key: key, id: id, body: body, messageAttributes: attributes, systemAttributes: system,
-            sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
-            sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size, receiveCount: 0,
-            firstReceivedAt: nil)
+        let message = body.withUnsafeBufferPointer { bytes in
+            StoredMessage.make(
+                key: key, id: id, bodyBytes: bytes, messageAttributes: attributes, systemAttributes: system,
+                sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
+                sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size, receiveCount: 0,
+                firstReceivedAt: nil)
+        }
         try decodeMutable(&decoder, into: message)
         return message
     }

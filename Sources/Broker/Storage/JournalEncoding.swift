@@ -190,6 +190,31 @@ package struct JournalDecoder: Sendable {
         return bytes[index..<index + count]
     }
 
+    /// A length-prefixed string's UTF-8 bytes, as a slice of the input (no copy); they must be valid UTF-8. For a
+    /// message body, which is copied into the message's own block: no string is made for it in between.
+    package mutating func readUTF8() throws(JournalDecodingError) -> ArraySlice<UInt8> {
+        let start = index
+        let utf8 = try readBytes()
+        let valid = utf8.withUnsafeBufferPointer { buffer in
+            // Bodies are mostly ASCII: eight bytes at a time, and a string made only for the rest.
+            var offset = 0
+            if let base = buffer.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while offset + 8 <= buffer.count,
+                      raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
+                    offset += 8
+                }
+            }
+            while offset < buffer.count, buffer[offset] < 0x80 { offset += 1 }
+            return offset == buffer.count || String(validating: buffer, as: UTF8.self) != nil
+        }
+        guard valid else {
+            index = start
+            throw failure("string is not valid UTF-8")
+        }
+        return utf8
+    }
+
     /// A length-prefixed string; it must be valid UTF-8.
     package mutating func readString() throws(JournalDecodingError) -> String {
         let start = index

@@ -114,6 +114,36 @@ struct JournalEncodingTests {
         #expect(read.timeIntervalSince(Date(timeIntervalSince1970: 1_765_000_000)) > 0.000_2)
     }
 
+    /// A body's bytes are read as they lie and checked as UTF-8 eight bytes at a time while they are ASCII: a
+    /// string of any length, with its first non-ASCII byte anywhere, is accepted exactly when it is valid UTF-8,
+    /// and a refused one leaves the decoder where it was.
+    @Test(arguments: [0, 1, 7, 8, 9, 15, 16, 17, 100])
+    func utf8BytesAreAcceptedExactlyWhenValidWhereverTheFirstNonASCIIByteFalls(prefix: Int) throws {
+        let ascii = Array(repeating: UInt8(ascii: "a"), count: prefix)
+        let cases: [(bytes: [UInt8], valid: Bool)] = [
+            (ascii, true),
+            (ascii + Array("é✓🚀".utf8), true),
+            (ascii + [0xC3, 0x28], false),      // a lead byte without its continuation
+            (ascii + [0xFF], false),            // never in UTF-8
+            (ascii + [0xE2, 0x9C], false),      // cut short
+            (ascii + [0xED, 0xA0, 0x80], false), // a surrogate
+            (ascii + [0xC0, 0xAF], false),      // overlong
+        ]
+        for (bytes, valid) in cases {
+            var encoder = JournalEncoder()
+            encoder.write(bytes: bytes)
+            encoder.write(byte: 7)
+            var decoder = JournalDecoder(encoder.bytes)
+            if valid {
+                #expect(Array(try decoder.readUTF8()) == bytes)
+                #expect(try decoder.readByte() == 7)
+            } else {
+                #expect(throws: JournalDecodingError.self) { _ = try decoder.readUTF8() }
+                #expect(try decoder.readCount() == bytes.count, "a refused string leaves the decoder at its length")
+            }
+        }
+    }
+
     @Test func malformedInputThrowsInsteadOfCrashing() {
         func fails(_ bytes: [UInt8], _ read: (inout JournalDecoder) throws -> Void) -> Bool {
             var decoder = JournalDecoder(bytes)
