@@ -22,7 +22,7 @@ extension QueueCore {
         }
         let needsContentHash = isFifo && request.messageDeduplicationId == nil
         let contentDeduplicationId = needsContentHash ? SHA256.hash(request.body).hexString : nil
-        return QueueStateMachine.PreparedSend(size: size, delaySeconds: delay, contentDeduplicationId: contentDeduplicationId)
+        return QueueStateMachine.PreparedSend(request, size: size, delaySeconds: delay, contentDeduplicationId: contentDeduplicationId)
     }
 
     /// SendMessage.

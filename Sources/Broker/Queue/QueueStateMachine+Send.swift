@@ -10,6 +10,15 @@ extension QueueStateMachine {
         let size: Int
         let delaySeconds: Int?
         let contentDeduplicationId: String?
+        /// The message with its body and attributes, made outside the lock; `store` names it.
+        let message: StoredMessage
+
+        init(_ request: borrowing SendMessageRequest, size: Int, delaySeconds: Int?, contentDeduplicationId: String?) {
+            self.size = size
+            self.delaySeconds = delaySeconds
+            self.contentDeduplicationId = contentDeduplicationId
+            message = .unnamed(body: request.body, messageAttributes: request.messageAttributes, size: size)
+        }
     }
 
     /// Where a send ended up: its message id and FIFO sequence number, or a deduplicated send's original's.
@@ -48,13 +57,16 @@ extension QueueStateMachine {
             }
         }
         let delay = isFifo ? settings.delaySeconds : (prepared.delaySeconds ?? settings.delaySeconds)
-        let key = messages.makeKey()
-        let message = StoredMessage.make(
-            key: key, id: messageId, body: request.body,
-            messageAttributes: request.messageAttributes, systemAttributes: request.messageSystemAttributes,
-            sentAt: now, enqueuedAt: now, groupId: request.messageGroupId, deduplicationId: deduplicationId,
-            sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil, size: prepared.size,
-            receiveCount: 0, firstReceivedAt: nil)
+        // A prepared message is stored once: a caller that stores the same preparation again gets a new block, so
+        // no block is ever in the indexes twice.
+        let message = prepared.message.isNamed
+            ? StoredMessage.unnamed(body: request.body, messageAttributes: request.messageAttributes, size: prepared.size)
+            : prepared.message
+        let extras = StoredMessage.extras(
+            systemAttributes: request.messageSystemAttributes, groupId: request.messageGroupId,
+            deduplicationId: deduplicationId, sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: nil,
+            separateEnqueue: nil)
+        message.stored(key: messages.makeKey(), id: messageId, sentAt: now, extras: extras)
         insert(message, delay: delay, now: now)
         counters.sent += 1
         log?.sent(message, deduplicates: isFifo,
@@ -111,12 +123,14 @@ extension QueueStateMachine {
     /// Takes a redriven message as a new send: new message id, enqueue time and receive history.
     mutating func acceptRedriven(_ message: StoredMessage, now: Date) {
         let sequence = isFifo ? sequencer.nextSequenceNumber() : nil
-        let fresh = StoredMessage.make(
-            key: messages.makeKey(), id: ids.messageID(), body: message.body,
-            messageAttributes: message.messageAttributes, systemAttributes: message.systemAttributes,
-            sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,
-            sequenceNumber: sequence, deadLetterQueueSourceArn: nil, size: message.size,
-            receiveCount: 0, firstReceivedAt: nil)
+        let fresh = message.withBody { body in
+            StoredMessage.make(
+                key: messages.makeKey(), id: ids.messageID(), bodyBytes: body,
+                messageAttributes: message.messageAttributes, systemAttributes: message.systemAttributes,
+                sentAt: now, enqueuedAt: now, groupId: message.groupId, deduplicationId: message.deduplicationId,
+                sequenceNumber: sequence, deadLetterQueueSourceArn: nil, size: message.size,
+                receiveCount: 0, firstReceivedAt: nil)
+        }
         insert(fresh, delay: isFifo ? 0 : settings.delaySeconds, now: now)
         log?.inserted(fresh)
     }

@@ -30,7 +30,7 @@ struct QueueStateMachineTests {
                              delay: Int? = nil) throws -> QueueStateMachine.StoredSend {
         let request = SendMessageRequest(body: body, messageGroupId: group,
                                          messageDeduplicationId: deduplicationId ?? (group == nil ? nil : body))
-        let prepared = QueueStateMachine.PreparedSend(size: body.utf8.count, delaySeconds: delay,
+        let prepared = QueueStateMachine.PreparedSend(request, size: body.utf8.count, delaySeconds: delay,
                                                       contentDeduplicationId: nil)
         return try state.store(request, prepared, now: at(seconds))
     }
@@ -71,6 +71,27 @@ struct QueueStateMachineTests {
     }
 
     // MARK: Store, select, hide, delete
+
+    /// A send's message is made outside the lock and named as it is stored. Storing one preparation twice stores
+    /// two messages, each with its own block, key and id: the second never shares the first's block.
+    @Test func aPreparationStoredTwiceMakesTwoMessagesThatShareNoBlock() throws {
+        var state = try Self.machine()
+        let request = SendMessageRequest(body: "twice")
+        let prepared = QueueStateMachine.PreparedSend(request, size: 5, delaySeconds: nil, contentDeduplicationId: nil)
+        #expect(!prepared.message.isNamed)
+        let first = try state.store(request, prepared, now: Self.at(1))
+        #expect(prepared.message.isNamed)
+        let second = try state.store(request, prepared, now: Self.at(2))
+        #expect(first.id != second.id)
+        let deliveries = Self.receive(&state, at: 3)
+        #expect(deliveries.count == 2)
+        #expect(Set(deliveries.map(\.message.key)).count == 2)
+        #expect(!(deliveries[0].message === deliveries[1].message))
+        #expect(deliveries.map(\.message.body) == ["twice", "twice"])
+        #expect(deliveries.map(\.message.sentAt) == [Self.at(1), Self.at(2)])
+        #expect(deliveries.allSatisfy { $0.receiveCount == 1 })
+        #expect(Self.counts(state) == [0, 2, 0])
+    }
 
     @Test func aStoredMessageIsVisibleUntilASelectPutsItInFlight() throws {
         var state = try Self.machine()
@@ -368,7 +389,7 @@ struct QueueStateMachineTests {
         for contentBased in [false, true] {
             var state = try Self.fifo(QueueAttributes(contentBasedDeduplication: contentBased))
             let request = SendMessageRequest(body: "a", messageGroupId: "g")
-            let prepared = QueueStateMachine.PreparedSend(size: 1, delaySeconds: nil, contentDeduplicationId: "hash")
+            let prepared = QueueStateMachine.PreparedSend(request, size: 1, delaySeconds: nil, contentDeduplicationId: "hash")
             if contentBased {
                 _ = try state.store(request, prepared, now: Self.start)
                 #expect(state.liveCount == 1)
