@@ -32,7 +32,7 @@ struct StoredMessageFields {
 /// Kept small, because a queue may hold millions. The body is not a `String` of its own: a native string of 100
 /// bytes is a second allocation with a 32-byte header, a terminating zero and a 16-byte reference, a 160-byte glibc
 /// chunk for 100 bytes of text; in the message's own block the same body costs its bytes and a 4-byte length (one
-/// 224-byte chunk for fields and body together, against 128 + 160 before). Reading ``body`` makes a `String` each
+/// 224-byte chunk for fields and body together, against 128 + 160 with a string of its own). Reading ``body`` makes a `String` each
 /// time; the journal, digests and encoders read the bytes in place (``withBody(_:)``).
 ///
 /// What a plain standard message lacks (system attributes, FIFO fields, a dead-letter source, an enqueue time other
@@ -54,8 +54,8 @@ struct StoredMessage: @unchecked Sendable {
     }
 
     /// The fields, through their address: `storage.header` is a class's stored property, so each access through it
-    /// would pay a dynamic exclusivity check (measured: 10-15% of a send+receive+delete). The pointer stays valid
-    /// while `storage` lives, which this struct guarantees.
+    /// would pay a dynamic exclusivity check (about a tenth of a send+receive+delete when measured). The pointer
+    /// stays valid while `storage` lives, which this struct guarantees.
     private var fields: UnsafeMutablePointer<StoredMessageFields> {
         storage.withUnsafeMutablePointerToHeader { $0 }
     }
@@ -192,10 +192,10 @@ struct StoredMessage: @unchecked Sendable {
     /// The body, as a new `String` on each read.
     var body: String { withBody { String(decoding: $0, as: UTF8.self) } }
 
-    /// The body's UTF-8 bytes, valid during `body` only.
-    func withBody<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+    /// The body's UTF-8 bytes, valid during `read` only.
+    func withBody<R>(_ read: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         let count = Int(fields.pointee.bodyCount)
-        return try storage.withUnsafeMutablePointerToElements { try body(UnsafeBufferPointer(start: $0, count: count)) }
+        return try storage.withUnsafeMutablePointerToElements { try read(UnsafeBufferPointer(start: $0, count: count)) }
     }
 
     /// The body's length in UTF-8 bytes.
@@ -231,7 +231,7 @@ struct StoredMessage: @unchecked Sendable {
         }
     }
 
-    fileprivate static var countMask: UInt32 { 0x00FF_FFFF }
+    private static var countMask: UInt32 { 0x00FF_FFFF }
 
     /// The same message: the same block.
     static func === (lhs: StoredMessage, rhs: StoredMessage) -> Bool { lhs.storage === rhs.storage }
