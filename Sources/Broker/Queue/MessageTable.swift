@@ -16,7 +16,10 @@ struct MessageTable {
 
     /// A key with a free slot, for the message the caller creates and then `insert`s, before asking for another.
     mutating func makeKey() -> UInt64 {
+        // Generation 0 is skipped when the counter wraps, so no key is ever 0 (a send's message is unnamed until its
+        // key is set: `StoredMessage.isNamed`).
         generation &+= 1
+        if generation == 0 { generation = 1 }
         let slot: Int
         if let reused = free.popLast() {
             slot = Int(reused)

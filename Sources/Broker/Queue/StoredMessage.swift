@@ -4,7 +4,7 @@ import Foundation
 /// them in the same block.
 struct StoredMessageFields {
     /// The queue-local key a receipt handle names; 0 while the message is being prepared outside the lock (no key
-    /// is 0: a key's generation starts at 1).
+    /// is 0: `MessageTable.makeKey` never makes generation 0).
     var key: UInt64
     // Set with the key, before the message is reachable from the queue (``StoredMessage/stored(key:id:sentAt:extras:)``),
     // and read-only after.

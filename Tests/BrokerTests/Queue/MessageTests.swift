@@ -536,6 +536,15 @@ struct MessageTests {
         #expect(Array(table.values).isEmpty)
     }
 
+    /// No key is 0, even where the generation counter wraps: 0 marks a send's message not yet named by its queue.
+    @Test func messageTableKeysAreNeverZeroWhenTheGenerationWraps() {
+        var table = MessageTable(restoring: [], lastGeneration: .max)
+        let key = table.makeKey()
+        #expect(key != 0)
+        #expect(key >> 32 == 1)
+        #expect(table.lastGeneration == 1)
+    }
+
     @Test(arguments: [10, 0])
     func deleteWithSupersededHandleDeletesTheMessage(_ visibility: Int) async throws {
         let (queue, clock, _) = try makeQueue()
