@@ -195,8 +195,9 @@ public final class Broker: Sendable {
     /// A synchronous call on a durable broker blocks its thread until its record is on disk (at
     /// ``Durability/acknowledged``). Tasks run on a pool with one thread per core, so tasks that each block share a
     /// sync only with as many others as there are threads. Inside `body` the same calls hand their wait to this
-    /// function instead, which suspends: a thousand tasks can then share one sync. In memory, and at the
-    /// `interval` and `none` levels, it simply returns `body`'s result.
+    /// function instead, which suspends: a thousand tasks can then share one sync. At ``Durability/none`` it
+    /// suspends until the records are handed to the kernel. In memory, and at ``Durability/interval(_:)``, whose
+    /// calls never wait, it simply returns `body`'s result.
     ///
     /// ```swift
     /// let result = try await broker.awaitingDurability { try queue.deleteMessageBatch(entries) }
@@ -208,7 +209,7 @@ public final class Broker: Sendable {
     /// - Throws: the first `BrokerError` of `body`, or the storage error of a record that could not be stored (then
     ///   nothing after it in `body` is acknowledged either).
     public func awaitingDurability<R>(_ body: () throws(BrokerError) -> R) async throws(BrokerError) -> R {
-        guard directory.store != nil else { return try body() }
+        guard let store = directory.store, store.callsWait else { return try body() }
         return try await DurableDeferral.run(body)
     }
 

@@ -12,7 +12,7 @@ extension ConsumerRuntime {
     /// As ``deleteSettled(_:)``, suspending the task rather than blocking its thread while a durable broker's
     /// records reach the disk; a message is reported processed only once its delete is durable.
     func settleDeletes(_ deletes: [PendingDelete]) async {
-        guard queue.core.durable != nil else { return deleteSettled(deletes) }
+        guard queue.core.durable?.store.callsWait == true else { return deleteSettled(deletes) }
         do throws(BrokerError) {
             let deleted = try await DurableDeferral.run { deleteIndices(deletes) }
             emit(deleted, as: { .processed(messageId: deletes[$0].messageId) }) { $0.processed += deleted.count }

@@ -76,6 +76,9 @@ final class BrokerStore: Sendable {
 
     let journal: Journal
     let durability: Durability
+    /// Whether a call's records can make it wait: at `interval` none does, so a task need not be set up to
+    /// suspend for them.
+    let callsWait: Bool
     /// Journal bytes after which a snapshot is taken and older segments deleted.
     let snapshotThreshold: Int
     /// The message move tasks recovery found, oldest first, for the broker to put back and resume.
@@ -87,6 +90,7 @@ final class BrokerStore: Sendable {
         self.journal = journal
         self.restoredMoveTasks = restoredMoveTasks
         self.durability = durability
+        if case .interval = durability { callsWait = false } else { callsWait = true }
         self.snapshotThreshold = snapshotThreshold
         var counters = Counters()
         counters.nextQueueID = nextQueueID
@@ -332,7 +336,7 @@ final class BrokerStore: Sendable {
 
     /// Waits for a record; inside ``Broker/awaitingDurability(_:)`` the wait is handed to the task instead.
     func wait(for ticket: JournalTicket) throws(BrokerError) {
-        if let deferral = DurableDeferral.current, deferral.add(.init(store: self, ticket: ticket, finish: { _ in })) {
+        if ticket.awaits, let deferral = DurableDeferral.current, deferral.add(.init(store: self, ticket: ticket, finish: { _ in })) {
             return
         }
         try journal.wait(for: ticket)

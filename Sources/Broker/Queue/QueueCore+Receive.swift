@@ -3,10 +3,10 @@ import Foundation
 extension QueueCore {
     /// ReceiveMessage: an immediate pick, or a long poll that waits for messages, its deadline or cancellation.
     func receive(_ request: ReceiveRequest) async throws -> [Delivery] {
-        // A durable receive suspends for the disk rather than block one of the pool's few threads. In memory no
-        // closure is made: it cost an allocation per receive.
-        let begun = durable == nil ? try beginReceive(request)
-                                   : try await DurableDeferral.run { () throws(BrokerError) in try self.beginReceive(request) }
+        // A durable receive suspends for the disk rather than block one of the pool's few threads. In memory, and
+        // at a level whose calls never wait, no closure is made: it cost an allocation per receive.
+        let begun = durable?.store.callsWait != true ? try beginReceive(request)
+                                                     : try await DurableDeferral.run { () throws(BrokerError) in try self.beginReceive(request) }
         if let immediate = begun.deliveries { return immediate }
         let visibility = begun.visibilityTimeout
         let deadline = clock.now.addingTimeInterval(TimeInterval(begun.waitSeconds))

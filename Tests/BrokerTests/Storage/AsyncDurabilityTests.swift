@@ -150,6 +150,29 @@ struct AsyncDurabilityTests {
         #expect(statistics.approximateNumberOfMessagesNotVisible == 1)
     }
 
+    /// What a call inside `awaitingDurability` (and a durable receive) has waited for when it returns: the sync at
+    /// `acknowledged`, the write at `none`, nothing at `interval`, whose background write is an hour away here.
+    @Test(arguments: [(Durability.acknowledged, true, true), (.none, true, false), (.interval(.seconds(3600)), false, false)])
+    func awaitingDurabilityReturnsOnceTheLevelsPromiseIsMetAndNoLater(durability: Durability, written: Bool, synced: Bool) async throws {
+        let directory = TemporaryDirectory()
+        let broker = try durableBroker(directory, clock: ManualClock(), durability: durability)
+        let queue = try broker.createQueue(named: "q")
+        for round in 0..<3 {
+            let before = try #require(broker.journalStatistics)
+            let sent = try await broker.awaitingDurability { () throws(BrokerError) in try queue.sendMessage("m\(round)") }
+            let afterSend = try #require(broker.journalStatistics)
+            let received = try await queue.receiveMessages(maxNumberOfMessages: 1)
+            let afterReceive = try #require(broker.journalStatistics)
+            #expect(received.map(\.messageId) == [sent.messageId])
+            #expect(afterSend.records == before.records + 1 && afterReceive.records == afterSend.records + 1)
+            #expect((afterSend.writes > before.writes) == written, "send, round \(round)")
+            #expect((afterSend.syncs > before.syncs) == synced, "send, round \(round)")
+            #expect((afterReceive.writes > afterSend.writes) == written, "receive, round \(round)")
+            #expect((afterReceive.syncs > afterSend.syncs) == synced, "receive, round \(round)")
+            try queue.deleteMessage(receiptHandle: try #require(received.first).receiptHandle)
+        }
+    }
+
     @Test func anInMemoryBrokerRunsTheBodyAsIs() async throws {
         let broker = Broker(clock: ManualClock())
         let queue = try broker.createQueue(named: "q")
