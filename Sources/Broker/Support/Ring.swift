@@ -24,8 +24,8 @@ struct Ring<Element> {
 
     mutating func removeFirst() -> Element? {
         guard count > 0 else { return nil }
-        let element = storage[head]
-        storage[head] = nil
+        // Moved out, not copied: a copy retains the element, and clearing the slot releases it.
+        let element = storage[head].take()
         head = (head + 1) & (storage.count - 1)
         count -= 1
         return element
