@@ -336,7 +336,7 @@ final class BrokerStore: Sendable {
 
     /// Waits for a record; inside ``Broker/awaitingDurability(_:)`` the wait is handed to the task instead.
     func wait(for ticket: JournalTicket) throws(BrokerError) {
-        if ticket.awaits, let deferral = DurableDeferral.current, deferral.add(.init(store: self, ticket: ticket, finish: { _ in })) {
+        if let deferral = DurableDeferral.current, deferral.add(.init(store: self, ticket: ticket, finish: { _ in })) {
             return
         }
         try journal.wait(for: ticket)

@@ -83,7 +83,7 @@ final class QueueCore: Sendable, DeadLetterSink {
             }
         }
         if let ticket {
-            if case .success(let journaled) = ticket, journaled.awaits, let deferral = DurableDeferral.current,
+            if case .success(let journaled) = ticket, let deferral = DurableDeferral.current,
                let durable, deferral.add(.init(store: durable.store, ticket: journaled, finish: { [effects, wakes] _ in
                    self.finish(effects, wakes)
                })) {

@@ -191,9 +191,6 @@ package struct JournalTicket: Sendable {
     let batch: UInt64?
     /// This append reached the mark set by ``Journal/setMark(afterBytes:)``.
     package var marked = false
-
-    /// Whether there is a write (or a sync) to wait for.
-    var awaits: Bool { batch != nil }
 }
 
 /// What opening a journal recovered.
