@@ -31,7 +31,8 @@ struct StoredMessageTests {
         let copy = message.copy(key: 8, enqueuedAt: Self.sent, sequenceNumber: nil, deadLetterQueueSourceArn: nil)
         #expect(copy.body == body)
         #expect(!(copy === message))
-        #expect(message === message && !(message === nil))
+        let absent: StoredMessage? = nil
+        #expect(message === message && !(message === absent) && !(absent === message) && absent === absent)
     }
 
     @Test func aMessageNeverReceivedHasNoFirstReceiveTimeAndOneReceivedKeepsItExactly() {
