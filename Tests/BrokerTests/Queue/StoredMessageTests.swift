@@ -19,6 +19,24 @@ struct StoredMessageTests {
                       firstReceivedAt: firstReceivedAt)
     }
 
+    /// `Message ==` reads the bodies' bytes in their blocks: two blocks with the same id, receipt and body are equal
+    /// received messages; a different body, however it is stored, is not.
+    @Test(arguments: ["", "b", String(repeating: "é", count: 300)])
+    func receivedMessagesCompareTheirBodiesByteForByteAcrossBlocks(body: String) {
+        let receipt = ReceiptHandle(incarnation: 1, key: 7, nonce: 3)
+        let received = ReceivedAttributes(selection: 0, receiveCount: 1, firstReceivedAt: nil, senderId: "")
+        func view(_ stored: StoredMessage) -> Message {
+            Message(stored: stored, receipt: receipt, received: received, messageAttributes: [:])
+        }
+        let stored = Self.message(body: body, size: body.utf8.count)
+        let copy = stored.copy(key: 7, enqueuedAt: Self.sent, sequenceNumber: nil, deadLetterQueueSourceArn: nil)
+        #expect(!(copy === stored))
+        #expect(view(stored) == view(stored))
+        #expect(view(stored) == view(copy))
+        #expect(view(stored) != view(Self.message(body: body + "x", size: body.utf8.count + 1)))
+        #expect(view(Self.message(body: "x" + body, size: body.utf8.count + 1)) != view(stored))
+    }
+
     /// The body lives in the message's own block: every body reads back exactly, byte for byte and as a string,
     /// and a copy (a dead-letter move, a redrive) carries its own.
     @Test(arguments: ["", "a", "fifteen bytes!!", "sixteen bytes!!!", "ünïcödé ✓ 🚀 \u{0}", String(repeating: "x", count: 1_048_576),
