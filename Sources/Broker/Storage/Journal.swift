@@ -36,6 +36,11 @@ package final class Journal: @unchecked Sendable {
         package var commit: CommitStrategy = .leader
         /// At the `interval` level, a buffer this large is written before its interval ends, bounding memory.
         package var intervalBufferLimit: Int = 8 << 20
+        /// At the `acknowledged` level, the active segment is extended by written zeros this many bytes at a time,
+        /// ahead of its records, so that most syncs find the file's size unchanged and `fdatasync` writes the data
+        /// alone, not the file system's metadata too (on ext4 here: 135 µs a sync against 210 µs for a sync that
+        /// grows the file). 0 turns it off. Recovery reads a zero tail as the end of the records.
+        package var preallocation: Int = 1 << 20
         /// Planned failures, for tests.
         package var faults: JournalFaults?
 

@@ -167,6 +167,7 @@ extension JournalCore {
             active.descriptor = try files.open(path, flags: O_RDWR)
             active.path = path
             active.size = last.end
+            active.allocated = last.end
             active.nextLSN = last.firstLSN + LSN(last.records)
             activeFirst = last.firstLSN
         }
@@ -194,6 +195,11 @@ extension JournalCore {
                 }
                 let length = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
                 let stored = raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian
+                // No record has a zero header (its checksum covers the length bytes); zeros to the end of the file
+                // are the ones written ahead of the records, and end them cleanly.
+                if length == 0, stored == 0, UnsafeRawBufferPointer(rebasing: raw[offset...]).allSatisfy({ $0 == 0 }) {
+                    return (offset, records, nil, false)
+                }
                 guard length <= JournalFormat.maximumRecordSize else {
                     return (offset, records, "record length \(length) is over the limit", false)
                 }

@@ -78,6 +78,8 @@ final class JournalCore: @unchecked Sendable {
         var descriptor: Int32 = -1
         var path = ""
         var size = 0
+        /// The file's length: past `size` it holds zeros written ahead of the records (``Journal/Options/preallocation``).
+        var allocated = 0
         /// The LSN the next record written here gets.
         var nextLSN: LSN = 0
         /// Written since the last sync.
@@ -491,16 +493,51 @@ final class JournalCore: @unchecked Sendable {
             try roll(to: batch.firstLSN)
         }
         let start = active.size
+        preallocate(through: start + batch.bytes.count)
         try files.write(active.descriptor, batch.bytes, at: start, path: active.path)
         active.size += batch.bytes.count
+        active.allocated = max(active.allocated, active.size)
         active.nextLSN += LSN(batch.count)
         active.dirty = true
+    }
+
+    /// At `acknowledged`, when the records up to `end` would grow the file: writes zeros from the end of the records
+    /// to `preallocation` bytes past `end`, so the syncs that follow find the size unchanged. The zeros start where
+    /// the records do, so a disk with room for no more than the records gives its blocks to them first. A failure
+    /// is left to the records' own write, which reports it; a zero tail of any length is harmless.
+    private func preallocate(through end: Int) {
+        guard durability == .acknowledged, options.preallocation > 0, end > active.allocated else { return }
+        let page = 4096
+        let target = (end + options.preallocation + page - 1) / page * page
+        let zeros = [UInt8](repeating: 0, count: target - active.size)
+        let written = zeros.withUnsafeBytes { raw -> Bool in
+            guard let base = raw.baseAddress else { return false }
+            var done = 0
+            while done < raw.count {
+                let result = pwrite(active.descriptor, base + done, raw.count - done, off_t(active.size + done))
+                if result < 0, errno == EINTR { continue }
+                if result <= 0 { return false }
+                done += result
+            }
+            return true
+        }
+        if written { active.allocated = target }
+    }
+
+    /// Cuts the zeros written ahead of the records off the active segment, which is closing: a closed segment ends
+    /// with its last record. A failure leaves them, which recovery reads as the end.
+    private func trimPreallocation() {
+        guard active.descriptor >= 0, active.allocated > active.size else { return }
+        if (try? files.truncate(active.descriptor, to: active.size, path: active.path)) != nil {
+            active.allocated = active.size
+        }
     }
 
     private func rewind(toSize size: Int) {
         do throws(BrokerError) {
             try files.truncate(active.descriptor, to: size, path: active.path)
             active.size = size
+            active.allocated = size
         } catch {
             active.broken = true
         }
@@ -508,6 +545,7 @@ final class JournalCore: @unchecked Sendable {
 
     /// Closes the active segment (synced, if this level syncs) and starts `journal-<firstLSN>.log`.
     private func roll(to firstLSN: LSN) throws(BrokerError) {
+        trimPreallocation()
         // Synced at every level: a closed segment is never synced again, and `flush()` promises everything.
         if active.descriptor >= 0, active.dirty {
             try files.syncData(active.descriptor, path: active.path)
@@ -526,7 +564,8 @@ final class JournalCore: @unchecked Sendable {
             throw error
         }
         if active.descriptor >= 0 { closeDescriptor(active.descriptor) }
-        active = ActiveSegment(descriptor: descriptor, path: path, size: header.count, nextLSN: firstLSN)
+        active = ActiveSegment(descriptor: descriptor, path: path, size: header.count, allocated: header.count,
+                               nextLSN: firstLSN)
         segmentFirstLSN = firstLSN
         monitor.lock()
         monitor.state.pointee.statistics.segmentsCreated += 1
@@ -658,6 +697,7 @@ final class JournalCore: @unchecked Sendable {
             // once its lock is released below, when another broker may open it.
             snapshotLock.withLock { _ in }
             if active.descriptor >= 0 {
+                trimPreallocation()
                 closeDescriptor(active.descriptor)
                 active.descriptor = -1
             }

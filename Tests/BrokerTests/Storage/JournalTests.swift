@@ -201,6 +201,78 @@ struct JournalTests {
         }
     }
 
+    /// Where the records of a segment end: the offset after the last frame whose header is not zero.
+    private func recordsEnd(_ bytes: [UInt8]) -> Int {
+        var offset = JournalFormat.segmentHeaderSize
+        while offset + JournalFormat.frameHeaderSize <= bytes.count,
+              bytes[offset..<offset + JournalFormat.frameHeaderSize].contains(where: { $0 != 0 }) {
+            offset += JournalFormat.frameHeaderSize + Int(JournalFormat.load32(bytes[...], offset))
+        }
+        return offset
+    }
+
+    @Test(arguments: [Durability.acknowledged, .interval(.seconds(3600)), .none])
+    func onlyAcknowledgedWritesZerosAheadOfItsRecordsAndACrashLeavingThemRecoversEveryRecord(durability: Durability) throws {
+        let directory = TemporaryDirectory()
+        var options = Journal.Options()
+        options.preallocation = 4096
+        let (journal, _) = try openJournal(directory, durability: durability, options: options)
+        // 40 records of about 1 KB: the zeros ahead are extended several times.
+        for index in 0..<40 { try journal.append(testPayload(index, size: 1000)) }
+        try journal.flush()
+        let name = try #require(directory.segmentNames.first)
+        let open = directory.read(name)
+        let end = recordsEnd(open)
+        #expect(end > 40 * 1000)
+        if durability == .acknowledged {
+            // Extended a page-rounded 4 KB past the records that reached its end, as often as they did.
+            #expect(open.count > end && open.count <= end + 2 * 4096 && open.count % 4096 == 0,
+                    "\(open.count) bytes, records end at \(end)")
+            #expect(open[end...].allSatisfy { $0 == 0 })
+        } else {
+            #expect(open.count == end)
+        }
+
+        // The files as a kill -9 leaves them: copied while the journal is open.
+        let crashed = TemporaryDirectory()
+        crashed.write(name, open)
+        let (reopened, recovery) = try openJournal(crashed, durability: durability, options: options)
+        #expect(recovery.payloads == (0..<40).map { testPayload($0, size: 1000) })
+        #expect(recovery.damage.isEmpty)
+        #expect(try reopened.append(testPayload(40)) == 41)
+        reopened.close()
+        // Closed, a segment ends with its last record.
+        let closed = crashed.read(name)
+        #expect(closed.count == recordsEnd(closed))
+        let (_, again) = try openJournal(crashed, durability: durability, options: options)
+        #expect(again.payloads.count == 41 && again.payloads.last == testPayload(40))
+
+        journal.close()
+        let original = directory.read(name)
+        #expect(original.count == end && original.count == recordsEnd(original))
+    }
+
+    @Test func aByteThatIsNotZeroAfterTheLastRecordIsDamage() throws {
+        let directory = TemporaryDirectory()
+        let (journal, _) = try openJournal(directory, durability: .acknowledged)
+        defer { journal.close() }
+        for index in 0..<5 { try journal.append(testPayload(index)) }
+        let name = try #require(directory.segmentNames.first)
+        var bytes = directory.read(name)
+        let end = recordsEnd(bytes)
+        #expect(bytes.count > end + 100)
+        // A page of a record the crash cut short reached the disk, the one holding its header did not.
+        bytes[end + 100] = 1
+        let crashed = TemporaryDirectory()
+        crashed.write(name, bytes)
+        let (reopened, recovery) = try openJournal(crashed)
+        defer { reopened.close() }
+        #expect(recovery.payloads == (0..<5).map { testPayload($0) })
+        #expect(recovery.damage.count == 1)
+        #expect(recovery.damage.first?.offset == end && recovery.damage.first?.droppedBytes == bytes.count - end)
+        #expect(try reopened.append(testPayload(5)) == 6)
+    }
+
     @Test func aNewSegmentStartsWhenTheCurrentOnePassesTheSizeLimit() throws {
         let directory = TemporaryDirectory()
         var options = Journal.Options()
