@@ -98,16 +98,19 @@ public final class Broker: Sendable {
         try self.init(configuration: configuration, clock: clock, storage: storage, snapshotThreshold: 64 << 20)
     }
 
-    /// As the public initializer, with the journal bytes after which the first snapshot is due (tests and the
-    /// crash test's child set it low, so that snapshots happen often).
+    /// As the public initializer, with the journal bytes after which the first snapshot is due and the message slots
+    /// a snapshot copies per hold of a queue's lock (tests and the crash test's child set both low, so that snapshots
+    /// happen often and their copies are cut by the changes made meanwhile).
     package convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
-                     storage: BrokerStorage, snapshotThreshold: Int) throws(BrokerError) {
+                     storage: BrokerStorage, snapshotThreshold: Int,
+                     snapshotSlotsPerHold: Int = QueueCore.snapshotSlotsPerHold) throws(BrokerError) {
         switch storage {
         case .memory:
             self.init(configuration: configuration, clock: clock, store: nil, report: nil)
         case .directory(let path, let durability):
             let (store, restored, topics, report) = try BrokerStore.open(path: path, durability: durability,
-                                                                         snapshotThreshold: snapshotThreshold)
+                                                                         snapshotThreshold: snapshotThreshold,
+                                                                         snapshotSlotsPerHold: snapshotSlotsPerHold)
             self.init(configuration: configuration, clock: clock, store: store, report: report)
             restore(restored)
             restore(topics)

@@ -7,7 +7,8 @@ import Glibc
 // MARK: The durable broker's crash-test child
 
 /// `broker-bench durable-crash-child DIRECTORY RUN [SNAPSHOT_BYTES]`: a durable broker at `acknowledged` on
-/// DIRECTORY (its first snapshot due after SNAPSHOT_BYTES of records, 64 MiB by default), with producers,
+/// DIRECTORY (its first snapshot due after SNAPSHOT_BYTES of records, 64 MiB by default; given, its snapshots copy
+/// four message slots per hold of a queue's lock), with producers,
 /// consumers and admin calls running until killed. After each call returns it prints what was acknowledged, one
 /// line per message, each line one `write(2)` (so it reaches the parent whole or not at all):
 ///
@@ -34,7 +35,10 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
     let topic: Topic
     let subscribed: Queue
     do {
-        broker = try Broker(storage: .directory(arguments[0], durability: .acknowledged), snapshotThreshold: snapshotBytes)
+        // A child that snapshots often also copies its queues a few messages per hold of their locks, so that its
+        // snapshots are cut by the producers' and consumers' changes, and recovery must make each fuzzy copy exact.
+        broker = try Broker(storage: .directory(arguments[0], durability: .acknowledged), snapshotThreshold: snapshotBytes,
+                            snapshotSlotsPerHold: arguments.count == 3 ? 4 : 4_096)
         queue = try broker.createQueue(named: "crash", awsAttributes: ["VisibilityTimeout": "30"])
         fifo = try broker.createQueue(named: "crash.fifo", awsAttributes: ["FifoQueue": "true", "VisibilityTimeout": "30"])
         topic = try broker.createTopic(named: "crash-topic")

@@ -69,6 +69,9 @@ final class BrokerStore: Sendable {
             Thread { work() }.start()
         }
         var queues: (@Sendable () -> [QueueCore])?
+        /// Run between two holds of a queue's lock while a snapshot copies it, with the queue's name (tests change
+        /// queues there).
+        var betweenSnapshotHolds: (@Sendable (_ queue: String) -> Void)?
         var topics: (@Sendable () -> [TopicCore])?
         /// Every move task, each copied under its registry's lock with the journal's next LSN read there.
         var moveTasks: (@Sendable (_ nextLSN: () -> Journal.LSN) -> [RestoredMoveTask])?
@@ -81,17 +84,21 @@ final class BrokerStore: Sendable {
     let callsWait: Bool
     /// Journal bytes after which a snapshot is taken and older segments deleted.
     let snapshotThreshold: Int
+    /// Message slots a snapshot copies per hold of a queue's lock (see `QueueCore.snapshotImage`); tests set it low,
+    /// so that a snapshot's copy of a small queue is cut by the changes made between its holds.
+    let snapshotSlotsPerHold: Int
     /// The message move tasks recovery found, oldest first, for the broker to put back and resume.
     let restoredMoveTasks: [RestoredMoveTask]
     private let counters: LockedState<Counters>
 
-    private init(journal: Journal, durability: Durability, snapshotThreshold: Int, nextQueueID: UInt64,
+    private init(journal: Journal, durability: Durability, snapshotThreshold: Int, snapshotSlotsPerHold: Int, nextQueueID: UInt64,
                  restoredMoveTasks: [RestoredMoveTask]) {
         self.journal = journal
         self.restoredMoveTasks = restoredMoveTasks
         self.durability = durability
         if case .interval = durability { callsWait = false } else { callsWait = true }
         self.snapshotThreshold = snapshotThreshold
+        self.snapshotSlotsPerHold = max(1, snapshotSlotsPerHold)
         var counters = Counters()
         counters.nextQueueID = nextQueueID
         self.counters = LockedState(counters)
@@ -99,7 +106,7 @@ final class BrokerStore: Sendable {
     }
 
     /// Opens the journal in `path` and rebuilds every queue it holds.
-    static func open(path: String, durability: Durability, snapshotThreshold: Int)
+    static func open(path: String, durability: Durability, snapshotThreshold: Int, snapshotSlotsPerHold: Int)
         throws(BrokerError) -> (BrokerStore, [RestoredQueue], [RestoredTopic], RecoveryReport) {
         let (journal, recovery) = try Journal.open(directory: path, durability: durability)
         var images: [UInt64: RestoredQueue] = [:]
@@ -174,11 +181,21 @@ final class BrokerStore: Sendable {
                 damage.append("record \(record.lsn): \(error); skipped")
             }
         }
-        // Dead-letter moves the crash cut in half: into the dead-letter queue, or back where they came from.
+        // Dead-letter moves the crash cut in half: into the dead-letter queue, or back where they came from. A move
+        // whose copy the dead-letter queue's image already holds was whole: a snapshot copied the source before the
+        // move and the dead-letter queue after it, so the copy's record came before that queue's image and was
+        // skipped, while the source's record of the move was replayed.
+        var arrived: [UInt64: Set<MessageID>] = [:]
         for move in moves {
-            let target = images.values.first { $0.arn == move.target } ?? images.values.first { $0.arn == move.source }
-            guard let id = target?.id else { continue }
-            images[id]?.adopt(move)
+            if let target = images.values.first(where: { $0.arn == move.target }) {
+                let ids = arrived[target.id] ?? Set(target.messages.values.lazy
+                    .filter { $0.deadLetterQueueSourceArn != nil }.map(\.id))
+                arrived[target.id] = ids
+                if ids.contains(move.message.id) { continue }
+                images[target.id]?.adopt(move)
+            } else if let source = images.values.first(where: { $0.arn == move.source }) {
+                images[source.id]?.adopt(move)
+            }
         }
         // A queue or topic created while a snapshot was taken can be in its images with a number past the one
         // its header recorded.
@@ -193,6 +210,7 @@ final class BrokerStore: Sendable {
         let queueArns = Set(restored.map(\.arn))
         let restoredTasks = moveTasks.tasks.compactMap { $0 }.filter { queueArns.contains($0.sourceArn) }
         let store = BrokerStore(journal: journal, durability: durability, snapshotThreshold: snapshotThreshold,
+                                snapshotSlotsPerHold: snapshotSlotsPerHold,
                                 nextQueueID: nextQueueID, restoredMoveTasks: restoredTasks)
         return (store, restored, restoredTopics, report)
     }
@@ -206,6 +224,15 @@ final class BrokerStore: Sendable {
     func setSnapshotScheduler(_ schedule: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
         counters.withLock { $0.scheduleSnapshot = schedule }
     }
+
+    /// Has `body` run between every two holds of a queue's lock while a snapshot copies the queue, with the lock
+    /// released: a test changes the queue there, where a sender would, to prove the copy comes back exact.
+    func setSnapshotHoldHook(_ body: (@Sendable (_ queue: String) -> Void)?) {
+        counters.withLock { $0.betweenSnapshotHolds = body }
+    }
+
+    /// What ``setSnapshotHoldHook(_:)`` set.
+    var snapshotHoldHook: (@Sendable (_ queue: String) -> Void)? { counters.withLock { $0.betweenSnapshotHolds } }
 
     /// The size of the last snapshot taken since the store opened (0 before the first).
     var lastSnapshotBytes: Int { counters.withLock { $0.lastSnapshotBytes } }
@@ -399,7 +426,8 @@ final class BrokerStore: Sendable {
             }
             encoder.write(byte: Self.snapshotVersion)
             encoder.write(fixed: nextQueueID)
-            for core in source() {
+            // In the order the queues were made, so that one broker's snapshots copy its queues in one order.
+            for core in source().sorted(by: { ($0.durable?.id ?? 0) < ($1.durable?.id ?? 0) }) {
                 guard let image = core.snapshotImage(journalNextLSN: { journal.nextLSN }) else { continue }
                 for message in image.live ?? [] { messageBytes += message.size }
                 messages += image.live?.count ?? 0

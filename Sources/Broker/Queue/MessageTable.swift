@@ -89,5 +89,15 @@ struct MessageTable {
     /// The live messages, in no particular order.
     var values: some Sequence<StoredMessage> { slots.lazy.compactMap { $0 } }
 
+    /// How many slots the table has, live or free: the end of the range ``forEach(inSlots:_:)`` walks.
+    var slotCount: Int { slots.count }
+
+    /// Calls `body` with each live message in the slots of `range` (the part of it the table has).
+    func forEach(inSlots range: Range<Int>, _ body: (StoredMessage) -> Void) {
+        for slot in range.clamped(to: slots.indices) {
+            if let message = slots[slot] { body(message) }
+        }
+    }
+
     private static func slot(of key: UInt64) -> Int { Int(truncatingIfNeeded: key & 0xFFFF_FFFF) }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Broker
+@_spi(BrokerServer) @testable import Broker
 
 /// The durability levels a restart after a clean close must restore the same at.
 let durableLevels: [Durability] = [.acknowledged, .interval(.milliseconds(5)), .none]
@@ -16,8 +16,21 @@ func durableBroker(_ directory: TemporaryDirectory, clock: ManualClock,
 /// Closes `broker` and opens the directory again, as a restart does.
 func restart(_ broker: Broker, _ directory: TemporaryDirectory, clock: ManualClock,
              durability: Durability = .acknowledged) throws -> Broker {
+    try restart(broker, directory, clock: clock) { try durableBroker(directory, clock: clock, durability: durability) }
+}
+
+/// A durable broker that snapshots only when asked, copying one message slot per hold of a queue's lock.
+func slotBySlotBroker(_ directory: TemporaryDirectory, clock: ManualClock, durability: Durability) throws -> Broker {
+    try Broker(configuration: BrokerConfiguration(seed: 7), clock: clock,
+               storage: .directory(directory.path, durability: durability), snapshotThreshold: 1 << 40,
+               snapshotSlotsPerHold: 1)
+}
+
+/// Closes `broker` and opens the directory again with `opening`.
+func restart(_ broker: Broker, _ directory: TemporaryDirectory, clock: ManualClock,
+             opening: () throws -> Broker) throws -> Broker {
     broker.closeStorage()
-    return try durableBroker(directory, clock: clock, durability: durability)
+    return try opening()
 }
 
 @Suite("Durable broker")
@@ -348,6 +361,114 @@ struct DurableBrokerTests {
         }
         #expect(store.lastSnapshotBytes != first)
         #expect(store.journal.statistics.bytes - start < 150_000)
+    }
+
+    /// Ten snapshots per case, each copying its queue one message slot per hold of the lock, with a change between
+    /// every two holds (a send, a receive with deletes and visibility changes, time passing, a purge), as senders
+    /// make them; then a restart, which must bring back exactly the state the queue had when it closed.
+    @Test("A snapshot copied a slot per hold while the queue changes restores the state the queue had at close",
+          arguments: [false, true])
+    func fuzzySnapshotCopiesComeBackExact(fifo: Bool) throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        func open() throws -> Broker { try slotBySlotBroker(directory, clock: clock, durability: .none) }
+        var broker = try open()
+        let name = fifo ? "fuzzy.fifo" : "fuzzy"
+        let queue = try broker.createQueue(named: name, awsAttributes: fifo ? ["FifoQueue": "true", "ContentBasedDeduplication": "true"] : [:])
+        let sent = LockedState(0)
+        @Sendable func send() throws {
+            let index = sent.withLock { count in
+                count += 1
+                return count
+            }
+            if fifo {
+                try queue.sendMessage("m\(index)", messageGroupId: "g\(index % 5)")
+            } else {
+                try queue.sendMessage("m\(index)")
+            }
+        }
+        let random = LockedState(IDGenerator(seed: fifo ? 11 : 12))
+        let changes = LockedState(0)
+        let failure = LockedState<(any Error)?>(nil)
+        let store = try #require(broker.directory.store)
+        store.setSnapshotHoldHook { _ in
+            do {
+                let number = changes.withLock { count in
+                    count += 1
+                    return count
+                }
+                // One purge, during the second snapshot's copy.
+                if number == 400 {
+                    try queue.purge()
+                    return
+                }
+                switch random.withLock({ $0.int(0...18) }) {
+                case 0...6: try send()
+                case 7...12:
+                    let messages = try queue.receiveMessagesWithoutWaiting(maxNumberOfMessages: 2,
+                                                                          visibilityTimeout: .seconds(30)) ?? []
+                    for message in messages where random.withLock({ $0.chance(0.3) }) {
+                        try queue.deleteMessage(receiptHandle: message.receiptHandle)
+                    }
+                    for message in messages where random.withLock({ $0.chance(0.3) }) {
+                        try? queue.changeMessageVisibility(receiptHandle: message.receiptHandle,
+                                                           visibilityTimeout: .seconds(random.withLock { $0.int(0...60) }))
+                    }
+                default:
+                    clock.advance(by: .seconds(random.withLock { $0.int(1...20) }))
+                }
+            } catch {
+                failure.withLock { $0 = error }
+            }
+        }
+        for _ in 0..<10 {
+            // Topped up to 300, so that each copy takes 300 holds and as many changes, the purge's too.
+            for _ in min(300, try queue.peek().count)..<300 { try send() }
+            try broker.snapshot()
+            if let error = failure.withLock({ $0 }) { throw error }
+        }
+        #expect(changes.withLock { $0 } >= 3_000)
+        let before = try queue.peek().sorted { $0.messageId < $1.messageId }
+        #expect(before.count >= 300)
+        broker = try restart(broker, directory, clock: clock, opening: open)
+        #expect(broker.recoveryReport?.loadedSnapshot == true)
+        let after = try broker.queue(named: name).peek().sorted { $0.messageId < $1.messageId }
+        #expect(after.count == before.count)
+        #expect(after == before)
+    }
+
+    /// The source queue is copied first (queues go in the order they were made), and its messages move to the
+    /// dead-letter queue while its copy is under way: the source's records of the moves come after its image and are
+    /// replayed, the dead-letter queue's records of the copies come before its image, which holds them already.
+    /// Recovery must see the moves as whole, not finish them a second time.
+    @Test("Dead-letter moves made while a snapshot copies the source queue come back once")
+    func deadLetterMovesDuringASnapshotComeBackOnce() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        func open() throws -> Broker { try slotBySlotBroker(directory, clock: clock, durability: .acknowledged) }
+        var broker = try open()
+        let source = try broker.createQueue(named: "source")
+        let dlq = try broker.createQueue(named: "dlq")
+        try source.setAttributes(awsAttributes: [
+            "RedrivePolicy": "{\"deadLetterTargetArn\":\"\(dlq.arn)\",\"maxReceiveCount\":\"1\"}"])
+        for index in 0..<3 { try source.sendMessage("poison \(index)") }
+        #expect(try await source.receiveMessages(maxNumberOfMessages: 10, visibilityTimeout: .seconds(10)).count == 3)
+        clock.advance(by: .seconds(11))
+        let moved = LockedState(false)
+        try #require(broker.directory.store).setSnapshotHoldHook { queue in
+            guard queue == "source", !moved.withLock({ $0 }) else { return }
+            moved.withLock { $0 = true }
+            // Received past their maximum, all three move to the dead-letter queue instead.
+            _ = try? source.receiveMessagesWithoutWaiting(maxNumberOfMessages: 10)
+        }
+        try broker.snapshot()
+        #expect(moved.withLock { $0 })
+        #expect(try dlq.peek().count == 3)
+        broker = try restart(broker, directory, clock: clock, opening: open)
+        #expect(broker.recoveryReport?.loadedSnapshot == true)
+        #expect(try broker.queue(named: "source").peek().isEmpty)
+        let restored = try broker.queue(named: "dlq").peek()
+        #expect(restored.map(\.body).sorted() == ["poison 0", "poison 1", "poison 2"])
     }
 
     @Test("A snapshot larger than the pieces it is written in restores every message")
