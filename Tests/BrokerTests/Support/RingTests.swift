@@ -49,4 +49,32 @@ struct RingTests {
         let expected = Array(900..<1_500).filter { $0 % 3 == 0 } + Array(1_500..<1_600)
         #expect(ring.elements.map(\.value) == expected)
     }
+
+    /// An element that counts its deinitializations, so growth that copies instead of moving (a leak) or leaves an
+    /// element behind in both storages (a second release) shows up.
+    final class Counted {
+        let value: Int
+        let released: LockedState<Int>
+        init(_ value: Int, released: LockedState<Int>) {
+            self.value = value
+            self.released = released
+        }
+        deinit { released.withLock { $0 += 1 } }
+    }
+
+    @Test func growingAWrappedRingMovesEveryElementOnceAndReleasesEachOnce() {
+        let released = LockedState(0)
+        do {
+            var ring = Ring<Counted>()
+            for value in 0..<16 { ring.append(Counted(value, released: released)) }
+            for _ in 0..<10 { _ = ring.removeFirst() }
+            // The front sits at slot 10; these wrap round to the storage's start, then four growths follow.
+            for value in 16..<300 { ring.append(Counted(value, released: released)) }
+            #expect(released.withLock { $0 } == 10)
+            #expect(ring.elements.map(\.value) == Array(10..<300))
+            for value in 10..<200 { #expect(ring.removeFirst()?.value == value) }
+            #expect(released.withLock { $0 } == 200)
+        }
+        #expect(released.withLock { $0 } == 300)
+    }
 }
