@@ -37,8 +37,10 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
     do {
         // A child that snapshots often also copies its queues a few messages per hold of their locks, so that its
         // snapshots are cut by the producers' and consumers' changes, and recovery must make each fuzzy copy exact.
-        broker = try Broker(storage: .directory(arguments[0], durability: .acknowledged), snapshotThreshold: snapshotBytes,
-                            snapshotSlotsPerHold: arguments.count == 3 ? 4 : 4_096)
+        let storage = BrokerStorage.directory(arguments[0], durability: .acknowledged)
+        broker = arguments.count == 3
+            ? try Broker(storage: storage, snapshotThreshold: snapshotBytes, snapshotSlotsPerHold: 4)
+            : try Broker(storage: storage, snapshotThreshold: snapshotBytes)
         queue = try broker.createQueue(named: "crash", awsAttributes: ["VisibilityTimeout": "30"])
         fifo = try broker.createQueue(named: "crash.fifo", awsAttributes: ["FifoQueue": "true", "VisibilityTimeout": "30"])
         topic = try broker.createTopic(named: "crash-topic")
