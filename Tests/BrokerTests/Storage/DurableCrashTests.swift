@@ -176,12 +176,15 @@ struct DurableCrashTests {
             publishedTotal = ledger.published.count
             let fifoLost = ledger.fifoSent.keys.filter { fifoLive[$0] == nil && !ledger.fifoReceived.contains($0) }
             let fifoResurrected = ledger.fifoDeleted.filter { fifoLive[$0] != nil }
-            for (name, found) in [("acknowledged sends lost", lost.count), ("acknowledged deletes resurrected", resurrected.count),
-                                  ("receive counts lowered", lowered.count), ("FIFO sends lost", fifoLost.count),
-                                  ("FIFO deletes resurrected", fifoResurrected.count), ("FIFO order broken", outOfOrder.count),
-                                  ("FIFO duplicates", duplicates.count), ("matching publishes lost", publishesLost.count),
-                                  ("publishes past the filter", unfiltered.count)] where found > 0 {
-                problems.append("run \(run): \(found) \(name)")
+            // With the bodies (RUN.THREAD.SEQUENCE: which child sent them), so that a failure says where to look.
+            let found: [(String, [String])] = [
+                ("acknowledged sends lost", Array(lost)), ("acknowledged deletes resurrected", Array(resurrected)),
+                ("receive counts lowered", Array(lowered.keys)), ("FIFO sends lost", Array(fifoLost)),
+                ("FIFO deletes resurrected", Array(fifoResurrected)), ("FIFO order broken", outOfOrder),
+                ("FIFO duplicates", duplicates), ("matching publishes lost", Array(publishesLost.keys)),
+                ("publishes past the filter", Array(unfiltered.keys))]
+            for (name, bodies) in found where !bodies.isEmpty {
+                problems.append("run \(run): \(bodies.count) \(name): \(bodies.sorted().prefix(5).joined(separator: ", "))")
             }
         }
         #expect(problems.isEmpty, "\(problems)")
