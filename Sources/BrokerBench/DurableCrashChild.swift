@@ -34,6 +34,7 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
     let fifo: Queue
     let topic: Topic
     let subscribed: Queue
+    let subscription: Subscription
     do {
         // A child that snapshots often also copies its queues a few messages per hold of their locks, so that its
         // snapshots are cut by the producers' and consumers' changes, and recovery must make each fuzzy copy exact.
@@ -46,7 +47,7 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
         topic = try broker.createTopic(named: "crash-topic")
         subscribed = try broker.createQueue(named: "crash-sub", awsAttributes: ["VisibilityTimeout": "30"])
         // Again on every run: the same subscription when the first one was restored.
-        let subscription = try topic.subscribe(subscribed, attributes: SubscriptionAttributes(
+        subscription = try topic.subscribe(subscribed, attributes: SubscriptionAttributes(
             filterPolicy: #"{"keep":["yes"]}"#, rawMessageDelivery: true))
         let bytes = Array("A \(subscription.arn)\n".utf8)
         _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
@@ -104,6 +105,12 @@ func runDurableCrashChild(_ arguments: [String]) -> Int32 {
             sequence += 1
             do {
                 try topic.publish(body, messageAttributes: ["keep": MessageAttributeValue(dataType: "String", stringValue: keep)])
+                // A publish succeeds though its copy failed (SNS's rule), so a failed copy is looked for here: the
+                // parent would otherwise find only a copy missing after the restart, with nothing to say why.
+                let statistics = try subscription.statistics()
+                if statistics.dropped > 0 || statistics.deadLettered > 0 {
+                    fail(ChildFailure(message: "the copy of publish \(body) failed: \(statistics.lastFailure.map { "\($0)" } ?? "no reason kept")"))
+                }
                 say("P \(body) \(keep)")
             } catch { fail(error) }
         }
