@@ -100,17 +100,19 @@ public final class Broker: Sendable {
 
     /// As the public initializer, with the journal bytes after which the first snapshot is due and the message slots
     /// a snapshot copies per hold of a queue's lock (tests and the crash test's child set both low, so that snapshots
-    /// happen often and their copies are cut by the changes made meanwhile).
+    /// happen often and their copies are cut by the changes made meanwhile), and the file failures a test plans.
     package convenience init(configuration: BrokerConfiguration = BrokerConfiguration(), clock: any BrokerClock = SystemClock(),
                      storage: BrokerStorage, snapshotThreshold: Int,
-                     snapshotSlotsPerHold: Int = QueueCore.snapshotSlotsPerHold) throws(BrokerError) {
+                     snapshotSlotsPerHold: Int = QueueCore.snapshotSlotsPerHold,
+                     journalFaults: JournalFaults? = nil) throws(BrokerError) {
         switch storage {
         case .memory:
             self.init(configuration: configuration, clock: clock, store: nil, report: nil)
         case .directory(let path, let durability):
             let (store, restored, topics, report) = try BrokerStore.open(path: path, durability: durability,
                                                                          snapshotThreshold: snapshotThreshold,
-                                                                         snapshotSlotsPerHold: snapshotSlotsPerHold)
+                                                                         snapshotSlotsPerHold: snapshotSlotsPerHold,
+                                                                         faults: journalFaults)
             self.init(configuration: configuration, clock: clock, store: store, report: report)
             restore(restored)
             restore(topics)

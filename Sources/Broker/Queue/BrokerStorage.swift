@@ -106,9 +106,12 @@ final class BrokerStore: Sendable {
     }
 
     /// Opens the journal in `path` and rebuilds every queue it holds.
-    static func open(path: String, durability: Durability, snapshotThreshold: Int, snapshotSlotsPerHold: Int)
+    static func open(path: String, durability: Durability, snapshotThreshold: Int, snapshotSlotsPerHold: Int,
+                     faults: JournalFaults? = nil)
         throws(BrokerError) -> (BrokerStore, [RestoredQueue], [RestoredTopic], RecoveryReport) {
-        let (journal, recovery) = try Journal.open(directory: path, durability: durability)
+        var options = Journal.Options()
+        options.faults = faults
+        let (journal, recovery) = try Journal.open(directory: path, durability: durability, options: options)
         var images: [UInt64: RestoredQueue] = [:]
         var topics: [UInt64: RestoredTopic] = [:]
         var moveTasks = RestoredMoveTasks()

@@ -18,15 +18,48 @@ final class DurableDeferral: Sendable {
 
     @TaskLocal static var current: DurableDeferral?
 
-    private let commits = LockedState<(open: Bool, list: [Commit])>((true, []))
+    /// The commits, each with the tag that was current when it came (see ``deferring(tag:_:)``).
+    private let commits = LockedState<(open: Bool, list: [Commit], tags: [Int], tag: Int)>((true, [], [], 0))
 
     /// Takes the commit if the box is still open; false tells the caller to wait itself.
     func add(_ commit: Commit) -> Bool {
         commits.withLock { state in
             guard state.open else { return false }
             state.list.append(commit)
+            state.tags.append(state.tag)
             return true
         }
+    }
+
+    /// Runs `body` with this box as the current one, its commits tagged `tag`; for ``waitBlocking()``.
+    func deferring<R>(tag: Int, _ body: () -> R) -> R {
+        commits.withLock { $0.tag = tag }
+        return Self.$current.withValue(self, operation: body)
+    }
+
+    /// Closes the box and blocks the thread until each commit is decided, in the order they came, applying each
+    /// one's effects; returns the tags and errors of those that could not be stored.
+    ///
+    /// For a synchronous caller whose one call makes several journaled changes, each of which would otherwise block
+    /// for a sync of its own: a publish's copies to its subscribed queues. The records are appended as each change
+    /// is made, so one sync usually decides them all.
+    func waitBlocking() -> [(tag: Int, error: BrokerError)] {
+        let (list, tags) = commits.withLock { state in
+            state.open = false
+            return (state.list, state.tags)
+        }
+        var failures: [(tag: Int, error: BrokerError)] = []
+        for (index, commit) in list.enumerated() {
+            var outcome: BrokerError?
+            do throws(BrokerError) {
+                try commit.store.journal.wait(for: commit.ticket)
+            } catch {
+                outcome = error
+            }
+            commit.finish(outcome)
+            if let outcome { failures.append((tags[index], outcome)) }
+        }
+        return failures
     }
 
     /// Runs `body`, then waits, suspending, for every record its state changes journaled.

@@ -11,6 +11,18 @@ extension TopicCore {
         guard !subscriptions.isEmpty else { return }
         var input = FilterInput(attributes: message.request.messageAttributes, body: message.request.message)
         var parts = copyParts(for: message)
+        // On a durable broker whose calls wait for their records, the copies' records are waited for together after
+        // the loop: one sync for the publish, not one per subscribed queue. (Inside `awaitingDurability` they join
+        // the caller's wait instead.)
+        let copies = durable?.store.callsWait == true && DurableDeferral.current == nil ? DurableDeferral() : nil
+        defer {
+            if let copies {
+                for (index, error) in copies.waitBlocking() {
+                    copyNotStored(message, parts: &parts, subscription: subscriptions[index], error: error)
+                    outcomes.clear(index)
+                }
+            }
+        }
         for (index, subscription) in subscriptions.enumerated() {
             if let policy = subscription.settings.filterPolicy, !policy.matches(&input) {
                 subscription.count { $0.filteredOut += 1 }
@@ -25,8 +37,10 @@ extension TopicCore {
             }
             switch subscription.protocol {
             case .sqs:
-                if deliverToQueue(message, parts: &parts, subscription: subscription), history != nil,
-                   !outcomes.set(index, .delivered) {
+                let delivered = copies.map { copies in
+                    copies.deferring(tag: index) { deliverToQueue(message, parts: &parts, subscription: subscription) }
+                } ?? deliverToQueue(message, parts: &parts, subscription: subscription)
+                if delivered, history != nil, !outcomes.set(index, .delivered) {
                     note(subscription, messageId: message.messageId, .delivered)
                 }
             case .lambda where subscription.handler != nil: deliverToHandler(message, subscription: subscription)
@@ -60,6 +74,14 @@ extension TopicCore {
             // A FIFO topic's group goes to FIFO queues only: its copy in a standard queue has none.
             messageGroupId: queueIsFifo ? message.request.messageGroupId : nil,
             messageDeduplicationId: queueIsFifo ? message.deduplicationId : nil)
+    }
+
+    /// A copy the queue took whose record could not be stored, found once the publish's copies were waited for:
+    /// counted and noted as the failure it is, in place of the delivery counted when the queue took it.
+    private func copyNotStored(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord,
+                               error: BrokerError) {
+        subscription.count { $0.delivered -= 1 }
+        fail(message, parts: &parts, subscription: subscription, error: error)
     }
 
     /// True when the queue took the copy; a failure is counted and noted here.

@@ -64,6 +64,12 @@ struct PublishOutcomes {
         return true
     }
 
+    /// Forgets the outcome of `index`: a later entry of its own says what became of it.
+    mutating func clear(_ index: Int) {
+        guard index < Self.capacity else { return }
+        codes &= ~(3 << UInt64(2 * index))
+    }
+
     func outcome(at index: Int) -> SubscriptionDelivery.Outcome? {
         guard index < Self.capacity else { return nil }
         switch codes >> UInt64(2 * index) & 3 {

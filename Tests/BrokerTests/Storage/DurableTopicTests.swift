@@ -215,6 +215,34 @@ struct DurableTopicTests {
         #expect(try broker.listTopics().topicArns.isEmpty)
         #expect(try broker.listSubscriptions().subscriptions.isEmpty)
     }
+
+    /// A publish's copies are journaled as the queues take them and waited for together, so a synchronous publish
+    /// at `acknowledged` costs one sync, not one per subscribed queue.
+    @Test("A publish to four subscribed queues waits for one sync at acknowledged, and each queue has its copy")
+    func publishCopiesShareOneSync() async throws {
+        let directory = TemporaryDirectory()
+        let broker = try durableBroker(directory, clock: ManualClock())
+        let topic = try broker.createTopic(named: "orders")
+        var queues: [Queue] = []
+        for index in 0..<4 {
+            let queue = try broker.createQueue(named: "q\(index)")
+            try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: index % 2 == 0))
+            queues.append(queue)
+        }
+        for round in 0..<3 {
+            let before = try #require(broker.journalStatistics)
+            try topic.publish("order \(round)")
+            let after = try #require(broker.journalStatistics)
+            #expect(after.records == before.records + 4, "round \(round)")
+            #expect(after.syncs == before.syncs + 1, "round \(round): \(after.syncs - before.syncs) syncs")
+        }
+        for (index, queue) in queues.enumerated() {
+            let bodies = try await drain(queue).map { index % 2 == 0 ? $0.body : envelopeMessage($0.body) ?? "" }
+            #expect(bodies.sorted() == ["order 0", "order 1", "order 2"], "q\(index)")
+        }
+        let statistics = try topic.statistics()
+        #expect(statistics.numberOfNotificationsDelivered == 12 && statistics.numberOfNotificationsFailed == 0)
+    }
 }
 
 @Suite("Durable topics behind a server")
@@ -268,7 +296,7 @@ struct DurableTopicSnapshotVersionTests {
     }
 }
 
-@Suite("Durable topics on a closed journal")
+@Suite("Durable topics when the journal fails")
 struct DurableTopicFailureTests {
     @Test("Topic changes fail with the storage error once the journal is closed, while reads keep working")
     func closedJournalFailsChanges() throws {
@@ -287,5 +315,33 @@ struct DurableTopicFailureTests {
         #expect(throws: BrokerError.self) { try fifo.publish("m", messageGroupId: "g", messageDeduplicationId: "d") }
         #expect(try topic.attributes()["TopicArn"] == topic.arn)
         #expect(try topic.listSubscriptions().subscriptions.count >= 1)
+    }
+
+    /// A copy the queue took but whose record the disk refused is a failed delivery, not a delivered one, and the
+    /// publish still succeeds (SNS's rule: a failed delivery never fails the publish).
+    @Test("A copy whose record cannot be synced counts as failed, with the storage error as the reason")
+    func copyThatCannotBeStoredCountsAsFailed() throws {
+        let directory = TemporaryDirectory()
+        let faults = JournalFaults()
+        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
+                                storage: .directory(directory.path, durability: .acknowledged),
+                                snapshotThreshold: 1 << 40, journalFaults: faults)
+        let topic = try broker.createTopic(named: "orders")
+        let subscriptions = try (0..<2).map { index in
+            try topic.subscribe(try broker.createQueue(named: "q\(index)"))
+        }
+        faults.fail(.sync, with: EIO, times: 2)
+        try topic.publish("lost to the disk")
+        for subscription in subscriptions {
+            let statistics = try subscription.statistics()
+            #expect(statistics.delivered == 0 && statistics.dropped == 1, "\(subscription.arn)")
+            #expect(statistics.lastFailure?.code == .storageFailure && statistics.lastFailure?.message.contains("sync") == true,
+                    "\(String(describing: statistics.lastFailure))")
+        }
+        let totals = try topic.statistics()
+        #expect(totals.numberOfNotificationsDelivered == 0 && totals.numberOfNotificationsFailed == 2)
+        faults.clear()
+        try topic.publish("stored")
+        #expect(try subscriptions.map { try $0.statistics().delivered } == [1, 1])
     }
 }
