@@ -67,9 +67,12 @@ public struct Topic: Sendable, Hashable {
         }
         var successful: [BatchResult<PublishResult>.Entry] = []
         var failed: [BatchResultErrorEntry] = []
+        // On a durable broker, every entry's copies are waited for once, after the last entry.
+        let waits = core.copyWaits()
+        defer { if let waits { core.settle(waits) } }
         for (entry, size) in zip(entries, attributeSizes) {
             do throws(BrokerError) {
-                successful.append(.init(id: entry.id, result: try core.publish(entry.request, attributeSize: size)))
+                successful.append(.init(id: entry.id, result: try core.publish(entry.request, attributeSize: size, waits: waits)))
             } catch {
                 if error.code == .notFound { throw error }
                 failed.append(BatchResultErrorEntry(id: entry.id, error: error))

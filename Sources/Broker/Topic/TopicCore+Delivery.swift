@@ -4,22 +4,23 @@ extension TopicCore {
     /// Sends a copy to every subscription whose filter policy matches. The body is parsed for body-scope policies
     /// at most once, however many subscriptions use one; the envelope's common part is built at most once. With
     /// `realism`, each copy's failures and duplicates are drawn here, in subscription order (`SNSRealism.swift`).
-    func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord], realism: TopicRealism? = nil) {
+    ///
+    /// `waits`: where a PublishBatch gathers its publishes' copies, to wait for them once after its last publish.
+    func deliver(_ message: PublishedMessage, to subscriptions: [SubscriptionRecord], realism: TopicRealism? = nil,
+                 waits shared: CopyWaits? = nil) {
         // What this call decides goes to the history in one entry with the publish, after the loop.
         var outcomes = PublishOutcomes()
         defer { history?.recordPublish(message, subscriptions: subscriptions, outcomes: outcomes) }
         guard !subscriptions.isEmpty else { return }
         var input = FilterInput(attributes: message.request.messageAttributes, body: message.request.message)
         var parts = copyParts(for: message)
-        // On a durable broker whose calls wait for their records, the copies' records are waited for together after
-        // the loop: one sync for the publish, not one per subscribed queue. (Inside `awaitingDurability` they join
-        // the caller's wait instead.)
-        let copies = durable?.store.callsWait == true && DurableDeferral.current == nil ? DurableDeferral() : nil
+        let owned = shared == nil ? copyWaits() : nil
+        let waits = shared ?? owned
         defer {
-            if let copies {
-                for (index, error) in copies.waitBlocking() {
-                    copyNotStored(message, parts: &parts, subscription: subscriptions[index], error: error)
-                    outcomes.clear(index)
+            if let owned {
+                for failure in owned.wait() {
+                    copyNotStored(failure, parts: &parts)
+                    outcomes.clear(failure.index)
                 }
             }
         }
@@ -37,9 +38,14 @@ extension TopicCore {
             }
             switch subscription.protocol {
             case .sqs:
-                let delivered = copies.map { copies in
-                    copies.deferring(tag: index) { deliverToQueue(message, parts: &parts, subscription: subscription) }
-                } ?? deliverToQueue(message, parts: &parts, subscription: subscription)
+                let delivered: Bool
+                if let waits {
+                    delivered = waits.deliver(message, subscription: subscription, index: index) {
+                        deliverToQueue(message, parts: &parts, subscription: subscription)
+                    }
+                } else {
+                    delivered = deliverToQueue(message, parts: &parts, subscription: subscription)
+                }
                 if delivered, history != nil, !outcomes.set(index, .delivered) {
                     note(subscription, messageId: message.messageId, .delivered)
                 }
@@ -76,12 +82,33 @@ extension TopicCore {
             messageDeduplicationId: queueIsFifo ? message.deduplicationId : nil)
     }
 
-    /// A copy the queue took whose record could not be stored, found once the publish's copies were waited for:
-    /// counted and noted as the failure it is, in place of the delivery counted when the queue took it.
-    private func copyNotStored(_ message: PublishedMessage, parts: inout CopyParts, subscription: SubscriptionRecord,
-                               error: BrokerError) {
-        subscription.count { $0.delivered -= 1 }
-        fail(message, parts: &parts, subscription: subscription, error: error)
+    /// Where a publish's copies to queues wait together, on a durable broker whose calls wait for their records;
+    /// nil otherwise, and inside `awaitingDurability`, whose task they join instead.
+    @inline(__always)
+    func copyWaits() -> CopyWaits? {
+        guard let durable else { return nil }
+        return durable.store.callsWait && DurableDeferral.current == nil ? CopyWaits() : nil
+    }
+
+    /// Waits for the copies of a PublishBatch's publishes, and counts those that could not be stored.
+    func settle(_ waits: CopyWaits) {
+        for failure in waits.wait() {
+            var parts = copyParts(for: failure.message)
+            copyNotStored(failure, parts: &parts)
+        }
+    }
+
+    /// A copy the queue took whose record could not be stored, found once the copies were waited for: counted and
+    /// noted as the failure it is, in place of the delivery counted when the queue took it.
+    private func copyNotStored(_ failure: CopyWaits.Failure, parts: inout CopyParts) {
+        guard failure.delivered else {
+            // The queue refused the copy and this was its move to the subscription's dead-letter queue: dropped.
+            failure.subscription.count { $0.deadLettered -= 1; $0.dropped += 1; $0.lastFailure = failure.error }
+            note(failure.subscription, messageId: failure.message.messageId, .failed, reason: failure.error.message)
+            return
+        }
+        failure.subscription.count { $0.delivered -= 1 }
+        fail(failure.message, parts: &parts, subscription: failure.subscription, error: failure.error)
     }
 
     /// True when the queue took the copy; a failure is counted and noted here.
@@ -178,6 +205,45 @@ extension TopicCore {
         } catch {
             subscription.count { $0.dropped += 1; $0.lastFailure = error }
             note(subscription, messageId: message.messageId, .failed, reason: error.message)
+        }
+    }
+}
+
+/// A publish's copies to queues (or a PublishBatch's), journaled as each queue takes its copy and waited for
+/// together afterwards: at `acknowledged` one sync, not one per subscribed queue. Used by one thread.
+final class CopyWaits {
+    /// A copy whose record could not be stored.
+    struct Failure {
+        let message: PublishedMessage
+        let subscription: SubscriptionRecord
+        /// The subscription's place in its publish's list.
+        let index: Int
+        /// Whether the subscribed queue took the copy; if not, the record was of its move to the subscription's
+        /// dead-letter queue.
+        let delivered: Bool
+        let error: BrokerError
+    }
+
+    private let deferral = DurableDeferral()
+    private var copies: [(message: PublishedMessage, subscription: SubscriptionRecord, index: Int, delivered: Bool)] = []
+
+    /// Runs `body`, the delivery of one copy (true when the queue took it), with the records it makes left for
+    /// ``wait()``.
+    func deliver(_ message: PublishedMessage, subscription: SubscriptionRecord, index: Int, _ body: () -> Bool) -> Bool {
+        let tag = copies.count
+        copies.append((message, subscription, index, true))
+        let delivered = deferral.deferring(tag: tag, body)
+        copies[tag].delivered = delivered
+        return delivered
+    }
+
+    /// Blocks until every copy's record is decided, applying what each delivery left for after it (long polls to
+    /// wake); returns the copies that could not be stored.
+    func wait() -> [Failure] {
+        deferral.waitBlocking().map { tag, error in
+            let copy = copies[tag]
+            return Failure(message: copy.message, subscription: copy.subscription, index: copy.index,
+                           delivered: copy.delivered, error: error)
         }
     }
 }

@@ -38,7 +38,8 @@ extension TopicCore {
     /// A failed delivery never fails the publish.
     /// `attributeSize`: the size of the request's attributes, when the caller has validated them already
     /// (PublishBatch does, for the whole request, before it publishes any entry).
-    func publish(_ request: PublishRequest, attributeSize: Int? = nil) throws(BrokerError) -> PublishResult {
+    /// `waits`: a PublishBatch's, which waits for every entry's copies once (see ``deliver(_:to:realism:waits:)``).
+    func publish(_ request: PublishRequest, attributeSize: Int? = nil, waits: CopyWaits? = nil) throws(BrokerError) -> PublishResult {
         let structured = try validate(request, attributeSize: attributeSize)
         let contentId = isFifo && request.messageDeduplicationId == nil ? SHA256.hash(request.message).hexString : nil
         let now = broker.clock.now
@@ -82,7 +83,7 @@ extension TopicCore {
                     state.subscriptions, taken, state.realism)
         }
         if let message = accepted.0 {
-            deliver(message, to: accepted.2, realism: accepted.4)
+            deliver(message, to: accepted.2, realism: accepted.4, waits: waits)
         }
         if let taken = accepted.3, let durable { try journalPublish(taken, durable: durable) }
         return accepted.1

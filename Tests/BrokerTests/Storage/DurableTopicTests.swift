@@ -243,6 +243,24 @@ struct DurableTopicTests {
         let statistics = try topic.statistics()
         #expect(statistics.numberOfNotificationsDelivered == 12 && statistics.numberOfNotificationsFailed == 0)
     }
+
+    @Test("A PublishBatch of ten entries to two subscribed queues waits for one sync at acknowledged")
+    func publishBatchCopiesShareOneSync() async throws {
+        let directory = TemporaryDirectory()
+        let broker = try durableBroker(directory, clock: ManualClock())
+        let topic = try broker.createTopic(named: "orders")
+        let queues = try (0..<2).map { try broker.createQueue(named: "q\($0)") }
+        for queue in queues { try topic.subscribe(queue, attributes: SubscriptionAttributes(rawMessageDelivery: true)) }
+        let before = try #require(broker.journalStatistics)
+        let result = try topic.publishBatch((0..<10).map { PublishBatchRequestEntry(id: "e\($0)", request: PublishRequest(message: "order \($0)")) })
+        let after = try #require(broker.journalStatistics)
+        #expect(result.successful.count == 10 && result.failed.isEmpty)
+        #expect(after.records == before.records + 20)
+        #expect(after.syncs == before.syncs + 1, "\(after.syncs - before.syncs) syncs")
+        for queue in queues {
+            #expect(try await drain(queue).map(\.body).sorted() == (0..<10).map { "order \($0)" }.sorted())
+        }
+    }
 }
 
 @Suite("Durable topics behind a server")
