@@ -19,14 +19,13 @@ final class DurableDeferral: Sendable {
     @TaskLocal static var current: DurableDeferral?
 
     /// The commits, each with the tag that was current when it came (see ``deferring(tag:_:)``).
-    private let commits = LockedState<(open: Bool, list: [Commit], tags: [Int], tag: Int)>((true, [], [], 0))
+    private let commits = LockedState<(open: Bool, list: [(commit: Commit, tag: Int)], tag: Int)>((true, [], 0))
 
     /// Takes the commit if the box is still open; false tells the caller to wait itself.
     func add(_ commit: Commit) -> Bool {
         commits.withLock { state in
             guard state.open else { return false }
-            state.list.append(commit)
-            state.tags.append(state.tag)
+            state.list.append((commit, state.tag))
             return true
         }
     }
@@ -44,12 +43,12 @@ final class DurableDeferral: Sendable {
     /// for a sync of its own: a publish's copies to its subscribed queues. The records are appended as each change
     /// is made, so one sync usually decides them all.
     func waitBlocking() -> [(tag: Int, error: BrokerError)] {
-        let (list, tags) = commits.withLock { state in
+        let list = commits.withLock { state in
             state.open = false
-            return (state.list, state.tags)
+            return state.list
         }
         var failures: [(tag: Int, error: BrokerError)] = []
-        for (index, commit) in list.enumerated() {
+        for (commit, tag) in list {
             var outcome: BrokerError?
             do throws(BrokerError) {
                 try commit.store.journal.wait(for: commit.ticket)
@@ -57,7 +56,7 @@ final class DurableDeferral: Sendable {
                 outcome = error
             }
             commit.finish(outcome)
-            if let outcome { failures.append((tags[index], outcome)) }
+            if let outcome { failures.append((tag, outcome)) }
         }
         return failures
     }
@@ -77,7 +76,7 @@ final class DurableDeferral: Sendable {
             return state.list
         }
         var failure: BrokerError?
-        for commit in commits {
+        for (commit, _) in commits {
             let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<BrokerError?, Never>) in
                 commit.store.journal.whenDecided(commit.ticket) { continuation.resume(returning: $0) }
             }
