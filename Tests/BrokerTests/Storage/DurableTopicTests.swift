@@ -362,4 +362,31 @@ struct DurableTopicFailureTests {
         try topic.publish("stored")
         #expect(try subscriptions.map { try $0.statistics().delivered } == [1, 1])
     }
+
+    /// The subscribed queue is gone, so the copy goes to the subscription's dead-letter queue; when that record
+    /// cannot be synced, the copy is dropped, not counted as dead-lettered, and nothing counts it as delivered.
+    @Test("A copy whose dead-letter record cannot be synced counts as dropped once")
+    func deadLetterRecordThatCannotBeSyncedIsDropped() throws {
+        let directory = TemporaryDirectory()
+        let faults = JournalFaults()
+        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
+                                storage: .directory(directory.path, durability: .acknowledged),
+                                snapshotThreshold: 1 << 40, journalFaults: faults)
+        let topic = try broker.createTopic(named: "orders")
+        let dlq = try broker.createQueue(named: "copies-dlq")
+        let queue = try broker.createQueue(named: "gone")
+        let subscription = try topic.subscribe(queue, attributes: SubscriptionAttributes(
+            redrivePolicy: #"{"deadLetterTargetArn":"\#(dlq.arn)"}"#))
+        try broker.deleteQueue(queue)
+        faults.fail(.sync, with: EIO, times: 2)
+        try topic.publish("m")
+        let statistics = try subscription.statistics()
+        #expect(statistics.delivered == 0 && statistics.deadLettered == 0 && statistics.dropped == 1, "\(statistics)")
+        #expect(statistics.lastFailure?.code == .storageFailure, "\(String(describing: statistics.lastFailure))")
+        faults.clear()
+        try topic.publish("m")
+        let after = try subscription.statistics()
+        #expect(after.delivered == 0 && after.deadLettered == 1 && after.dropped == 1, "\(after)")
+        #expect(try dlq.statistics().approximateNumberOfMessages >= 1)
+    }
 }
