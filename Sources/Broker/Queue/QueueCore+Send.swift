@@ -38,6 +38,27 @@ extension QueueCore {
         _ = try mutate { state, now, _ throws(BrokerError) in try state.store(request, prepared, now: now) }
     }
 
+    /// A topic's enveloped copy: `request` carries the routing fields (a FIFO copy's group and deduplication id) and
+    /// an empty body; the body's `count` bytes, valid UTF-8 that SNS built, are written by `writeBody` straight into
+    /// the message. It has no attributes and no delay: the envelope carries the publish's attributes in its text.
+    func deliver(_ request: borrowing SendMessageRequest, bodyCount count: Int,
+                 writeBody: (UnsafeMutableBufferPointer<UInt8>) -> Void) throws(BrokerError) {
+        if count > 1_048_576 {
+            throw BrokerError(.invalidParameterValue,
+                "One or more parameters are invalid. Reason: Message must be shorter than 1048576 bytes.")
+        }
+        if isFifo {
+            try FifoRules.validateSend(request, delaySeconds: nil)
+            // A FIFO topic's copy always carries the publish's deduplication id; without one, the usual path decides.
+            guard request.messageDeduplicationId != nil else { throw FifoRules.missingDeduplicationId }
+        } else {
+            try FifoRules.rejectOnStandardQueue(request)
+        }
+        let prepared = QueueStateMachine.PreparedSend(message: .unnamed(bodyCount: count, size: count, writeBody: writeBody),
+                                                      size: count)
+        _ = try mutate { state, now, _ throws(BrokerError) in try state.store(request, prepared, now: now) }
+    }
+
     /// SendMessageBatch once the entries' count and ids are checked: the request's total size, each entry's checks
     /// outside the lock, then every entry that passed stored in one critical section.
     ///

@@ -19,6 +19,14 @@ extension QueueStateMachine {
             self.contentDeduplicationId = contentDeduplicationId
             message = .unnamed(body: request.body, messageAttributes: request.messageAttributes, size: size)
         }
+
+        /// A send whose message was made already (a topic's envelope copy; see `QueueCore.deliver`).
+        init(message: StoredMessage, size: Int) {
+            self.size = size
+            delaySeconds = nil
+            contentDeduplicationId = nil
+            self.message = message
+        }
     }
 
     /// Where a send ended up: its message id and FIFO sequence number, or a deduplicated send's original's.

@@ -144,11 +144,44 @@ struct StoredMessage: @unchecked Sendable {
                      messageAttributes: [String: MessageAttributeValue], systemAttributes: [String: MessageAttributeValue],
                      sentAt: Date, enqueuedAt: Date, groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
                      deadLetterQueueSourceArn: String?, size: Int, receiveCount: Int, firstReceivedAt: Date?) -> StoredMessage {
+        // A body is at most 1 MiB (validated before any message is made), so its length fits 32 bits.
+        let count = min(bodyBytes.count, Int(UInt32.max))
+        let storage = block(key: key, id: id, bodyCount: count, messageAttributes: messageAttributes,
+                            systemAttributes: systemAttributes, sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId,
+                            deduplicationId: deduplicationId, sequenceNumber: sequenceNumber,
+                            deadLetterQueueSourceArn: deadLetterQueueSourceArn, size: size, receiveCount: receiveCount,
+                            firstReceivedAt: firstReceivedAt)
+        if let base = bodyBytes.baseAddress, count > 0 {
+            storage.withUnsafeMutablePointerToElements { $0.initialize(from: base, count: count) }
+        }
+        return StoredMessage(storage: storage)
+    }
+
+    /// A send's message before its queue names it, whose `count` body bytes `writeBody` writes into the block
+    /// (valid UTF-8, which the caller vouches for): a topic's envelope copy, made with no String in between.
+    static func unnamed(bodyCount count: Int, size: Int,
+                        writeBody: (UnsafeMutableBufferPointer<UInt8>) -> Void) -> StoredMessage {
+        let count = min(count, Int(UInt32.max))
+        let storage = block(key: 0, id: MessageID(high: 0, low: 0), bodyCount: count, messageAttributes: [:],
+                            systemAttributes: [:], sentAt: .distantPast, enqueuedAt: .distantPast, groupId: nil,
+                            deduplicationId: nil, sequenceNumber: nil, deadLetterQueueSourceArn: nil, size: size,
+                            receiveCount: 0, firstReceivedAt: nil)
+        storage.withUnsafeMutablePointerToElements { writeBody(UnsafeMutableBufferPointer(start: $0, count: count)) }
+        return StoredMessage(storage: storage)
+    }
+
+    /// A block with room for `count` body bytes, which the caller initializes. Inlined into both makers: a send's
+    /// body copy made through a closure here ran unbatched sends 3–6% slower.
+    @inline(__always)
+    private static func block(key: UInt64, id: MessageID, bodyCount count: Int,
+                              messageAttributes: [String: MessageAttributeValue],
+                              systemAttributes: [String: MessageAttributeValue], sentAt: Date, enqueuedAt: Date,
+                              groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
+                              deadLetterQueueSourceArn: String?, size: Int, receiveCount: Int,
+                              firstReceivedAt: Date?) -> Storage {
         let extras = extras(systemAttributes: systemAttributes, groupId: groupId, deduplicationId: deduplicationId,
                             sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: deadLetterQueueSourceArn,
                             separateEnqueue: enqueuedAt == sentAt ? nil : enqueuedAt)
-        // A body is at most 1 MiB (validated before any message is made), so its length fits 32 bits.
-        let count = min(bodyBytes.count, Int(UInt32.max))
         let buffer = Storage.create(minimumCapacity: count) { _ in
             var fields = StoredMessageFields(
                 key: key, id: id, messageAttributes: messageAttributes, sentAt: sentAt, extras: extras,
@@ -158,11 +191,7 @@ struct StoredMessage: @unchecked Sendable {
             fields.countAndState = UInt32(clamping: min(max(receiveCount, 0), Int(countMask)))  // and the state `.new`
             return fields
         }
-        let storage = unsafeDowncast(buffer, to: Storage.self)
-        if let base = bodyBytes.baseAddress, count > 0 {
-            storage.withUnsafeMutablePointerToElements { $0.initialize(from: base, count: count) }
-        }
-        return StoredMessage(storage: storage)
+        return unsafeDowncast(buffer, to: Storage.self)
     }
 
     var key: UInt64 { fields.pointee.key }

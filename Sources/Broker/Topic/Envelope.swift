@@ -108,15 +108,24 @@ struct Envelope {
     /// One allocation and three copies. Appending to a String cost more: each append re-examined the string's
     /// storage, and slicing the shared text went through String indices.
     func body(subscriptionArn: String) -> String {
+        String(unsafeUninitializedCapacity: bodyCount(subscriptionArn: subscriptionArn)) { out in
+            write(subscriptionArn: subscriptionArn, into: out)
+            return out.count
+        }
+    }
+
+    /// The length in bytes of the copy for `subscriptionArn`.
+    func bodyCount(subscriptionArn: String) -> Int { bytes.count + subscriptionArn.utf8.count }
+
+    /// Writes the copy for `subscriptionArn` into `out`, which holds exactly ``bodyCount(subscriptionArn:)`` bytes:
+    /// how a queue's message gets its body with no String made for it (`QueueCore.deliver(_:bodyCount:writeBody:)`).
+    func write(subscriptionArn: String, into out: UnsafeMutableBufferPointer<UInt8>) {
         var arn = subscriptionArn  // `withUTF8` is mutating; a native string is not copied by it
-        return arn.withUTF8 { arn in
+        arn.withUTF8 { arn in
             bytes.withUnsafeBufferPointer { bytes in
-                String(unsafeUninitializedCapacity: bytes.count + arn.count) { out in
-                    var end = out.initialize(fromContentsOf: bytes[..<split])
-                    end = out[end...].initialize(fromContentsOf: arn)
-                    end = out[end...].initialize(fromContentsOf: bytes[split...])
-                    return end
-                }
+                var end = out.initialize(fromContentsOf: bytes[..<split])
+                end = out[end...].initialize(fromContentsOf: arn)
+                _ = out[end...].initialize(fromContentsOf: bytes[split...])
             }
         }
     }

@@ -117,9 +117,19 @@ extension TopicCore {
         var queue = subscription.queue.core(for: subscription.endpoint, resolve: broker.resolveQueue)
         for attempt in 0..<2 {
             guard let core = queue else { break }
-            let request = queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: core.isFifo)
             do throws(BrokerError) {
-                try Queue(core: core).deliver(request)
+                if subscription.settings.rawMessageDelivery {
+                    try core.deliver(queueMessage(message, parts: &parts, subscription: subscription, queueIsFifo: core.isFifo))
+                } else {
+                    // The envelope is written into the queue's message as it is made: no String of it in between.
+                    let envelope = parts.envelope
+                    let arn = subscription.arn
+                    try core.deliver(SendMessageRequest(body: "", messageGroupId: core.isFifo ? message.request.messageGroupId : nil,
+                                                        messageDeduplicationId: core.isFifo ? message.deduplicationId : nil),
+                                     bodyCount: envelope.bodyCount(subscriptionArn: arn)) { out in
+                        envelope.write(subscriptionArn: arn, into: out)
+                    }
+                }
                 subscription.count { $0.delivered += 1 }
                 return true
             } catch {

@@ -91,6 +91,37 @@ import Testing
         }
     }
 
+    /// A copy's envelope is written straight into its queue's message; a dead-letter copy still goes through a
+    /// String of it. Both must carry the same bytes, the subscription's ARN aside, on standard and FIFO queues.
+    @Test(arguments: [false, true])
+    func envelopeWrittenIntoTheMessageMatchesTheStringPath(fifo: Bool) async throws {
+        let broker = Broker(configuration: BrokerConfiguration(seed: 3), clock: ManualClock())
+        let suffix = fifo ? ".fifo" : ""
+        let topic = try broker.createTopic(named: "t\(suffix)", attributes: TopicAttributes(fifoTopic: fifo ? true : nil))
+        let queueAttributes = QueueAttributes(fifoQueue: fifo ? true : nil)
+        let live = try broker.createQueue(named: "live\(suffix)", attributes: queueAttributes)
+        let gone = try broker.createQueue(named: "gone\(suffix)", attributes: queueAttributes)
+        let dlq = try broker.createQueue(named: "dlq\(suffix)", attributes: queueAttributes)
+        let written = try topic.subscribe(live)
+        let throughString = try topic.subscribe(gone, attributes: SubscriptionAttributes(
+            redrivePolicy: #"{"deadLetterTargetArn":"\#(dlq.arn)"}"#))
+        try broker.deleteQueue(gone)
+        for round in 0..<3 {
+            let text = round == 0 ? "plain" : #"{"quoted":"é \u{1} \#(round)","n":\#(round)}"#
+            try topic.publish(PublishRequest(message: text, subject: round == 2 ? "Subject" : nil,
+                                             messageAttributes: ["kind": .string("k\(round)")],
+                                             messageGroupId: fifo ? "g" : nil,
+                                             messageDeduplicationId: fifo ? "d\(round)" : nil))
+            let copy = try #require(try await live.receiveMessages(messageSystemAttributeNames: [.all]).first)
+            let deadLetter = try #require(try await dlq.receiveMessages(messageSystemAttributeNames: [.all]).first)
+            #expect(copy.body.replacingOccurrences(of: written.arn, with: throughString.arn) == deadLetter.body)
+            #expect(copy.md5OfBody == MessageDigest.md5Hex(of: copy.body))
+            #expect(copy.attributes[.messageGroupId] == (fifo ? "g" : nil))
+            try live.deleteMessage(receiptHandle: copy.receiptHandle)
+            try dlq.deleteMessage(receiptHandle: deadLetter.receiptHandle)
+        }
+    }
+
     @Test func envelopeBodiesOfOnePublishAreIndependentStrings() {
         let message = PublishedMessage(messageId: "id", timestamp: Date(timeIntervalSince1970: 0),
                                        formattedTimestamp: "1970-01-01T00:00:00.000Z",
