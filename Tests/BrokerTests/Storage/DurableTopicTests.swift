@@ -335,15 +335,21 @@ struct DurableTopicFailureTests {
         #expect(try topic.listSubscriptions().subscriptions.count >= 1)
     }
 
+    /// A broker at `acknowledged` whose journal's file operations fail when the test plans it.
+    private static func brokerWithPlannedFaults(_ directory: TemporaryDirectory) throws -> (Broker, JournalFaults) {
+        let faults = JournalFaults()
+        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
+                                storage: .directory(directory.path, durability: .acknowledged),
+                                snapshotThreshold: 1 << 40, journalFaults: faults)
+        return (broker, faults)
+    }
+
     /// A copy the queue took but whose record the disk refused is a failed delivery, not a delivered one, and the
     /// publish still succeeds (SNS's rule: a failed delivery never fails the publish).
     @Test("A copy whose record cannot be synced counts as failed, with the storage error as the reason")
     func copyThatCannotBeStoredCountsAsFailed() throws {
         let directory = TemporaryDirectory()
-        let faults = JournalFaults()
-        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
-                                storage: .directory(directory.path, durability: .acknowledged),
-                                snapshotThreshold: 1 << 40, journalFaults: faults)
+        let (broker, faults) = try Self.brokerWithPlannedFaults(directory)
         let topic = try broker.createTopic(named: "orders")
         let subscriptions = try (0..<2).map { index in
             try topic.subscribe(try broker.createQueue(named: "q\(index)"))
@@ -368,10 +374,7 @@ struct DurableTopicFailureTests {
     @Test("A copy whose dead-letter record cannot be synced counts as dropped once")
     func deadLetterRecordThatCannotBeSyncedIsDropped() throws {
         let directory = TemporaryDirectory()
-        let faults = JournalFaults()
-        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: ManualClock(),
-                                storage: .directory(directory.path, durability: .acknowledged),
-                                snapshotThreshold: 1 << 40, journalFaults: faults)
+        let (broker, faults) = try Self.brokerWithPlannedFaults(directory)
         let topic = try broker.createTopic(named: "orders")
         let dlq = try broker.createQueue(named: "copies-dlq")
         let queue = try broker.createQueue(named: "gone")
