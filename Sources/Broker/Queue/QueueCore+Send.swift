@@ -49,7 +49,8 @@ extension QueueCore {
         }
         if isFifo {
             try FifoRules.validateSend(request, delaySeconds: nil)
-            // A FIFO topic's copy always carries the publish's deduplication id; without one, the usual path decides.
+            // Only a FIFO topic feeds a FIFO queue, and every publish to it has a deduplication id, so this does not
+            // fail; it keeps the rule should that change.
             guard request.messageDeduplicationId != nil else { throw FifoRules.missingDeduplicationId }
         } else {
             try FifoRules.rejectOnStandardQueue(request)
