@@ -192,6 +192,11 @@ struct DurableCrashTests {
             for (name, bodies) in found where !bodies.isEmpty {
                 problems.append("run \(run): \(bodies.count) \(name): \(bodies.sorted().prefix(5).joined(separator: ", "))")
             }
+            // What the recovery reported and the directory held, so that a failure says where to look.
+            if !problems.isEmpty {
+                let files = ((try? FileManager.default.contentsOfDirectory(atPath: copy.path)) ?? []).sorted()
+                problems.append("run \(run): recovery damage \(broker.recoveryReport?.damage ?? []); files \(files)")
+            }
         }
         #expect(problems.isEmpty, "\(problems)")
         #expect(kills == iterations)
