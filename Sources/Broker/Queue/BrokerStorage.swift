@@ -143,6 +143,12 @@ final class BrokerStore: Sendable {
                 throw BrokerError.storageCorruptSnapshot(path, reason: error.description)
             }
         }
+        // A snapshot's image of a queue (a topic, a move task) is as of the LSN at its first hold, later than the
+        // snapshot's own LSN; records appended meanwhile may never have reached the disk before a crash. New records
+        // must be numbered past every image's LSN, or the next recovery would skip them as already in the image.
+        let imagesAsOf = (images.values.map(\.asOfLSN) + topics.values.map(\.asOfLSN)
+            + moveTasks.tasks.compactMap { $0?.asOfLSN }).max() ?? 0
+        if imagesAsOf > 0 { journal.reserve(through: imagesAsOf - 1) }
         var replayed = 0
         var moves: [RestoredQueue.PendingMove] = []
         for record in recovery.records {

@@ -119,6 +119,11 @@ package final class Journal: @unchecked Sendable {
     package var bytesUntilMark: Int? { core.withState { $0.bytesUntilMark } }
 
     /// Returns once the records of `ticket` meet the level's promise; throws if they could not be stored.
+    /// Gives no new record an LSN at or below `lsn` (see `JournalCore.reserve(through:)`).
+    package func reserve(through lsn: LSN) {
+        core.reserve(through: lsn)
+    }
+
     package func wait(for ticket: JournalTicket) throws(BrokerError) {
         try core.wait(for: ticket)
     }

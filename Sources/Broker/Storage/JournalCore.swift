@@ -628,6 +628,19 @@ final class JournalCore: @unchecked Sendable {
 
     // MARK: Flush and close
 
+    /// Moves the next LSN past `lsn` if it is not already, before anything is appended: a snapshot's images may be
+    /// as of LSNs whose records a crash kept from the disk (appended while the snapshot was copying, never written),
+    /// and a number an image counts as already applied must not be given to a new record.
+    func reserve(through lsn: LSN) {
+        monitor.lock()
+        defer { monitor.unlock() }
+        let state = monitor.state
+        guard state.pointee.nextLSN <= lsn else { return }
+        state.pointee.nextLSN = lsn + 1
+        state.pointee.writtenLSN = max(state.pointee.writtenLSN, lsn)
+        state.pointee.syncedLSN = max(state.pointee.syncedLSN, lsn)
+    }
+
     func flush() throws(BrokerError) {
         let state = monitor.state
         monitor.lock()

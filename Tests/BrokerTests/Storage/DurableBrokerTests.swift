@@ -471,6 +471,39 @@ struct DurableBrokerTests {
         #expect(restored.map(\.body).sorted() == ["poison 0", "poison 1", "poison 2"])
     }
 
+    /// A queue copied later in a snapshot has an image as of a later LSN than the snapshot's own: records appended
+    /// while the earlier queues were copied come before it. A crash can keep those records from the disk (they
+    /// were never acknowledged), and the directory then holds the snapshot and nothing after it. The next broker
+    /// must number its records past the later image's LSN, or the recovery after it skips them as already in that
+    /// image: a message acknowledged after the restart would be lost.
+    @Test("Records after a restart are numbered past every image of the snapshot, so the next recovery replays them")
+    func recordsAfterARestartAreNumberedPastEveryImage() throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        func open() throws -> Broker { try slotBySlotBroker(directory, clock: clock, durability: .acknowledged) }
+        var broker = try open()
+        let first = try broker.createQueue(named: "first")
+        let other = try broker.createQueue(named: "other")
+        _ = try broker.createQueue(named: "later")
+        for index in 0..<3 { try first.sendMessage("first \(index)") }
+        // Sends while "first" is copied, one slot per hold: each takes an LSN before "later"'s image is made.
+        try #require(broker.directory.store).setSnapshotHoldHook { queue in
+            guard queue == "first" else { return }
+            _ = try? other.sendMessage("during the snapshot")
+        }
+        try broker.snapshot()
+        broker.closeStorage()
+        // As if the crash came before the records appended during the snapshot were written: only the snapshot is
+        // left.
+        for name in directory.segmentNames { try FileManager.default.removeItem(atPath: directory.file(name)) }
+        broker = try open()
+        try broker.queue(named: "later").sendMessage("after the restart")
+        broker = try restart(broker, directory, clock: clock, opening: open)
+        #expect(try broker.queue(named: "later").peek().map(\.body) == ["after the restart"])
+        #expect(try broker.queue(named: "first").peek().count == 3)
+        #expect(broker.recoveryReport?.damage == [])
+    }
+
     @Test("A snapshot larger than the pieces it is written in restores every message")
     func snapshotInPieces() async throws {
         let directory = TemporaryDirectory()
