@@ -168,7 +168,7 @@ extension QueueStateMachine {
     var nextWakeUp: Date? {
         guard !waiters.isEmpty || !watchers.isEmpty else { return nil }
         var needed = waiters.reduce(Date.distantFuture) { min($0, $1.deadline) }
-        if let next = hidden.min { needed = min(needed, next.deadline) }
+        if let next = hidden.nextDeadline { needed = min(needed, next) }
         return needed == .distantFuture ? nil : needed
     }
 

@@ -82,7 +82,7 @@ struct QueueStateMachine {
     /// Standard queues: visible messages in the order they became visible (stale entries skipped lazily).
     var visible = Ring<StoredMessage>()
     /// Delayed and in-flight messages by the time they become visible.
-    var hidden = Heap<TimedEntry>(by: { $0.deadline < $1.deadline })
+    var hidden = DeadlineIndex()
     /// What compacting `hidden` dropped, for the core to release once the lock is free: its entries often hold the
     /// last reference to a deleted message, and freeing those messages and their bodies was about a sixth of a
     /// batched send's time under the lock.
@@ -150,8 +150,7 @@ struct QueueStateMachine {
                 break
             }
         }
-        while let next = hidden.min, next.deadline <= now {
-            _ = hidden.popMin()
+        while let next = hidden.popDue(by: now) {
             if next.isCurrent { makeVisible(next.message) }
         }
         compactIfNeeded()
@@ -224,8 +223,8 @@ struct QueueStateMachine {
         let live = liveCount
         if retention.count > 2 * live + 64 { retention.retain { $0.state != .gone } }
         if hidden.count > 2 * (inFlightCount + delayedCount) + 64 {
-            let previous = hidden.retainReturningPrevious { $0.isCurrent }
-            if released.isEmpty { released = previous } else { released += previous }
+            let dropped = hidden.retainReturningDropped { $0.isCurrent }
+            if released.isEmpty { released = dropped } else { released += dropped }
         }
         if visible.count > 2 * visibleCount + 64 {
             visible.retain { $0.state == .visible }

@@ -39,7 +39,9 @@ struct Ring<Element> {
 
     /// Keeps the elements that satisfy `isIncluded`, in order: the compaction step for lazily removed entries.
     /// Compacts in place, moving elements rather than copying them (a copy retains and later releases each one);
-    /// storage left mostly empty is given back, so memory follows the live count.
+    /// storage left mostly empty is given back, so memory follows the live count. Up to 1,024 slots it is kept: a
+    /// ring compacted every few dozen entries (the in-flight deadlines of a queue received from in batches) would
+    /// otherwise shrink and grow again each time, three allocations a cycle.
     mutating func retain(where isIncluded: (Element) -> Bool) {
         let mask = storage.count - 1
         var kept = 0
@@ -51,7 +53,7 @@ struct Ring<Element> {
             }
         }
         count = kept
-        if storage.count > 64, kept * 4 < storage.count { resize(to: Swift.max(16, kept * 2)) }
+        if storage.count > 1_024, kept * 4 < storage.count { resize(to: Swift.max(16, kept * 2)) }
     }
 
     /// The elements front to back.
