@@ -66,12 +66,12 @@ extension QueueStateMachine {
     /// Exact message counts, and the age of the oldest message at `now`.
     mutating func statistics(now: Date) -> QueueStatistics {
         // Deleted messages at the front of the retention index are dropped lazily; the oldest live one is behind them.
-        while let oldest = retention.min, oldest.state == .gone { _ = retention.popMin() }
+        while let oldest = retention.oldest, oldest.gone { _ = retention.popMin() }
         return QueueStatistics(
             approximateNumberOfMessages: visibleCount,
             approximateNumberOfMessagesNotVisible: inFlightCount,
             approximateNumberOfMessagesDelayed: delayedCount,
-            oldestMessageAge: retention.min.map { .seconds(now.timeIntervalSince($0.enqueuedAt)) },
+            oldestMessageAge: retention.oldest.map { .seconds(now.timeIntervalSince($0.enqueuedAt)) },
             numberOfMessagesSent: counters.sent, numberOfMessagesReceived: counters.received,
             numberOfMessagesDeleted: counters.deleted, numberOfEmptyReceives: counters.emptyReceives)
     }

@@ -140,11 +140,10 @@ struct QueueStateMachine {
     /// messages visible. Cost is proportional to what changed, never to the queue's depth.
     mutating func settle(now: Date) {
         let retentionPeriod = TimeInterval(settings.messageRetentionPeriod)
-        while let oldest = retention.min {
-            if oldest.state == .gone {
+        while let (enqueuedAt, gone) = retention.oldest {
+            if gone {
                 _ = retention.popMin()
-            } else if oldest.enqueuedAt.addingTimeInterval(retentionPeriod) <= now {
-                _ = retention.popMin()
+            } else if enqueuedAt.addingTimeInterval(retentionPeriod) <= now, let oldest = retention.popMin() {
                 remove(oldest)
             } else {
                 break
@@ -310,10 +309,13 @@ struct RetentionIndex {
         }
     }
 
-    var min: StoredMessage? {
-        guard let early = outOfOrder.min else { return inOrder.first }
-        guard let first = inOrder.first else { return early }
-        return early.enqueuedAt < first.enqueuedAt ? early : first
+    /// The earliest message's enqueue time and whether it is gone: what every critical section's `settle` asks,
+    /// read in place rather than through a copy of the message (a retain and a release each time).
+    var oldest: (enqueuedAt: Date, gone: Bool)? {
+        let early = outOfOrder.readMin { ($0.enqueuedAt, $0.state == .gone) }
+        guard let first = inOrder.readFirst({ ($0.enqueuedAt, $0.state == .gone) }) else { return early }
+        guard let early, early.0 < first.0 else { return first }
+        return early
     }
 
     @discardableResult

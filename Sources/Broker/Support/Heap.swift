@@ -11,6 +11,11 @@ struct Heap<Element> {
     var isEmpty: Bool { elements.isEmpty }
     var min: Element? { elements.first }
 
+    /// Reads the minimum in place, without the copy ``min`` makes (see `Ring.readFirst`).
+    func readMin<T>(_ read: (borrowing Element) -> T) -> T? {
+        elements.withUnsafeBufferPointer { $0.isEmpty ? nil : read($0[0]) }
+    }
+
     mutating func push(_ element: Element) {
         elements.append(element)
         var child = elements.count - 1

@@ -14,6 +14,13 @@ struct Ring<Element> {
 
     var first: Element? { count == 0 ? nil : storage[head] }
 
+    /// Reads the front element in place. ``first`` returns a copy, which retains and then releases an element that
+    /// is a reference: two atomic operations, on a line another thread may hold.
+    func readFirst<T>(_ read: (borrowing Element) -> T) -> T? {
+        guard count > 0 else { return nil }
+        return storage.withUnsafeBufferPointer { read($0[head]!) }
+    }
+
     var last: Element? { count == 0 ? nil : storage[(head + count - 1) & (storage.count - 1)] }
 
     /// The element `offset` places behind the front.

@@ -237,6 +237,26 @@ struct DeadLetterQueueTests {
         #expect(try await receive(dlq).isEmpty)
     }
 
+    /// A moved message older than one sent to the dead-letter queue directly is its oldest: it sets the age and
+    /// expires first, though it arrived later.
+    @Test func movedMessageOlderThanTheDeadLetterQueuesOwnIsItsOldestAndExpiresFirst() async throws {
+        let (broker, clock) = makeBroker()
+        let (source, dlq) = try makePair(broker, maxReceiveCount: 1, dlqRetention: .seconds(4 * 86_400))
+        try source.sendMessage("old")
+        _ = try await receive(source)
+        clock.advance(by: .seconds(86_400))
+        try dlq.sendMessage("direct")
+        clock.advance(by: .seconds(86_400))
+        #expect(try await receive(source).isEmpty)  // moves "old", enqueued two days ago
+        #expect(try dlq.statistics().approximateNumberOfMessages == 2)
+        #expect(try dlq.statistics().oldestMessageAge == .seconds(2 * 86_400))
+
+        clock.advance(by: .seconds(2 * 86_400))  // four days after "old" was sent, three after "direct"
+        #expect(try dlq.statistics().approximateNumberOfMessages == 1)
+        #expect(try dlq.statistics().oldestMessageAge == .seconds(3 * 86_400))
+        #expect(try await receive(dlq).map(\.body) == ["direct"])
+    }
+
     @Test func fifoDeadLetterQueueResetsTheEnqueueTime() async throws {
         let (broker, clock) = makeBroker()
         let (source, dlq) = try makePair(broker, maxReceiveCount: 1, fifo: true, dlqRetention: .seconds(4 * 86_400))
