@@ -19,7 +19,6 @@ struct DeadlineIndex {
     private var others = Heap<TimedEntry>(by: { $0.deadline < $1.deadline })
 
     var count: Int { ordered.count + others.count }
-    var isEmpty: Bool { ordered.isEmpty && others.isEmpty }
 
     /// The earliest deadline.
     var nextDeadline: Date? {
