@@ -118,12 +118,12 @@ package final class Journal: @unchecked Sendable {
     /// The bytes of records still to append before the mark is reached; nil when no mark is set.
     package var bytesUntilMark: Int? { core.withState { $0.bytesUntilMark } }
 
-    /// Returns once the records of `ticket` meet the level's promise; throws if they could not be stored.
     /// Gives no new record an LSN at or below `lsn` (see `JournalCore.reserve(through:)`).
     package func reserve(through lsn: LSN) {
         core.reserve(through: lsn)
     }
 
+    /// Returns once the records of `ticket` meet the level's promise; throws if they could not be stored.
     package func wait(for ticket: JournalTicket) throws(BrokerError) {
         try core.wait(for: ticket)
     }
