@@ -467,6 +467,8 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
         // Group commit at work: how many records (one per send batch, receive and delete batch) each sync carried.
         row.extras.append(("records per sync", journal.syncs > 0 ? Double(journal.records) / Double(journal.syncs) : 0))
         row.extras.append(("syncs/s", Double(journal.syncs) / seconds))
+        // Journal bytes per message sent (snapshots not included): what each message's send, receive and delete cost.
+        row.extras.append(("journal bytes/msg", Double(journal.bytes) / Double(max(1, sent))))
         broker.closeStorage()
     }
     return RunResult(rows: [row], failures: verifier.all)

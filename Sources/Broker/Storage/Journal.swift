@@ -41,12 +41,19 @@ package final class Journal: @unchecked Sendable {
         /// alone, not the file system's metadata too (on ext4 here: 135 µs a sync against 210 µs for a sync that
         /// grows the file). 0 turns it off. Recovery reads a zero tail as the end of the records.
         package var preallocation: Int = 1 << 20
+        /// Whether the active segment's records are written with `O_DIRECT` where the platform and file system
+        /// allow it (see `SegmentDirectWriter`); tests turn it off to cover the page cache's path too.
+        package var directWrites: Bool = true
         /// Planned failures, for tests.
         package var faults: JournalFaults?
 
         /// The defaults.
         package init() {}
     }
+
+    /// Whether the active segment is being written with `O_DIRECT` (for tests; read after ``flush()``, which orders
+    /// it after the writer's last change).
+    package var writesDirectly: Bool { core.writesDirectly }
 
     /// Counters since the journal was opened.
     package struct Statistics: Sendable, Equatable {

@@ -95,6 +95,8 @@ final class JournalCore: @unchecked Sendable {
     let monitor: JournalMonitor<State>
     /// Owned by the writer role.
     private var active: ActiveSegment
+    /// Owned by the writer role: the active segment's direct writes.
+    private let direct: SegmentDirectWriter
     private var lockDescriptor: Int32
     /// Serializes snapshot writers.
     private let snapshotLock = LockedState<Void>(())
@@ -107,10 +109,13 @@ final class JournalCore: @unchecked Sendable {
         self.durability = durability
         self.options = options
         self.files = JournalFiles(faults: options.faults)
+        self.direct = SegmentDirectWriter(enabled: options.directWrites)
         self.lockDescriptor = lockDescriptor
         self.active = active
         monitor = JournalMonitor(State(nextLSN: nextLSN, writtenLSN: nextLSN - 1, syncedLSN: nextLSN - 1, segments: segments))
     }
+
+    var writesDirectly: Bool { direct.descriptor >= 0 }
 
     func withState<R>(_ body: (State) -> R) -> R {
         monitor.lock()
@@ -406,6 +411,7 @@ final class JournalCore: @unchecked Sendable {
                 // The round started a segment and failed in it: remove it whole, so no empty segment named by LSNs
                 // a retry will write elsewhere is left behind; the next write starts a fresh one.
                 closeDescriptor(active.descriptor)
+                direct.detach()
                 try? files.remove(active.path)
                 let removed = segmentFirstLSN
                 monitor.lock()
@@ -493,8 +499,15 @@ final class JournalCore: @unchecked Sendable {
             try roll(to: batch.firstLSN)
         }
         let start = active.size
-        preallocate(through: start + batch.bytes.count)
-        try files.write(active.descriptor, batch.bytes, at: start, path: active.path)
+        let grows = start + batch.bytes.count > active.allocated
+        let directEnd = try direct.write(batch.bytes, at: start, segment: active.descriptor, path: active.path, files: files)
+        if let directEnd {
+            active.allocated = max(active.allocated, directEnd)
+            if grows { preallocate(through: start + batch.bytes.count) }
+        } else {
+            preallocate(through: start + batch.bytes.count)
+            try files.write(active.descriptor, batch.bytes, at: start, path: active.path)
+        }
         active.size += batch.bytes.count
         active.allocated = max(active.allocated, active.size)
         active.nextLSN += LSN(batch.count)
@@ -505,10 +518,21 @@ final class JournalCore: @unchecked Sendable {
     /// to `preallocation` bytes past `end`, so the syncs that follow find the size unchanged. The zeros start where
     /// the records do, so a disk with room for no more than the records gives its blocks to them first. A failure
     /// is left to the records' own write, which reports it; a zero tail of any length is harmless.
+    ///
+    /// After a direct write the zeros follow the records' last block and are written directly too: zeros written
+    /// through the page cache would make each later direct write into them flush their pages first.
     private func preallocate(through end: Int) {
-        guard durability == .acknowledged, options.preallocation > 0, end > active.allocated else { return }
-        let page = 4096
+        guard durability == .acknowledged, options.preallocation > 0 else { return }
+        let page = SegmentDirectWriter.block
         let target = (end + options.preallocation + page - 1) / page * page
+        if direct.descriptor >= 0 {
+            if active.allocated < target,
+               direct.writeZeros(from: active.allocated, to: target, files: files, path: active.path) {
+                active.allocated = target
+            }
+            return
+        }
+        guard end > active.allocated else { return }
         let zeros = [UInt8](repeating: 0, count: target - active.size)
         let written = zeros.withUnsafeBytes { raw -> Bool in
             guard let base = raw.baseAddress else { return false }
@@ -534,6 +558,7 @@ final class JournalCore: @unchecked Sendable {
     }
 
     private func rewind(toSize size: Int) {
+        direct.forgetTail()
         do throws(BrokerError) {
             try files.truncate(active.descriptor, to: size, path: active.path)
             active.size = size
@@ -566,6 +591,7 @@ final class JournalCore: @unchecked Sendable {
         if active.descriptor >= 0 { closeDescriptor(active.descriptor) }
         active = ActiveSegment(descriptor: descriptor, path: path, size: header.count, allocated: header.count,
                                nextLSN: firstLSN)
+        direct.attach(path, files: files)
         segmentFirstLSN = firstLSN
         monitor.lock()
         monitor.state.pointee.statistics.segmentsCreated += 1
@@ -579,6 +605,7 @@ final class JournalCore: @unchecked Sendable {
     func adopt(_ segment: ActiveSegment, firstLSN: LSN) {
         active = segment
         segmentFirstLSN = firstLSN
+        if segment.descriptor >= 0 { direct.attach(segment.path, files: files) }
     }
 
     // MARK: The flusher thread
@@ -711,6 +738,7 @@ final class JournalCore: @unchecked Sendable {
             snapshotLock.withLock { _ in }
             if active.descriptor >= 0 {
                 trimPreallocation()
+                direct.detach()
                 closeDescriptor(active.descriptor)
                 active.descriptor = -1
             }

@@ -92,6 +92,35 @@ struct JournalFiles: Sendable {
         }
     }
 
+    /// How a direct write ended.
+    enum DirectWrite {
+        case written
+        /// `EINVAL` before any byte: the file system or device does not take direct writes of this alignment.
+        case refused
+        /// Only this many bytes went through, and not a whole number of blocks.
+        case short(Int)
+    }
+
+    /// Writes `bytes` (block-aligned in memory, offset and length) at `offset` through an `O_DIRECT` descriptor.
+    func writeDirect(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int,
+                     path: String) throws(BrokerError) -> DirectWrite {
+        if let code = faults?.take(.write) { throw .storageIO("write", path, errno: code) }
+        guard let base = bytes.baseAddress else { return .written }
+        var done = 0
+        while done < bytes.count {
+            let result = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                if errno == EINVAL, done == 0 { return .refused }
+                throw .storageIO("write", path, errno: errno)
+            }
+            if result == 0 { throw .storageIO("write", path, errno: EIO) }
+            done += result
+            if done < bytes.count, result % SegmentDirectWriter.block != 0 { return .short(done) }
+        }
+        return .written
+    }
+
     /// Writes all of `bytes` at `offset`.
     func write(_ descriptor: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(BrokerError) {
         let failure: BrokerError? = bytes.withUnsafeBytes { raw in
