@@ -222,17 +222,10 @@ struct RestoredQueue {
                 let message = try QueueLog.decodeMessage(&decoder)
                 let deduplicates = try decoder.readBool()
                 let group = try decoder.readPresence() ? try decoder.readString() : nil
-                lastGeneration = max(lastGeneration, UInt32(truncatingIfNeeded: message.key >> 32))
-                if let sequence = message.sequenceNumber { lastSequenceNumber = max(lastSequenceNumber, sequence) }
-                if deduplicates, let id = message.deduplicationId, let sequence = message.sequenceNumber {
-                    deduplication.append(Deduplication(id: id, group: group, record: DeduplicationRecord(
-                        expiresAt: message.sentAt.addingTimeInterval(FifoSequencer.deduplicationWindow),
-                        messageId: message.id, sequenceNumber: sequence)))
-                }
-                if messages.updateValue(message, forKey: message.key) == nil { order.append(message.key) }
-                if let source = message.deadLetterQueueSourceArn, !moves.isEmpty {
-                    moves.removeAll { $0.source == source && $0.target == arn && $0.message.id == message.id }
-                }
+                restore(message, deduplicates: deduplicates, group: group, moves: &moves)
+            case .sent:
+                let (message, deduplicates, group) = try QueueLog.decodeSent(&decoder)
+                restore(message, deduplicates: deduplicates, group: group, moves: &moves)
             case .deadLettered:
                 let target = try decoder.readString()
                 let message = try QueueLog.decodeMessage(&decoder)
@@ -242,12 +235,9 @@ struct RestoredQueue {
                 let attempt = try QueueLog.decodeReceiveAttempt(&decoder)
                 receiveAttempts[attempt.id] = attempt
             case .update:
-                let key = try decoder.readFixed()
-                let target = messages[key] ?? StoredMessage.make(
-                    key: key, id: MessageID(high: 0, low: 0), body: "", messageAttributes: [:], systemAttributes: [:],
-                    sentAt: .distantPast, enqueuedAt: .distantPast, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
-                    deadLetterQueueSourceArn: nil, size: 0, receiveCount: 0, firstReceivedAt: nil)
-                try QueueLog.decodeMutable(&decoder, into: target)
+                try QueueLog.decodeMutable(&decoder, into: updateTarget(key: try decoder.readFixed()))
+            case .received:
+                try QueueLog.decodeReceived(&decoder, into: updateTarget(key: try decoder.readFixed()))
             case .remove:
                 messages[try decoder.readFixed()] = nil
             case .purge:
@@ -261,6 +251,30 @@ struct RestoredQueue {
             case nil:
                 throw JournalDecodingError(reason: "unknown queue entry \(raw)", offset: 0)
             }
+        }
+    }
+
+    /// The message an update entry names; one the records do not hold (its send was before a snapshot that had
+    /// already dropped it) gets a placeholder that the update fills and nothing lists.
+    private mutating func updateTarget(key: UInt64) -> StoredMessage {
+        messages[key] ?? StoredMessage.make(
+            key: key, id: MessageID(high: 0, low: 0), body: "", messageAttributes: [:], systemAttributes: [:],
+            sentAt: .distantPast, enqueuedAt: .distantPast, groupId: nil, deduplicationId: nil, sequenceNumber: nil,
+            deadLetterQueueSourceArn: nil, size: 0, receiveCount: 0, firstReceivedAt: nil)
+    }
+
+    /// A message a send or a move stored.
+    private mutating func restore(_ message: StoredMessage, deduplicates: Bool, group: String?, moves: inout [PendingMove]) {
+        lastGeneration = max(lastGeneration, UInt32(truncatingIfNeeded: message.key >> 32))
+        if let sequence = message.sequenceNumber { lastSequenceNumber = max(lastSequenceNumber, sequence) }
+        if deduplicates, let id = message.deduplicationId, let sequence = message.sequenceNumber {
+            deduplication.append(Deduplication(id: id, group: group, record: DeduplicationRecord(
+                expiresAt: message.sentAt.addingTimeInterval(FifoSequencer.deduplicationWindow),
+                messageId: message.id, sequenceNumber: sequence)))
+        }
+        if messages.updateValue(message, forKey: message.key) == nil { order.append(message.key) }
+        if let source = message.deadLetterQueueSourceArn, !moves.isEmpty {
+            moves.removeAll { $0.source == source && $0.target == arn && $0.message.id == message.id }
         }
     }
 
