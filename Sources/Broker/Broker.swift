@@ -224,6 +224,11 @@ public final class Broker: Sendable {
         try directory.store?.takeSnapshot()
     }
 
+    /// Whether a state-changing call waits for the disk before it returns (``Durability/acknowledged`` and
+    /// ``Durability/none``): false in memory and at ``Durability/interval(_:)``. For the benchmark harness, which
+    /// suspends only callers that wait.
+    package var callsWaitForTheDisk: Bool { directory.store?.callsWait ?? false }
+
     /// The journal's counters (appends, records, writes, syncs) since the broker opened its directory; nil in
     /// memory. For the benchmark harness.
     package var journalStatistics: Journal.Statistics? { directory.store?.journal.statistics }

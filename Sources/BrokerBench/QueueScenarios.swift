@@ -261,7 +261,9 @@ private struct Tally: Sendable {
 /// empty yields.
 func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async throws -> RunResult {
     let broker = makeBroker(shape.clock, durability: shape.durability, root: shape.dataRoot)
-    let durable = broker.recoveryReport != nil
+    // Callers suspend for the disk only where the level's calls wait for it; at `interval` a call returns at once,
+    // as in memory, and the harness takes the memory row's shape (producer threads, deletes inline).
+    let callsWait = broker.callsWaitForTheDisk
     let queue = try broker.createQueue(named: shape.fifo ? "bench.fifo" : "bench", attributes: benchQueueAttributes(fifo: shape.fifo))
     let run = RunBudget(budget)
     let limit = run.messageLimit
@@ -305,13 +307,13 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
     }
 
     // In memory, producers are OS threads because the send path never suspends: as tasks they would hold the
-    // cooperative pool and starve the consumers. On a durable broker they are tasks that suspend for the disk
-    // (`Broker.awaitingDurability`), so that all of them share each sync.
+    // cooperative pool and starve the consumers. On a durable broker whose calls wait they are tasks that suspend
+    // for the disk (`Broker.awaitingDurability`), so that all of them share each sync.
     var threads: [Thread] = []
     let producersDone = DispatchGroup()
     var producerTasks: [Task<Void, Never>] = []
     for producer in 0..<shape.producers {
-        if durable {
+        if callsWait {
             producerTasks.append(Task {
                 var k = 0
                 var entries: [SendMessageBatchRequestEntry] = []
@@ -417,7 +419,7 @@ func runQueueProducersConsumers(_ shape: QueueRunShape, budget: Budget) async th
                             deleteEntries.append(DeleteMessageBatchRequestEntry(id: Names.entryIds[index], receiptHandle: message.receiptHandle))
                         }
                         let entries = deleteEntries
-                        if durable {
+                        if callsWait {
                             // A durable delete suspends for the disk rather than block one of the pool's threads, and
                             // the consumer receives its next batch meanwhile, so that both share one sync.
                             if let previous = pendingDelete { try await previous.value }
