@@ -25,6 +25,10 @@ final class QueueCore: Sendable, DeadLetterSink {
     /// Set with the state's `deleted`, for readers that must not take the lock: a deleted core stays deleted, and a
     /// queue made again under its name is another core.
     private let deletedFlag = Atomic<Bool>(false)
+    /// Records of this queue that could not be stored (their changes stay in memory), and how many of them a
+    /// snapshot has since covered: see ``catchUpIfBehind(_:)``.
+    let recordFailures = Atomic<UInt64>(0)
+    let recordFailuresCovered = Atomic<UInt64>(0)
 
     init(name: String, url: String, arn: String, settings: QueueSettings, tags: [String: String], seed: UInt64,
          clock: any BrokerClock, senderId: String, inFlightLimit: Int,
@@ -66,12 +70,21 @@ final class QueueCore: Sendable, DeadLetterSink {
         // `waitUntil` resumes ride beside the effects, not in them: a field more in the effects slowed every call.
         var wakes: [@Sendable () -> Void]?
         var released: [TimedEntry] = []
+        var deduplicated = false
         let result: Result<R, BrokerError> = state.withLock { state in
             guard !state.deleted else { return .failure(BrokerError.queueDoesNotExist()) }
             let now = clock.now
             state.settle(now: now)
             if !state.released.isEmpty { swap(&released, &state.released) }
-            defer { if durable != nil { ticket = journal(&state) } }
+            defer {
+                if durable != nil {
+                    ticket = journal(&state)
+                    if state.answeredFromDeduplication {
+                        state.answeredFromDeduplication = false
+                        deduplicated = true
+                    }
+                }
+            }
             do throws(BrokerError) {
                 let value = try body(&state, now, &effects)
                 serveWaiters(&state, now: now, effects: &effects)
@@ -84,12 +97,15 @@ final class QueueCore: Sendable, DeadLetterSink {
         }
         if let ticket {
             if case .success(let journaled) = ticket, let deferral = DurableDeferral.current,
-               let durable, deferral.add(.init(store: durable.store, ticket: journaled, finish: { [effects, wakes] _ in
+               let durable, deferral.add(.init(store: durable.store, ticket: journaled, finish: { [effects, wakes] failure in
+                   if failure != nil { self.recordFailed() }
                    self.finish(effects, wakes)
                })) {
+                if deduplicated { try catchUpIfBehind(durable) }
                 return try result.get()
             }
             if let failure = awaitDurable(ticket) {
+                recordFailed()
                 finish(effects, wakes)
                 throw failure
             }
@@ -97,7 +113,27 @@ final class QueueCore: Sendable, DeadLetterSink {
         finish(effects, wakes)
         // Here, after the lock, and explicitly: a value's lifetime may otherwise end at its last use, inside it.
         if !released.isEmpty { released = [] }
+        if deduplicated, let durable { try catchUpIfBehind(durable) }
         return try result.get()
+    }
+
+    /// Counts a record of this queue that could not be stored.
+    func recordFailed() {
+        recordFailures.add(1, ordering: .releasing)
+    }
+
+    /// A record that could not be stored leaves its changes in memory: its caller was told the call failed, but a
+    /// FIFO send's deduplication entry is there, and a retry with the same deduplication id would be answered with
+    /// the original's id although the original was never stored, and lost at the next restart. So a send answered
+    /// from the deduplication table, while any record of this queue failed since the last snapshot that covers
+    /// them, first writes a snapshot (of every queue: the state in memory, the failed changes included); if that
+    /// fails too, so does the send, with the storage error.
+    func catchUpIfBehind(_ durable: DurableQueue) throws(BrokerError) {
+        let failures = recordFailures.load(ordering: .acquiring)
+        guard failures != recordFailuresCovered.load(ordering: .acquiring) else { return }
+        try durable.store.takeSnapshot()
+        // Failures after the load above are not known to be covered: they keep the count ahead.
+        recordFailuresCovered.store(failures, ordering: .releasing)
     }
 
     /// Reads the settled state.
@@ -168,7 +204,8 @@ final class QueueCore: Sendable, DeadLetterSink {
         // flight until their deadline (the waiter gets them, as the state already has them in flight). The timer's
         // thread does not wait for the disk: the journal applies the effects when it has decided the record.
         if let durable, case .success(let journaled)? = ticket {
-            durable.store.journal.whenDecided(journaled) { [effects, wakes] _ in
+            durable.store.journal.whenDecided(journaled) { [effects, wakes] failure in
+                if failure != nil { self.recordFailed() }
                 self.finish(effects, wakes)
             }
             return
@@ -204,12 +241,16 @@ final class QueueCore: Sendable, DeadLetterSink {
             // The poll runs in a task: rather than block its thread for the disk, the journal resumes it (with the
             // messages it took, or the storage error) once the record is decided.
             durable.store.journal.whenDecided(journaled) { [effects, wakes, outcome] failure in
+                if failure != nil { self.recordFailed() }
                 self.finish(effects, wakes)
                 if let outcome { continuation.resume(with: failure.map { .failure($0) } ?? outcome) }
             }
             return nil
         }
-        if let ticket, let failure = awaitDurable(ticket), outcome != nil { outcome = .failure(failure) }
+        if let ticket, let failure = awaitDurable(ticket) {
+            recordFailed()
+            if outcome != nil { outcome = .failure(failure) }
+        }
         finish(effects, wakes)
         return outcome
     }

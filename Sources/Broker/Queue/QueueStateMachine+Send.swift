@@ -59,6 +59,7 @@ extension QueueStateMachine {
             switch sequencer.admit(deduplicationId: id, messageGroup: request.messageGroupId,
                                    scope: settings.deduplicationScope, messageId: messageId, now: now) {
             case .duplicate(let original):
+                if log != nil { answeredFromDeduplication = true }
                 return StoredSend(id: original.messageId, sequence: original.sequenceNumber)
             case .accepted(let sequence):
                 sequenceNumber = sequence

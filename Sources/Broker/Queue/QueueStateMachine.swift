@@ -87,6 +87,9 @@ struct QueueStateMachine {
     /// last reference to a deleted message, and freeing those messages and their bodies was about a sixth of a
     /// batched send's time under the lock.
     var released: [TimedEntry] = []
+    /// A FIFO send on a durable queue was answered from the deduplication table since the core last looked: its
+    /// original may be a message whose record failed (see `QueueCore.catchUpIfBehind`).
+    var answeredFromDeduplication = false
     /// Live messages by enqueue time, for retention.
     var retention = RetentionIndex()
 

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import Broker
+
+/// A record the disk refused leaves its change in memory while its caller is told the call failed. A FIFO send's
+/// retry with the same deduplication id must then not be answered from that unstored original without storing it.
+@Suite("Durable queues after a failed record")
+struct DurableFailedRecordTests {
+    private static func broker(_ directory: TemporaryDirectory, clock: ManualClock) throws -> (Broker, JournalFaults) {
+        let faults = JournalFaults()
+        let broker = try Broker(configuration: BrokerConfiguration(seed: 7), clock: clock,
+                                storage: .directory(directory.path, durability: .acknowledged),
+                                snapshotThreshold: 1 << 40, journalFaults: faults)
+        return (broker, faults)
+    }
+
+    private static func send(_ queue: Queue, _ broker: Broker, deferred: Bool) async throws -> SendMessageResult {
+        if deferred {
+            return try await broker.awaitingDurability { () throws(BrokerError) in
+                try queue.sendMessage("order 1", messageGroupId: "g", messageDeduplicationId: "order-1")
+            }
+        }
+        return try queue.sendMessage("order 1", messageGroupId: "g", messageDeduplicationId: "order-1")
+    }
+
+    @Test("A FIFO send retried after its record failed is stored before it is answered, and survives a restart",
+          arguments: [false, true])
+    func retriedFifoSendSurvivesARestart(deferred: Bool) async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let (broker, faults) = try Self.broker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "orders.fifo", awsAttributes: ["FifoQueue": "true"])
+        faults.fail(.sync, with: EIO)
+        await #expect(throws: BrokerError.self) { _ = try await Self.send(queue, broker, deferred: deferred) }
+        let retried = try await Self.send(queue, broker, deferred: deferred)
+        #expect(broker.directory.store?.lastSnapshotMessages == 1)
+
+        let reopened = try restart(broker, directory, clock: clock)
+        let messages = try await reopened.queue(named: "orders.fifo").receiveMessages(maxNumberOfMessages: 10)
+        #expect(messages.map(\.body) == ["order 1"])
+        #expect(messages.map(\.messageId) == [retried.messageId])
+        reopened.closeStorage()
+    }
+
+    @Test("While the disk still refuses, the retry fails too; once it takes the snapshot, the retry succeeds")
+    func retryFailsWhileTheDiskRefuses() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let (broker, faults) = try Self.broker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "orders.fifo", awsAttributes: ["FifoQueue": "true"])
+        faults.fail(.sync, with: EIO)
+        await #expect(throws: BrokerError.self) { _ = try await Self.send(queue, broker, deferred: false) }
+        // The disk full: the retry's snapshot cannot be written (the retry itself writes no record).
+        faults.fail(.write, with: ENOSPC, times: 100)
+        await #expect { _ = try await Self.send(queue, broker, deferred: false) } throws: { error in
+            (error as? BrokerError)?.code == .storageUnavailable
+        }
+        faults.clear()
+        let retried = try await Self.send(queue, broker, deferred: false)
+        // Covered now: a further duplicate takes no snapshot.
+        let snapshots = broker.directory.store?.lastSnapshotBytes
+        _ = try await Self.send(queue, broker, deferred: false)
+        #expect(broker.directory.store?.lastSnapshotBytes == snapshots)
+
+        let reopened = try restart(broker, directory, clock: clock)
+        let messages = try await reopened.queue(named: "orders.fifo").receiveMessages(maxNumberOfMessages: 10)
+        #expect(messages.map(\.messageId) == [retried.messageId])
+        reopened.closeStorage()
+    }
+}
