@@ -1,9 +1,39 @@
 import Foundation
+import Synchronization
 
 /// A durable queue's place in the broker's journal: the store and the number its records carry.
 struct DurableQueue: Sendable {
     let store: BrokerStore
     let id: UInt64
+    /// This queue's records that could not be stored.
+    let failedRecords = FailedRecords()
+}
+
+/// The records of one durable queue or topic that could not be stored, whose changes stay in memory, and how many of
+/// them a snapshot has covered since.
+///
+/// A failed call's change is not rolled back: its caller was told it failed, and after a restart it is gone. That is
+/// harmless except where a later call answers from it as if it were stored: a FIFO send or publish retried with the
+/// same deduplication id is answered with the unstored original's id, reported sent, and lost at the next restart.
+/// Such an answer first calls ``cover(with:)``.
+final class FailedRecords: Sendable {
+    private let failures = Atomic<UInt64>(0)
+    private let covered = Atomic<UInt64>(0)
+
+    /// Counts a record that could not be stored.
+    func note() {
+        failures.add(1, ordering: .releasing)
+    }
+
+    /// When any failure is not covered yet, writes a snapshot (every queue's and topic's state in memory, the failed
+    /// changes included); throws the storage error if that cannot be written.
+    func cover(with store: BrokerStore) throws(BrokerError) {
+        let count = failures.load(ordering: .acquiring)
+        guard count != covered.load(ordering: .acquiring) else { return }
+        try store.takeSnapshot()
+        // Failures after the load above are not known to be covered: they keep the count ahead.
+        covered.store(count, ordering: .releasing)
+    }
 }
 
 extension QueueCore {

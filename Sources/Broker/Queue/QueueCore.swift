@@ -25,10 +25,6 @@ final class QueueCore: Sendable, DeadLetterSink {
     /// Set with the state's `deleted`, for readers that must not take the lock: a deleted core stays deleted, and a
     /// queue made again under its name is another core.
     private let deletedFlag = Atomic<Bool>(false)
-    /// Records of this queue that could not be stored (their changes stay in memory), and how many of them a
-    /// snapshot has since covered: see ``catchUpIfBehind(_:)``.
-    let recordFailures = Atomic<UInt64>(0)
-    let recordFailuresCovered = Atomic<UInt64>(0)
 
     init(name: String, url: String, arn: String, settings: QueueSettings, tags: [String: String], seed: UInt64,
          clock: any BrokerClock, senderId: String, inFlightLimit: Int,
@@ -101,7 +97,7 @@ final class QueueCore: Sendable, DeadLetterSink {
                    if failure != nil { self.recordFailed() }
                    self.finish(effects, wakes)
                })) {
-                if deduplicated { try catchUpIfBehind(durable) }
+                if deduplicated { try durable.failedRecords.cover(with: durable.store) }
                 return try result.get()
             }
             if let failure = awaitDurable(ticket) {
@@ -113,27 +109,13 @@ final class QueueCore: Sendable, DeadLetterSink {
         finish(effects, wakes)
         // Here, after the lock, and explicitly: a value's lifetime may otherwise end at its last use, inside it.
         if !released.isEmpty { released = [] }
-        if deduplicated, let durable { try catchUpIfBehind(durable) }
+        if deduplicated, let durable { try durable.failedRecords.cover(with: durable.store) }
         return try result.get()
     }
 
-    /// Counts a record of this queue that could not be stored.
+    /// Counts a record of this queue that could not be stored (see ``FailedRecords``).
     func recordFailed() {
-        recordFailures.add(1, ordering: .releasing)
-    }
-
-    /// A record that could not be stored leaves its changes in memory: its caller was told the call failed, but a
-    /// FIFO send's deduplication entry is there, and a retry with the same deduplication id would be answered with
-    /// the original's id although the original was never stored, and lost at the next restart. So a send answered
-    /// from the deduplication table, while any record of this queue failed since the last snapshot that covers
-    /// them, first writes a snapshot (of every queue: the state in memory, the failed changes included); if that
-    /// fails too, so does the send, with the storage error.
-    func catchUpIfBehind(_ durable: DurableQueue) throws(BrokerError) {
-        let failures = recordFailures.load(ordering: .acquiring)
-        guard failures != recordFailuresCovered.load(ordering: .acquiring) else { return }
-        try durable.store.takeSnapshot()
-        // Failures after the load above are not known to be covered: they keep the count ahead.
-        recordFailuresCovered.store(failures, ordering: .releasing)
+        durable?.failedRecords.note()
     }
 
     /// Reads the settled state.

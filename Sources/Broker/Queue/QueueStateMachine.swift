@@ -88,7 +88,7 @@ struct QueueStateMachine {
     /// batched send's time under the lock.
     var released: [TimedEntry] = []
     /// A FIFO send on a durable queue was answered from the deduplication table since the core last looked: its
-    /// original may be a message whose record failed (see `QueueCore.catchUpIfBehind`).
+    /// original may be a message whose record failed (see `FailedRecords`).
     var answeredFromDeduplication = false
     /// Live messages by enqueue time, for retention.
     var retention = RetentionIndex()

@@ -5,6 +5,8 @@ import Foundation
 struct DurableTopic: Sendable {
     let store: BrokerStore
     let id: UInt64
+    /// This topic's records that could not be stored.
+    let failedRecords = FailedRecords()
 }
 
 /// The entries one change to a topic leaves, written as one record while the topic's lock is held. Disabled (and
@@ -339,7 +341,12 @@ extension TopicCore {
         var log = TopicLog(enabled: true)
         log.published(entry)
         guard let bytes = log.encoder?.bytes else { return }
-        try durable.store.wait(for: durable.store.append(topic: durable.id, entries: bytes).get())
+        do throws(BrokerError) {
+            try durable.store.wait(for: durable.store.append(topic: durable.id, entries: bytes).get())
+        } catch {
+            durable.failedRecords.note()
+            throw error
+        }
     }
 
     /// The topic as a snapshot holds it, copied under its lock; nil once deleted. Handler subscriptions are left

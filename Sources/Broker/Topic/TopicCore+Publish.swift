@@ -84,6 +84,9 @@ extension TopicCore {
         }
         if let message = accepted.0 {
             deliver(message, to: accepted.2, realism: accepted.4, waits: waits)
+        } else if let durable {
+            // Answered from the deduplication entry, which may be an unstored publish's.
+            try durable.failedRecords.cover(with: durable.store)
         }
         if let taken = accepted.3, let durable { try journalPublish(taken, durable: durable) }
         return accepted.1

@@ -71,4 +71,26 @@ struct DurableFailedRecordTests {
         #expect(messages.map(\.messageId) == [retried.messageId])
         reopened.closeStorage()
     }
+
+    @Test("A FIFO publish retried after its record failed is stored before it is answered, and its copy survives a restart")
+    func retriedFifoPublishSurvivesARestart() async throws {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let (broker, faults) = try Self.broker(directory, clock: clock)
+        let topic = try broker.createTopic(named: "orders.fifo", awsAttributes: ["FifoTopic": "true"])
+        try topic.subscribe(try broker.createQueue(named: "copies.fifo", awsAttributes: ["FifoQueue": "true",
+                                                                                        "ContentBasedDeduplication": "true"]),
+                            attributes: SubscriptionAttributes(rawMessageDelivery: true))
+        // The copy's sync, then the topic's own record's.
+        faults.fail(.sync, with: EIO, times: 2)
+        #expect(throws: BrokerError.self) { try topic.publish("order 1", messageGroupId: "g", messageDeduplicationId: "order-1") }
+        let retried = try topic.publish("order 1", messageGroupId: "g", messageDeduplicationId: "order-1")
+
+        let reopened = try restart(broker, directory, clock: clock)
+        let copies = try await reopened.queue(named: "copies.fifo").receiveMessages(maxNumberOfMessages: 10)
+        #expect(copies.map(\.body) == ["order 1"])
+        let again = try reopened.topic(arn: topic.arn).publish("order 1", messageGroupId: "g", messageDeduplicationId: "order-1")
+        #expect(again.messageId == retried.messageId)
+        reopened.closeStorage()
+    }
 }
