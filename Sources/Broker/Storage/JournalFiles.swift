@@ -20,6 +20,10 @@ package final class JournalFaults: Sendable {
         case create
         /// Cutting a segment back after a failed write.
         case truncate
+        /// A direct (`O_DIRECT`) write of records: with `EINVAL` the file system refuses it, as one that takes no
+        /// direct writes of that alignment would; with any other code the device takes its first block only, a short
+        /// write. Neither is an error: the journal goes on through the page cache.
+        case directWrite
     }
 
     private let pending = LockedState<[Operation: [Int32]]>([:])
@@ -106,6 +110,12 @@ struct JournalFiles: Sendable {
                      path: String) throws(BrokerError) -> DirectWrite {
         if let code = faults?.take(.write) { throw .storageIO("write", path, errno: code) }
         guard let base = bytes.baseAddress else { return .written }
+        if let code = faults?.take(.directWrite) {
+            if code == EINVAL { return .refused }
+            let block = SegmentDirectWriter.block
+            guard bytes.count > block, pwrite(descriptor, base, block, off_t(offset)) == block else { return .refused }
+            return .short(block)
+        }
         var done = 0
         while done < bytes.count {
             let result = pwrite(descriptor, base + done, bytes.count - done, off_t(offset + done))

@@ -304,6 +304,47 @@ struct JournalTests {
         }
     }
 
+    /// A file system that refuses a direct write, or a device that takes only part of one, leaves the journal
+    /// writing through the page cache, every record intact: refused, for the rest of the journal's life; cut short,
+    /// until the next segment.
+    @Test(arguments: [EINVAL, EIO])
+    func aDirectWriteRefusedOrCutShortGoesOnThroughThePageCacheWithEveryRecordIntact(code: Int32) throws {
+        let directory = TemporaryDirectory()
+        var options = Journal.Options()
+        options.segmentSize = 64 << 10
+        let faults = JournalFaults()
+        options.faults = faults
+        let (journal, _) = try openJournal(directory, durability: .acknowledged, options: options)
+        defer { journal.close() }
+        var random = IDGenerator(seed: 11)
+        var kept: [[UInt8]] = []
+        var directBefore = false
+        for index in 0..<120 {
+            if index % 40 == 20 {
+                directBefore = journal.writesDirectly
+                faults.fail(.directWrite, with: code)
+            }
+            // Some records longer than a block, so that a short write leaves part of one to the page cache.
+            let payload = testPayload(index, size: Int(random.next() % 6_000))
+            try journal.append(payload)
+            kept.append(payload)
+            if index % 40 == 20, directBefore {
+                #expect(!journal.writesDirectly, "after the fault at \(index)")
+            }
+        }
+        let crashed = TemporaryDirectory()
+        for name in directory.segmentNames { crashed.write(name, directory.read(name)) }
+        let (reopened, recovery) = try openJournal(crashed)
+        let recovered = recovery.payloads
+        let firstWrong = zip(recovered, kept).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(recovered.count == kept.count && firstWrong == nil,
+                "\(recovered.count) of \(kept.count) recovered, first differing \(String(describing: firstWrong))")
+        #expect(recovery.damage.isEmpty)
+        reopened.close()
+        // Refused: no later segment is written directly either. Cut short: the next segment is again.
+        #expect(journal.writesDirectly == (code != EINVAL && directBefore))
+    }
+
     @Test func aByteThatIsNotZeroAfterTheLastRecordIsDamage() throws {
         let directory = TemporaryDirectory()
         let (journal, _) = try openJournal(directory, durability: .acknowledged)
