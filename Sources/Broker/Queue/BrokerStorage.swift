@@ -61,6 +61,8 @@ final class BrokerStore: Sendable {
         /// (queues' settings and tags, deduplication records, topics, move tasks) does not grow with the messages.
         var lastSnapshotMessageRecordBytes = 0
         var journalBytesAtSnapshot = 0
+        /// The newest LSN a snapshot written since the store opened covers (0 before the first).
+        var lastSnapshotLSN: Journal.LSN = 0
         /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose). On a
         /// thread of its own, not a Dispatch queue: a queued snapshot waits while every worker thread of the global
         /// pool is blocked waiting for the disk or busy, and under sustained load could wait for as long as the load
@@ -248,6 +250,9 @@ final class BrokerStore: Sendable {
 
     /// The messages the last snapshot held.
     var lastSnapshotMessages: Int { counters.withLock { $0.lastSnapshotMessages } }
+
+    /// The newest LSN a snapshot written since the store opened covers (0 before the first).
+    var lastSnapshotLSN: Journal.LSN { counters.withLock { $0.lastSnapshotLSN } }
 
     /// Tells the store how to find every topic, for snapshots.
     func setTopicSource(_ topics: @escaping @Sendable () -> [TopicCore]) {
@@ -466,6 +471,7 @@ final class BrokerStore: Sendable {
             $0.lastSnapshotMessageBytes = messageBytes
             $0.lastSnapshotMessageRecordBytes = messageRecordBytes
             $0.journalBytesAtSnapshot = bytesAtSnapshot
+            $0.lastSnapshotLSN = max($0.lastSnapshotLSN, upTo)
         }
     }
 

@@ -30,7 +30,14 @@ final class FailedRecords: Sendable {
     func cover(with store: BrokerStore) throws(BrokerError) {
         let count = failures.load(ordering: .acquiring)
         guard count != covered.load(ordering: .acquiring) else { return }
-        try store.takeSnapshot()
+        let from = store.journal.nextLSN
+        do throws(BrokerError) {
+            try store.takeSnapshot()
+        } catch {
+            // Another snapshot that began after this point (the due one, or a second cover) and refused this
+            // one as older copied the state after the failures too.
+            guard store.lastSnapshotLSN >= from else { throw error }
+        }
         // Failures after the load above are not known to be covered: they keep the count ahead.
         covered.store(count, ordering: .releasing)
     }
