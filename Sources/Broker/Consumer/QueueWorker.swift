@@ -121,7 +121,7 @@ public struct ReceivedMessage: Sendable {
 
     /// The delete a success owes.
     var pendingDelete: ConsumerRuntime.PendingDelete {
-        ConsumerRuntime.PendingDelete(messageId: message.messageId, receiptHandle: message.receiptHandle)
+        ConsumerRuntime.PendingDelete(id: message.stored.id, receiptHandle: message.receiptHandle)
     }
 }
 
