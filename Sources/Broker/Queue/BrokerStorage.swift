@@ -63,6 +63,8 @@ final class BrokerStore: Sendable {
         var journalBytesAtSnapshot = 0
         /// The newest LSN a snapshot written since the store opened covers (0 before the first).
         var lastSnapshotLSN: Journal.LSN = 0
+        /// Snapshots written since the store opened.
+        var snapshotsWritten = 0
         /// Runs a snapshot that came due, off the appender's thread (tests hold it to run it when they choose). On a
         /// thread of its own, not a Dispatch queue: a queued snapshot waits while every worker thread of the global
         /// pool is blocked waiting for the disk or busy, and under sustained load could wait for as long as the load
@@ -253,6 +255,9 @@ final class BrokerStore: Sendable {
 
     /// The newest LSN a snapshot written since the store opened covers (0 before the first).
     var lastSnapshotLSN: Journal.LSN { counters.withLock { $0.lastSnapshotLSN } }
+
+    /// Snapshots written since the store opened.
+    var snapshotsWritten: Int { counters.withLock { $0.snapshotsWritten } }
 
     /// Tells the store how to find every topic, for snapshots.
     func setTopicSource(_ topics: @escaping @Sendable () -> [TopicCore]) {
@@ -472,6 +477,7 @@ final class BrokerStore: Sendable {
             $0.lastSnapshotMessageRecordBytes = messageRecordBytes
             $0.journalBytesAtSnapshot = bytesAtSnapshot
             $0.lastSnapshotLSN = max($0.lastSnapshotLSN, upTo)
+            $0.snapshotsWritten += 1
         }
     }
 

@@ -139,13 +139,7 @@ struct QueueLog {
 
     private mutating func encodeSent(_ message: StoredMessage, deduplicates: Bool, deduplicationGroup: String?) {
         encoder.write(byte: Operation.sent.rawValue)
-        encoder.write(fixed: message.key)
-        encoder.write(fixed: message.id.high)
-        encoder.write(fixed: message.id.low)
-        message.withBody { encoder.write(bytes: $0) }
-        QueueLog.encode(message.messageAttributes, into: &encoder)
-        QueueLog.encode(message.systemAttributes, into: &encoder)
-        encoder.write(date: message.sentAt)
+        QueueLog.encodeHead(message, into: &encoder)
         var flags: SentFlags = []
         if message.enqueuedAt != message.sentAt { flags.insert(.enqueuedLater) }
         if message.groupId != nil { flags.insert(.groupId) }
@@ -171,12 +165,8 @@ struct QueueLog {
     /// carries after it.
     static func decodeSent(_ decoder: inout JournalDecoder) throws(JournalDecodingError)
         -> (message: StoredMessage, deduplicates: Bool, deduplicationGroup: String?) {
-        let key = try decoder.readFixed()
-        let id = MessageID(high: try decoder.readFixed(), low: try decoder.readFixed())
-        let body = try decoder.readUTF8()
-        let attributes = try decodeAttributes(&decoder)
-        let system = try decodeAttributes(&decoder)
-        let sentAt = try decoder.readDate()
+        let head = try Head(&decoder)
+        let sentAt = head.sentAt
         let flags = SentFlags(rawValue: try decoder.readByte())
         let enqueuedAt = flags.contains(.enqueuedLater) ? try decoder.readDate() : sentAt
         let groupId = flags.contains(.groupId) ? try decoder.readString() : nil
@@ -190,13 +180,8 @@ struct QueueLog {
             throw JournalDecodingError(reason: "unknown message state \(raw)", offset: 0)
         }
         let visibleAt = flags.contains(.visibleLater) ? try decoder.readDate() : enqueuedAt
-        let message = body.withUnsafeBufferPointer { bytes in
-            StoredMessage.make(
-                key: key, id: id, bodyBytes: bytes, messageAttributes: attributes, systemAttributes: system,
-                sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
-                sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size, receiveCount: 0,
-                firstReceivedAt: nil)
-        }
+        let message = head.message(enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
+                                   sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size)
         message.state = state
         message.visibleAt = visibleAt
         message.receivedAt = sentAt
@@ -304,13 +289,7 @@ struct QueueLog {
 
     /// A message with receive state `mutable` (copied under the lock), encoded without the lock.
     static func encode(_ message: StoredMessage, state mutable: MessageState, into encoder: inout JournalEncoder) {
-        encoder.write(fixed: message.key)
-        encoder.write(fixed: message.id.high)
-        encoder.write(fixed: message.id.low)
-        message.withBody { encoder.write(bytes: $0) }
-        encode(message.messageAttributes, into: &encoder)
-        encode(message.systemAttributes, into: &encoder)
-        encoder.write(date: message.sentAt)
+        encodeHead(message, into: &encoder)
         encoder.write(date: message.enqueuedAt)
         encoder.write(optional: message.groupId) { $0.write(string: $1) }
         encoder.write(optional: message.deduplicationId) { $0.write(string: $1) }
@@ -318,6 +297,48 @@ struct QueueLog {
         encoder.write(optional: message.deadLetterQueueSourceArn) { $0.write(string: $1) }
         encoder.write(count: message.size)
         encodeMutable(mutable, into: &encoder)
+    }
+
+    /// What both forms of a stored message begin with: key, id, body, attributes and send time.
+    static func encodeHead(_ message: StoredMessage, into encoder: inout JournalEncoder) {
+        encoder.write(fixed: message.key)
+        encoder.write(fixed: message.id.high)
+        encoder.write(fixed: message.id.low)
+        message.withBody { encoder.write(bytes: $0) }
+        encode(message.messageAttributes, into: &encoder)
+        encode(message.systemAttributes, into: &encoder)
+        encoder.write(date: message.sentAt)
+    }
+
+    /// ``encodeHead(_:into:)``'s fields, read back.
+    struct Head {
+        let key: UInt64
+        let id: MessageID
+        let body: ArraySlice<UInt8>
+        let attributes: [String: MessageAttributeValue]
+        let system: [String: MessageAttributeValue]
+        let sentAt: Date
+
+        init(_ decoder: inout JournalDecoder) throws(JournalDecodingError) {
+            key = try decoder.readFixed()
+            id = MessageID(high: try decoder.readFixed(), low: try decoder.readFixed())
+            body = try decoder.readUTF8()
+            attributes = try decodeAttributes(&decoder)
+            system = try decodeAttributes(&decoder)
+            sentAt = try decoder.readDate()
+        }
+
+        /// The message, never received yet.
+        func message(enqueuedAt: Date, groupId: String?, deduplicationId: String?, sequenceNumber: UInt64?,
+                     deadLetterQueueSourceArn: String?, size: Int) -> StoredMessage {
+            body.withUnsafeBufferPointer { bytes in
+                StoredMessage.make(
+                    key: key, id: id, bodyBytes: bytes, messageAttributes: attributes, systemAttributes: system,
+                    sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
+                    sequenceNumber: sequenceNumber, deadLetterQueueSourceArn: deadLetterQueueSourceArn, size: size,
+                    receiveCount: 0, firstReceivedAt: nil)
+            }
+        }
     }
 
     /// The fields a receive or a visibility change sets.
@@ -347,25 +368,15 @@ struct QueueLog {
     // MARK: Decoding
 
     static func decodeMessage(_ decoder: inout JournalDecoder) throws(JournalDecodingError) -> StoredMessage {
-        let key = try decoder.readFixed()
-        let id = MessageID(high: try decoder.readFixed(), low: try decoder.readFixed())
-        let body = try decoder.readUTF8()
-        let attributes = try decodeAttributes(&decoder)
-        let system = try decodeAttributes(&decoder)
-        let sentAt = try decoder.readDate()
+        let head = try Head(&decoder)
         let enqueuedAt = try decoder.readDate()
         let groupId = try decoder.readPresence() ? try decoder.readString() : nil
         let deduplicationId = try decoder.readPresence() ? try decoder.readString() : nil
         let sequence = try decoder.readPresence() ? try decoder.readFixed() : nil
         let source = try decoder.readPresence() ? try decoder.readString() : nil
         let size = try decoder.readCount()
-        let message = body.withUnsafeBufferPointer { bytes in
-            StoredMessage.make(
-                key: key, id: id, bodyBytes: bytes, messageAttributes: attributes, systemAttributes: system,
-                sentAt: sentAt, enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
-                sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size, receiveCount: 0,
-                firstReceivedAt: nil)
-        }
+        let message = head.message(enqueuedAt: enqueuedAt, groupId: groupId, deduplicationId: deduplicationId,
+                                   sequenceNumber: sequence, deadLetterQueueSourceArn: source, size: size)
         try decodeMutable(&decoder, into: message)
         return message
     }

@@ -39,11 +39,17 @@ struct DurableFailedRecordTests {
         let retried = try await Self.send(queue, broker, deferred: deferred)
         #expect(broker.directory.store?.lastSnapshotMessages == 1)
 
-        let reopened = try restart(broker, directory, clock: clock)
-        let messages = try await reopened.queue(named: "orders.fifo").receiveMessages(maxNumberOfMessages: 10)
+        let messages = try await Self.messagesAfterARestart(broker, directory, clock: clock, queue: "orders.fifo")
         #expect(messages.map(\.body) == ["order 1"])
         #expect(messages.map(\.messageId) == [retried.messageId])
-        reopened.closeStorage()
+    }
+
+    /// Closes `broker`, opens the directory again, and receives what `queue` holds.
+    private static func messagesAfterARestart(_ broker: Broker, _ directory: TemporaryDirectory, clock: ManualClock,
+                                              queue: String) async throws -> [Message] {
+        let reopened = try restart(broker, directory, clock: clock)
+        defer { reopened.closeStorage() }
+        return try await reopened.queue(named: queue).receiveMessages(maxNumberOfMessages: 10)
     }
 
     @Test("While the disk still refuses, the retry fails too; once it takes the snapshot, the retry succeeds")
@@ -62,14 +68,13 @@ struct DurableFailedRecordTests {
         faults.clear()
         let retried = try await Self.send(queue, broker, deferred: false)
         // Covered now: a further duplicate takes no snapshot.
-        let snapshots = broker.directory.store?.lastSnapshotBytes
+        let snapshots = try #require(broker.directory.store?.snapshotsWritten)
+        #expect(snapshots == 1)
         _ = try await Self.send(queue, broker, deferred: false)
-        #expect(broker.directory.store?.lastSnapshotBytes == snapshots)
+        #expect(broker.directory.store?.snapshotsWritten == snapshots)
 
-        let reopened = try restart(broker, directory, clock: clock)
-        let messages = try await reopened.queue(named: "orders.fifo").receiveMessages(maxNumberOfMessages: 10)
+        let messages = try await Self.messagesAfterARestart(broker, directory, clock: clock, queue: "orders.fifo")
         #expect(messages.map(\.messageId) == [retried.messageId])
-        reopened.closeStorage()
     }
 
     @Test("A FIFO publish retried after its record failed is stored before it is answered, and its copy survives a restart")

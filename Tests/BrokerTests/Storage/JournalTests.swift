@@ -262,6 +262,23 @@ struct JournalTests {
         #expect(original.count == end && original.count == recordsEnd(original))
     }
 
+    /// Copies the segments of a journal still open (what `kill -9` leaves), opens the copy, and expects exactly
+    /// `kept`, with no damage. Compared whole, reported short: the payloads run to megabytes.
+    private func expectACrashCopyRecovers(_ kept: [[UInt8]], from directory: TemporaryDirectory,
+                                          durability: Durability = .acknowledged,
+                                          sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let crashed = TemporaryDirectory()
+        for name in directory.segmentNames { crashed.write(name, directory.read(name)) }
+        let (reopened, recovery) = try openJournal(crashed, durability: durability)
+        defer { reopened.close() }
+        let recovered = recovery.payloads
+        let firstWrong = zip(recovered, kept).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(recovered.count == kept.count && firstWrong == nil,
+                "\(recovered.count) of \(kept.count) recovered, first differing \(String(describing: firstWrong))",
+                sourceLocation: sourceLocation)
+        #expect(recovery.damage.isEmpty, sourceLocation: sourceLocation)
+    }
+
     /// Records of every length, so that writes start and end anywhere within a block, each written on its own; a
     /// write or sync that fails now and then, so the segment is cut back and its last block read again. A copy of
     /// the directory taken while the journal is open (what `kill -9` leaves) must hold exactly the records appended
@@ -289,18 +306,7 @@ struct JournalTests {
             let payload = testPayload(index, size: Int(random.next() % 9_000))
             try journal.append(payload)
             kept.append(payload)
-            if index % 60 == 59 {
-                let crashed = TemporaryDirectory()
-                for name in directory.segmentNames { crashed.write(name, directory.read(name)) }
-                let (reopened, recovery) = try openJournal(crashed, durability: durability)
-                // Compared whole, reported short: the payloads run to megabytes.
-                let recovered = recovery.payloads
-                let firstWrong = zip(recovered, kept).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-                #expect(recovered.count == kept.count && firstWrong == nil,
-                        "after \(kept.count) records: \(recovered.count) recovered, first differing \(String(describing: firstWrong))")
-                #expect(recovery.damage.isEmpty)
-                reopened.close()
-            }
+            if index % 60 == 59 { try expectACrashCopyRecovers(kept, from: directory, durability: durability) }
         }
     }
 
@@ -332,15 +338,7 @@ struct JournalTests {
                 #expect(!journal.writesDirectly, "after the fault at \(index)")
             }
         }
-        let crashed = TemporaryDirectory()
-        for name in directory.segmentNames { crashed.write(name, directory.read(name)) }
-        let (reopened, recovery) = try openJournal(crashed)
-        let recovered = recovery.payloads
-        let firstWrong = zip(recovered, kept).enumerated().first { $0.element.0 != $0.element.1 }?.offset
-        #expect(recovered.count == kept.count && firstWrong == nil,
-                "\(recovered.count) of \(kept.count) recovered, first differing \(String(describing: firstWrong))")
-        #expect(recovery.damage.isEmpty)
-        reopened.close()
+        try expectACrashCopyRecovers(kept, from: directory)
         // Refused: no later segment is written directly either. Cut short: the next segment is again.
         #expect(journal.writesDirectly == (code != EINVAL && directBefore))
     }
