@@ -30,11 +30,7 @@ struct DurableFailedRecordTests {
     @Test("A FIFO send retried after its record failed is stored before it is answered, and survives a restart",
           arguments: [false, true])
     func retriedFifoSendSurvivesARestart(deferred: Bool) async throws {
-        let directory = TemporaryDirectory()
-        let clock = ManualClock()
-        let (broker, faults) = try Self.broker(directory, clock: clock)
-        let queue = try broker.createQueue(named: "orders.fifo", awsAttributes: ["FifoQueue": "true"])
-        faults.fail(.sync, with: EIO)
+        let (directory, clock, broker, _, queue) = try Self.fifoQueueWhoseFirstSyncFails()
         await #expect(throws: BrokerError.self) { _ = try await Self.send(queue, broker, deferred: deferred) }
         let retried = try await Self.send(queue, broker, deferred: deferred)
         #expect(broker.directory.store?.lastSnapshotMessages == 1)
@@ -42,6 +38,17 @@ struct DurableFailedRecordTests {
         let messages = try await Self.messagesAfterARestart(broker, directory, clock: clock, queue: "orders.fifo")
         #expect(messages.map(\.body) == ["order 1"])
         #expect(messages.map(\.messageId) == [retried.messageId])
+    }
+
+    /// A durable broker with a FIFO queue `orders.fifo`, whose next sync is planned to fail.
+    private static func fifoQueueWhoseFirstSyncFails() throws
+        -> (TemporaryDirectory, ManualClock, Broker, JournalFaults, Queue) {
+        let directory = TemporaryDirectory()
+        let clock = ManualClock()
+        let (broker, faults) = try broker(directory, clock: clock)
+        let queue = try broker.createQueue(named: "orders.fifo", awsAttributes: ["FifoQueue": "true"])
+        faults.fail(.sync, with: EIO)
+        return (directory, clock, broker, faults, queue)
     }
 
     /// Closes `broker`, opens the directory again, and receives what `queue` holds.
@@ -54,11 +61,7 @@ struct DurableFailedRecordTests {
 
     @Test("While the disk still refuses, the retry fails too; once it takes the snapshot, the retry succeeds")
     func retryFailsWhileTheDiskRefuses() async throws {
-        let directory = TemporaryDirectory()
-        let clock = ManualClock()
-        let (broker, faults) = try Self.broker(directory, clock: clock)
-        let queue = try broker.createQueue(named: "orders.fifo", awsAttributes: ["FifoQueue": "true"])
-        faults.fail(.sync, with: EIO)
+        let (directory, clock, broker, faults, queue) = try Self.fifoQueueWhoseFirstSyncFails()
         await #expect(throws: BrokerError.self) { _ = try await Self.send(queue, broker, deferred: false) }
         // The disk full: the retry's snapshot cannot be written (the retry itself writes no record).
         faults.fail(.write, with: ENOSPC, times: 100)
